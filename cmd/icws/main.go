@@ -1,0 +1,72 @@
+// Command icws runs the parts of icws, WebSockets for the Internet Computer:
+//
+//	icws replica   a local Internet Computer hosting the example canisters
+//	icws gateway   the WebSocket gateway between clients and canisters
+//
+// Run `icws <command> -h` for the flags of each command.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// command is one subcommand of icws.
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, args []string, stdout io.Writer) error
+}
+
+func commands() []command {
+	return []command{
+		{"replica", "run a local Internet Computer with the echo and chat canisters", runReplica},
+		{"gateway", "run the WebSocket gateway in front of an IC (local or mainnet)", runGateway},
+	}
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "icws: WebSockets for the Internet Computer")
+	fmt.Fprintln(w, "\nUsage: icws <command> [flags]\n\nCommands:")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w, "\nRun 'icws <command> -h' for a command's flags.")
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(stdout)
+		return 0
+	}
+	for _, c := range commands() {
+		if c.name != args[0] {
+			continue
+		}
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		err := c.run(ctx, args[1:], stdout)
+		switch {
+		case err == nil, errors.Is(err, context.Canceled):
+			return 0
+		case errors.Is(err, flag.ErrHelp):
+			return 0
+		default:
+			fmt.Fprintf(stderr, "icws %s: %v\n", c.name, err)
+			return 1
+		}
+	}
+	fmt.Fprintf(stderr, "icws: unknown command %q\n\n", args[0])
+	usage(stderr)
+	return 2
+}
