@@ -43,7 +43,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -136,12 +135,16 @@ type Agent struct {
 	verifyQueries  bool
 	fetchRootKey   bool
 
-	// trustMu serializes fetching the root key; trust is set once, then only read.
-	trustMu sync.Mutex
-	trust   atomic.Pointer[trust]
+	// trustSem lets one goroutine at a time fetch the root key; trust is set once, then only
+	// read.
+	trustSem chan struct{}
+	trust    atomic.Pointer[trust]
 	// skew is the IC's clock minus the local clock, in nanoseconds, as last measured from a
 	// certified /time; it shifts ingress expiries only.
 	skew atomic.Int64
+	// skewGen counts measurements of skew; syncSem lets one goroutine measure at a time.
+	skewGen atomic.Uint64
+	syncSem chan struct{}
 	// noV3 is set once the replica answered 404 to a /api/v3 call; calls then use /api/v2.
 	noV3 atomic.Bool
 	// keys caches the node keys used to verify query signatures.
@@ -188,6 +191,8 @@ func New(cfg Config) (*Agent, error) {
 		maxPoll:        orDefault(cfg.MaxPollInterval, DefaultMaxPollInterval),
 		verifyQueries:  !cfg.DisableQuerySignatureCheck,
 		fetchRootKey:   cfg.FetchRootKey,
+		syncSem:        make(chan struct{}, 1),
+		trustSem:       make(chan struct{}, 1),
 	}
 	if a.ingressExpiry < 0 || a.ingressExpiry > maxIngressExpiry {
 		return nil, fmt.Errorf("agent: Config.IngressExpiry %v is outside (0, %v]", cfg.IngressExpiry, maxIngressExpiry)
@@ -256,7 +261,7 @@ func isLocalHost(host string) bool {
 // newTrust builds the verifiers for a root key.
 func (a *Agent) newTrust(rootKey []byte, mainnet bool) (*trust, error) {
 	key := append([]byte(nil), rootKey...)
-	v, err := certificate.NewVerifier(certificate.VerifierConfig{RootKey: key, MaxAge: a.maxCertAge, Now: a.now})
+	v, err := certificate.NewVerifier(certificate.VerifierConfig{RootKey: key, MaxAge: a.maxCertAge, MaxFutureSkew: a.maxCertAge, Now: a.now})
 	if err != nil {
 		return nil, err
 	}
@@ -273,8 +278,12 @@ func (a *Agent) getTrust(ctx context.Context) (*trust, error) {
 	if t := a.trust.Load(); t != nil {
 		return t, nil
 	}
-	a.trustMu.Lock()
-	defer a.trustMu.Unlock()
+	select {
+	case a.trustSem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, context.Cause(ctx)
+	}
+	defer func() { <-a.trustSem }()
 	if t := a.trust.Load(); t != nil {
 		return t, nil
 	}
@@ -316,6 +325,10 @@ func (a *Agent) RootKey() []byte {
 
 // Sender returns the principal the agent's requests are sent as.
 func (a *Agent) Sender() principal.Principal { return a.sender }
+
+// CloseIdleConnections closes the idle connections of the agent's HTTP client. The agent stays
+// usable; call it when done with the agent, so that no connection goroutine outlives it.
+func (a *Agent) CloseIdleConnections() { a.http.CloseIdleConnections() }
 
 // URL returns the base URL the agent talks to.
 func (a *Agent) URL() string { return a.base }

@@ -53,10 +53,7 @@ type RejectError struct {
 func (e *RejectError) Error() string {
 	var b strings.Builder
 	b.WriteString("canister rejected the call: reject code ")
-	fmt.Fprintf(&b, "%d", uint64(e.Code))
-	if name := rejectCodeName(e.Code); name != "" {
-		b.WriteString(" (" + name + ")")
-	}
+	fmt.Fprintf(&b, "%d (%s)", uint64(e.Code), e.Code)
 	if e.ErrorCode != "" {
 		b.WriteString(", error code " + e.ErrorCode)
 	}
@@ -66,24 +63,6 @@ func (e *RejectError) Error() string {
 	b.WriteString(": ")
 	b.WriteString(e.Message)
 	return b.String()
-}
-
-func rejectCodeName(c envelope.RejectCode) string {
-	switch c {
-	case 1:
-		return "SYS_FATAL"
-	case 2:
-		return "SYS_TRANSIENT"
-	case 3:
-		return "DESTINATION_INVALID"
-	case 4:
-		return "CANISTER_REJECT"
-	case 5:
-		return "CANISTER_ERROR"
-	case 6:
-		return "SYS_UNKNOWN"
-	}
-	return ""
 }
 
 // HTTPError is the error of an HTTP answer that the IC interface does not define as a result: a

@@ -9,6 +9,8 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/icws/icws/ic/cbor"
 )
 
 // maxResponseBytes bounds the size of a response body the agent reads. The IC's largest answers
@@ -67,6 +69,9 @@ func (a *Agent) roundTrip(ctx context.Context, method, path string, body []byte)
 			return response{}, err
 		}
 		if resp.status >= 200 && resp.status < 300 {
+			if err := checkTag(resp.body); err != nil {
+				return response{}, invalidf("answer of %s: %w", url, err)
+			}
 			return resp, nil
 		}
 		herr := newHTTPError(url, resp.status, resp.body)
@@ -147,4 +152,15 @@ func sleep(ctx context.Context, d time.Duration) error {
 // isContextErr reports whether err comes from a cancelled or expired context.
 func isContextErr(err error) bool {
 	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// checkTag checks that a CBOR body is tagged with nothing or with the self-describe tag 55799, as
+// every body of the IC is. (The CBOR decoder ignores tags it does not know; a body tagged otherwise
+// has been altered on its way.)
+func checkTag(body []byte) error {
+	const majorTag = 6
+	if len(body) == 0 || body[0]>>5 != majorTag || bytes.HasPrefix(body, []byte(cbor.SelfDescribePrefix)) {
+		return nil
+	}
+	return fmt.Errorf("the body starts with a CBOR tag other than the self-describe tag 55799 (% x)", body[:min(len(body), 3)])
 }

@@ -205,8 +205,14 @@ func (r *reader) skip(depth int) error {
 	case majorUint, majorNeg, majorOther:
 		// The argument was the whole item (simple values, floats and integers).
 		return nil
-	case majorBytes, majorText:
-		_, err = r.span(arg, "string")
+	case majorBytes:
+		_, err = r.span(arg, "byte string")
+		return err
+	case majorText:
+		b, err := r.span(arg, "text string")
+		if err == nil && !utf8.Valid(b) {
+			err = r.errorf("text is not valid UTF-8")
+		}
 		return err
 	case majorTag:
 		return r.skip(depth + 1)
@@ -260,6 +266,9 @@ func decodeMap(what string, b []byte, field func(r *reader, key []byte) (index i
 		kb, err := r.span(klen, "map key")
 		if err != nil {
 			return 0, fmt.Errorf("%s: %w", what, err)
+		}
+		if !utf8.Valid(kb) {
+			return 0, fmt.Errorf("%s: %w", what, r.errorf("map key is not valid UTF-8"))
 		}
 		idx, known, err := field(&r, kb)
 		if err != nil {

@@ -1,7 +1,10 @@
 // Command icws runs the parts of icws, WebSockets for the Internet Computer:
 //
+//	icws dev       a local IC, a gateway and the demo page, all in one process
 //	icws replica   a local Internet Computer hosting the example canisters
 //	icws gateway   the WebSocket gateway between clients and canisters
+//	icws client    a terminal chat over a verified WebSocket to a canister
+//	icws bench     load scenarios with a baseline in the same run
 //
 // Run `icws <command> -h` for the flags of each command.
 package main
@@ -26,8 +29,11 @@ type command struct {
 
 func commands() []command {
 	return []command{
+		{"dev", "run a local IC, a gateway and the demo page in one process", runDev},
 		{"replica", "run a local Internet Computer with the echo and chat canisters", runReplica},
 		{"gateway", "run the WebSocket gateway in front of an IC (local or mainnet)", runGateway},
+		{"client", "chat with a canister over a verified WebSocket, from the terminal", runClient},
+		{"bench", "measure the gateway: fan-out, upstream, idle connections, and a bare WebSocket baseline", runBench},
 	}
 }
 

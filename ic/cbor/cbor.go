@@ -51,12 +51,12 @@ func newModes() modes {
 		panic(err) // static options; cannot fail
 	}
 	dec, err := fxcbor.DecOptions{
-		DupMapKey:         fxcbor.DupMapKeyEnforcedAPF,
-		IndefLength:       fxcbor.IndefLengthForbidden,
-		MaxNestedLevels:   MaxNesting,
-		DefaultMapType:    reflect.TypeOf(map[string]any(nil)),
-		IntDec:            fxcbor.IntDecConvertNone,
-		TagsMd:            fxcbor.TagsAllowed,
+		DupMapKey:       fxcbor.DupMapKeyEnforcedAPF,
+		IndefLength:     fxcbor.IndefLengthForbidden,
+		MaxNestedLevels: MaxNesting,
+		DefaultMapType:  reflect.TypeOf(map[string]any(nil)),
+		IntDec:          fxcbor.IntDecConvertNone,
+		TagsMd:          fxcbor.TagsAllowed,
 	}.DecMode()
 	if err != nil {
 		panic(err)
@@ -85,6 +85,9 @@ func MarshalUntagged(v any) ([]byte, error) {
 // Unmarshal decodes data into v. A leading self-describe tag is optional. Generic maps decode as
 // map[string]any, so maps whose keys are not text are refused.
 func Unmarshal(data []byte, v any) error {
+	if err := checkTags(data); err != nil {
+		return err
+	}
 	if err := std.dec.Unmarshal(data, v); err != nil {
 		return fmt.Errorf("%w: %w", ErrDecode, err)
 	}
@@ -93,6 +96,9 @@ func Unmarshal(data []byte, v any) error {
 
 // Valid reports whether data is one well-formed CBOR value within the limits of Unmarshal.
 func Valid(data []byte) error {
+	if err := checkTags(data); err != nil {
+		return err
+	}
 	if err := std.dec.Wellformed(data); err != nil {
 		return fmt.Errorf("%w: %w", ErrDecode, err)
 	}

@@ -59,6 +59,8 @@ func TestUnmarshalRefuses(t *testing.T) {
 		"trailing bytes":   "0101",
 		"truncated":        "a26161",
 		"int key":          "a10101",
+		"other tag":        "d959f701",
+		"nested bignum":    "a1616182c24101",
 	} {
 		data, _ := hex.DecodeString(h)
 		var v any

@@ -135,6 +135,19 @@ func Unmarshal(b []byte) (Node, error) {
 	return n, nil
 }
 
+// UnmarshalPrefix decodes one tree at the start of b, with the rules of Unmarshal, and returns it
+// with the number of bytes it took; bytes after it are left alone. Unlike Unmarshal, the returned
+// tree shares memory with b: the caller must not modify b afterwards. It serves decoders of larger
+// structures that contain a tree (certificates).
+func UnmarshalPrefix(b []byte) (Node, int, error) {
+	d := decoder{data: b}
+	n, err := d.node(1)
+	if err != nil {
+		return nil, 0, err
+	}
+	return n, d.off, nil
+}
+
 // decoder reads a hash tree from data. Byte strings of the result alias data, so callers pass a
 // private copy.
 type decoder struct {

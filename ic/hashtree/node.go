@@ -2,7 +2,7 @@
 // certificates and witnesses (interface spec, "Certification"). It covers the five node types,
 // their digests with the spec's domain separators, the CBOR encoding, path lookup with the four
 // outcomes of the spec (Found, Absent, Unknown, Error), a Builder for well-formed labeled trees,
-// and Prune, which turns a full tree into a witness for chosen paths.
+// and Prune and PruneRange, which turn a full tree into a witness for chosen paths or a label range.
 //
 // # Nodes
 //

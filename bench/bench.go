@@ -1,0 +1,71 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Run runs a scenario (ScenarioFanout, ScenarioUpstream, ScenarioIdle or ScenarioBaseline) and
+// returns its report. Every run starts its own server processes through opts.Launcher and ends
+// them, and is bounded by opts.RunTimeout; a message that is lost, repeated, out of order or fails
+// a check fails the run.
+func Run(ctx context.Context, scenario string, opts Options) (*Report, error) {
+	o, err := opts.withDefaults(scenario)
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	r := &Report{Scenario: scenario, Machine: machine(), Settings: Settings{Size: o.Size, SendQueue: o.SendQueue}}
+	if o.PollInterval > 0 {
+		r.Settings.PollInterval = o.PollInterval.String()
+	}
+	if scenario != ScenarioBaseline {
+		r.Verify, r.VerifyDetail = o.Verify, o.Verify.Describe()
+	}
+	p := startProgress(o.Progress)
+	defer p.end()
+	switch scenario {
+	case ScenarioFanout, ScenarioBaseline:
+		r.Settings.Rate = o.Rate
+		for _, c := range o.Clients {
+			row := FanoutRow{Clients: c}
+			if scenario == ScenarioFanout {
+				if row.Gateway, err = runFanout(ctx, &o, p, "gateway", c); err != nil {
+					return nil, err
+				}
+			}
+			if scenario == ScenarioBaseline || !o.NoBaseline {
+				if row.Baseline, err = runFanout(ctx, &o, p, "baseline", c); err != nil {
+					return nil, err
+				}
+			}
+			if g, b := row.Gateway, row.Baseline; g != nil && b != nil {
+				row.Ratio = &Ratio{
+					Throughput:    ratio(g.PerSecond, b.PerSecond),
+					LatencyP50:    ratio(g.Latency.P50, b.Latency.P50),
+					LatencyP99:    ratio(g.Latency.P99, b.Latency.P99),
+					CPUPerMessage: ratio(g.ServerCPUPerMessage, b.ServerCPUPerMessage),
+				}
+			}
+			r.Fanout = append(r.Fanout, row)
+		}
+	case ScenarioUpstream:
+		r.Settings.Rate, r.Settings.Duration = o.Rate, o.Duration.Seconds()
+		for _, c := range o.Clients {
+			u, err := runUpstream(ctx, &o, p, c)
+			if err != nil {
+				return nil, err
+			}
+			r.Upstream = append(r.Upstream, *u)
+		}
+	case ScenarioIdle:
+		if r.Idle, err = runIdle(ctx, &o, p); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, fmt.Errorf("bench: unknown scenario %q (want fanout, upstream, idle or baseline)", scenario)
+	}
+	r.Seconds = round(time.Since(start).Seconds(), 1)
+	return r, nil
+}

@@ -1,0 +1,203 @@
+// Package canister is the load canister of `icws bench`, on the icws WebSocket library
+// (cdk/websocket). It broadcasts on demand and records how long client messages took to reach it.
+//
+//   - broadcast(count: nat32, size: nat32) -> (first: nat64, clients: nat64), update, only from
+//     the owner named in the init argument: queues count messages of size bytes to every open
+//     client, numbered by a broadcast counter that starts at 0.
+//   - samples(from: nat64) -> (vec nat32, nat64), query: the latencies of the accepted client
+//     messages, in microseconds, from index from (at most MaxSamplesPerQuery of them), and how many
+//     there are in all.
+//   - the ws_* methods of the WebSocket library.
+//
+// A client that opens gets a welcome message. Every payload the canister sends starts with a kind
+// byte and a big-endian uint64 (Welcome: the client id; Broadcast: the broadcast number),
+// followed by padding. A client message must be Upstream: the kind byte and the client's send
+// time (Unix nanoseconds, big-endian), then padding; its latency is the IC time of the round that
+// runs it minus that send time.
+//
+// Heartbeats are off (HeartbeatInterval < 0), so the measured streams hold application messages
+// only, and the queue per gateway is MaxQueue: messages the gateway already fetched leave it by
+// overflow, oldest first.
+package canister
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"github.com/icws/icws/cdk"
+	"github.com/icws/icws/cdk/websocket"
+	"github.com/icws/icws/ic/candid"
+	"github.com/icws/icws/ic/principal"
+)
+
+// Payload kinds: the first byte of every bench payload.
+const (
+	Welcome   byte = 'W'
+	Broadcast byte = 'B'
+	Upstream  byte = 'U'
+)
+
+// Limits.
+const (
+	// HeaderSize is the size of a payload's kind byte and number; payloads are at least this long.
+	HeaderSize = 9
+	// MaxSize is the largest payload broadcast accepts.
+	MaxSize = 64 << 10
+	// MaxCount bounds the messages of one broadcast call (count × open clients).
+	MaxCount = 1 << 20
+	// MaxQueue is the canister's queue bound per gateway (websocket.Config.MaxQueuePerGateway).
+	MaxQueue = 200000
+	// MaxSamplesPerQuery bounds the reply of samples.
+	MaxSamplesPerQuery = 100000
+)
+
+// Method names.
+const (
+	MethodBroadcast = "broadcast"
+	MethodSamples   = "samples"
+)
+
+// AppendPayload appends a payload of the given kind, number and total size (at least HeaderSize)
+// to dst.
+func AppendPayload(dst []byte, kind byte, n uint64, size int) []byte {
+	dst = append(dst, kind)
+	dst = binary.BigEndian.AppendUint64(dst, n)
+	for i := HeaderSize; i < size; i++ {
+		dst = append(dst, byte(i))
+	}
+	return dst
+}
+
+// ParsePayload returns the kind and number of a bench payload.
+func ParsePayload(p []byte) (kind byte, n uint64, err error) {
+	if len(p) < HeaderSize {
+		return 0, 0, fmt.Errorf("bench payload of %d bytes, want at least %d", len(p), HeaderSize)
+	}
+	switch p[0] {
+	case Welcome, Broadcast, Upstream:
+	default:
+		return 0, 0, fmt.Errorf("bench payload of unknown kind %#x", p[0])
+	}
+	return p[0], binary.BigEndian.Uint64(p[1:HeaderSize]), nil
+}
+
+// state is the canister's own state beside the WebSocket library's.
+type state struct {
+	owner     principal.Principal
+	next      uint64   // the next broadcast number
+	latencies []uint32 // accepted client messages, microseconds from send to the round
+
+	// The open transaction.
+	savedNext uint64
+	savedLen  int
+}
+
+func (s *state) Begin()  { s.savedNext, s.savedLen = s.next, len(s.latencies) }
+func (s *state) Commit() {}
+func (s *state) Rollback() {
+	s.next = s.savedNext
+	s.latencies = s.latencies[:s.savedLen]
+}
+
+// both rolls back the library's state and the canister's together.
+type both struct {
+	ws  cdk.Transactional
+	own *state
+}
+
+func (b both) Begin()    { b.ws.Begin(); b.own.Begin() }
+func (b both) Commit()   { b.ws.Commit(); b.own.Commit() }
+func (b both) Rollback() { b.ws.Rollback(); b.own.Rollback() }
+
+// New returns the load canister. Its init argument is the owner, the only caller allowed to
+// broadcast (Candid: principal).
+func New() *cdk.Canister {
+	st := &state{}
+	var s *websocket.Server
+	s = websocket.New(websocket.Config{
+		MaxQueuePerGateway: MaxQueue,
+		HeartbeatInterval:  -1,
+		OnOpen: func(ic cdk.System, client uint64) {
+			if err := s.Send(ic, client, AppendPayload(nil, Welcome, client, HeaderSize)); err != nil {
+				cdk.Trapf(ic, "bench: welcome client %d: %v", client, err)
+			}
+		},
+		OnMessage: func(ic cdk.System, client uint64, payload []byte) {
+			kind, sent, err := ParsePayload(payload)
+			if err != nil || kind != Upstream {
+				cdk.Trapf(ic, "bench: client %d sent a payload that is not an upstream message (%v)", client, err)
+			}
+			var us uint64
+			if now := ic.Time(); now > sent {
+				us = (now - sent) / 1000
+			}
+			st.latencies = append(st.latencies, uint32(min(us, 1<<32-1)))
+		},
+	})
+	c := &cdk.Canister{
+		Init: func(ic cdk.System) {
+			if err := candid.Unmarshal(ic.Arg(), &st.owner); err != nil {
+				cdk.Trapf(ic, "bench: the init argument must be the owner's principal: %v", err)
+			}
+		},
+		Updates: map[string]cdk.Method{
+			MethodBroadcast: func(ic cdk.System) { broadcast(ic, s, st) },
+		},
+		Queries: map[string]cdk.Method{
+			MethodSamples: func(ic cdk.System) { samples(ic, st) },
+		},
+	}
+	s.Register(c)
+	c.State = both{ws: c.State, own: st}
+	return c
+}
+
+// broadcast: (count: nat32, size: nat32) -> (nat64, nat64).
+func broadcast(ic cdk.System, s *websocket.Server, st *state) {
+	if ic.Caller() != st.owner {
+		cdk.Trapf(ic, "broadcast: caller %s is not the bench's owner", ic.Caller())
+	}
+	var count, size uint32
+	if err := candid.Unmarshal(ic.Arg(), &count, &size); err != nil {
+		cdk.Trapf(ic, "broadcast: bad argument: %v", err)
+	}
+	if size < HeaderSize || size > MaxSize {
+		cdk.Trapf(ic, "broadcast: size %d, want %d to %d bytes", size, HeaderSize, MaxSize)
+	}
+	clients := s.Clients()
+	if uint64(count)*uint64(len(clients)) > MaxCount {
+		cdk.Trapf(ic, "broadcast: %d messages to %d clients is more than %d", count, len(clients), MaxCount)
+	}
+	first := st.next
+	payload := make([]byte, 0, size)
+	for i := uint32(0); i < count; i++ {
+		payload = AppendPayload(payload[:0], Broadcast, st.next, int(size))
+		for _, id := range clients {
+			if err := s.Send(ic, id, payload); err != nil {
+				cdk.Trapf(ic, "broadcast: client %d: %v", id, err)
+			}
+		}
+		st.next++
+	}
+	b, err := candid.Marshal(first, uint64(len(clients)))
+	if err != nil {
+		cdk.Trapf(ic, "broadcast: %v", err)
+	}
+	ic.Reply(b)
+}
+
+// samples: (from: nat64) -> (vec nat32, nat64) query.
+func samples(ic cdk.System, st *state) {
+	var from uint64
+	if err := candid.Unmarshal(ic.Arg(), &from); err != nil {
+		cdk.Trapf(ic, "samples: bad argument: %v", err)
+	}
+	total := uint64(len(st.latencies))
+	from = min(from, total)
+	to := min(total, from+MaxSamplesPerQuery)
+	b, err := candid.Marshal(st.latencies[from:to], total)
+	if err != nil {
+		cdk.Trapf(ic, "samples: %v", err)
+	}
+	ic.Reply(b)
+}

@@ -1,0 +1,114 @@
+package bench
+
+import (
+	"context"
+	"encoding/hex"
+	"fmt"
+	"strconv"
+
+	"github.com/icws/icws/agent"
+	"github.com/icws/icws/bench/canister"
+	"github.com/icws/icws/ic/identity"
+	"github.com/icws/icws/ic/principal"
+)
+
+// icEnv is one run's IC side: a replica process hosting the load canister, a gateway process in
+// front of it, and the agents of the bench.
+type icEnv struct {
+	replica *server
+	gateway *server
+
+	rootKey    []byte
+	canister   principal.Principal
+	gatewayURL string
+	owner      *agent.Agent // the bench's identity: the only caller of broadcast
+	users      *agent.Agent // anonymous: the clients' ws_register calls
+}
+
+// startIC starts a replica and a gateway process.
+func startIC(ctx context.Context, o *Options) (e *icEnv, err error) {
+	id, err := identity.GenerateEd25519()
+	if err != nil {
+		return nil, err
+	}
+	e = &icEnv{}
+	defer func() {
+		if err != nil {
+			e.stop()
+		}
+	}()
+	if e.replica, err = startServer(ctx, o.Launcher, RoleReplica, "--owner", id.Sender().String()); err != nil {
+		return nil, err
+	}
+	if e.rootKey, err = hex.DecodeString(e.replica.info.RootKey); err != nil {
+		return nil, fmt.Errorf("bench: the replica's root key: %w", err)
+	}
+	if e.canister, err = principal.Decode(e.replica.info.Canister); err != nil {
+		return nil, fmt.Errorf("bench: the replica's canister id: %w", err)
+	}
+	args := []string{"--ic", e.replica.info.URL, "--root-key", e.replica.info.RootKey}
+	if o.PollInterval > 0 {
+		args = append(args, "--poll-interval", o.PollInterval.String())
+	}
+	if o.SendQueue > 0 {
+		args = append(args, "--send-queue", strconv.Itoa(o.SendQueue))
+	}
+	if e.gateway, err = startServer(ctx, o.Launcher, RoleGateway, args...); err != nil {
+		return nil, err
+	}
+	e.gatewayURL = e.gateway.info.URL
+	if e.owner, err = agent.New(agent.Config{URL: e.replica.info.URL, Identity: id, RootKey: e.rootKey}); err != nil {
+		return nil, err
+	}
+	if e.users, err = agent.New(agent.Config{URL: e.replica.info.URL, RootKey: e.rootKey}); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// broadcast asks the load canister to send count payloads of size bytes to every open client and
+// returns the first broadcast number and the number of clients.
+func (e *icEnv) broadcast(ctx context.Context, count, size int) (first, clients uint64, err error) {
+	if err := e.owner.Call(ctx, e.canister, canister.MethodBroadcast, agent.Args{uint32(count), uint32(size)}, &first, &clients); err != nil {
+		return 0, 0, fmt.Errorf("bench: broadcast: %w", err)
+	}
+	return first, clients, nil
+}
+
+// latencies reads the upstream latencies the canister recorded, from index from.
+func (e *icEnv) latencies(ctx context.Context, from uint64) (samples []uint32, total uint64, err error) {
+	for {
+		var page []uint32
+		if err := e.users.Query(ctx, e.canister, canister.MethodSamples, from, &page, &total); err != nil {
+			return nil, 0, fmt.Errorf("bench: samples: %w", err)
+		}
+		samples = append(samples, page...)
+		from += uint64(len(page))
+		if len(page) == 0 || from >= total {
+			return samples, total, nil
+		}
+	}
+}
+
+// acceptedCount is how many upstream messages the canister accepted.
+func (e *icEnv) acceptedCount(ctx context.Context) (uint64, error) {
+	var page []uint32
+	var total uint64
+	if err := e.users.Query(ctx, e.canister, canister.MethodSamples, uint64(1<<63), &page, &total); err != nil {
+		return 0, fmt.Errorf("bench: samples: %w", err)
+	}
+	return total, nil
+}
+
+// stop ends the processes: the gateway at once (its clients are of no more use), the replica
+// gracefully.
+func (e *icEnv) stop() {
+	if e.owner != nil {
+		e.owner.CloseIdleConnections()
+	}
+	if e.users != nil {
+		e.users.CloseIdleConnections()
+	}
+	e.gateway.kill()
+	e.replica.stop()
+}

@@ -1,0 +1,239 @@
+package bench
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/icws/icws/bench/canister"
+	"github.com/icws/icws/client"
+	"github.com/icws/icws/protocol"
+)
+
+// loadClient is one connection of the load: an icws client (verifying every message, alone or
+// with the shared cache) or, for the baseline, a bare WebSocket reader.
+type loadClient interface {
+	// recv returns the next application payload, after every check of the client's mode, and how
+	// long it took from the sender's queue (the canister's, or the baseline server's) to here.
+	// One goroutine calls it.
+	recv(ctx context.Context) (payload []byte, delay time.Duration, err error)
+	// send sends an application payload (safe to call alongside recv).
+	send(ctx context.Context, payload []byte) error
+	// close ends the connection.
+	close()
+}
+
+// VerifyMode is how the load clients check the canister's messages.
+type VerifyMode string
+
+// Verification modes.
+const (
+	// VerifyFull: every client is a client.Conn of the icws Go SDK, which verifies each message
+	// on its own: certificate (BLS, cached per client by its bytes), witness, key, SHA-256,
+	// client id, sequence number, time.
+	VerifyFull VerifyMode = "full"
+	// VerifySharedCache: the clients make the same checks, but the certificate and witness of a
+	// batch are verified once for all clients, in a cache they share; the per-message checks
+	// (witness lookup, SHA-256 of the message, client id, sequence number, time) stay per client.
+	VerifySharedCache VerifyMode = "shared-cache"
+)
+
+// ParseVerifyMode parses "full" or "shared-cache".
+func ParseVerifyMode(s string) (VerifyMode, error) {
+	switch m := VerifyMode(s); m {
+	case VerifyFull, VerifySharedCache:
+		return m, nil
+	}
+	return "", fmt.Errorf("bench: verify mode %q: want %q or %q", s, VerifyFull, VerifySharedCache)
+}
+
+// Describe says in words what the mode checks, for the report.
+func (m VerifyMode) Describe() string {
+	switch m {
+	case VerifyFull:
+		return "full: every client (icws client.Conn) verifies every message itself: BLS certificate, witness, key, SHA-256, client id, sequence, time"
+	case VerifySharedCache:
+		return "shared-cache: certificate (BLS) and witness verified once per batch for all clients; witness lookup, SHA-256, client id, sequence, time per message"
+	}
+	return string(m)
+}
+
+// sources spreads connections over loopback source addresses 127.0.0.1, 127.0.0.2, …, so that
+// more connections than one address has ephemeral ports can be opened to one gateway.
+type sources struct {
+	addrs []net.IP
+	next  atomic.Uint64
+}
+
+// connsPerSource is how many connections the bench opens from one loopback address: well
+// under the default ephemeral port range (32768–60999).
+const connsPerSource = 10000
+
+func newSources(n int) *sources {
+	n = max(n, 1)
+	s := &sources{}
+	for i := 0; i < n; i++ {
+		s.addrs = append(s.addrs, net.IPv4(127, 0, 0, byte(1+i)))
+	}
+	return s
+}
+
+// dialer returns a WebSocket dialer that takes the next source address for each connection.
+func (s *sources) dialer() *websocket.Dialer {
+	return &websocket.Dialer{
+		HandshakeTimeout: 30 * time.Second,
+		NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			ip := s.addrs[s.next.Add(1)%uint64(len(s.addrs))]
+			d := net.Dialer{LocalAddr: &net.TCPAddr{IP: ip}}
+			return d.DialContext(ctx, network, addr)
+		},
+	}
+}
+
+// sdkClient is a client.Conn, the icws Go SDK: VerifyFull.
+type sdkClient struct{ c *client.Conn }
+
+func dialSDK(ctx context.Context, e *icEnv, d *websocket.Dialer, readBuffer int) (*sdkClient, error) {
+	c, err := client.Dial(ctx, client.Config{
+		Gateway:    e.gatewayURL,
+		Canister:   e.canister,
+		Agent:      e.users,
+		Dialer:     d,
+		ReadBuffer: readBuffer,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &sdkClient{c: c}, nil
+}
+
+func (s *sdkClient) recv(ctx context.Context) ([]byte, time.Duration, error) {
+	m, err := s.c.Recv(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	return m.Payload, m.Delay(), nil
+}
+
+func (s *sdkClient) send(ctx context.Context, payload []byte) error { return s.c.Send(ctx, payload) }
+func (s *sdkClient) close()                                         { _ = s.c.Close("bench done") }
+
+// leanClient is the bench's own icws client for VerifySharedCache: it registers, opens and
+// sends as client.Conn does, and runs the same checks on each message, but takes the
+// certificate and witness verdicts from a cache shared by all clients. It sends no keep-alive:
+// the load canister sends no heartbeats.
+type leanClient struct {
+	ws     *websocket.Conn
+	key    ed25519.PrivateKey
+	id     uint64
+	checks *sharedChecks
+	next   uint64 // the next canister sequence number due; owned by recv
+	out    uint64 // the next sequence number to send; owned by send
+}
+
+func dialLean(ctx context.Context, e *icEnv, d *websocket.Dialer, checks *sharedChecks) (*leanClient, error) {
+	_, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	var id uint64
+	if err := e.users.Call(ctx, e.canister, protocol.MethodRegister, []byte(key.Public().(ed25519.PublicKey)), &id); err != nil {
+		return nil, fmt.Errorf("bench: %s: %w", protocol.MethodRegister, err)
+	}
+	ws, _, err := d.DialContext(ctx, e.gatewayURL, nil)
+	if err != nil {
+		return nil, fmt.Errorf("bench: open a WebSocket to %s: %w", e.gatewayURL, err)
+	}
+	first := protocol.SignFirstMessage(key, protocol.FirstMessage{CanisterID: e.canister.String(), ClientID: id})
+	if err := ws.WriteMessage(websocket.BinaryMessage, first); err != nil {
+		ws.Close()
+		return nil, fmt.Errorf("bench: send the first message: %w", err)
+	}
+	return &leanClient{ws: ws, key: key, id: id, checks: checks}, nil
+}
+
+func (l *leanClient) recv(ctx context.Context) ([]byte, time.Duration, error) {
+	stop := context.AfterFunc(ctx, func() { _ = l.ws.SetReadDeadline(time.Unix(1, 0)) })
+	defer stop()
+	for {
+		_, frame, err := l.ws.ReadMessage()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, 0, ctx.Err()
+			}
+			return nil, 0, fmt.Errorf("bench: client %d: %w", l.id, err)
+		}
+		m, err := l.checks.check(frame, l.id, l.next)
+		if err != nil {
+			return nil, 0, fmt.Errorf("bench: client %d: %w", l.id, err)
+		}
+		l.next++
+		if m.Service {
+			continue
+		}
+		return m.Message, time.Since(time.Unix(0, int64(m.Timestamp))), nil
+	}
+}
+
+func (l *leanClient) send(ctx context.Context, payload []byte) error {
+	frame := protocol.SignClientMessage(l.key, &protocol.WebsocketMessage{
+		ClientID:    l.id,
+		SequenceNum: l.out,
+		Timestamp:   uint64(time.Now().UnixNano()),
+		Message:     payload,
+	})
+	l.out++
+	dl, _ := ctx.Deadline()
+	_ = l.ws.SetWriteDeadline(dl)
+	return l.ws.WriteMessage(websocket.BinaryMessage, frame)
+}
+
+func (l *leanClient) close() {
+	_ = l.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, "bench done"), time.Now().Add(time.Second))
+	_ = l.ws.Close()
+}
+
+// bareClient reads the baseline server: no IC, no checks but the broadcast numbering.
+type bareClient struct{ ws *websocket.Conn }
+
+func dialBare(ctx context.Context, url string, d *websocket.Dialer) (*bareClient, error) {
+	ws, _, err := d.DialContext(ctx, url, nil)
+	if err != nil {
+		return nil, fmt.Errorf("bench: open a WebSocket to %s: %w", url, err)
+	}
+	return &bareClient{ws: ws}, nil
+}
+
+func (b *bareClient) recv(ctx context.Context) ([]byte, time.Duration, error) {
+	stop := context.AfterFunc(ctx, func() { _ = b.ws.SetReadDeadline(time.Unix(1, 0)) })
+	defer stop()
+	_, p, err := b.ws.ReadMessage()
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, 0, ctx.Err()
+		}
+		return nil, 0, err
+	}
+	if len(p) < baselineHeader {
+		return nil, 0, fmt.Errorf("bench: baseline frame of %d bytes", len(p))
+	}
+	sent := int64(binary.BigEndian.Uint64(p[canister.HeaderSize:baselineHeader]))
+	return p, time.Since(time.Unix(0, sent)), nil
+}
+
+func (b *bareClient) send(context.Context, []byte) error {
+	return errors.New("bench: the baseline clients only receive")
+}
+
+func (b *bareClient) close() {
+	_ = b.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
+	_ = b.ws.Close()
+}

@@ -1,0 +1,279 @@
+package bench
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Report is the outcome of one scenario.
+type Report struct {
+	Scenario string     `json:"scenario"`
+	Verify   VerifyMode `json:"verify,omitempty"`
+	// VerifyDetail says what the verify mode checks.
+	VerifyDetail string   `json:"verify_detail,omitempty"`
+	Machine      Machine  `json:"machine"`
+	Settings     Settings `json:"settings"`
+	// Fanout holds the fanout and baseline runs, one per client count.
+	Fanout []FanoutRow `json:"fanout,omitempty"`
+	// Upstream holds the upstream runs, one per client count.
+	Upstream []UpstreamResult `json:"upstream,omitempty"`
+	// Idle is the idle run.
+	Idle *IdleResult `json:"idle,omitempty"`
+	// Seconds is how long the whole scenario took.
+	Seconds float64 `json:"seconds"`
+}
+
+// Machine describes where the figures were measured.
+type Machine struct {
+	CPU       string `json:"cpu"`
+	CPUs      int    `json:"cpus"`
+	MemoryMiB uint64 `json:"memory_mib"`
+	Kernel    string `json:"kernel"`
+	Go        string `json:"go"`
+	FileLimit uint64 `json:"file_limit"`
+}
+
+// Settings are the options a scenario ran with.
+type Settings struct {
+	Size         int     `json:"size"`
+	Rate         float64 `json:"rate,omitempty"`
+	Duration     float64 `json:"duration_s,omitempty"`
+	PollInterval string  `json:"gateway_poll_interval,omitempty"`
+	SendQueue    int     `json:"gateway_send_queue,omitempty"`
+}
+
+// Latency is a latency distribution in milliseconds.
+type Latency struct {
+	P50 float64 `json:"p50_ms"`
+	P95 float64 `json:"p95_ms"`
+	P99 float64 `json:"p99_ms"`
+	Max float64 `json:"max_ms"`
+}
+
+// FanoutRow is one client count of the fanout scenario: the gateway's run, the baseline's run
+// and their ratios (either run may be missing).
+type FanoutRow struct {
+	Clients  int           `json:"clients"`
+	Gateway  *FanoutResult `json:"gateway,omitempty"`
+	Baseline *FanoutResult `json:"baseline,omitempty"`
+	Ratio    *Ratio        `json:"ratio,omitempty"`
+}
+
+// FanoutResult is one fan-out run through the gateway or the baseline server.
+type FanoutResult struct {
+	Server     string `json:"server"` // "gateway" or "baseline"
+	Clients    int    `json:"clients"`
+	Broadcasts int    `json:"broadcasts"` // messages each client received
+	Window     int    `json:"window"`     // broadcasts in flight at most
+	Calls      int    `json:"calls"`      // broadcast calls made
+	// Delivered is the number of messages delivered and verified: Clients × Broadcasts.
+	Delivered int64   `json:"delivered"`
+	Seconds   float64 `json:"seconds"`
+	PerSecond float64 `json:"per_second"`
+	Latency   Latency `json:"latency"`
+	// OpenSeconds is the time to open every client (until each has its welcome message).
+	OpenSeconds float64 `json:"open_seconds"`
+	// CPU seconds over the measurement: the server (gateway or baseline), the replica, the
+	// bench process (load clients and driver).
+	ServerCPU  float64 `json:"server_cpu_s"`
+	ReplicaCPU float64 `json:"replica_cpu_s,omitempty"`
+	LoadCPU    float64 `json:"load_cpu_s"`
+	// ServerCPUPerMessage is ServerCPU per delivered message, in microseconds.
+	ServerCPUPerMessage float64 `json:"server_cpu_us_per_msg"`
+	// ServerRSS and ServerPeakRSS are the server's resident memory at the end and at most, MiB.
+	ServerRSS     float64 `json:"server_rss_mib"`
+	ServerPeakRSS float64 `json:"server_peak_rss_mib"`
+	// The gateway's polls over the measurement (from its metrics): how many, their mean
+	// duration, messages per poll, and the mean frame size written to a client.
+	Polls           int     `json:"polls,omitempty"`
+	PollMillis      float64 `json:"poll_ms,omitempty"`
+	MessagesPerPoll float64 `json:"messages_per_poll,omitempty"`
+	FrameBytes      float64 `json:"frame_bytes,omitempty"`
+}
+
+// Ratio compares the gateway with the baseline: gateway figure / baseline figure.
+type Ratio struct {
+	Throughput    float64 `json:"throughput"`
+	LatencyP50    float64 `json:"latency_p50"`
+	LatencyP99    float64 `json:"latency_p99"`
+	CPUPerMessage float64 `json:"cpu_per_message"`
+}
+
+// UpstreamResult is one upstream run.
+type UpstreamResult struct {
+	Clients int     `json:"clients"`
+	Rate    float64 `json:"rate"`    // messages per second per client
+	Offered float64 `json:"offered"` // Clients × Rate
+	Sent    int64   `json:"sent"`
+	// Accepted is the number of messages the canister's on-message ran for; all of Sent.
+	Accepted  uint64  `json:"accepted"`
+	Seconds   float64 `json:"seconds"` // from the first send to the last acceptance
+	PerSecond float64 `json:"per_second"`
+	// Latency is from the client's send to the start of the round that ran the message.
+	Latency     Latency `json:"latency"`
+	OpenSeconds float64 `json:"open_seconds"`
+	GatewayCPU  float64 `json:"gateway_cpu_s"`
+	ReplicaCPU  float64 `json:"replica_cpu_s"`
+	LoadCPU     float64 `json:"load_cpu_s"`
+	// GatewayCPUPerMessage is GatewayCPU per accepted message, in microseconds.
+	GatewayCPUPerMessage float64 `json:"gateway_cpu_us_per_msg"`
+	GatewayRSS           float64 `json:"gateway_rss_mib"`
+}
+
+// IdleResult is the idle run.
+type IdleResult struct {
+	Conns   int `json:"conns"`
+	Sources int `json:"sources"` // loopback source addresses used
+	// OpenSeconds is the time to open them all; OpenPerSecond the rate.
+	OpenSeconds   float64 `json:"open_seconds"`
+	OpenPerSecond float64 `json:"open_per_second"`
+	// OpenLatency is the time one connection took to open (dial to welcome message).
+	OpenLatency Latency `json:"open_latency"`
+	HoldSeconds float64 `json:"hold_seconds"`
+	// Gateway memory: RSS before any client, with every connection open (after the hold), and
+	// the difference per connection; the Go heap in use likewise; goroutines per connection.
+	GatewayRSSEmpty     float64 `json:"gateway_rss_empty_mib"`
+	GatewayRSSOpen      float64 `json:"gateway_rss_open_mib"`
+	RSSPerConn          float64 `json:"rss_per_conn_kib"`
+	HeapPerConn         float64 `json:"heap_per_conn_kib"`
+	GoroutinesPerConn   float64 `json:"goroutines_per_conn"`
+	GatewayCPUOpen      float64 `json:"gateway_cpu_open_s"`
+	GatewayCPUHold      float64 `json:"gateway_cpu_hold_s"`
+	ReplicaCPUOpen      float64 `json:"replica_cpu_open_s"`
+	GatewayCPUPerOpenMS float64 `json:"gateway_cpu_ms_per_open"`
+}
+
+// machine describes this machine.
+func machine() Machine {
+	m := Machine{CPUs: runtime.NumCPU(), Go: runtime.Version(), FileLimit: raiseFileLimit()}
+	if f, err := os.Open("/proc/cpuinfo"); err == nil {
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.CPU = strings.TrimSpace(v)
+				break
+			}
+		}
+		f.Close()
+	}
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		var kb uint64
+		if _, err := fmt.Sscanf(string(b), "MemTotal: %d kB", &kb); err == nil {
+			m.MemoryMiB = kb >> 10
+		}
+	}
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		m.Kernel = "Linux " + strings.TrimSpace(string(b))
+	}
+	return m
+}
+
+// percentiles summarizes durations (it sorts them).
+func percentiles(d []time.Duration) Latency {
+	if len(d) == 0 {
+		return Latency{}
+	}
+	slices.Sort(d)
+	at := func(p float64) float64 {
+		i := int(p*float64(len(d))+0.5) - 1 // nearest rank
+		return ms(d[min(max(i, 0), len(d)-1)])
+	}
+	return Latency{P50: at(0.50), P95: at(0.95), P99: at(0.99), Max: ms(d[len(d)-1])}
+}
+
+func ms(d time.Duration) float64 { return round(float64(d)/1e6, 2) }
+
+func mib(b uint64) float64 { return round(float64(b)/(1<<20), 1) }
+
+// round rounds v to the given decimals.
+func round(v float64, decimals int) float64 {
+	p := 1.0
+	for range decimals {
+		p *= 10
+	}
+	if v < 0 {
+		return -float64(int64(-v*p+0.5)) / p
+	}
+	return float64(int64(v*p+0.5)) / p
+}
+
+func ratio(a, b float64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return round(a/b, 2)
+}
+
+// WriteJSON writes the report as indented JSON.
+func (r *Report) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
+}
+
+// WriteTable writes the report as text tables.
+func (r *Report) WriteTable(w io.Writer) error {
+	bw := bufio.NewWriter(w)
+	fmt.Fprintf(bw, "icws bench %s — %s, %d CPUs, %d MiB, %s, %s\n", r.Scenario, r.Machine.CPU, r.Machine.CPUs, r.Machine.MemoryMiB, r.Machine.Kernel, r.Machine.Go)
+	if r.Verify != "" {
+		fmt.Fprintf(bw, "verify mode: %s\n", r.Verify.Describe())
+	}
+	fmt.Fprintf(bw, "payload %d bytes", r.Settings.Size)
+	if r.Settings.Rate > 0 {
+		unit := "broadcasts/s"
+		if r.Scenario == ScenarioUpstream {
+			unit = "msg/s per client"
+		}
+		fmt.Fprintf(bw, ", rate %g %s", r.Settings.Rate, unit)
+	}
+	fmt.Fprintln(bw)
+	tw := tabwriter.NewWriter(bw, 0, 0, 2, ' ', tabwriter.AlignRight)
+	switch {
+	case len(r.Fanout) > 0:
+		fmt.Fprintln(tw, "clients\tserver\tmsgs\tmsg/s\tp50 ms\tp95 ms\tp99 ms\tserver CPU s\tµs CPU/msg\treplica CPU s\tload CPU s\tserver RSS MiB\topen s\t")
+		for _, row := range r.Fanout {
+			for _, f := range []*FanoutResult{row.Gateway, row.Baseline} {
+				if f == nil {
+					continue
+				}
+				rep := "-"
+				if f.Server == "gateway" {
+					rep = fmt.Sprintf("%.2f", f.ReplicaCPU)
+				}
+				fmt.Fprintf(tw, "%d\t%s\t%d\t%.0f\t%.1f\t%.1f\t%.1f\t%.2f\t%.1f\t%s\t%.2f\t%.1f\t%.1f\t\n",
+					f.Clients, f.Server, f.Delivered, f.PerSecond, f.Latency.P50, f.Latency.P95, f.Latency.P99,
+					f.ServerCPU, f.ServerCPUPerMessage, rep, f.LoadCPU, f.ServerRSS, f.OpenSeconds)
+			}
+			if row.Ratio != nil {
+				fmt.Fprintf(tw, "%d\tgateway/baseline\t\t%.2f×\t%.1f×\t\t%.1f×\t\t%.1f×\t\t\t\t\t\n",
+					row.Clients, row.Ratio.Throughput, row.Ratio.LatencyP50, row.Ratio.LatencyP99, row.Ratio.CPUPerMessage)
+			}
+		}
+	case len(r.Upstream) > 0:
+		fmt.Fprintln(tw, "clients\toffered msg/s\taccepted\tmsg/s\tp50 ms\tp95 ms\tp99 ms\tgateway CPU s\tµs CPU/msg\treplica CPU s\tload CPU s\tgateway RSS MiB\topen s\t")
+		for _, u := range r.Upstream {
+			fmt.Fprintf(tw, "%d\t%.0f\t%d\t%.0f\t%.1f\t%.1f\t%.1f\t%.2f\t%.0f\t%.2f\t%.2f\t%.1f\t%.1f\t\n",
+				u.Clients, u.Offered, u.Accepted, u.PerSecond, u.Latency.P50, u.Latency.P95, u.Latency.P99,
+				u.GatewayCPU, u.GatewayCPUPerMessage, u.ReplicaCPU, u.LoadCPU, u.GatewayRSS, u.OpenSeconds)
+		}
+	case r.Idle != nil:
+		i := r.Idle
+		fmt.Fprintln(tw, "conns\tsources\topen s\topen/s\topen p50 ms\topen p99 ms\tRSS empty MiB\tRSS open MiB\tRSS/conn KiB\theap/conn KiB\tgoroutines/conn\tgateway CPU ms/open\thold CPU s\t")
+		fmt.Fprintf(tw, "%d\t%d\t%.1f\t%.0f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.2f\t%.2f\t%.2f\t\n",
+			i.Conns, i.Sources, i.OpenSeconds, i.OpenPerSecond, i.OpenLatency.P50, i.OpenLatency.P99,
+			i.GatewayRSSEmpty, i.GatewayRSSOpen, i.RSSPerConn, i.HeapPerConn, i.GoroutinesPerConn, i.GatewayCPUPerOpenMS, i.GatewayCPUHold)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(bw, "took %.1f s\n", r.Seconds)
+	return bw.Flush()
+}

@@ -1,0 +1,275 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"runtime"
+	"runtime/pprof"
+	"strings"
+	"time"
+
+	"github.com/icws/icws/bench/canister"
+	"github.com/icws/icws/gateway"
+	"github.com/icws/icws/ic/candid"
+	"github.com/icws/icws/ic/identity"
+	"github.com/icws/icws/ic/principal"
+	"github.com/icws/icws/replica"
+)
+
+// Server roles: what Serve runs in a child process of the bench.
+const (
+	RoleReplica  = "replica"
+	RoleGateway  = "gateway"
+	RoleBaseline = "baseline"
+)
+
+// ready is the first line a server process writes on stdout: where it serves.
+type ready struct {
+	URL       string `json:"url"`                 // http:// (replica, baseline) or ws:// (gateway)
+	RootKey   string `json:"root_key,omitempty"`  // replica: hex of the DER root key
+	Canister  string `json:"canister,omitempty"`  // replica: the load canister's id
+	Principal string `json:"principal,omitempty"` // gateway: its principal
+}
+
+// reply answers one control command.
+type reply struct {
+	OK         bool   `json:"ok"`
+	Error      string `json:"error,omitempty"`
+	HeapInuse  uint64 `json:"heap_inuse,omitempty"`
+	Goroutines int    `json:"goroutines,omitempty"`
+	Metrics    string `json:"metrics,omitempty"` // the gateway's, Prometheus text format
+}
+
+// Serve runs one server of the bench in this process, for `icws bench serve ROLE [flags]`: the
+// replica hosting the load canister, the gateway, or the baseline broadcast server. It listens on
+// a free loopback port and writes one JSON line on stdout saying where. Then it obeys line
+// commands on stdin, answering each with a JSON line: "profile PATH" starts a CPU profile,
+// "stop-profile" ends it, "stats" collects garbage and reports the Go heap in use and the
+// goroutines, "metrics" returns the gateway's metrics. It stops when stdin ends (so it never
+// outlives the bench) or ctx is canceled.
+func Serve(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) error {
+	if len(args) == 0 {
+		return errors.New("bench serve: missing role (replica, gateway or baseline)")
+	}
+	raiseFileLimit()
+	role, args := args[0], args[1:]
+	fs := flag.NewFlagSet("icws bench serve "+role, flag.ContinueOnError)
+	fs.SetOutput(os.Stderr)
+	var (
+		owner        = fs.String("owner", "", "replica: principal allowed to broadcast")
+		icURL        = fs.String("ic", "", "gateway: URL of the replica")
+		rootKey      = fs.String("root-key", "", "gateway: hex of the replica's DER root key")
+		pollInterval = fs.Duration("poll-interval", 0, "gateway: Config.PollInterval (0: default)")
+		sendQueue    = fs.Int("send-queue", 0, "gateway and baseline: messages queued per client (0: default)")
+		logLevel     = fs.String("log-level", "warn", "log level of the server")
+	)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return fmt.Errorf("bench serve: --log-level: %w", err)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		info    ready
+		stop    func()
+		metrics http.Handler
+	)
+	switch role {
+	case RoleReplica:
+		p, err := principal.Decode(*owner)
+		if err != nil {
+			return fmt.Errorf("bench serve replica: --owner: %w", err)
+		}
+		arg, err := candid.Marshal(p)
+		if err != nil {
+			return err
+		}
+		r, err := replica.Start(ctx, replica.Config{
+			Canisters: []replica.CanisterSpec{{Name: "bench", New: canister.New, Arg: arg}},
+			Logger:    log,
+		})
+		if err != nil {
+			return err
+		}
+		id, _ := r.CanisterID("bench")
+		info = ready{URL: r.URL(), RootKey: hex.EncodeToString(r.RootKey()), Canister: id.String()}
+		stop = func() { _ = r.Close() }
+	case RoleGateway:
+		key, err := hex.DecodeString(*rootKey)
+		if err != nil || *icURL == "" {
+			return errors.New("bench serve gateway: needs --ic URL and --root-key HEX")
+		}
+		id, err := identity.GenerateEd25519()
+		if err != nil {
+			return err
+		}
+		gw, err := gateway.New(gatewayConfig(*icURL, key, id, *pollInterval, *sendQueue, log))
+		if err != nil {
+			return err
+		}
+		url, closeSrv, err := serveHTTP(ctx, gw.Handler(), log)
+		if err != nil {
+			return err
+		}
+		info = ready{URL: "ws" + strings.TrimPrefix(url, "http"), Principal: gw.Principal().String()}
+		metrics = gw.MetricsHandler()
+		stop = func() {
+			sctx, c := context.WithTimeout(context.Background(), 10*time.Second)
+			defer c()
+			_ = gw.Shutdown(sctx)
+			closeSrv()
+		}
+	case RoleBaseline:
+		srv := newBroadcastServer(*sendQueue)
+		url, closeSrv, err := serveHTTP(ctx, srv, log)
+		if err != nil {
+			return err
+		}
+		info = ready{URL: url}
+		stop = func() {
+			closeSrv()
+			srv.close()
+		}
+	default:
+		return fmt.Errorf("bench serve: unknown role %q (want replica, gateway or baseline)", role)
+	}
+	defer stop()
+
+	line, err := json.Marshal(info)
+	if err != nil {
+		return err
+	}
+	if _, err := fmt.Fprintf(stdout, "%s\n", line); err != nil {
+		return err
+	}
+	return control(ctx, stdin, stdout, metrics)
+}
+
+// gatewayConfig is the gateway configuration of the bench: the defaults, except the limits that
+// would refuse the load itself. Every client comes from loopback, so the per-address cap is off;
+// the connection cap and the message rate limit are off so that the scenarios choose the load.
+func gatewayConfig(icURL string, rootKey []byte, id identity.Identity, poll time.Duration, sendQueue int, log *slog.Logger) gateway.Config {
+	return gateway.Config{
+		URL:                 icURL,
+		RootKey:             rootKey,
+		Identity:            id,
+		PollInterval:        poll,
+		SendQueueSize:       sendQueue,
+		MaxConnections:      -1,
+		MaxConnectionsPerIP: -1,
+		MessageRate:         -1,
+		Logger:              log,
+	}
+}
+
+// serveHTTP serves h on a free loopback port until ctx ends or the returned stop is called.
+func serveHTTP(ctx context.Context, h http.Handler, log *slog.Logger) (url string, stop func(), err error) {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, fmt.Errorf("listen: %w", err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+	go func() { _ = srv.Serve(ln) }()
+	return "http://" + ln.Addr().String(), func() { _ = srv.Close() }, nil
+}
+
+// control obeys the parent's line commands until stdin ends or ctx is canceled.
+func control(ctx context.Context, stdin io.Reader, stdout io.Writer, metrics http.Handler) error {
+	lines := make(chan string)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(stdin)
+		for sc.Scan() {
+			select {
+			case lines <- sc.Text():
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	var prof *os.File
+	defer func() {
+		if prof != nil {
+			pprof.StopCPUProfile()
+			prof.Close()
+		}
+	}()
+	for {
+		var line string
+		var ok bool
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case line, ok = <-lines:
+			if !ok {
+				return nil
+			}
+		}
+		cmd, arg, _ := strings.Cut(line, " ")
+		var r reply
+		switch cmd {
+		case "profile":
+			if prof != nil {
+				r.Error = "a profile is already running"
+				break
+			}
+			f, err := os.Create(arg)
+			if err == nil {
+				if err = pprof.StartCPUProfile(f); err != nil {
+					f.Close()
+				}
+			}
+			if err != nil {
+				r.Error = err.Error()
+				break
+			}
+			prof, r.OK = f, true
+		case "stop-profile":
+			if prof == nil {
+				r.Error = "no profile is running"
+				break
+			}
+			pprof.StopCPUProfile()
+			if err := prof.Close(); err != nil {
+				r.Error = err.Error()
+			}
+			prof, r.OK = nil, r.Error == ""
+		case "stats":
+			runtime.GC() // the live heap, not what awaits collection
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			r = reply{OK: true, HeapInuse: ms.HeapInuse, Goroutines: runtime.NumGoroutine()}
+		case "metrics":
+			if metrics == nil {
+				r.Error = "no metrics here"
+				break
+			}
+			rec := httptest.NewRecorder()
+			metrics.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+			r = reply{OK: true, Metrics: rec.Body.String()}
+		default:
+			r.Error = fmt.Sprintf("unknown command %q", cmd)
+		}
+		b, _ := json.Marshal(r)
+		if _, err := fmt.Fprintf(stdout, "%s\n", b); err != nil {
+			return err
+		}
+	}
+}

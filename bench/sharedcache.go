@@ -1,0 +1,178 @@
+package bench
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/icws/icws/client"
+	"github.com/icws/icws/ic/certificate"
+	"github.com/icws/icws/ic/hashtree"
+	"github.com/icws/icws/ic/principal"
+	"github.com/icws/icws/protocol"
+)
+
+// sharedCacheSize bounds each map of sharedChecks; a full map is emptied. A batch's certificate
+// and witness are needed only while its messages arrive, so a few dozen entries suffice.
+const sharedCacheSize = 256
+
+// Errors of the shared checks, one per check of docs/PROTOCOL.md §5.
+var (
+	errMalformed   = errors.New("malformed frame")
+	errCertificate = errors.New("certificate does not verify")
+	errStale       = errors.New("too old")
+	errFuture      = errors.New("from the future")
+	errTampered    = errors.New("witness does not match")
+	errForeign     = errors.New("message for another client")
+	errSequence    = errors.New("unexpected sequence number")
+)
+
+// sharedChecks verifies canister messages for many clients (VerifySharedCache): each distinct
+// certificate is verified once (BLS, root key, canister ranges) and each distinct witness is
+// decoded and hashed once, for all clients; the rest of the checks run for every message. The
+// bounds are the icws client's defaults.
+type sharedChecks struct {
+	verifier *certificate.Verifier
+	canister principal.Principal
+	path     [][]byte // /canister/<id>/certified_data
+
+	mu    sync.Mutex
+	certs map[string]*certVerdict // guarded by mu; by exact bytes
+	trees map[string]*treeVerdict // guarded by mu; by exact bytes
+}
+
+type certVerdict struct {
+	done chan struct{} // closed once the fields are set
+	data []byte        // the canister's certified data
+	time time.Time
+	err  error
+}
+
+type treeVerdict struct {
+	done   chan struct{}
+	node   hashtree.Node
+	digest [32]byte
+	err    error
+}
+
+func newSharedChecks(rootKey []byte, canister principal.Principal) (*sharedChecks, error) {
+	v, err := certificate.NewVerifier(certificate.VerifierConfig{
+		RootKey:              rootKey,
+		MaxAge:               client.DefaultMaxCertificateAge,
+		MaxFutureSkew:        client.DefaultMaxClockSkew,
+		CertificateCacheSize: -1, // the cache is ours, by exact bytes
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &sharedChecks{
+		verifier: v,
+		canister: canister,
+		path:     [][]byte{[]byte("canister"), canister.Bytes(), []byte("certified_data")},
+		certs:    make(map[string]*certVerdict),
+		trees:    make(map[string]*treeVerdict),
+	}, nil
+}
+
+// cert returns the verdict on a certificate, verifying it if no client has yet.
+func (s *sharedChecks) cert(b []byte) *certVerdict {
+	s.mu.Lock()
+	if v, ok := s.certs[string(b)]; ok {
+		s.mu.Unlock()
+		<-v.done
+		return v
+	}
+	if len(s.certs) >= sharedCacheSize {
+		clear(s.certs)
+	}
+	v := &certVerdict{done: make(chan struct{})}
+	s.certs[string(b)] = v
+	s.mu.Unlock()
+	defer close(v.done)
+	c, err := s.verifier.Verify(b, s.canister)
+	if err != nil {
+		v.err = err
+		return v
+	}
+	r := c.Lookup(s.path...)
+	if r.Status != hashtree.Found {
+		v.err = fmt.Errorf("no certified data for canister %s (%v)", s.canister, r.Status)
+		return v
+	}
+	v.data = bytes.Clone(r.Value)
+	v.time, v.err = c.Time()
+	return v
+}
+
+// tree returns the decoded witness and its root hash, decoding it if no client has yet.
+func (s *sharedChecks) tree(b []byte) *treeVerdict {
+	s.mu.Lock()
+	if v, ok := s.trees[string(b)]; ok {
+		s.mu.Unlock()
+		<-v.done
+		return v
+	}
+	if len(s.trees) >= sharedCacheSize {
+		clear(s.trees)
+	}
+	v := &treeVerdict{done: make(chan struct{})}
+	s.trees[string(b)] = v
+	s.mu.Unlock()
+	defer close(v.done)
+	v.node, v.err = hashtree.Unmarshal(bytes.Clone(b))
+	if v.err == nil {
+		v.digest = hashtree.Digest(v.node)
+	}
+	return v
+}
+
+// check runs every check on one frame for client id, which expects sequence number next, and
+// returns the message.
+func (s *sharedChecks) check(frame []byte, id, next uint64) (protocol.WebsocketMessage, error) {
+	cm, err := protocol.DecodeCertMessage(frame)
+	if err != nil {
+		return protocol.WebsocketMessage{}, fmt.Errorf("%w: %w", errMalformed, err)
+	}
+	cv := s.cert(cm.Cert)
+	if cv.err != nil {
+		return protocol.WebsocketMessage{}, fmt.Errorf("%s: %w: %w", cm.Key, errCertificate, cv.err)
+	}
+	now := time.Now()
+	if age := now.Sub(cv.time); age > client.DefaultMaxCertificateAge {
+		return protocol.WebsocketMessage{}, fmt.Errorf("%s: certificate %w (%v)", cm.Key, errStale, age)
+	} else if -age > client.DefaultMaxClockSkew {
+		return protocol.WebsocketMessage{}, fmt.Errorf("%s: certificate %w (%v ahead)", cm.Key, errFuture, -age)
+	}
+	tv := s.tree(cm.Tree)
+	if tv.err != nil {
+		return protocol.WebsocketMessage{}, fmt.Errorf("%s: %w: %w", cm.Key, errTampered, tv.err)
+	}
+	if !bytes.Equal(cv.data, tv.digest[:]) {
+		return protocol.WebsocketMessage{}, fmt.Errorf("%s: %w: root hash is not the certified data", cm.Key, errTampered)
+	}
+	r := hashtree.Lookup(tv.node, []byte("websocket"), []byte(cm.Key))
+	sum := sha256.Sum256(cm.Val)
+	if r.Status != hashtree.Found || !bytes.Equal(r.Value, sum[:]) {
+		return protocol.WebsocketMessage{}, fmt.Errorf("%s: %w: the witness does not certify SHA-256(val) (%v)", cm.Key, errTampered, r.Status)
+	}
+	m, err := protocol.DecodeWebsocketMessage(cm.Val)
+	if err != nil {
+		return m, fmt.Errorf("%s: %w: %w", cm.Key, errMalformed, err)
+	}
+	if m.ClientID != id {
+		return m, fmt.Errorf("%s: %w: client %d, we are %d", cm.Key, errForeign, m.ClientID, id)
+	}
+	if m.SequenceNum != next {
+		return m, fmt.Errorf("%s: %w: %d, want %d", cm.Key, errSequence, m.SequenceNum, next)
+	}
+	ts := time.Unix(0, int64(min(m.Timestamp, 1<<63-1)))
+	if age := now.Sub(ts); age > client.DefaultMaxMessageAge {
+		return m, fmt.Errorf("%s: message %w (%v)", cm.Key, errStale, age)
+	} else if -age > client.DefaultMaxClockSkew {
+		return m, fmt.Errorf("%s: message %w (%v ahead)", cm.Key, errFuture, -age)
+	}
+	return m, nil
+}

@@ -1,0 +1,75 @@
+package websocket
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/icws/icws/cdk"
+	"github.com/icws/icws/ic/candid"
+	"github.com/icws/icws/ic/principal"
+	"github.com/icws/icws/protocol"
+)
+
+// benchServer is a server with one open client and queued messages, driven directly through
+// the runtime API (no journal: a Wasm host rolls back by itself).
+func benchServer(b *testing.B, queued int) (*Server, *host, *sys, principal.Principal) {
+	s := New(Config{MaxQueuePerGateway: 1 << 30})
+	code := &cdk.Canister{}
+	s.Register(code)
+	h := newHost(b, code, principal.MustDecode(seedCanister))
+	gw := gatewayPrincipal(b, 0)
+	ic := &sys{h: h, caller: gw}
+	c := &client{id: 16, owner: gw}
+	s.clients[16] = c
+	g := s.gatewayFor(gw)
+	g.bound++
+	c.gw = g
+	s.st.open++
+	payload := protocol.AppMessage{Text: "a message of a typical size for a chat or a game"}.Marshal()
+	for i := 0; i < queued; i++ {
+		if err := s.Send(ic, 16, payload); err != nil {
+			b.Fatal(err)
+		}
+	}
+	h.certified = ic.cert
+	return s, h, ic, gw
+}
+
+// BenchmarkSend is the cost of queueing one message (encode, hash, certified-map insert, certify)
+// with a steady queue: each new message garbage-collects an expired one.
+func BenchmarkSend(b *testing.B) {
+	for _, queued := range []int{1000, 100000} {
+		b.Run(fmt.Sprint(queued), func(b *testing.B) {
+			s, h, ic, _ := benchServer(b, queued)
+			payload := protocol.AppMessage{Text: "a message of a typical size for a chat or a game"}.Marshal()
+			h.now += uint64(DefaultMessageTTL) + 1 // every queued message has expired
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				h.now++
+				if err := s.Send(ic, 16, payload); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkGetMessages is the cost of one ws_get_messages batch of 50: range scan, witness,
+// CBOR and Candid encoding.
+func BenchmarkGetMessages(b *testing.B) {
+	s, h, _, gw := benchServer(b, 10000)
+	q := &sys{h: h, caller: gw, query: true, method: protocol.MethodGetMessages}
+	var cm protocol.CertMessages
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		q.arg, _ = candid.Marshal(uint64(FirstNonce + 5000 + i%1000))
+		q.answered = false
+		s.wsGetMessages(q)
+	}
+	b.StopTimer()
+	if err := candid.Unmarshal(q.reply, &cm); err != nil || len(cm.Messages) != 50 {
+		b.Fatalf("%d messages, %v", len(cm.Messages), err)
+	}
+}

@@ -1,0 +1,113 @@
+package websocket
+
+import (
+	"time"
+
+	"github.com/icws/icws/cdk"
+)
+
+// Defaults of Config.
+const (
+	DefaultMaxQueuePerGateway = 10000
+	DefaultMessageTTL         = 5 * time.Minute
+	DefaultMaxBatch           = 50
+	DefaultMaxBatchBytes      = 2 << 20
+	DefaultMaxPayload         = 1 << 20
+	DefaultMaxClients         = 100000
+	DefaultRegistrationTTL    = 5 * time.Minute
+	DefaultHeartbeatInterval  = 30 * time.Second
+	DefaultIdleTimeout        = 90 * time.Second
+	DefaultTickInterval       = 10 * time.Second
+)
+
+// Protocol constants that clients and gateways rely on.
+const (
+	// Label is the label of the certified map in the canister's certified data:
+	// certified_data = labeled_hash("websocket", root hash of the map).
+	Label = "websocket"
+	// FirstClientID is the first client id ws_register returns (then 17, 18, …), as the seed.
+	FirstClientID = 16
+	// FirstNonce is the nonce of the first message key of the first gateway, as the seed. Each
+	// gateway's keys are consecutive; a gateway that appears later starts above every nonce ever
+	// used, so a gateway never sees a nonce twice.
+	FirstNonce = 16
+)
+
+// Config configures a Server. Zero fields take the defaults above.
+type Config struct {
+	// OnOpen runs in ws_open when a client opens for the first time (not when it reconnects
+	// through another gateway). The client is open: Send works.
+	OnOpen func(ic cdk.System, client uint64)
+	// OnMessage runs for every application message a client sends, in sequence order, once. The
+	// payload aliases the call's argument; copy it to keep it.
+	OnMessage func(ic cdk.System, client uint64, payload []byte)
+	// OnClose runs after an open client was closed, for any reason (its gateway or owner called
+	// ws_close, the application called Close, its session or keep-alive expired). The client is
+	// gone: Send to it fails.
+	OnClose func(ic cdk.System, client uint64)
+	// OnTick runs at the end of each timer tick (every TickInterval while there are clients or
+	// messages). The library owns the canister's global timer; use this for periodic work.
+	OnTick func(ic cdk.System)
+
+	// MaxQueuePerGateway bounds the messages kept for one gateway; when it is full, the oldest is
+	// dropped (counted in Stats.DroppedOverflow).
+	MaxQueuePerGateway int
+	// MessageTTL is how long a queued message is kept: an older one is deleted, two per new
+	// message (the seed's rule) and all of them at each tick (counted in Stats.DroppedExpired).
+	MessageTTL time.Duration
+	// MaxBatch is the most messages one ws_get_messages returns.
+	MaxBatch int
+	// MaxBatchBytes bounds the sum of the message sizes of one ws_get_messages batch (a batch
+	// always holds at least one message), so replies stay under the IC's response limit.
+	MaxBatchBytes int
+	// MaxPayload is the largest payload Send accepts.
+	MaxPayload int
+	// MaxClients bounds the registered clients; ws_register traps beyond it.
+	MaxClients int
+	// RegistrationTTL is how long a registration that was never opened is kept.
+	RegistrationTTL time.Duration
+	// SessionTTL, if positive, closes every client that long after it registered, so that a
+	// connection does not outlive the authentication behind its registration. Zero means never.
+	SessionTTL time.Duration
+	// HeartbeatInterval is the period of the heartbeats (service messages carrying the canister's
+	// acknowledgement) sent to clients that asked for them by sending a keep-alive. Negative
+	// disables heartbeats and keep-alive timeouts.
+	HeartbeatInterval time.Duration
+	// IdleTimeout closes a client that sent keep-alives before but has sent nothing for this
+	// long. Clients that never sent a keep-alive (the seed's) are not timed out.
+	IdleTimeout time.Duration
+	// TickInterval is the period of the timer that collects garbage, expires registrations and
+	// sessions and sends heartbeats.
+	TickInterval time.Duration
+}
+
+func (c Config) withDefaults() Config {
+	setInt := func(p *int, d int) {
+		if *p <= 0 {
+			*p = d
+		}
+	}
+	setDur := func(p *time.Duration, d time.Duration) {
+		if *p == 0 {
+			*p = d
+		}
+	}
+	setInt(&c.MaxQueuePerGateway, DefaultMaxQueuePerGateway)
+	setInt(&c.MaxBatch, DefaultMaxBatch)
+	setInt(&c.MaxBatchBytes, DefaultMaxBatchBytes)
+	setInt(&c.MaxPayload, DefaultMaxPayload)
+	setInt(&c.MaxClients, DefaultMaxClients)
+	setDur(&c.MessageTTL, DefaultMessageTTL)
+	setDur(&c.RegistrationTTL, DefaultRegistrationTTL)
+	setDur(&c.HeartbeatInterval, DefaultHeartbeatInterval)
+	setDur(&c.IdleTimeout, DefaultIdleTimeout)
+	setDur(&c.TickInterval, DefaultTickInterval)
+	return c
+}
+
+func ns(d time.Duration) uint64 {
+	if d <= 0 {
+		return 0
+	}
+	return uint64(d)
+}

@@ -1,0 +1,268 @@
+package websocket
+
+import (
+	"bytes"
+	"fmt"
+
+	"github.com/icws/icws/cdk"
+	"github.com/icws/icws/ic/candid"
+	"github.com/icws/icws/ic/hashtree"
+	"github.com/icws/icws/ic/principal"
+	"github.com/icws/icws/protocol"
+)
+
+// Candid replies that never change.
+const (
+	replyTrue  = "DIDL\x00\x01\x7e\x01"
+	replyFalse = "DIDL\x00\x01\x7e\x00"
+	replyUnit  = "DIDL\x00\x00"
+)
+
+func reply(ic cdk.System, v any) {
+	b, err := candid.Marshal(v)
+	if err != nil {
+		cdk.Trapf(ic, "%s: cannot encode the reply: %v", ic.MethodName(), err)
+	}
+	ic.Reply(b)
+}
+
+func replyBool(ic cdk.System, ok bool) {
+	if ok {
+		ic.Reply([]byte(replyTrue))
+	} else {
+		ic.Reply([]byte(replyFalse))
+	}
+}
+
+func args(ic cdk.System, ptrs ...any) {
+	if err := candid.Unmarshal(ic.Arg(), ptrs...); err != nil {
+		cdk.Trapf(ic, "%s: bad argument: %v", ic.MethodName(), err)
+	}
+}
+
+// ws_register: (blob) -> (nat64). Records a client's Ed25519 public key and its caller.
+func (s *Server) wsRegister(ic cdk.System) {
+	var key []byte
+	args(ic, &key)
+	if err := protocol.ValidatePublicKey(key); err != nil {
+		cdk.Trapf(ic, "ws_register: %v", err)
+	}
+	if len(s.clients) >= s.cfg.MaxClients {
+		cdk.Trapf(ic, "ws_register: too many clients (at most %d)", s.cfg.MaxClients)
+	}
+	id := s.st.nextClientID
+	s.st.nextClientID++
+	now := ic.Time()
+	s.putClient(&client{
+		id:         id,
+		key:        bytes.Clone(key),
+		owner:      ic.Caller(),
+		registered: now,
+		gen:        s.gen,
+	})
+	s.ensureTimer(ic)
+	reply(ic, id)
+}
+
+// ws_get_client_key: (nat64) -> (blob) query.
+func (s *Server) wsGetClientKey(ic cdk.System) {
+	var id uint64
+	args(ic, &id)
+	c := s.clients[id]
+	if c == nil {
+		cdk.Trapf(ic, "ws_get_client_key: unknown client %d", id)
+	}
+	reply(ic, c.key)
+}
+
+// ws_open: (blob, blob) -> (bool). Binds a client to the calling gateway after checking its
+// signed first message. False means the signature is wrong; every other failure traps.
+func (s *Server) wsOpen(ic cdk.System) {
+	var msg, sig []byte
+	args(ic, &msg, &sig)
+	gw := ic.Caller()
+	if gw.IsAnonymous() {
+		ic.Trap("ws_open: the anonymous principal cannot be a gateway")
+	}
+	fm, err := protocol.DecodeFirstMessage(msg)
+	if err != nil {
+		cdk.Trapf(ic, "ws_open: %v", err)
+	}
+	target, err := principal.Decode(fm.CanisterID)
+	if err != nil {
+		cdk.Trapf(ic, "ws_open: canister_id %q: %v", fm.CanisterID, err)
+	}
+	if self := ic.Self(); target != self {
+		cdk.Trapf(ic, "ws_open: the first message is for canister %s, this is %s", target, self)
+	}
+	c := s.clients[fm.ClientID]
+	if c == nil {
+		cdk.Trapf(ic, "ws_open: unknown client %d", fm.ClientID)
+	}
+	if err := protocol.Verify(c.key, msg, sig); err != nil {
+		s.st.stats.Rejected++
+		ic.Print(fmt.Sprintf("ws_open: client %d: %v", c.id, err))
+		replyBool(ic, false)
+		return
+	}
+	now := ic.Time()
+	g := s.gatewayFor(gw)
+	old := c.gw
+	s.saveClient(c)
+	c.lastIn = now
+	switch {
+	case old == g:
+		// The same gateway again (its connection was replaced): nothing moves.
+	case old != nil:
+		// Reconnection through another gateway: the queue moves along, with new keys.
+		s.moveQueue(c, g)
+		s.saveGateway(old)
+		old.bound--
+		s.saveGateway(g)
+		g.bound++
+		c.gw = g
+		s.maybeDropGateway(old)
+		s.certify(ic)
+	default:
+		s.saveGateway(g)
+		g.bound++
+		c.gw = g
+		s.st.open++
+		s.ensureTimer(ic)
+		if s.cfg.OnOpen != nil {
+			s.cfg.OnOpen(ic, c.id)
+		}
+	}
+	replyBool(ic, true)
+}
+
+// ws_message: (blob) -> (bool). A client message (S5) relayed by the client's gateway. False
+// means a bad signature or an unexpected sequence number (replay, reorder, gap): nothing changes
+// but a counter. Every other failure traps.
+func (s *Server) wsMessage(ic cdk.System) {
+	var frame []byte
+	args(ic, &frame)
+	cm, err := protocol.DecodeClientMessage(frame)
+	if err != nil {
+		cdk.Trapf(ic, "ws_message: %v", err)
+	}
+	m, err := cm.Decode()
+	if err != nil {
+		cdk.Trapf(ic, "ws_message: %v", err)
+	}
+	c := s.clients[m.ClientID]
+	switch {
+	case c == nil:
+		cdk.Trapf(ic, "ws_message: unknown client %d", m.ClientID)
+	case c.gw == nil:
+		cdk.Trapf(ic, "ws_message: client %d is not open", m.ClientID)
+	case c.gw.id != ic.Caller():
+		cdk.Trapf(ic, "ws_message: client %d is bound to another gateway", m.ClientID)
+	}
+	if err := protocol.Verify(c.key, cm.Val, cm.Sig); err != nil {
+		s.st.stats.Rejected++
+		ic.Print(fmt.Sprintf("ws_message: client %d: %v", c.id, err))
+		replyBool(ic, false)
+		return
+	}
+	if m.SequenceNum != c.inSeq {
+		s.st.stats.Rejected++
+		ic.Print(fmt.Sprintf("ws_message: client %d: sequence number %d, expected %d", c.id, m.SequenceNum, c.inSeq))
+		replyBool(ic, false)
+		return
+	}
+	if m.Close != "" {
+		cdk.Trapf(ic, "ws_message: client %d: a client cannot send a close service message", c.id)
+	}
+	s.saveClient(c)
+	c.inSeq++
+	c.lastIn = ic.Time()
+	s.st.stats.Received++
+	if m.Service {
+		// A keep-alive: the client asks for heartbeats, and what it acknowledges (it received
+		// and verified every message below Ack) need not be kept.
+		c.keepalive = true
+		c.queue.each(func(e *entry) {
+			if e.seq < m.Ack {
+				s.deleteEntry(e)
+				s.st.stats.Acknowledged++
+			}
+		})
+		s.certify(ic)
+	} else if s.cfg.OnMessage != nil {
+		s.cfg.OnMessage(ic, c.id, m.Message)
+	}
+	replyBool(ic, true)
+}
+
+// ws_close: (nat64) -> (). From the client's gateway (the connection ended: the client's queue
+// is deleted) or from the principal that registered it (the gateway is told with a close
+// service message).
+func (s *Server) wsClose(ic cdk.System) {
+	var id uint64
+	args(ic, &id)
+	c := s.clients[id]
+	if c == nil {
+		cdk.Trapf(ic, "ws_close: unknown client %d", id)
+	}
+	caller := ic.Caller()
+	switch {
+	case c.gw != nil && c.gw.id == caller:
+		s.close(ic, c, "", true)
+	case !caller.IsAnonymous() && caller == c.owner:
+		s.close(ic, c, "closed by the client's owner", false)
+	default:
+		cdk.Trapf(ic, "ws_close: %s is neither the gateway nor the owner of client %d", caller, id)
+	}
+	ic.Reply([]byte(replyUnit))
+}
+
+// ws_get_messages: (nat64) -> (CertMessages) query. The caller's queued messages from nonce on,
+// with one certificate and one witness for the batch.
+func (s *Server) wsGetMessages(ic cdk.System) {
+	var nonce uint64
+	args(ic, &nonce)
+	var out protocol.CertMessages
+	out.Messages = []protocol.Message{}
+	out.Cert, out.Tree = []byte{}, []byte{}
+	g := s.gateways[ic.Caller()]
+	if g == nil || g.queued == 0 {
+		reply(ic, out)
+		return
+	}
+	from := string(protocol.AppendKey(make([]byte, 0, len(g.prefix)+protocol.NonceDigits), g.text, nonce))
+	size := 0
+	var last string
+	s.tree.Ascend(from, func(key string, _ []byte) bool {
+		if len(key) != len(from) || key[:len(g.prefix)] != g.prefix {
+			return false
+		}
+		e := s.entries[key]
+		if len(out.Messages) > 0 && size+len(e.val) > s.cfg.MaxBatchBytes {
+			return false
+		}
+		size += len(e.val)
+		out.Messages = append(out.Messages, protocol.Message{ClientID: e.client, Key: key, Val: e.val})
+		last = key
+		return len(out.Messages) < s.cfg.MaxBatch
+	})
+	if len(out.Messages) == 0 {
+		reply(ic, out)
+		return
+	}
+	out.Cert = ic.DataCertificate()
+	if out.Cert == nil {
+		ic.Trap("ws_get_messages: no data certificate; call it as a query")
+	}
+	w := hashtree.Labeled{Label: []byte(Label), Tree: s.tree.WitnessRange(out.Messages[0].Key, last)}
+	out.Tree = hashtree.AppendCBOR(append(make([]byte, 0, 3+64*len(out.Messages)+len(from)*len(out.Messages)), selfDescribe...), w)
+	reply(ic, out)
+}
+
+// selfDescribe is the CBOR self-describe tag 55799 that precedes the witness.
+const selfDescribe = "\xd9\xd9\xf7"
+
+// ws_stats: () -> (Stats) query. Aggregate counters; public, they describe no client.
+func (s *Server) wsStats(ic cdk.System) {
+	reply(ic, s.Stats())
+}

@@ -1,0 +1,237 @@
+package websocket
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/icws/icws/cdk"
+	"github.com/icws/icws/cdk/certmap"
+	"github.com/icws/icws/ic/principal"
+	"github.com/icws/icws/protocol"
+)
+
+// Errors of Send and Close.
+var (
+	// ErrUnknownClient: no client has this id (never registered, or closed).
+	ErrUnknownClient = errors.New("websocket: unknown client")
+	// ErrNotOpen: the client is registered but no gateway opened it.
+	ErrNotOpen = errors.New("websocket: client is not open")
+	// ErrPayloadTooBig: the payload is larger than Config.MaxPayload.
+	ErrPayloadTooBig = errors.New("websocket: payload too big")
+)
+
+// Server is the WebSocket state of one canister: registered clients, the gateways they are bound
+// to, the queues of outgoing messages and the certified map over them. Build it with New, add
+// its methods to a canister with Register, and send with Send from any update or timer method.
+//
+// A Server is used by one canister's messages, one at a time (queries may run concurrently with
+// each other; they only read).
+type Server struct {
+	cfg      Config
+	clients  map[uint64]*client
+	gateways map[principal.Principal]*gateway
+	entries  map[string]*entry
+	tree     certmap.Map
+	st       state
+
+	// Journal of the open transaction (see journal.go).
+	tx    bool
+	gen   uint64
+	undo  []func()
+	saved state
+}
+
+// state is the server's scalar state, copied whole at Begin.
+type state struct {
+	nextClientID uint64
+	nonceFloor   uint64 // every message nonce ever used is below it
+	timerAt      uint64 // the global timer the server set, 0 if none
+	open         uint64 // clients bound to a gateway
+	fifo         list   // every queued message, oldest first
+	stats        protocol.Stats
+}
+
+type client struct {
+	id         uint64
+	key        []byte // Ed25519 public key, 32 bytes
+	owner      principal.Principal
+	registered uint64 // IC time of ws_register
+	gw         *gateway
+	outSeq     uint64 // next sequence number canister → client
+	inSeq      uint64 // next sequence number expected client → canister
+	keepalive  bool   // the client sent a keep-alive: it gets heartbeats and can time out
+	lastIn     uint64 // IC time of ws_open or of the last accepted client message
+	lastBeat   uint64 // IC time of the last heartbeat sent
+	queue      list   // its queued messages
+	gen        uint64
+}
+
+type gateway struct {
+	id        principal.Principal
+	text      string // principal text
+	prefix    string // text + "_"
+	nextNonce uint64
+	queued    int // messages in its queue
+	bound     int // clients bound to it
+	gen       uint64
+}
+
+// New returns a server with the given configuration.
+func New(cfg Config) *Server {
+	return &Server{
+		cfg:      cfg.withDefaults(),
+		clients:  make(map[uint64]*client),
+		gateways: make(map[principal.Principal]*gateway),
+		entries:  make(map[string]*entry),
+		st:       state{nextClientID: FirstClientID, nonceFloor: FirstNonce},
+	}
+}
+
+// Register adds the ws_* methods to c and makes the server c's Timer and State. It panics if c
+// already has one of those methods, a Timer or a State (see Config.OnTick for periodic work).
+func (s *Server) Register(c *cdk.Canister) {
+	if c.Updates == nil {
+		c.Updates = make(map[string]cdk.Method)
+	}
+	if c.Queries == nil {
+		c.Queries = make(map[string]cdk.Method)
+	}
+	add := func(m map[string]cdk.Method, name string, f cdk.Method) {
+		if _, ok := m[name]; ok {
+			panic("websocket: the canister already has a method " + name)
+		}
+		m[name] = f
+	}
+	add(c.Updates, protocol.MethodRegister, s.wsRegister)
+	add(c.Queries, protocol.MethodGetClientKey, s.wsGetClientKey)
+	add(c.Updates, protocol.MethodOpen, s.wsOpen)
+	add(c.Updates, protocol.MethodClose, s.wsClose)
+	add(c.Queries, protocol.MethodGetMessages, s.wsGetMessages)
+	add(c.Updates, protocol.MethodMessage, s.wsMessage)
+	add(c.Queries, protocol.MethodStats, s.wsStats)
+	if c.Timer != nil || c.State != nil {
+		panic("websocket: the canister already has a Timer or State")
+	}
+	c.Timer = s.Timer
+	c.State = s
+}
+
+// Send queues payload for client and certifies it. The gateway the client is bound to fetches
+// it with ws_get_messages. Send fails if the client is unknown or not open, or the payload is too
+// big; it must run in an update, init or timer message.
+func (s *Server) Send(ic cdk.System, client uint64, payload []byte) error {
+	c := s.clients[client]
+	if c == nil {
+		return fmt.Errorf("%w: %d", ErrUnknownClient, client)
+	}
+	if c.gw == nil {
+		return fmt.Errorf("%w: %d", ErrNotOpen, client)
+	}
+	if len(payload) > s.cfg.MaxPayload {
+		return fmt.Errorf("%w: %d bytes, at most %d", ErrPayloadTooBig, len(payload), s.cfg.MaxPayload)
+	}
+	s.enqueue(ic, c, &protocol.WebsocketMessage{Message: payload})
+	return nil
+}
+
+// Close closes client from the canister's side: what is queued for it stays and is followed by a
+// service message that tells the gateway and the client why (reason); then its state is deleted
+// and OnClose runs if it was open.
+func (s *Server) Close(ic cdk.System, client uint64, reason string) error {
+	c := s.clients[client]
+	if c == nil {
+		return fmt.Errorf("%w: %d", ErrUnknownClient, client)
+	}
+	if reason == "" {
+		reason = "closed by the canister"
+	}
+	s.close(ic, c, reason, false)
+	return nil
+}
+
+// close deletes c. byGateway says its gateway asked (the client is gone): its queued messages are
+// deleted. Otherwise they stay, followed by a close service message with reason.
+func (s *Server) close(ic cdk.System, c *client, reason string, byGateway bool) {
+	wasOpen := c.gw != nil
+	if wasOpen {
+		if byGateway {
+			c.queue.each(func(e *entry) {
+				s.deleteEntry(e)
+				s.st.stats.DroppedClosed++
+			})
+		} else {
+			s.enqueue(ic, c, &protocol.WebsocketMessage{Service: true, Ack: c.inSeq, Close: reason})
+		}
+		g := c.gw
+		s.saveGateway(g)
+		g.bound--
+		s.st.open--
+		s.saveClient(c)
+		c.gw = nil
+		s.maybeDropGateway(g)
+	}
+	s.deleteClient(c)
+	s.certify(ic)
+	if wasOpen && s.cfg.OnClose != nil {
+		s.cfg.OnClose(ic, c.id)
+	}
+}
+
+// IsOpen reports whether client is open (registered and bound to a gateway).
+func (s *Server) IsOpen(client uint64) bool {
+	c := s.clients[client]
+	return c != nil && c.gw != nil
+}
+
+// Owner returns the principal that registered client.
+func (s *Server) Owner(client uint64) (principal.Principal, bool) {
+	c := s.clients[client]
+	if c == nil {
+		return principal.Principal{}, false
+	}
+	return c.owner, true
+}
+
+// Clients returns the ids of the open clients in increasing order.
+func (s *Server) Clients() []uint64 {
+	ids := make([]uint64, 0, s.st.open)
+	for id, c := range s.clients {
+		if c.gw != nil {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// Stats returns the server's counters.
+func (s *Server) Stats() protocol.Stats {
+	st := s.st.stats
+	st.Clients = uint64(len(s.clients))
+	st.OpenClients = s.st.open
+	st.Gateways = uint64(len(s.gateways))
+	st.Queued = uint64(len(s.entries))
+	return st
+}
+
+// gatewayFor returns the record of gateway p, creating it.
+func (s *Server) gatewayFor(p principal.Principal) *gateway {
+	if g := s.gateways[p]; g != nil {
+		return g
+	}
+	text := p.String()
+	g := &gateway{id: p, text: text, prefix: text + "_", nextNonce: s.st.nonceFloor, gen: s.gen}
+	s.putGateway(g)
+	return g
+}
+
+// ensureTimer makes sure the global timer is set. A setting in the past counts as unset: a
+// tick that trapped left it so, and the host has deactivated the timer.
+func (s *Server) ensureTimer(ic cdk.System) {
+	if now := ic.Time(); s.st.timerAt <= now {
+		at := now + ns(s.cfg.TickInterval)
+		ic.SetGlobalTimer(at)
+		s.st.timerAt = at
+	}
+}

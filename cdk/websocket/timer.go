@@ -1,0 +1,58 @@
+package websocket
+
+import (
+	"slices"
+
+	"github.com/icws/icws/cdk"
+	"github.com/icws/icws/protocol"
+)
+
+// maxCollectPerTick bounds the expired messages one tick deletes (the rest go at the next).
+const maxCollectPerTick = 20000
+
+// Timer is the canister's global-timer method (Register installs it). Each tick deletes expired
+// messages, forgets registrations never opened within RegistrationTTL, closes sessions older than
+// SessionTTL and clients whose keep-alives stopped, sends heartbeats, runs OnTick, and sets the
+// next tick while there are clients or messages.
+func (s *Server) Timer(ic cdk.System) {
+	s.st.timerAt = 0
+	now := ic.Time()
+	s.collect(now, maxCollectPerTick)
+
+	// Clients in id order, so that a replicated run is deterministic.
+	ids := make([]uint64, 0, len(s.clients))
+	for id := range s.clients {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	regTTL, sessionTTL := ns(s.cfg.RegistrationTTL), ns(s.cfg.SessionTTL)
+	beat, idle := ns(s.cfg.HeartbeatInterval), ns(s.cfg.IdleTimeout)
+	older := func(t, d uint64) bool { return now > t && now-t > d }
+	for _, id := range ids {
+		c := s.clients[id]
+		if c == nil { // closed by a callback of this tick
+			continue
+		}
+		switch {
+		case c.gw == nil:
+			if older(c.registered, regTTL) {
+				s.deleteClient(c)
+			}
+		case sessionTTL > 0 && older(c.registered, sessionTTL):
+			s.close(ic, c, "session expired", false)
+		case beat > 0 && c.keepalive && older(c.lastIn, idle):
+			s.close(ic, c, "keep-alive timeout", false)
+		case beat > 0 && c.keepalive && (now < c.lastBeat || now-c.lastBeat >= beat):
+			s.saveClient(c)
+			c.lastBeat = now
+			s.enqueue(ic, c, &protocol.WebsocketMessage{Service: true, Ack: c.inSeq})
+		}
+	}
+	if s.cfg.OnTick != nil {
+		s.cfg.OnTick(ic)
+	}
+	s.certify(ic)
+	if len(s.clients) > 0 || len(s.entries) > 0 {
+		s.ensureTimer(ic)
+	}
+}

@@ -1,0 +1,176 @@
+package client
+
+import (
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/icws/icws/agent"
+	"github.com/icws/icws/ic/identity"
+	"github.com/icws/icws/ic/principal"
+)
+
+// Defaults of Config.
+const (
+	// DefaultMaxMessageAge is how old a message's timestamp (the IC time at which the canister
+	// queued it) may be when it arrives. It bounds how long a gateway can hold a message back.
+	// Messages recovered by Reconnect are as old as the outage, so keep it above the time a
+	// reconnection takes.
+	DefaultMaxMessageAge = 2 * time.Minute
+	// DefaultMaxCertificateAge is how old a certificate may be, as the IC agents use.
+	DefaultMaxCertificateAge = 5 * time.Minute
+	// DefaultMaxClockSkew is how far ahead of the local clock a certificate or a timestamp may be.
+	DefaultMaxClockSkew = 30 * time.Second
+	// DefaultHeartbeatTimeout is how long Recv waits for a certified message, once the canister
+	// has shown that it sends heartbeats, before it reports Withheld: two heartbeat intervals of
+	// the canister library (30 s each) and an allowance for the network.
+	DefaultHeartbeatTimeout = 75 * time.Second
+	// DefaultHandshakeTimeout bounds the WebSocket opening handshake when Config.Dialer is nil.
+	DefaultHandshakeTimeout = 10 * time.Second
+	// DefaultReadBuffer is how many frames read from the socket may wait for Recv.
+	DefaultReadBuffer = 256
+	// DefaultMaxUnacked is how many sent messages the client keeps until the canister confirms
+	// them, to send them again after Reconnect.
+	DefaultMaxUnacked = 4096
+	// DefaultCloseTimeout bounds how long Close waits for the gateway's answering Close frame.
+	DefaultCloseTimeout = 2 * time.Second
+)
+
+// Config configures Dial. Gateway, Canister and a way to reach the IC (IC or Agent) are
+// required; every other zero field means its default.
+type Config struct {
+	// Gateway is the WebSocket URL of the gateway, such as "ws://127.0.0.1:8080" or
+	// "wss://gateway.example.com/ws".
+	Gateway string
+	// IC is the URL of the IC's HTTP interface, used for ws_register and to read the root key
+	// (with FetchRootKey), such as "http://127.0.0.1:4943" or "https://icp-api.io". Ignored
+	// when Agent is set.
+	IC string
+	// Canister is the canister to connect to.
+	Canister principal.Principal
+	// RootKey is the IC's DER root key that every certificate must chain to; nil means the IC
+	// mainnet key, unless FetchRootKey is set.
+	RootKey []byte
+	// FetchRootKey reads the root key from the IC's /api/v2/status before the first message. It
+	// trusts the network path to the IC: anyone on it could substitute a key and forge every
+	// message. For a local replica only; refused for the IC's own API hosts.
+	FetchRootKey bool
+	// Key is the client's Ed25519 key, registered with ws_register and signing every message;
+	// nil means a new random key. Keep it only as long as the connection: whoever holds it can
+	// speak as this client.
+	Key ed25519.PrivateKey
+	// Identity signs the ws_register call, so the canister learns who owns the client; nil means
+	// the anonymous identity. Ignored when Agent is set.
+	Identity identity.Identity
+	// Agent, when set, makes the ws_register call and supplies the root key (its Identity, root
+	// key and URL are used instead of Identity, RootKey, FetchRootKey and IC).
+	Agent *agent.Agent
+
+	// MaxMessageAge is how old a message's timestamp may be; default DefaultMaxMessageAge. An
+	// older message fails with Stale.
+	MaxMessageAge time.Duration
+	// MaxCertificateAge is how old a certificate may be; default DefaultMaxCertificateAge. An
+	// older one fails with Stale.
+	MaxCertificateAge time.Duration
+	// MaxClockSkew is how far in the future a certificate's time or a message's timestamp may
+	// be; default DefaultMaxClockSkew. Later ones fail with Future.
+	MaxClockSkew time.Duration
+
+	// HeartbeatTimeout is how long Recv waits for any certified message (heartbeats included)
+	// before it reports Withheld; default DefaultHeartbeatTimeout, negative to never. It applies
+	// once the canister sent a heartbeat, so canisters without heartbeats are not affected. It
+	// also bounds how long Reconnect's resending waits for the canister's acknowledgement. Keep
+	// it above twice the canister's heartbeat interval.
+	HeartbeatTimeout time.Duration
+
+	// Dialer opens WebSocket connections; nil means a dialer with DefaultHandshakeTimeout and the
+	// proxy from the environment.
+	Dialer *websocket.Dialer
+	// ReadBuffer is how many frames may wait for Recv; default DefaultReadBuffer. When it is
+	// full, the client stops reading the socket, and the gateway will close a client that stays
+	// behind (CloseTooSlow).
+	ReadBuffer int
+	// MaxUnacked is how many sent messages are kept until the canister acknowledges them (in its
+	// heartbeats, every 30 s by default); default DefaultMaxUnacked. When it is full, Send fails.
+	// Until a first heartbeat came (and with canisters that send none), only the latest
+	// MaxUnacked are kept.
+	MaxUnacked int
+	// Now is the clock that message timestamps and certificate times are checked against; nil
+	// means time.Now. Tests pass a controlled clock.
+	Now func() time.Time
+	// Logger receives debug logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// withDefaults returns c with every zero field replaced by its default, or an error naming a
+// setting that cannot work.
+func (c Config) withDefaults() (Config, error) {
+	if c.Gateway == "" {
+		return c, errors.New("missing Config.Gateway (the gateway's ws:// or wss:// URL)")
+	}
+	u, err := url.Parse(c.Gateway)
+	if err != nil {
+		return c, fmt.Errorf("invalid Config.Gateway %q: %w", c.Gateway, err)
+	}
+	if u.Scheme != "ws" && u.Scheme != "wss" || u.Host == "" {
+		return c, fmt.Errorf("invalid Config.Gateway %q: want ws://host[:port][/path] or wss://…", c.Gateway)
+	}
+	if len(c.Canister.Bytes()) == 0 {
+		return c, errors.New("missing Config.Canister")
+	}
+	if c.Agent == nil && c.IC == "" {
+		return c, errors.New("missing Config.IC (the IC's URL is needed for ws_register)")
+	}
+	if c.Key != nil && len(c.Key) != ed25519.PrivateKeySize {
+		return c, fmt.Errorf("invalid Config.Key: %d bytes, want an ed25519.PrivateKey of %d", len(c.Key), ed25519.PrivateKeySize)
+	}
+	for _, d := range []struct {
+		name string
+		v    *time.Duration
+		def  time.Duration
+	}{
+		{"MaxMessageAge", &c.MaxMessageAge, DefaultMaxMessageAge},
+		{"MaxCertificateAge", &c.MaxCertificateAge, DefaultMaxCertificateAge},
+		{"MaxClockSkew", &c.MaxClockSkew, DefaultMaxClockSkew},
+	} {
+		if *d.v < 0 {
+			return c, fmt.Errorf("negative Config.%s (%v)", d.name, *d.v)
+		}
+		if *d.v == 0 {
+			*d.v = d.def
+		}
+	}
+	if c.HeartbeatTimeout == 0 {
+		c.HeartbeatTimeout = DefaultHeartbeatTimeout
+	}
+	if c.ReadBuffer < 0 || c.MaxUnacked < 0 {
+		return c, errors.New("negative Config.ReadBuffer or Config.MaxUnacked")
+	}
+	if c.ReadBuffer == 0 {
+		c.ReadBuffer = DefaultReadBuffer
+	}
+	if c.MaxUnacked == 0 {
+		c.MaxUnacked = DefaultMaxUnacked
+	}
+	if c.Dialer == nil {
+		c.Dialer = &websocket.Dialer{
+			Proxy:            websocket.DefaultDialer.Proxy,
+			HandshakeTimeout: DefaultHandshakeTimeout,
+		}
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Identity == nil {
+		c.Identity = identity.Anonymous()
+	}
+	return c, nil
+}

@@ -1,0 +1,538 @@
+package client
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/icws/icws/ic/principal"
+	"github.com/icws/icws/protocol"
+)
+
+const (
+	// maxFrameBytes caps a frame from the gateway: a message of up to the IC's 2 MiB reply
+	// limit, plus its certificate and witness.
+	maxFrameBytes = 8 << 20
+	// serviceWriteTimeout bounds the write of a keep-alive or of the messages sent again after
+	// a reconnection, which Recv does on its own.
+	serviceWriteTimeout = 10 * time.Second
+)
+
+// Message is a canister message that passed every check of Recv.
+type Message struct {
+	// Seq is the message's sequence number. The canister numbers its messages to a client 0, 1,
+	// 2, … with no gap; Recv returns them in that order, leaving out the service messages it
+	// consumes (so Seq may skip those numbers).
+	Seq uint64
+	// Timestamp is the IC time at which the canister queued the message.
+	Timestamp time.Time
+	// Received is the local time at which the message was verified.
+	Received time.Time
+	// Payload is the application's bytes. It belongs to the caller.
+	Payload []byte
+	// Key is the message's key in the canister's certified map (`<gateway>_<nonce>`).
+	Key string
+}
+
+// Delay is how long the message took from the canister's queue to the client.
+func (m *Message) Delay() time.Duration { return m.Received.Sub(m.Timestamp) }
+
+// Conn is a verified WebSocket connection to a canister through a gateway. Make one with Dial.
+//
+// A Conn is safe for one goroutine calling Recv and any number calling Send at the same time;
+// Close and Reconnect may be called from any goroutine. Concurrent Recv calls are serialized.
+type Conn struct {
+	// Static after Dial.
+	cfg      Config
+	key      ed25519.PrivateKey
+	clientID uint64
+	canister principal.Principal
+	log      *slog.Logger
+	frames   chan frame    // from the readers of every socket, read only by Recv
+	done     chan struct{} // closed by Close
+
+	// readMu (a one-slot semaphore) serializes Recv; it guards v, ended and lastSock.
+	readMu chan struct{}
+	v      *verifier
+	// ended is the stream's permanent end (the canister closed the connection), or nil.
+	ended error
+	// lastSock is the socket Recv last read from.
+	lastSock *socket
+	// lastHeard is when a message of ours last passed the checks, or when Recv switched to the
+	// current socket (local clock).
+	lastHeard time.Time
+	// heartbeats is set once the canister sent a heartbeat: from then on, silence is suspect,
+	// and its acknowledgements can be counted on.
+	heartbeats atomic.Bool
+
+	// writeMu (a one-slot semaphore, so that waiting for it respects contexts) serializes
+	// writes and guards nextOut and resyncSince.
+	writeMu chan struct{}
+	nextOut uint64
+	// resyncing is set (under writeMu) from Reconnect until the canister says, through the new
+	// gateway, which of the client's messages it has; meanwhile Send queues without writing.
+	resyncing atomic.Bool
+	// resyncSince is the IC time (ns) from which a canister acknowledgement reflects the
+	// reconnection; resyncBy is when, at the latest, one must have come (local clock).
+	resyncSince uint64
+	resyncBy    atomic.Int64
+
+	// ackMu guards unacked and acked; it is held only briefly, never across I/O.
+	ackMu   sync.Mutex
+	unacked []sentMessage // sent, not yet confirmed by the canister, in sequence order
+	acked   uint64        // the canister accepted every message below this sequence number
+
+	// bg counts the goroutines that close replaced sockets; Close waits for them.
+	bg sync.WaitGroup
+
+	// mu guards the sockets and closed.
+	mu      sync.Mutex
+	cur     *socket   // the socket in use
+	retired []*socket // earlier sockets, kept open until the new one proves itself
+	closed  bool
+}
+
+// sentMessage is a signed frame kept until the canister confirms it.
+type sentMessage struct {
+	seq   uint64
+	frame []byte
+	sent  time.Time // when it was last written (Config.Now)
+}
+
+// frame is one read from a socket: a message, or the error that ended the socket.
+type frame struct {
+	s    *socket
+	data []byte
+	err  error
+}
+
+// socket is one WebSocket connection to a gateway. Its reader goroutine passes frames to Recv
+// until the socket ends or is stopped; then it reads and drops frames, which keeps answering the
+// gateway's pings, until the socket is closed.
+type socket struct {
+	ws      *websocket.Conn
+	gateway string
+	quit    chan struct{} // closed by stop: the reader no longer delivers
+	stopped sync.Once
+	exited  chan struct{} // closed when the reader goroutine returns
+
+	// floor is the next expected sequence number when the socket's first frame reached Recv:
+	// messages below it came through earlier sockets. Owned by Recv.
+	floor uint64
+	// proven is set by Recv once a message of ours arrived through the socket.
+	proven bool
+
+	// mu guards failed.
+	mu sync.Mutex
+	// failed is why the socket can no longer be used (its end, a fatal check, a failed write).
+	failed error
+}
+
+func (s *socket) stop() { s.stopped.Do(func() { close(s.quit) }) }
+
+// fail records the first reason the socket became unusable and stops delivery.
+func (s *socket) fail(err error) {
+	s.mu.Lock()
+	if s.failed == nil {
+		s.failed = err
+	}
+	s.mu.Unlock()
+	s.stop()
+}
+
+func (s *socket) err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.failed
+}
+
+// ClientID returns the client id the canister gave this client in ws_register.
+func (c *Conn) ClientID() uint64 { return c.clientID }
+
+// PublicKey returns the client's Ed25519 public key.
+func (c *Conn) PublicKey() ed25519.PublicKey { return c.key.Public().(ed25519.PublicKey) }
+
+// Canister returns the canister the connection is with.
+func (c *Conn) Canister() principal.Principal { return c.canister }
+
+// Gateway returns the URL of the gateway in use.
+func (c *Conn) Gateway() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cur.gateway
+}
+
+// current returns the socket in use, or ErrClosed.
+func (c *Conn) current() (*socket, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil, ErrClosed
+	}
+	return c.cur, nil
+}
+
+// readLoop reads s until it fails, passing every frame to Recv while s is not stopped.
+func (c *Conn) readLoop(s *socket) {
+	defer close(s.exited)
+	for {
+		_, data, err := s.ws.ReadMessage()
+		select {
+		case <-s.quit:
+			if err != nil {
+				return
+			}
+			continue
+		default:
+		}
+		select {
+		case c.frames <- frame{s: s, data: data, err: err}:
+		case <-s.quit:
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// acquire takes a one-slot semaphore, or fails when ctx ends or the Conn closes first.
+func (c *Conn) acquire(ctx context.Context, sem chan struct{}) error {
+	select {
+	case sem <- struct{}{}:
+		return nil
+	default:
+	}
+	select {
+	case sem <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-c.done:
+		return ErrClosed
+	}
+}
+
+// Recv returns the next canister message that passed every check (see the package doc for the
+// checks and their order). A message that fails a check is dropped and reported as a
+// *VerifyError; if the error is not fatal (IsFatal), Recv may be called again and goes on with
+// the next message. A fatal error, the gateway's end of the socket (*CloseError) and the
+// canister's end of the connection (*CanisterClosedError) are returned by every later Recv too,
+// until Reconnect succeeds (not after *CanisterClosedError) or Close is called (then ErrClosed).
+//
+// After Reconnect, the new gateway delivers the client's whole queue at the canister, which
+// starts with messages that came through the old gateway; Recv skips those without an error.
+//
+// Recv also consumes the canister's service messages: it records their acknowledgement of the
+// client's messages and answers heartbeats with a keep-alive (see the package doc).
+//
+// When ctx ends first, Recv returns ctx.Err() and the connection is unharmed: no frame is
+// lost, the next Recv reads it.
+func (c *Conn) Recv(ctx context.Context) (Message, error) {
+	if err := ctx.Err(); err != nil {
+		return Message{}, err
+	}
+	if err := c.acquire(ctx, c.readMu); err != nil {
+		return Message{}, err
+	}
+	defer func() { <-c.readMu }()
+	for {
+		if c.ended != nil {
+			return Message{}, c.ended
+		}
+		s, err := c.current()
+		if err != nil {
+			return Message{}, err
+		}
+		if err := s.err(); err != nil {
+			return Message{}, err
+		}
+		c.use(s)
+		f, err := c.nextFrame(ctx, s)
+		if err == errSwitched {
+			continue
+		}
+		if err != nil {
+			return Message{}, err
+		}
+		if f.s != s {
+			// From a socket that Reconnect replaced (dropped), or from the one that replaced s
+			// while Recv waited.
+			if s, err = c.current(); err != nil {
+				return Message{}, err
+			}
+			if f.s != s {
+				continue
+			}
+			c.use(s)
+		}
+		if f.err != nil {
+			err := closeErrorFrom(f.err)
+			s.fail(err)
+			c.log.Debug("client: socket ended", "client", c.clientID, "gateway", s.gateway, "err", err)
+			return Message{}, err
+		}
+		vm, verr := c.v.check(f.data)
+		if verr != nil {
+			if verr.Kind == Replay && verr.Seq < s.floor {
+				// The overlap of a reconnection: delivered through an earlier socket.
+				c.heard(s)
+				continue
+			}
+			if verr.Fatal() {
+				s.fail(verr)
+			}
+			c.log.Debug("client: message refused", "client", c.clientID, "gateway", s.gateway, "err", verr)
+			return Message{}, verr
+		}
+		c.heard(s)
+		if vm.msg.Service {
+			if err := c.service(ctx, s, &vm.msg); err != nil {
+				return Message{}, err
+			}
+			continue
+		}
+		return Message{
+			Seq:       vm.msg.SequenceNum,
+			Timestamp: time.Unix(0, int64(vm.msg.Timestamp)),
+			Received:  vm.received,
+			Payload:   vm.msg.Message,
+			Key:       vm.key,
+		}, nil
+	}
+}
+
+// use makes s the socket Recv reads from, if it is not already: what comes through it below
+// the next expected sequence number came through earlier sockets, and its silence is counted
+// from now.
+func (c *Conn) use(s *socket) {
+	if s != c.lastSock {
+		c.lastSock = s
+		s.floor = c.v.next
+		c.lastHeard = time.Now()
+	}
+}
+
+// errSwitched is nextFrame's report that Reconnect replaced the socket it watched.
+var errSwitched = errors.New("client: socket replaced")
+
+// nextFrame returns the next frame from the readers. Once the canister has shown that it sends
+// heartbeats, it fails with Withheld when nothing arrived through s for Config.HeartbeatTimeout
+// (or with errSwitched if s is no longer in use by then).
+func (c *Conn) nextFrame(ctx context.Context, s *socket) (frame, error) {
+	select {
+	case f := <-c.frames:
+		return f, nil
+	default:
+	}
+	if err := c.checkResync(s); err != nil {
+		return frame{}, err
+	}
+	var deadline time.Time
+	if c.heartbeats.Load() && c.cfg.HeartbeatTimeout > 0 {
+		deadline = c.lastHeard.Add(c.cfg.HeartbeatTimeout)
+	}
+	if c.resyncing.Load() && c.cfg.HeartbeatTimeout > 0 {
+		if by := time.Unix(0, c.resyncBy.Load()); deadline.IsZero() || by.Before(deadline) {
+			deadline = by
+		}
+	}
+	var timeout <-chan time.Time
+	if !deadline.IsZero() {
+		t := time.NewTimer(time.Until(deadline))
+		defer t.Stop()
+		timeout = t.C
+	}
+	select {
+	case f := <-c.frames:
+		return f, nil
+	case <-ctx.Done():
+		return frame{}, ctx.Err()
+	case <-c.done:
+		return frame{}, ErrClosed
+	case <-timeout:
+		select {
+		case f := <-c.frames:
+			return f, nil
+		default:
+		}
+		if cur, err := c.current(); err != nil {
+			return frame{}, err
+		} else if cur != s {
+			return frame{}, errSwitched
+		}
+		if err := c.checkResync(s); err != nil {
+			return frame{}, err
+		}
+		err := &VerifyError{Kind: Withheld, Detail: fmt.Sprintf("no certified message came through %s for %v, although the canister sends heartbeats",
+			s.gateway, c.cfg.HeartbeatTimeout)}
+		s.fail(err)
+		return frame{}, err
+	}
+}
+
+// heard notes that a message of ours came through s. Its gateway holds the client, so the
+// sockets that Reconnect replaced can be closed (their gateways' ws_close no longer ends the
+// client's session).
+func (c *Conn) heard(s *socket) {
+	c.lastHeard = time.Now()
+	if s.proven {
+		return
+	}
+	s.proven = true
+	c.mu.Lock()
+	old := c.retired
+	c.retired = nil
+	c.mu.Unlock()
+	for _, r := range old {
+		c.bg.Add(1)
+		go func() {
+			defer c.bg.Done()
+			_ = closeSocket(r, websocket.CloseNormalClosure, "moved to another gateway", DefaultCloseTimeout)
+		}()
+	}
+}
+
+// Send signs payload as the next message of the connection and writes it to the gateway. It
+// returns once the frame is written; the canister's acceptance is confirmed later. Messages are
+// numbered in the order Send calls take the write lock, so concurrent senders each get their own
+// number, with no gap. Every message is kept until the canister confirms it, at most
+// Config.MaxUnacked of them; beyond that Send fails.
+//
+// If ctx ends while Send waits for its turn, nothing was sent. If it ends while the frame is
+// being written, the socket is broken (a partial frame cannot be taken back); the message is kept
+// and sent again by Reconnect, like every message the canister has not confirmed. After
+// Reconnect, until the canister has said through the new gateway which messages it has, Send
+// queues the message and returns; it is written, in order, right after.
+func (c *Conn) Send(ctx context.Context, payload []byte) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("client: failed to send: %w", err)
+	}
+	if err := c.acquire(ctx, c.writeMu); err != nil {
+		return fmt.Errorf("client: failed to send: %w", err)
+	}
+	defer func() { <-c.writeMu }()
+	s, err := c.current()
+	if err != nil {
+		return fmt.Errorf("client: failed to send: %w", err)
+	}
+	if err := s.err(); err != nil {
+		return fmt.Errorf("client: failed to send: the connection through %s failed (Reconnect or Close): %w", s.gateway, err)
+	}
+	return c.sendLocked(ctx, s, &protocol.WebsocketMessage{Message: payload})
+}
+
+// sendLocked numbers, signs and records m, and writes it through s unless a resynchronization
+// is pending. The caller holds writeMu.
+func (c *Conn) sendLocked(ctx context.Context, s *socket, m *protocol.WebsocketMessage) error {
+	c.ackMu.Lock()
+	if n := len(c.unacked); n >= c.cfg.MaxUnacked {
+		if c.heartbeats.Load() {
+			c.ackMu.Unlock()
+			return fmt.Errorf("client: failed to send: %d messages await the canister's acknowledgement (Config.MaxUnacked)", n)
+		}
+		// A canister without heartbeats never acknowledges: keep only the latest messages.
+		c.unacked = append(c.unacked[:0], c.unacked[1:]...)
+	}
+	m.ClientID = c.clientID
+	m.SequenceNum = c.nextOut
+	m.Timestamp = uint64(c.cfg.Now().UnixNano())
+	fr := protocol.SignClientMessage(c.key, m)
+	c.nextOut++
+	c.unacked = append(c.unacked, sentMessage{seq: m.SequenceNum, frame: fr, sent: time.Unix(0, int64(m.Timestamp))})
+	c.ackMu.Unlock()
+	if c.resyncing.Load() {
+		return nil
+	}
+	if err := writeFrame(ctx, s.ws, fr); err != nil {
+		s.fail(err)
+		return fmt.Errorf("client: failed to send message %d through %s (kept for Reconnect): %w", m.SequenceNum, s.gateway, err)
+	}
+	return nil
+}
+
+// writeFrame writes one binary frame. The write is bounded by ctx: its deadline, and its
+// cancellation, which breaks the socket.
+func writeFrame(ctx context.Context, ws *websocket.Conn, data []byte) error {
+	dl, _ := ctx.Deadline()
+	if err := ws.SetWriteDeadline(dl); err != nil {
+		return err
+	}
+	stop := context.AfterFunc(ctx, func() { _ = ws.SetWriteDeadline(time.Unix(1, 0)) })
+	err := ws.WriteMessage(websocket.BinaryMessage, data)
+	if !stop() && err != nil {
+		return fmt.Errorf("%w (%w)", context.Cause(ctx), err)
+	}
+	return err
+}
+
+// Close ends the connection: it sends a Close frame with code 1000 and reason to the gateway
+// (which then ends the client's session at the canister with ws_close), waits briefly for the
+// gateway's answer and closes the socket. Recv and Send return ErrClosed afterwards, and so does
+// a second Close. Reasons longer than 123 bytes are cut.
+func (c *Conn) Close(reason string) error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return ErrClosed
+	}
+	c.closed = true
+	close(c.done)
+	socks := append([]*socket{c.cur}, c.retired...)
+	c.retired = nil
+	c.mu.Unlock()
+	if len(reason) > 123 {
+		reason = reason[:123]
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, len(socks))
+	for i, s := range socks {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = closeSocket(s, websocket.CloseNormalClosure, reason, DefaultCloseTimeout)
+		}()
+	}
+	wg.Wait()
+	c.bg.Wait()
+	if err := errs[0]; err != nil && socks[0].err() == nil {
+		return fmt.Errorf("client: failed to close cleanly: %w", err)
+	}
+	return nil
+}
+
+// closeSocket sends a Close frame, waits up to timeout for the reader to see the gateway's
+// answer, and closes the connection. It returns once the reader goroutine has exited.
+func closeSocket(s *socket, code int, reason string, timeout time.Duration) error {
+	s.stop()
+	err := s.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(timeout))
+	if err == nil {
+		t := time.NewTimer(timeout)
+		select {
+		case <-s.exited:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+	cerr := s.ws.Close()
+	<-s.exited
+	if err != nil && !errors.Is(err, websocket.ErrCloseSent) {
+		return err
+	}
+	return cerr
+}
+
+// closeErrorFrom turns the error that ended a socket's reads into a *CloseError.
+func closeErrorFrom(err error) error {
+	var ce *websocket.CloseError
+	if errors.As(err, &ce) {
+		return &CloseError{Code: protocol.CloseCode(ce.Code), Reason: ce.Text}
+	}
+	return &CloseError{Code: websocket.CloseAbnormalClosure, Reason: "connection lost", Err: err}
+}

@@ -1,0 +1,181 @@
+package client
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/icws/icws/agent"
+	"github.com/icws/icws/protocol"
+)
+
+// Dial registers a client with the canister and connects to it through the gateway: it calls
+// ws_register with the client's public key (as Config.Identity), opens the WebSocket and sends
+// the signed first message. It returns once that message is written; if the gateway or the
+// canister refuses the connection, the first Recv returns a *CloseError saying why.
+func Dial(ctx context.Context, cfg Config) (*Conn, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, fmt.Errorf("client: %w", err)
+	}
+	key := cfg.Key
+	if key == nil {
+		if _, key, err = ed25519.GenerateKey(rand.Reader); err != nil {
+			return nil, fmt.Errorf("client: failed to generate a key: %w", err)
+		}
+	}
+	a := cfg.Agent
+	if a == nil {
+		a, err = agent.New(agent.Config{
+			URL:          cfg.IC,
+			Identity:     cfg.Identity,
+			RootKey:      cfg.RootKey,
+			FetchRootKey: cfg.FetchRootKey,
+			Logger:       cfg.Logger,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("client: %w", err)
+		}
+		defer a.CloseIdleConnections() // its work is done with Dial
+	}
+	rootKey, err := a.FetchRootKey(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("client: failed to get the IC's root key: %w", err)
+	}
+	verifyCert, err := newCertFunc(rootKey, cfg.Canister, cfg.Now, cfg.MaxCertificateAge, cfg.MaxClockSkew)
+	if err != nil {
+		return nil, fmt.Errorf("client: the IC's root key is unusable: %w", err)
+	}
+
+	pub := key.Public().(ed25519.PublicKey)
+	var clientID uint64
+	if err := a.Call(ctx, cfg.Canister, protocol.MethodRegister, []byte(pub), &clientID); err != nil {
+		return nil, fmt.Errorf("client: failed to register with canister %s (%s): %w", cfg.Canister, protocol.MethodRegister, err)
+	}
+
+	c := &Conn{
+		cfg:      cfg,
+		key:      key,
+		clientID: clientID,
+		canister: cfg.Canister,
+		log:      cfg.Logger,
+		frames:   make(chan frame, cfg.ReadBuffer),
+		done:     make(chan struct{}),
+		readMu:   make(chan struct{}, 1),
+		writeMu:  make(chan struct{}, 1),
+		v: &verifier{
+			clientID:   clientID,
+			verifyCert: verifyCert,
+			now:        cfg.Now,
+			maxCertAge: cfg.MaxCertificateAge,
+			maxAge:     cfg.MaxMessageAge,
+			maxSkew:    cfg.MaxClockSkew,
+		},
+	}
+	s, err := c.open(ctx, cfg.Gateway)
+	if err != nil {
+		return nil, err
+	}
+	c.cur = s
+	go c.readLoop(s)
+	// A keep-alive asks the canister for heartbeats, which acknowledge the client's messages.
+	if err := c.sendLocked(ctx, s, &protocol.WebsocketMessage{Service: true}); err != nil {
+		_ = c.Close("")
+		return nil, err
+	}
+	c.log.Debug("client: connected", "client", clientID, "canister", cfg.Canister.String(), "gateway", cfg.Gateway)
+	return c, nil
+}
+
+// open opens a WebSocket to gateway and sends the signed first message. It does not start the
+// socket's reader.
+func (c *Conn) open(ctx context.Context, gateway string) (*socket, error) {
+	ws, res, err := c.cfg.Dialer.DialContext(ctx, gateway, nil)
+	if err != nil {
+		if res != nil {
+			body, _ := io.ReadAll(io.LimitReader(res.Body, 512))
+			_ = res.Body.Close()
+			msg := strings.TrimSpace(string(body))
+			if msg != "" {
+				msg = ": " + msg
+			}
+			return nil, fmt.Errorf("client: failed to open a WebSocket to %s: the gateway answered %s%s: %w", gateway, res.Status, msg, err)
+		}
+		return nil, fmt.Errorf("client: failed to open a WebSocket to %s: %w", gateway, err)
+	}
+	ws.SetReadLimit(maxFrameBytes)
+	first := protocol.SignFirstMessage(c.key, protocol.FirstMessage{CanisterID: c.canister.String(), ClientID: c.clientID})
+	if err := writeFrame(ctx, ws, first); err != nil {
+		_ = ws.Close()
+		return nil, fmt.Errorf("client: failed to send the first message to %s: %w", gateway, err)
+	}
+	return &socket{ws: ws, gateway: gateway, quit: make(chan struct{}), exited: make(chan struct{})}, nil
+}
+
+// Reconnect moves the connection to a gateway (another one, or the same one again): it opens a
+// WebSocket there with the same key and client id, and the gateway calls ws_open again; the
+// canister binds the client to it and moves the client's queue along. Recv then goes on with the
+// next sequence number: it skips the messages that had already come through the old gateway and
+// delivers the rest, so nothing is lost or repeated. Send goes on with its next sequence number
+// too; the messages the canister has not confirmed are sent again through the new gateway as
+// soon as the canister says (in its next acknowledgement) which of them it has, and Send queues
+// behind them until then.
+//
+// The socket it replaces is closed once a message of ours arrives through the new gateway (not
+// before: its gateway would end the client's session); Recv ignores what else comes through it.
+// Reconnect may follow any failure of the connection but the canister's end of it
+// (*CanisterClosedError) and Close; the canister must still hold the client (a gateway that saw
+// its socket end has already ended the session with ws_close). Like Dial, it returns once the
+// first message is written; a refusal is reported by Recv. When it fails, the previous socket
+// stays in use.
+//
+// The canister binds the client to whichever gateway calls ws_open last. A Reconnect right after
+// Dial, before the first gateway's ws_open went through (no message has come yet), may lose that
+// race and leave the client bound to the first gateway.
+func (c *Conn) Reconnect(ctx context.Context, gateway string) error {
+	if err := c.acquire(ctx, c.writeMu); err != nil {
+		return fmt.Errorf("client: failed to reconnect: %w", err)
+	}
+	defer func() { <-c.writeMu }()
+	cur, err := c.current()
+	if err != nil {
+		return fmt.Errorf("client: failed to reconnect: %w", err)
+	}
+	var cc *CanisterClosedError
+	if errors.As(cur.err(), &cc) {
+		return fmt.Errorf("client: cannot reconnect: %w", cc)
+	}
+	since := uint64(c.cfg.Now().UnixNano())
+	s, err := c.open(ctx, gateway)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		_ = closeSocket(s, websocket.CloseNormalClosure, "", DefaultCloseTimeout)
+		return ErrClosed
+	}
+	old := c.cur
+	c.cur = s
+	c.retired = append(c.retired, old)
+	c.mu.Unlock()
+	old.stop()
+
+	c.ackMu.Lock()
+	pending := len(c.unacked)
+	c.ackMu.Unlock()
+	c.resyncSince = since
+	c.resyncBy.Store(time.Now().Add(c.cfg.HeartbeatTimeout).UnixNano())
+	c.resyncing.Store(pending > 0)
+	go c.readLoop(s)
+	c.log.Debug("client: reconnected", "client", c.clientID, "from", old.gateway, "to", gateway, "unconfirmed", pending)
+	return nil
+}

@@ -1,0 +1,230 @@
+package client_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/icws/icws/client"
+	"github.com/icws/icws/protocol"
+)
+
+// flip flips the low bit of the last byte of b.
+func flip(b []byte) { b[len(b)-1] ^= 1 }
+
+// TestMisbehavingGateway puts a gateway that tampers with one message in front of a client of
+// the echo canister: each kind of tampering must be caught with the right error, the messages
+// before it must come through, and nothing forged may ever be returned.
+func TestMisbehavingGateway(t *testing.T) {
+	const target = "m2 ping"
+	tests := []struct {
+		name string
+		edit func(f *proxyFrame) [][]byte
+		// want is what Recv must return after m0 and m1.
+		want client.Kind
+		// then are the texts that must follow, after a non-fatal error.
+		then []string
+	}{
+		{"flip a byte of val", func(f *proxyFrame) [][]byte {
+			return [][]byte{f.edited(func(cm *protocol.CertMessage) { flip(cm.Val) })}
+		}, client.Tampered, nil},
+		{"flip a byte of cert", func(f *proxyFrame) [][]byte {
+			return [][]byte{f.edited(func(cm *protocol.CertMessage) { flip(cm.Cert) })}
+		}, client.BadCertificate, nil},
+		{"flip a byte of tree", func(f *proxyFrame) [][]byte {
+			return [][]byte{f.edited(func(cm *protocol.CertMessage) { flip(cm.Tree) })}
+		}, client.Tampered, nil},
+		{"change the key", func(f *proxyFrame) [][]byte {
+			return [][]byte{f.edited(func(cm *protocol.CertMessage) { cm.Key = strings.Replace(cm.Key, "_", "_9", 1)[:len(cm.Key)] })}
+		}, client.Tampered, nil},
+		{"drop a message", func(f *proxyFrame) [][]byte {
+			return nil
+		}, client.Gap, nil},
+		{"replay a message", func(f *proxyFrame) [][]byte {
+			return [][]byte{f.data, f.data}
+		}, client.Replay, []string{"m3 ping", "m4 ping"}},
+	}
+	e := newEnv(t)
+	gw := e.gateway(t)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+			defer cancel()
+			var forged sync.Map // the frames the proxy made up
+			p := newProxy(t, gw, func(f *proxyFrame) [][]byte {
+				if f.text() != target {
+					return [][]byte{f.data}
+				}
+				out := tt.edit(f)
+				for _, o := range out {
+					if string(o) != string(f.data) {
+						forged.Store(string(o), true)
+					}
+				}
+				return out
+			})
+			// notForged checks that a message Recv returned is none of the proxy's inventions.
+			notForged := func(m client.Message) {
+				forged.Range(func(k, _ any) bool {
+					cm, err := protocol.DecodeCertMessage([]byte(k.(string)))
+					if err != nil {
+						return true
+					}
+					wm, err := protocol.DecodeWebsocketMessage(cm.Val)
+					if err == nil && cm.Key == m.Key && string(wm.Message) == string(m.Payload) {
+						t.Fatalf("Recv returned the forged message %q under key %s", m.Payload, m.Key)
+					}
+					return true
+				})
+			}
+			c := dial(t, ctx, e.config(e.echo, p.url))
+			last := int64(-1)
+			notForged(recvText(t, ctx, c, "ping", &last))
+			for i := range 5 {
+				if err := c.Send(ctx, text(fmt.Sprintf("m%d", i))); err != nil {
+					t.Fatal(err)
+				}
+			}
+			notForged(recvText(t, ctx, c, "m0 ping", &last))
+			notForged(recvText(t, ctx, c, "m1 ping", &last))
+			if tt.want == client.Replay {
+				notForged(recvText(t, ctx, c, "m2 ping", &last))
+			}
+			ve := recvErr(t, ctx, c, tt.want)
+			if ve.Detail == "" && ve.Err == nil {
+				t.Fatalf("%v says nothing about what failed", ve)
+			}
+			for _, want := range tt.then {
+				notForged(recvText(t, ctx, c, want, &last))
+			}
+			if !tt.want.Fatal() {
+				return
+			}
+			// A fatal error sticks, and sending stops.
+			if _, err := c.Recv(ctx); !errors.Is(err, ve) {
+				t.Fatalf("Recv after a fatal error: %v, want the same error", err)
+			}
+			if err := c.Send(ctx, text("more")); !errors.Is(err, ve) {
+				t.Fatalf("Send after a fatal error: %v, want it to wrap %v", err, ve)
+			}
+		})
+	}
+}
+
+// TestReorderedMessages swaps two messages: the first one out of order is a gap.
+func TestReorderedMessages(t *testing.T) {
+	e := newEnv(t)
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	var held []byte
+	p := newProxy(t, e.gateway(t), func(f *proxyFrame) [][]byte {
+		switch f.text() {
+		case "m2":
+			held = f.data
+			return nil
+		case "m3":
+			return [][]byte{f.data, held}
+		}
+		return [][]byte{f.data}
+	})
+	c := dial(t, ctx, e.config(e.fastEcho, p.url))
+	for i := range 4 {
+		if err := c.Send(ctx, text(fmt.Sprintf("m%d", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	last := int64(-1)
+	recvText(t, ctx, c, "m0", &last)
+	recvText(t, ctx, c, "m1", &last)
+	ve := recvErr(t, ctx, c, client.Gap)
+	if !strings.Contains(ve.Detail, "missing") {
+		t.Fatalf("gap error %q does not say what is missing", ve)
+	}
+}
+
+// TestForeignMessage has the gateway deliver another client's (genuine) message: it is refused
+// as foreign, and the connection goes on.
+func TestForeignMessage(t *testing.T) {
+	e := newEnv(t)
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	var mu sync.Mutex
+	var other []byte // a frame for client b
+	p := newProxy(t, e.gateway(t), func(f *proxyFrame) [][]byte {
+		mu.Lock()
+		defer mu.Unlock()
+		switch f.text() {
+		case "b0":
+			other = f.data
+		case "a1":
+			return [][]byte{other, f.data}
+		}
+		return [][]byte{f.data}
+	})
+	a := dial(t, ctx, e.config(e.fastEcho, p.url))
+	b := dial(t, ctx, e.config(e.fastEcho, p.url))
+	lastB := int64(-1)
+	if err := b.Send(ctx, text("b0")); err != nil {
+		t.Fatal(err)
+	}
+	recvText(t, ctx, b, "b0", &lastB)
+	for i := range 3 {
+		if err := a.Send(ctx, text(fmt.Sprintf("a%d", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	last := int64(-1)
+	recvText(t, ctx, a, "a0", &last)
+	ve := recvErr(t, ctx, a, client.Foreign)
+	if !strings.Contains(ve.Detail, fmt.Sprintf("client %d", b.ClientID())) {
+		t.Fatalf("foreign error %q does not name the other client", ve)
+	}
+	recvText(t, ctx, a, "a1", &last)
+	recvText(t, ctx, a, "a2", &last)
+}
+
+// TestDelayedMessage has the gateway hold a message past the client's bound.
+func TestDelayedMessage(t *testing.T) {
+	e := newEnv(t)
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	held, release := make(chan struct{}), make(chan struct{})
+	p := newProxy(t, e.gateway(t), func(f *proxyFrame) [][]byte {
+		if f.text() == "m2" {
+			close(held)
+			select {
+			case <-release:
+			case <-ctx.Done():
+			}
+		}
+		return [][]byte{f.data}
+	})
+	var clock fakeClock
+	cfg := e.config(e.fastEcho, p.url)
+	cfg.Now = clock.Now
+	cfg.MaxMessageAge = 10 * time.Second
+	c := dial(t, ctx, cfg)
+	for i := range 3 {
+		if err := c.Send(ctx, text(fmt.Sprintf("m%d", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	last := int64(-1)
+	recvText(t, ctx, c, "m0", &last)
+	recvText(t, ctx, c, "m1", &last)
+	select {
+	case <-held:
+	case <-ctx.Done():
+		t.Fatal("the proxy never got m2")
+	}
+	clock.Advance(cfg.MaxMessageAge + time.Second)
+	close(release)
+	ve := recvErr(t, ctx, c, client.Stale)
+	if !strings.Contains(ve.Detail, "queued") {
+		t.Fatalf("stale error %q does not say the message is late", ve)
+	}
+}

@@ -1,0 +1,231 @@
+package client
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/icws/icws/ic/certificate"
+	"github.com/icws/icws/ic/hashtree"
+	"github.com/icws/icws/protocol"
+)
+
+// websocketLabel is the label under which the canister's certified map hangs in its witness.
+var websocketLabel = []byte("websocket")
+
+// certInfo is what the client needs of a verified certificate.
+type certInfo struct {
+	// certifiedData is the canister's certified data, as the certificate states it.
+	certifiedData []byte
+	// time is the certificate's /time.
+	time time.Time
+}
+
+// certFunc verifies a certificate for the client's canister: its decoding, BLS signature,
+// delegation and canister ranges, but not its freshness, which the verifier checks against its
+// own clock and bounds. It returns an error if the certificate has no certified data for the
+// canister.
+type certFunc func(cert []byte) (certInfo, error)
+
+// cacheSlots is the number of certificates (and of witness trees) a verifier remembers. The
+// gateway sends one certificate and one tree with every message of a batch, so one slot serves a
+// batch; a few more absorb batches that interleave after a reconnection.
+const cacheSlots = 4
+
+// certEntry is one remembered certificate, good or bad.
+type certEntry struct {
+	cert string // the exact bytes, as a string (the cache key)
+	info certInfo
+	err  error
+}
+
+// treeEntry is one remembered witness tree, decoded, with its root hash.
+type treeEntry struct {
+	tree   string // the exact bytes
+	node   hashtree.Node
+	digest [32]byte
+	err    error
+}
+
+// verifier runs the checks of Recv on frames from the gateway. It is owned by the reader of a
+// Conn (one goroutine at a time) and keeps the next expected sequence number.
+type verifier struct {
+	clientID   uint64
+	verifyCert certFunc
+	now        func() time.Time
+	maxCertAge time.Duration // how old a certificate may be
+	maxAge     time.Duration // how old a message's timestamp may be
+	maxSkew    time.Duration // how far ahead of now a certificate or timestamp may be
+
+	// next is the sequence number of the next canister message due.
+	next uint64
+
+	certs     [cacheSlots]certEntry
+	certsNext int
+	trees     [cacheSlots]treeEntry
+	treesNext int
+
+	// certVerifications counts calls of verifyCert (for tests and benchmarks).
+	certVerifications int
+}
+
+// verified is a message that passed every check.
+type verified struct {
+	key      string
+	msg      protocol.WebsocketMessage
+	received time.Time
+}
+
+// cert returns the verified certificate of the given bytes, from the cache or by verifying it.
+// Failures are remembered too, so a gateway repeating a bad certificate costs one verification;
+// except failures of time, which may pass later (a certificate from the future) and are checked
+// again anyway.
+func (v *verifier) cert(b []byte) certEntry {
+	for i := range v.certs {
+		e := &v.certs[i]
+		if e.cert == string(b) && (e.err != nil || e.info.certifiedData != nil) {
+			return *e
+		}
+	}
+	v.certVerifications++
+	info, err := v.verifyCert(b)
+	if err != nil && (errors.Is(err, certificate.ErrStale) || errors.Is(err, certificate.ErrFuture)) {
+		return certEntry{err: err}
+	}
+	e := &v.certs[v.certsNext]
+	v.certsNext = (v.certsNext + 1) % cacheSlots
+	*e = certEntry{cert: string(b), info: info, err: err}
+	if err == nil {
+		e.info.certifiedData = bytes.Clone(info.certifiedData)
+		if e.info.certifiedData == nil {
+			e.info.certifiedData = []byte{}
+		}
+	}
+	return *e
+}
+
+// tree returns the decoded witness of the given bytes and its root hash, from the cache or by
+// decoding it.
+func (v *verifier) tree(b []byte) *treeEntry {
+	for i := range v.trees {
+		e := &v.trees[i]
+		if e.tree == string(b) && (e.err != nil || e.node != nil) {
+			return e
+		}
+	}
+	e := &v.trees[v.treesNext]
+	v.treesNext = (v.treesNext + 1) % cacheSlots
+	s := string(b) // a copy: the node aliases it, not the frame
+	node, err := hashtree.Unmarshal([]byte(s))
+	*e = treeEntry{tree: s, node: node, err: err}
+	if err == nil {
+		if e.node == nil {
+			e.node = hashtree.Empty{}
+		}
+		e.digest = hashtree.Digest(node)
+	}
+	return e
+}
+
+// check runs every check on one frame, in the documented order, and returns the message if all
+// pass. On success it advances the expected sequence number. It never panics on any input.
+func (v *verifier) check(frame []byte) (verified, *VerifyError) {
+	cm, err := protocol.DecodeCertMessage(frame)
+	if err != nil {
+		return verified{}, verifyErrorf(Malformed, "", err, "the frame is not a cert message")
+	}
+	key := cm.Key
+
+	// 1. The certificate verifies (BLS, delegation, canister ranges) and is fresh.
+	ce := v.cert(cm.Cert)
+	switch {
+	case errors.Is(ce.err, certificate.ErrStale):
+		return verified{}, verifyErrorf(Stale, key, ce.err, "the certificate is too old")
+	case errors.Is(ce.err, certificate.ErrFuture):
+		return verified{}, verifyErrorf(Future, key, ce.err, "the certificate is from the future")
+	case ce.err != nil:
+		return verified{}, verifyErrorf(BadCertificate, key, ce.err, "the certificate does not verify")
+	}
+	now := v.now()
+	if age := now.Sub(ce.info.time); age > v.maxCertAge {
+		return verified{}, verifyErrorf(Stale, key, nil, "the certificate is %v old (time %s), more than the %v allowed",
+			age.Round(time.Millisecond), ce.info.time.UTC().Format(time.RFC3339Nano), v.maxCertAge)
+	} else if -age > v.maxSkew {
+		return verified{}, verifyErrorf(Future, key, nil, "the certificate's time %s is %v ahead of the local clock (at most %v allowed)",
+			ce.info.time.UTC().Format(time.RFC3339Nano), (-age).Round(time.Millisecond), v.maxSkew)
+	}
+
+	// 2. The canister's certified data is the witness's root hash.
+	te := v.tree(cm.Tree)
+	if te.err != nil {
+		return verified{}, verifyErrorf(Tampered, key, te.err, "the witness tree does not decode")
+	}
+	if !bytes.Equal(ce.info.certifiedData, te.digest[:]) {
+		return verified{}, verifyErrorf(Tampered, key, nil, "the witness root %s is not the canister's certified data %s",
+			hex.EncodeToString(te.digest[:]), hex.EncodeToString(ce.info.certifiedData))
+	}
+
+	// 3. The witness holds ["websocket", key] = SHA-256(val).
+	r := hashtree.Lookup(te.node, websocketLabel, []byte(key))
+	if r.Status != hashtree.Found {
+		return verified{}, verifyErrorf(Tampered, key, nil, "the witness does not hold [\"websocket\", key] (lookup: %v)", r.Status)
+	}
+	sum := sha256.Sum256(cm.Val)
+	if !bytes.Equal(r.Value, sum[:]) {
+		return verified{}, verifyErrorf(Tampered, key, nil, "SHA-256 of val is %s, the witness certifies %s",
+			hex.EncodeToString(sum[:]), hex.EncodeToString(r.Value))
+	}
+
+	// 4. val decodes. It is certified, so a failure here is the canister's fault, not the gateway's.
+	m, err := protocol.DecodeWebsocketMessage(cm.Val)
+	if err != nil {
+		return verified{}, verifyErrorf(Malformed, key, err, "the certified message does not decode")
+	}
+
+	// 5. It is ours.
+	if m.ClientID != v.clientID {
+		e := verifyErrorf(Foreign, key, nil, "the message is for client %d, we are client %d", m.ClientID, v.clientID)
+		e.Seq = m.SequenceNum
+		return verified{}, e
+	}
+
+	// 6. It is the next one.
+	switch {
+	case m.SequenceNum < v.next:
+		e := verifyErrorf(Replay, key, nil, "sequence number %d was already delivered (next is %d)", m.SequenceNum, v.next)
+		e.Seq = m.SequenceNum
+		return verified{}, e
+	case m.SequenceNum > v.next:
+		e := verifyErrorf(Gap, key, nil, "sequence number %d, want %d: %d message(s) missing", m.SequenceNum, v.next, m.SequenceNum-v.next)
+		e.Seq = m.SequenceNum
+		return verified{}, e
+	}
+
+	// 7. Its timestamp is neither in the future nor too old.
+	ts := time.Unix(0, int64(m.Timestamp))
+	if m.Timestamp > 1<<63-1 {
+		ts = time.Unix(0, 1<<63-1)
+	}
+	if age := now.Sub(ts); age > v.maxAge {
+		e := verifyErrorf(Stale, key, nil, "the message was queued %v ago (at %s), more than the %v allowed",
+			age.Round(time.Millisecond), ts.UTC().Format(time.RFC3339Nano), v.maxAge)
+		e.Seq = m.SequenceNum
+		return verified{}, e
+	} else if -age > v.maxSkew {
+		e := verifyErrorf(Future, key, nil, "the message's timestamp %s is %v ahead of the local clock (at most %v allowed)",
+			ts.UTC().Format(time.RFC3339Nano), (-age).Round(time.Millisecond), v.maxSkew)
+		e.Seq = m.SequenceNum
+		return verified{}, e
+	}
+
+	v.next++
+	return verified{key: key, msg: m, received: now}, nil
+}
+
+// String describes the verifier's position, for logs.
+func (v *verifier) String() string {
+	return fmt.Sprintf("client %d, next sequence number %d", v.clientID, v.next)
+}

@@ -1,0 +1,113 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/icws/icws/bench"
+)
+
+// runBench is `icws bench <scenario> [flags]`: it measures the gateway (fanout, upstream, idle)
+// and the baseline broadcast server, printing a progress line on stderr and a summary table (or
+// JSON) on stdout. `icws bench serve ROLE` is internal: the bench starts its replica, gateway and
+// baseline processes that way.
+func runBench(ctx context.Context, args []string, stdout io.Writer) error {
+	if len(args) > 0 && args[0] == "serve" {
+		return bench.Serve(ctx, args[1:], os.Stdin, stdout)
+	}
+	fs := flag.NewFlagSet("icws bench", flag.ContinueOnError)
+	fs.SetOutput(os.Stderr)
+	var (
+		o       bench.Options
+		clients = fs.String("clients", "", "comma-separated client counts, one run each (default: fanout and baseline 100,1000,5000; upstream 100,1000)")
+		verify  = fs.String("verify", string(bench.VerifyFull), "how the load clients check messages: full (each client verifies everything) or shared-cache (certificates verified once for all clients)")
+		asJSON  = fs.Bool("json", false, "print the report as JSON")
+		quiet   = fs.Bool("quiet", false, "no progress line")
+	)
+	fs.IntVar(&o.Messages, "messages", 0, "fanout, baseline: broadcasts each client receives (default: 40000/clients, within 5..200)")
+	fs.Float64Var(&o.Rate, "rate", 0, "fanout, baseline: broadcasts per second (default: as fast as the window allows); upstream: messages per second per client (default 2)")
+	fs.IntVar(&o.Window, "window", 0, "fanout, baseline: most broadcasts in flight (default: 20000/clients, within 2..64)")
+	fs.DurationVar(&o.Duration, "duration", bench.DefaultDuration, "upstream: how long the clients send")
+	fs.IntVar(&o.Size, "size", bench.DefaultSize, "application payload in bytes")
+	fs.IntVar(&o.Conns, "conns", bench.DefaultConns, "idle: connections to open")
+	fs.DurationVar(&o.Hold, "hold", bench.DefaultHold, "idle: how long to hold them open")
+	fs.IntVar(&o.Sources, "sources", 0, "loopback source addresses 127.0.0.1, .2, … (default: one per 10000 connections)")
+	fs.IntVar(&o.Dialers, "dialers", bench.DefaultDialers, "connections opened at once")
+	fs.BoolVar(&o.NoBaseline, "no-baseline", false, "fanout: skip the baseline runs and the ratios")
+	fs.DurationVar(&o.PollInterval, "poll-interval", 0, "gateway: wait between polls of a canister whose last batch was not full (default: the gateway's, 100ms)")
+	fs.IntVar(&o.SendQueue, "send-queue", 0, "gateway and baseline: messages queued per client (default: the gateway's, 256)")
+	fs.StringVar(&o.ProfileDir, "profile", "", "directory for CPU profiles of the gateway, the replica and the load over each measurement")
+	fs.DurationVar(&o.RunTimeout, "timeout", bench.DefaultRunTimeout, "bound of each run (one client count)")
+	fs.Usage = func() {
+		out := fs.Output()
+		fmt.Fprintln(out, "Usage: icws bench <scenario> [flags]")
+		fmt.Fprintln(out, "\nMeasure the gateway on this machine; every figure is checked against a baseline in the same run.")
+		fmt.Fprintln(out, "\nScenarios:")
+		fmt.Fprintln(out, "  fanout    C clients; the canister broadcasts to all of them: messages/s, latency, gateway CPU and RSS,")
+		fmt.Fprintln(out, "            and the same fan-out through the baseline server (ratio gateway/baseline)")
+		fmt.Fprintln(out, "  upstream  C clients each sending at --rate: messages/s accepted by the canister, latency to on-message")
+		fmt.Fprintln(out, "  idle      --conns connections held open: gateway RSS per connection, time to open them")
+		fmt.Fprintln(out, "  baseline  the fan-out through a bare gorilla/websocket broadcast server, no IC")
+		fmt.Fprintln(out, "\nFlags:")
+		fs.PrintDefaults()
+	}
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		fs.Usage()
+		return errors.New("missing scenario (fanout, upstream, idle or baseline)")
+	}
+	scenario := args[0]
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	known := false
+	for _, s := range bench.Scenarios() {
+		known = known || s == scenario
+	}
+	if !known {
+		return fmt.Errorf("unknown scenario %q (want fanout, upstream, idle or baseline)", scenario)
+	}
+	for _, s := range strings.Split(*clients, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		n, err := strconv.Atoi(strings.ReplaceAll(s, "_", ""))
+		if err != nil || n <= 0 {
+			return fmt.Errorf("--clients: %q is not a positive number", s)
+		}
+		o.Clients = append(o.Clients, n)
+	}
+	mode, err := bench.ParseVerifyMode(*verify)
+	if err != nil {
+		return err
+	}
+	o.Verify = mode
+	if o.Launcher, err = bench.SelfLauncher("bench", "serve"); err != nil {
+		return err
+	}
+	if !*quiet {
+		o.Progress = os.Stderr
+		if scenario != bench.ScenarioBaseline {
+			fmt.Fprintf(os.Stderr, "verify mode: %s\n", mode.Describe())
+		}
+	}
+	r, err := bench.Run(ctx, scenario, o)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return r.WriteJSON(stdout)
+	}
+	return r.WriteTable(stdout)
+}

@@ -1,0 +1,209 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/icws/icws/gateway"
+)
+
+// gatewayOptions are the parsed flags of `icws gateway`.
+type gatewayOptions struct {
+	listen, metrics    string
+	tlsCert, tlsKey    string
+	identity, stateDir string
+	logFormat          string
+	logLevel           slog.Level
+	cfg                gateway.Config
+}
+
+func parseGatewayFlags(args []string, stderr io.Writer) (*gatewayOptions, error) {
+	fs := flag.NewFlagSet("icws gateway", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	o := &gatewayOptions{}
+	var (
+		icURL        = fs.String("ic-url", "", "URL of the IC's HTTP interface, e.g. http://127.0.0.1:4943 or https://icp-api.io (required)")
+		fetchRootKey = fs.Bool("fetch-root-key", false, "read the root key from the IC (local replicas only: it trusts the network)")
+		rootKeyFile  = fs.String("root-key", "", "file with the IC's DER root key, binary or hex (default: the mainnet key for icp-api.io and icp0.io)")
+		origins      = fs.String("allowed-origins", "", "comma-separated web origins allowed to connect, e.g. http://localhost:5173 (default: all)")
+		logLevel     = fs.String("log-level", "info", "log level: debug, info, warn or error")
+	)
+	fs.StringVar(&o.listen, "listen", "127.0.0.1:8080", "address to accept WebSockets on")
+	fs.StringVar(&o.identity, "identity", "", "PEM file of the gateway's Ed25519 identity (default: identity.pem in --state-dir, created on first start)")
+	fs.StringVar(&o.stateDir, "state-dir", defaultStateDir(), "directory for the gateway's identity")
+	fs.DurationVar(&o.cfg.PollInterval, "poll-interval", gateway.DefaultPollInterval, "wait between polls of a canister whose last batch was not full")
+	fs.StringVar(&o.tlsCert, "tls-cert", "", "TLS certificate file (PEM); with --tls-key, serve wss://")
+	fs.StringVar(&o.tlsKey, "tls-key", "", "TLS private key file (PEM)")
+	fs.StringVar(&o.metrics, "metrics", "", "address to serve /metrics, /healthz and /readyz on, e.g. 127.0.0.1:9090 (default: none)")
+	fs.IntVar(&o.cfg.MaxConnections, "max-connections", gateway.DefaultMaxConnections, "most open connections (negative: no cap)")
+	fs.IntVar(&o.cfg.MaxConnectionsPerIP, "max-connections-per-ip", gateway.DefaultMaxConnectionsIP, "most open connections from one IP address (negative: no cap)")
+	fs.Int64Var(&o.cfg.MaxMessageBytes, "max-message-bytes", gateway.DefaultMaxMessageBytes, "largest frame a client may send")
+	fs.DurationVar(&o.cfg.ShutdownTimeout, "shutdown-timeout", gateway.DefaultShutdownTimeout, "how long a graceful shutdown may take")
+	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: icws gateway --ic-url URL [--fetch-root-key | --root-key FILE] [--listen ADDR] [flags]")
+		fmt.Fprintln(stderr, "\nRun the WebSocket gateway between clients and canisters. SIGINT or SIGTERM stops it")
+		fmt.Fprintln(stderr, "gracefully: clients are closed with 1001 and ws_close is called for each.\n\nFlags:")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if *icURL == "" {
+		return nil, errors.New("missing --ic-url (see icws gateway -h)")
+	}
+	o.cfg.URL = *icURL
+	switch {
+	case *fetchRootKey && *rootKeyFile != "":
+		return nil, errors.New("--fetch-root-key and --root-key exclude each other")
+	case gateway.IsMainnetURL(*icURL) && (*fetchRootKey || *rootKeyFile != ""):
+		return nil, fmt.Errorf("%s is the IC mainnet: its root key is built in; drop --fetch-root-key and --root-key", *icURL)
+	case *fetchRootKey:
+		o.cfg.FetchRootKey = true
+	case *rootKeyFile != "":
+		key, err := gateway.ReadRootKey(*rootKeyFile)
+		if err != nil {
+			return nil, err
+		}
+		o.cfg.RootKey = key
+	case !gateway.IsMainnetURL(*icURL):
+		return nil, fmt.Errorf("%s is not the IC mainnet: pass --fetch-root-key (a local replica) or --root-key FILE", *icURL)
+	}
+	if (o.tlsCert == "") != (o.tlsKey == "") {
+		return nil, errors.New("--tls-cert and --tls-key go together")
+	}
+	if o.logFormat != "text" && o.logFormat != "json" {
+		return nil, fmt.Errorf("--log-format %q: want text or json", o.logFormat)
+	}
+	if err := o.logLevel.UnmarshalText([]byte(*logLevel)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	if o.identity == "" && o.stateDir == "" {
+		return nil, errors.New("pass --identity or --state-dir: the gateway's identity must outlive the process")
+	}
+	if o.cfg.PollInterval <= 0 {
+		return nil, errors.New("--poll-interval must be positive")
+	}
+	if o.cfg.MaxMessageBytes <= 0 {
+		return nil, errors.New("--max-message-bytes must be positive")
+	}
+	for _, s := range strings.Split(*origins, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			o.cfg.AllowedOrigins = append(o.cfg.AllowedOrigins, s)
+		}
+	}
+	return o, nil
+}
+
+// defaultStateDir is $XDG_STATE_HOME/icws/gateway, or ~/.local/state/icws/gateway.
+func defaultStateDir() string {
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, "icws", "gateway")
+	}
+	if h, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(h, ".local", "state", "icws", "gateway")
+	}
+	return ""
+}
+
+// runGateway is `icws gateway`. It serves until ctx is canceled (SIGINT, SIGTERM), then shuts
+// down gracefully within --shutdown-timeout.
+func runGateway(ctx context.Context, args []string, stdout io.Writer) error {
+	o, err := parseGatewayFlags(args, os.Stderr)
+	if err != nil {
+		return err
+	}
+	hopts := &slog.HandlerOptions{Level: o.logLevel}
+	var handler slog.Handler = slog.NewTextHandler(os.Stderr, hopts)
+	if o.logFormat == "json" {
+		handler = slog.NewJSONHandler(os.Stderr, hopts)
+	}
+	log := slog.New(handler)
+	o.cfg.Logger = log
+
+	id, created, err := gateway.LoadOrCreateIdentity(o.identity, o.stateDir)
+	if err != nil {
+		return err
+	}
+	o.cfg.Identity = id
+	gw, err := gateway.New(o.cfg)
+	if err != nil {
+		return err
+	}
+	if created {
+		log.Info("created a new gateway identity", "file", filepath.Join(o.stateDir, gateway.IdentityFile))
+	}
+
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", o.listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	srv := &http.Server{
+		Handler:           gw.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       time.Minute,
+		ErrorLog:          slog.NewLogLogger(handler, slog.LevelDebug),
+	}
+	scheme := "ws"
+	if o.tlsCert != "" {
+		if srv.TLSConfig, err = gateway.TLSConfig(o.tlsCert, o.tlsKey); err != nil {
+			ln.Close()
+			return err
+		}
+		ln = tls.NewListener(ln, srv.TLSConfig)
+		scheme = "wss"
+	}
+	servers := []*http.Server{srv}
+	errc := make(chan error, 2)
+	go func() { errc <- srv.Serve(ln) }()
+	if o.metrics != "" {
+		mln, err := lc.Listen(ctx, "tcp", o.metrics)
+		if err != nil {
+			srv.Close()
+			return fmt.Errorf("listen for metrics: %w", err)
+		}
+		msrv := &http.Server{Handler: gw.MetricsHandler(), ReadHeaderTimeout: 10 * time.Second}
+		servers = append(servers, msrv)
+		go func() { errc <- msrv.Serve(mln) }()
+		log.Info("serving metrics", "url", "http://"+mln.Addr().String()+"/metrics")
+	}
+	log.Info("gateway listening", "url", scheme+"://"+ln.Addr().String(), "principal", gw.Principal().String(), "ic", o.cfg.URL)
+	fmt.Fprintf(stdout, "icws gateway %s listening on %s://%s\n", gw.Principal(), scheme, ln.Addr())
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+		log.Info("signal received; shutting down")
+	case serveErr = <-errc:
+		log.Error("server stopped", "err", serveErr)
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), o.cfg.ShutdownTimeout)
+	defer cancel()
+	// Stop accepting first; then close the WebSockets, which http.Server no longer tracks.
+	for _, s := range servers {
+		go s.Shutdown(sctx)
+	}
+	err = gw.Shutdown(sctx)
+	for _, s := range servers {
+		s.Close()
+	}
+	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", serveErr)
+	}
+	return err
+}

@@ -1,0 +1,555 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"golang.org/x/time/rate"
+
+	"github.com/icws/icws/ic/principal"
+	"github.com/icws/icws/protocol"
+)
+
+// conn is one client's WebSocket connection. Its goroutine (run) reads: the first message, then
+// the client's frames. writeLoop is the only writer of data frames; it runs only while messages
+// wait or the connection closes, and it is the one that closes the socket. A frame that passes the
+// checks is handed to the caller goroutine (callLoop), which passes frames to ws_message one at a
+// time, in order; it too runs only while frames wait. An idle connection has one goroutine.
+type conn struct {
+	// Static after construction.
+	g   *Gateway
+	ws  *websocket.Conn
+	ip  netip.Addr
+	id  uint64 // serial number, for logs
+	q   *sendQueue
+	lim *rate.Limiter
+
+	// Set by the handshake before the client joins its hub; read-only afterwards.
+	canister principal.Principal
+	clientID uint64
+	hub      *hub
+
+	// Close state. closeOnce guards closeCode and closeDetail, which are read only after closing
+	// is closed.
+	closeOnce    sync.Once
+	closing      chan struct{}
+	closeCode    protocol.CloseCode
+	closeDetail  string
+	abnormal     atomic.Bool // the socket died: no Close frame to write
+	replaced     atomic.Bool // a newer connection of the same client took over; set under hub.mu
+	wstate       int         // writerIdle, writerRunning or writerFinished; guarded by q.mu
+	pinger       *time.Timer // sends pings once the client is open
+	socketClosed chan struct{}
+
+	// Owned by the reader.
+	opened      bool // ws_open returned true
+	openUnknown bool // ws_open's outcome is unknown (the call failed in transport)
+
+	// Inbound frames waiting for ws_message, guarded by inMu.
+	inMu      sync.Mutex
+	inQueue   [][]byte
+	inBytes   int64         // the size of inQueue's frames
+	inRunning bool          // a callLoop goroutine is running
+	inIdle    chan struct{} // closed by callLoop when it stops, if inWaiting
+	inWaiting bool
+	bad       atomic.Int32 // frames that were malformed or refused
+}
+
+// log returns a logger with the connection's attributes. It is built on each call, not kept:
+// logging is rare, and an idle connection should hold as little as possible.
+func (c *conn) log() *slog.Logger {
+	if c.canister.Len() == 0 { // before the first message names the client
+		return c.g.log.With("conn", c.id, "remote", c.ip)
+	}
+	return c.g.log.With("conn", c.id, "remote", c.ip, "canister", c.canister.String(), "client_id", c.clientID)
+}
+
+// closeWith asks the writer to close the connection with code; the first call wins. detail is
+// added to the code's reason in the Close frame. It never blocks.
+func (c *conn) closeWith(code protocol.CloseCode, detail string) {
+	c.closeOnce.Do(func() {
+		c.closeCode = code
+		c.closeDetail = detail
+		close(c.closing)
+	})
+	c.kickWriter()
+}
+
+// enqueue hands a polled message to the writer without blocking. A full queue closes the client
+// with CloseTooSlow: a message is never skipped while the connection goes on.
+func (c *conn) enqueue(f outFrame) {
+	select {
+	case <-c.closing:
+		return // ending; its messages go nowhere
+	default:
+	}
+	if !c.q.push(f) {
+		c.g.m.queueOverflows.inc()
+		c.closeWith(protocol.CloseTooSlow, fmt.Sprintf("more than %d messages waiting", c.q.max))
+		return
+	}
+	c.kickWriter()
+}
+
+// serve runs the connection: the handshake on the goroutine that accepted it, then the reading
+// on a new goroutine, whose stack starts small (the handshake's IC calls grew this one's), then
+// the end. When the connection is over, the canister has been told (ws_close) and g.active is
+// done.
+func (c *conn) serve() {
+	if !c.handshake() {
+		c.end()
+		return
+	}
+	c.startPings()
+	go func() {
+		c.readLoop()
+		c.end()
+	}()
+}
+
+// end closes the connection, waits for the socket to be closed, and makes sure the canister
+// forgets the client.
+func (c *conn) end() {
+	g := c.g
+	defer g.active.Done()
+	c.closeWith(protocol.CloseNormal, "")
+	<-c.socketClosed
+	g.m.closeCode(c.metricCode())
+	g.limiter.release(c.ip)
+	g.m.connections.dec()
+	needClose := c.opened || c.openUnknown
+	var done func()
+	if c.hub != nil {
+		done = c.hub.leave(c, needClose)
+	}
+	if c.opened {
+		g.m.clients.dec()
+	}
+	g.mu.Lock()
+	delete(g.conns, c)
+	g.mu.Unlock()
+	if done != nil {
+		c.waitCalls()
+		g.closeClient(c.canister, c.clientID, c.log())
+		done()
+	}
+	if g.log.Enabled(context.Background(), slog.LevelDebug) {
+		c.log().Debug("connection ended", "code", c.metricCode())
+	}
+}
+
+// metricCode is the close code counted for this connection: 1006 when the socket died without a
+// Close frame.
+func (c *conn) metricCode() int {
+	if c.abnormal.Load() {
+		return 1006
+	}
+	return int(c.closeCode)
+}
+
+// handshake reads and checks the first message and opens the client with ws_open. It reports
+// whether the client is open; otherwise the connection has been told to close.
+func (c *conn) handshake() bool {
+	g := c.g
+	c.ws.SetReadDeadline(time.Now().Add(g.cfg.HandshakeTimeout))
+	typ, data, err := c.readFrame()
+	if err != nil {
+		c.readFailed(err, true)
+		return false
+	}
+	g.m.framesIn.inc()
+	g.m.bytesIn.add(uint64(len(data)))
+	if typ != websocket.BinaryMessage {
+		c.refuse(protocol.CloseBadFirstMessage, "a text frame; send the signed first message as a binary frame")
+		return false
+	}
+	s2, s1, canister, err := parseFirstFrame(data)
+	if err != nil {
+		c.refuse(protocol.CloseBadFirstMessage, err.Error())
+		return false
+	}
+	c.canister, c.clientID = canister, s1.ClientID
+
+	ctx, cancel := context.WithTimeout(g.hardCtx, g.cfg.CallTimeout)
+	defer cancel()
+	key, err := g.clientKey(ctx, canister, s1.ClientID)
+	if err != nil {
+		c.refuseCall(err, "ws_get_client_key")
+		return false
+	}
+	if err := protocol.Verify(key, s2.FirstMessage, s2.Sig); err != nil {
+		c.refuse(protocol.CloseBadFirstMessage, "the signature does not verify with the client's key")
+		return false
+	}
+
+	// Join the canister's hub before ws_open, so the poller routes the messages ws_open queues.
+	h := g.hubFor(canister)
+	c.hub = h
+	if closed := h.add(c); closed != nil {
+		select {
+		case <-closed:
+		case <-ctx.Done():
+			c.refuseCall(ctx.Err(), "ws_close of the previous connection")
+			return false
+		}
+	}
+	start := time.Now()
+	ok, err := g.api.open(ctx, canister, s2.FirstMessage, s2.Sig)
+	g.m.observeCall(methodOpen, start)
+	switch {
+	case err == nil && ok:
+		g.m.wsOpen[resultTrue].inc()
+		g.m.clients.inc()
+		g.icUp()
+		h.poke()
+		c.opened = true
+	case err == nil:
+		g.m.wsOpen[resultFalse].inc()
+		g.icUp()
+		c.refuse(protocol.CloseOpenRefused, "ws_open returned false")
+	default:
+		if _, isReject := rejectOf(err); isReject {
+			g.m.wsOpen[resultReject].inc()
+			g.icUp()
+		} else {
+			g.m.wsOpen[resultError].inc()
+			g.icDown(err)
+			c.openUnknown = true // it may have run; ws_close will settle it
+		}
+		c.refuseCall(err, "ws_open")
+	}
+	return c.opened
+}
+
+// parseFirstFrame decodes the first frame: S2, the S1 inside it, and S1's canister id.
+func parseFirstFrame(data []byte) (protocol.SignedFirstMessage, protocol.FirstMessage, principal.Principal, error) {
+	s2, err := protocol.DecodeSignedFirstMessage(data)
+	if err != nil {
+		return s2, protocol.FirstMessage{}, principal.Principal{}, err
+	}
+	s1, err := s2.Decode()
+	if err != nil {
+		return s2, s1, principal.Principal{}, err
+	}
+	canister, err := principal.Decode(s1.CanisterID)
+	if err != nil {
+		return s2, s1, canister, fmt.Errorf("canister_id %q is not a principal", truncate(s1.CanisterID, 40))
+	}
+	return s2, s1, canister, nil
+}
+
+// truncate cuts s to at most n bytes on a UTF-8 boundary.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && s[n]&0xc0 == 0x80 {
+		n--
+	}
+	return s[:n]
+}
+
+// refuse ends a handshake with code and a detail the client can show. Malformed first messages
+// are logged at debug level (anyone can send them); refusals by the canister at info level.
+func (c *conn) refuse(code protocol.CloseCode, detail string) {
+	level := slog.LevelInfo
+	if code == protocol.CloseBadFirstMessage {
+		level = slog.LevelDebug
+	}
+	if c.g.log.Enabled(context.Background(), level) {
+		c.log().Log(context.Background(), level, "handshake refused", "code", int(code), "reason", detail)
+	}
+	c.closeWith(code, detail)
+}
+
+// refuseCall ends a handshake whose IC call (method) failed with err, with the close code that
+// tells the client what to do.
+func (c *conn) refuseCall(err error, method string) {
+	if unknownCanister(err) {
+		c.refuse(protocol.CloseUnknownCanister, "no canister "+c.canister.String()+" here")
+		return
+	}
+	if re, ok := rejectOf(err); ok {
+		code := protocol.CloseOpenRefused
+		if uint64(re.Code) == rejectSysTransient {
+			code = protocol.CloseCanisterUnavailable
+		}
+		c.refuse(code, method+" rejected: "+re.Message)
+		return
+	}
+	if errors.Is(err, context.Canceled) && c.g.hardCtx.Err() != nil {
+		c.closeWith(protocol.CloseGoingAway, "")
+		return
+	}
+	c.log().Warn("handshake failed: IC call failed", "method", method, "err", err)
+	c.closeWith(protocol.CloseCanisterUnavailable, method+" failed; try again later")
+}
+
+// errTooBig is the error of a frame larger than MaxMessageBytes.
+var errTooBig = errors.New("frame too big")
+
+// readFrame reads the next data frame, up to MaxMessageBytes. The limit is enforced here rather
+// than with gorilla's read limit so that the Close frame carries a reason.
+func (c *conn) readFrame() (int, []byte, error) {
+	typ, r, err := c.ws.NextReader()
+	if err != nil {
+		return 0, nil, err
+	}
+	max := c.g.cfg.MaxMessageBytes
+	var buf bytes.Buffer
+	n, err := buf.ReadFrom(io.LimitReader(r, max+1))
+	if err != nil {
+		return 0, nil, err
+	}
+	if n > max {
+		return 0, nil, errTooBig
+	}
+	return typ, buf.Bytes(), nil
+}
+
+// readFailed ends a connection whose read failed, choosing the close code from the cause.
+func (c *conn) readFailed(err error, inHandshake bool) {
+	select {
+	case <-c.closing:
+		return // the gateway ended the connection; the read failed because of that
+	default:
+	}
+	var ce *websocket.CloseError
+	var ne net.Error
+	switch {
+	case errors.As(err, &ce) && ce.Code == websocket.CloseAbnormalClosure:
+		c.abnormal.Store(true) // gorilla's name for an end of stream without a Close frame
+		c.closeWith(protocol.CloseNormal, "")
+	case errors.As(err, &ce):
+		c.closeWith(protocol.CloseNormal, "") // answer the client's Close
+	case errors.Is(err, errTooBig):
+		c.closeWith(protocol.CloseMessageTooBig, fmt.Sprintf("a frame exceeded %d bytes", c.g.cfg.MaxMessageBytes))
+	case errors.As(err, &ne) && ne.Timeout():
+		if inHandshake {
+			c.closeWith(protocol.CloseHandshakeTimeout, fmt.Sprintf("no first message within %v", c.g.cfg.HandshakeTimeout))
+		} else {
+			c.abnormal.Store(true) // no pong: the peer is gone or stuck; a Close frame would not arrive
+			c.closeWith(protocol.CloseNormal, "keepalive timeout")
+		}
+	default:
+		// The peer vanished (EOF, reset) or broke the WebSocket protocol (gorilla has sent the
+		// Close frame), or the writer closed the socket.
+		c.abnormal.Store(true)
+		c.closeWith(protocol.CloseNormal, "")
+	}
+}
+
+// readLoop reads the client's frames until the connection ends. Each frame is checked cheaply
+// (binary, well-formed S5 for this client) and queued for ws_message.
+func (c *conn) readLoop() {
+	g := c.g
+	readWait := g.cfg.PingInterval + g.cfg.PongTimeout
+	c.ws.SetReadDeadline(time.Now().Add(readWait))
+	c.ws.SetPongHandler(func(string) error {
+		c.ws.SetReadDeadline(time.Now().Add(readWait))
+		return nil
+	})
+	for {
+		typ, data, err := c.readFrame()
+		if err != nil {
+			c.readFailed(err, false)
+			return
+		}
+		c.ws.SetReadDeadline(time.Now().Add(readWait))
+		g.m.framesIn.inc()
+		g.m.bytesIn.add(uint64(len(data)))
+		if !c.allow() {
+			return
+		}
+		if typ != websocket.BinaryMessage {
+			c.badMessage("a text frame")
+			continue
+		}
+		if err := c.checkFrame(data); err != nil {
+			c.badMessage(err.Error())
+			continue
+		}
+		if !c.submit(data) {
+			g.m.rateLimited.inc()
+			c.closeWith(protocol.CloseRateLimited, "too many messages waiting for the canister")
+			return
+		}
+	}
+}
+
+// allow charges one frame to the connection's token bucket. A client that has used up its burst
+// is closed with CloseRateLimited: waiting would only hide the abuse, while a client that keeps
+// to the rate never notices the limit.
+func (c *conn) allow() bool {
+	if c.lim == nil || c.lim.Allow() {
+		return true
+	}
+	c.g.m.rateLimited.inc()
+	c.closeWith(protocol.CloseRateLimited, fmt.Sprintf("more than %v messages per second (burst %d)", c.lim.Limit(), c.lim.Burst()))
+	return false
+}
+
+// checkFrame checks that data is an S5 frame whose message is from this connection's client, so
+// that malformed or misaddressed frames cost no update call. The signature and the sequence
+// number are the canister's to check.
+func (c *conn) checkFrame(data []byte) error {
+	s5, err := protocol.DecodeClientMessage(data)
+	if err != nil {
+		return err
+	}
+	s4, err := s5.Decode()
+	if err != nil {
+		return err
+	}
+	if s4.ClientID != c.clientID {
+		return fmt.Errorf("message from client %d on the connection of client %d", s4.ClientID, c.clientID)
+	}
+	return nil
+}
+
+// badMessage counts a frame that was malformed or refused and closes a client that sent too many.
+func (c *conn) badMessage(why string) {
+	c.g.m.badMessages.inc()
+	n := c.bad.Add(1)
+	if c.g.log.Enabled(context.Background(), slog.LevelDebug) {
+		c.log().Debug("bad message from client", "reason", why, "count", n)
+	}
+	if int(n) >= c.g.cfg.MaxBadMessages {
+		c.closeWith(protocol.CloseTooManyBadMessages, why)
+	}
+}
+
+// submit queues a frame for ws_message, starting the caller goroutine if it is not running. It
+// reports false when too many frames, or too many bytes (twice MaxMessageBytes), wait.
+func (c *conn) submit(frame []byte) bool {
+	c.inMu.Lock()
+	defer c.inMu.Unlock()
+	if len(c.inQueue) >= c.g.cfg.MaxPendingMessages || c.inBytes+int64(len(frame)) > 2*c.g.cfg.MaxMessageBytes {
+		return false
+	}
+	c.inQueue = append(c.inQueue, frame)
+	c.inBytes += int64(len(frame))
+	if !c.inRunning {
+		c.inRunning = true
+		c.g.active.Add(1)
+		go c.callLoop()
+	}
+	return true
+}
+
+// callLoop passes queued frames to ws_message one at a time, in order, and stops when none wait.
+func (c *conn) callLoop() {
+	defer c.g.active.Done()
+	for {
+		c.inMu.Lock()
+		if len(c.inQueue) == 0 {
+			c.inRunning = false
+			c.inQueue = nil
+			if c.inWaiting {
+				close(c.inIdle)
+				c.inWaiting = false
+			}
+			c.inMu.Unlock()
+			return
+		}
+		frame := c.inQueue[0]
+		c.inQueue[0] = nil
+		c.inQueue = c.inQueue[1:]
+		c.inMu.Unlock()
+		c.callMessage(frame)
+		c.inMu.Lock()
+		c.inBytes -= int64(len(frame))
+		c.inMu.Unlock()
+	}
+}
+
+// waitCalls waits until no frame waits for ws_message, so that ws_close comes after them.
+func (c *conn) waitCalls() {
+	c.inMu.Lock()
+	if !c.inRunning {
+		c.inMu.Unlock()
+		return
+	}
+	c.inIdle = make(chan struct{})
+	c.inWaiting = true
+	idle := c.inIdle
+	c.inMu.Unlock()
+	<-idle
+}
+
+// callMessage passes one frame to ws_message, retrying transport failures within CallTimeout. A
+// false answer or a reject counts as a bad message, except after a retry, where false may mean the
+// first attempt went through.
+func (c *conn) callMessage(frame []byte) {
+	g := c.g
+	ctx, cancel := context.WithTimeout(g.hardCtx, g.cfg.CallTimeout)
+	defer cancel()
+	bo := backoff{min: 100 * time.Millisecond, max: 5 * time.Second}
+	for attempt := 0; ; attempt++ {
+		start := time.Now()
+		ok, err := g.api.message(ctx, c.canister, frame)
+		g.m.observeCall(methodMessage, start)
+		switch {
+		case err == nil && ok:
+			g.m.wsMessage[resultTrue].inc()
+			g.icUp()
+			c.hub.poke()
+			return
+		case err == nil:
+			g.m.wsMessage[resultFalse].inc()
+			g.icUp()
+			if attempt == 0 {
+				c.badMessage("the canister refused the message (bad signature or sequence number)")
+			}
+			return
+		}
+		if re, isReject := rejectOf(err); isReject && !retryable(err) {
+			g.m.wsMessage[resultReject].inc()
+			g.icUp()
+			if sessionGone(re.Message) {
+				c.closeWith(protocol.CloseSessionEnded, "")
+				return
+			}
+			c.badMessage("ws_message rejected: " + re.Message)
+			return
+		}
+		g.m.wsMessage[resultError].inc()
+		if ctx.Err() != nil || !retryable(err) {
+			if g.hardCtx.Err() == nil {
+				c.log().Warn("ws_message failed; closing the client", "err", err)
+				c.closeWith(protocol.CloseCanisterUnavailable, "ws_message kept failing")
+			}
+			return
+		}
+		g.icDown(err)
+		g.m.retries[methodMessage].inc()
+		if !sleepCtx(ctx, bo.next()) {
+			c.closeWith(protocol.CloseCanisterUnavailable, "ws_message kept failing")
+			return
+		}
+	}
+}
+
+// sessionGone reports whether a ws_message reject says the client is no longer open at this
+// gateway (closed by its owner or the canister, or moved to another gateway) rather than that the
+// message was bad. It matches the trap texts of package cdk/websocket; other canister libraries
+// fall back to the bad-message count.
+func sessionGone(rejectMessage string) bool {
+	for _, s := range []string{"unknown client", "is not open", "bound to another gateway"} {
+		if strings.Contains(rejectMessage, s) {
+			return true
+		}
+	}
+	return false
+}

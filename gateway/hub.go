@@ -1,0 +1,299 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/icws/icws/ic/principal"
+	"github.com/icws/icws/protocol"
+)
+
+// hub is one canister's clients at this gateway and the poller that fetches their messages. The
+// poller runs while the hub has clients: the first client starts it, and it stops after the last
+// one leaves. The cursor outlives it, so a restarted poller goes on where it stopped.
+type hub struct {
+	// Static after construction.
+	g        *Gateway
+	canister principal.Principal
+	log      *slog.Logger
+	wake     chan struct{} // capacity 1: poll now (a call likely queued messages) or stop (no clients)
+
+	mu         sync.Mutex
+	clients    map[uint64]*conn         // guarded by mu; open or opening clients, by client id
+	closingIDs map[uint64]chan struct{} // guarded by mu; ws_close in flight, by client id
+	running    bool                     // guarded by mu; a poller goroutine runs
+	cursor     uint64                   // guarded by mu while no poller runs; the poller's own while it runs
+}
+
+// hubFor returns the hub of canister, creating it if needed.
+func (g *Gateway) hubFor(canister principal.Principal) *hub {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	h := g.hubs[canister]
+	if h == nil {
+		h = &hub{
+			g:        g,
+			canister: canister,
+			log:      g.log.With("canister", canister.String()),
+			wake:     make(chan struct{}, 1),
+			clients:  make(map[uint64]*conn),
+		}
+		g.hubs[canister] = h
+	}
+	return h
+}
+
+// add registers c under its client id and starts the poller if it is not running. A connection
+// of the same client at this gateway is replaced: the canister rebinds the client to the same
+// gateway, so the old connection is closed with CloseSessionEnded and must not call ws_close.
+// add returns a channel that is closed when an earlier connection's ws_close for this client is
+// done (nil if none is in flight): ws_open must wait for it, or the late ws_close would close
+// the new session.
+func (h *hub) add(c *conn) (closed <-chan struct{}) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if old := h.clients[c.clientID]; old != nil {
+		old.replaced.Store(true)
+		old.closeWith(protocol.CloseSessionEnded, "replaced by a newer connection of this client")
+	}
+	h.clients[c.clientID] = c
+	if !h.running {
+		h.running = true
+		h.g.active.Add(1)
+		h.g.m.pollers.inc()
+		go h.poll(h.cursor)
+	}
+	return h.closingIDs[c.clientID]
+}
+
+// leave unregisters c; after the last client the poller stops. If the canister must be told
+// (needClose, and c was not replaced), it registers a ws_close in flight for the client and
+// returns a function to call when it is done; otherwise nil.
+func (h *hub) leave(c *conn, needClose bool) (done func()) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.clients[c.clientID] == c {
+		delete(h.clients, c.clientID)
+		if len(h.clients) == 0 {
+			h.poke()
+		}
+	}
+	if !needClose || c.replaced.Load() {
+		return nil
+	}
+	ch := make(chan struct{})
+	if h.closingIDs == nil {
+		h.closingIDs = make(map[uint64]chan struct{})
+	}
+	prev := h.closingIDs[c.clientID]
+	h.closingIDs[c.clientID] = ch
+	return func() {
+		h.mu.Lock()
+		if h.closingIDs[c.clientID] == ch {
+			if prev != nil {
+				h.closingIDs[c.clientID] = prev
+			} else {
+				delete(h.closingIDs, c.clientID)
+			}
+		}
+		h.mu.Unlock()
+		close(ch)
+	}
+}
+
+// poke wakes the poller from its wait: to stop if the hub has no clients, otherwise to poll at
+// once. A ws_open or ws_message that succeeded pokes it, since the canister has most likely queued
+// a reply: a client's round trip then takes two calls, not a call and a poll interval.
+func (h *hub) poke() {
+	select {
+	case h.wake <- struct{}{}:
+	default:
+	}
+}
+
+// stopIfIdle stops the poller, keeping cursor, if the hub has no clients.
+func (h *hub) stopIfIdle(cursor uint64) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.clients) > 0 {
+		return false
+	}
+	h.running = false
+	h.cursor = cursor
+	return true
+}
+
+// poll fetches the canister's messages for this gateway from cursor on and routes them to the
+// clients, until the hub has no clients or the gateway stops. It polls again at once after a batch
+// that may have been full, and after PollInterval otherwise. The gateway cannot know where the
+// canister cut a batch (the library caps both the count, 50 by default, and the bytes, and an
+// application may lower either), so every non-empty batch counts as possibly full: a burst costs
+// one empty query at its end, and a steady stream is fetched back to back. Errors and refused
+// batches are retried with backoff; the cursor moves only past messages that were routed.
+func (h *hub) poll(cursor uint64) {
+	g := h.g
+	defer g.active.Done()
+	defer g.m.pollers.dec()
+	h.log.Debug("poller started", "cursor", cursor)
+	bo := backoff{min: g.cfg.PollInterval, max: 5 * time.Second}
+	var failing int // consecutive failures
+	var lastLog time.Time
+	fresh := true // no batch taken since the poller started
+	for {
+		if g.hardCtx.Err() != nil || h.stopIfIdle(cursor) {
+			h.mu.Lock()
+			h.running = false
+			h.cursor = cursor
+			h.mu.Unlock()
+			h.log.Debug("poller stopped", "cursor", cursor)
+			return
+		}
+		start := time.Now()
+		next, n, err := h.pollOnce(cursor, fresh)
+		g.m.pollDuration.observe(time.Since(start))
+		var wait time.Duration
+		if err != nil {
+			if g.hardCtx.Err() != nil {
+				continue
+			}
+			failing++
+			wait = bo.next()
+			if failing == 1 || time.Since(lastLog) > 30*time.Second {
+				h.log.Warn("poll failed; retrying", "err", err, "failures", failing, "retry_in", wait)
+				lastLog = time.Now()
+			}
+		} else {
+			if failing > 0 {
+				h.log.Info("polling recovered", "failures", failing)
+				failing = 0
+			}
+			bo.reset()
+			cursor = next
+			if n > 0 {
+				fresh = false
+			} else {
+				wait = g.cfg.PollInterval - time.Since(start)
+			}
+		}
+		if wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-t.C:
+			case <-h.wake:
+			case <-g.hardCtx.Done():
+			}
+			t.Stop()
+		}
+	}
+}
+
+// errBatch is wrapped by the errors of batches that break the nonce order.
+var errBatch = errors.New("batch refused")
+
+// pollOnce makes one ws_get_messages query from cursor, checks the batch and routes its messages.
+// It returns the new cursor and the batch size. fresh says no batch was taken since the poller
+// started: then the batch may start anywhere past the cursor.
+func (h *hub) pollOnce(cursor uint64, fresh bool) (next uint64, n int, err error) {
+	g := h.g
+	ctx, cancel := context.WithTimeout(g.hardCtx, g.cfg.PollTimeout)
+	defer cancel()
+	g.m.polls.inc()
+	start := time.Now()
+	res, err := g.api.getMessages(ctx, h.canister, cursor)
+	g.m.observeCall(methodGetMessages, start)
+	if err != nil {
+		g.m.pollErrors.inc()
+		if _, isReject := rejectOf(err); isReject {
+			g.icUp()
+		} else {
+			g.icDown(err)
+		}
+		return cursor, 0, fmt.Errorf("ws_get_messages(%d): %w", cursor, err)
+	}
+	g.icUp()
+	next, gap, err := checkBatch(res, g.principalText, cursor, fresh)
+	if err != nil {
+		g.m.pollRefused.inc()
+		return cursor, 0, fmt.Errorf("ws_get_messages(%d): %w", cursor, err)
+	}
+	if len(res.Messages) == 0 {
+		return cursor, 0, nil
+	}
+	if gap {
+		// The canister deleted messages before this gateway fetched them: those of clients that
+		// closed or moved (normal), or expired or overflowed ones (the clients concerned see a
+		// gap in their sequence numbers; nothing here can bring them back).
+		g.m.pollGaps.inc()
+		if h.log.Enabled(context.Background(), slog.LevelDebug) {
+			h.log.Debug("batch skips nonces", "cursor", cursor, "first", res.Messages[0].Key)
+		}
+	}
+	g.m.messagesPolled.add(uint64(len(res.Messages)))
+	h.route(newBatch(res))
+	return next, len(res.Messages), nil
+}
+
+// route hands each message of b to its client's queue, without blocking.
+func (h *hub) route(b *batch) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for i := range b.msgs {
+		m := &b.msgs[i]
+		c := h.clients[m.ClientID]
+		if c == nil {
+			h.g.m.messagesUnroutable.inc()
+			continue
+		}
+		f := outFrame{b: b, i: i}
+		if _, ok := closeNotice(m.Val); ok {
+			f.last = true
+		}
+		c.enqueue(f)
+	}
+}
+
+// checkBatch checks that a batch continues the cursor: a certificate and a tree if there are
+// messages, every key this gateway's, nonces strictly increasing from at or after cursor. A batch
+// that breaks this order is refused. It returns the cursor after the batch and whether nonces
+// were skipped (gap): the canister deletes messages it has not given out yet when their client
+// closes or moves to another gateway, when they expire and when the gateway's queue overflows, so
+// gaps are allowed and counted. For the first batch of a poller (fresh) any start is normal: the
+// canister keeps only recent messages, and a gateway that comes back starts above every nonce
+// used before.
+func checkBatch(res *protocol.CertMessages, gateway string, cursor uint64, fresh bool) (next uint64, gap bool, err error) {
+	if len(res.Messages) == 0 {
+		return cursor, false, nil
+	}
+	if len(res.Cert) == 0 || len(res.Tree) == 0 {
+		return cursor, false, fmt.Errorf("%w: %d messages without a certificate or tree", errBatch, len(res.Messages))
+	}
+	var prev uint64
+	for i := range res.Messages {
+		gw, nonce, err := protocol.ParseKey(res.Messages[i].Key)
+		if err != nil {
+			return cursor, false, fmt.Errorf("%w: message %d: %w", errBatch, i, err)
+		}
+		if gw != gateway {
+			return cursor, false, fmt.Errorf("%w: message %d has key %q of another gateway", errBatch, i, res.Messages[i].Key)
+		}
+		switch {
+		case i == 0 && nonce < cursor:
+			return cursor, false, fmt.Errorf("%w: first nonce %d is before the cursor %d", errBatch, nonce, cursor)
+		case i == 0:
+			gap = nonce > cursor && !fresh
+		case nonce <= prev:
+			return cursor, false, fmt.Errorf("%w: nonce %d follows %d", errBatch, nonce, prev)
+		case nonce > prev+1:
+			gap = true
+		}
+		prev = nonce
+	}
+	if prev == ^uint64(0) {
+		return cursor, false, fmt.Errorf("%w: nonce %d leaves no room for the next", errBatch, prev)
+	}
+	return prev + 1, gap, nil
+}

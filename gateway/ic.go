@@ -1,0 +1,135 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/icws/icws/agent"
+	"github.com/icws/icws/ic/certificate"
+	"github.com/icws/icws/ic/principal"
+	"github.com/icws/icws/protocol"
+)
+
+// canisterAPI is what the gateway needs from the IC: the ws_* methods of the canisters it serves,
+// called with the gateway's identity. agentAPI is the real one; the poller's unit tests use a fake.
+// Rejects are returned as *agent.RejectError.
+type canisterAPI interface {
+	getClientKey(ctx context.Context, canister principal.Principal, clientID uint64) ([]byte, error)
+	open(ctx context.Context, canister principal.Principal, firstMessage, sig []byte) (bool, error)
+	message(ctx context.Context, canister principal.Principal, frame []byte) (bool, error)
+	close(ctx context.Context, canister principal.Principal, clientID uint64) error
+	getMessages(ctx context.Context, canister principal.Principal, nonce uint64) (*protocol.CertMessages, error)
+}
+
+// agentAPI calls canisters through an agent.
+type agentAPI struct{ a *agent.Agent }
+
+func (x agentAPI) getClientKey(ctx context.Context, canister principal.Principal, clientID uint64) ([]byte, error) {
+	var key []byte
+	err := x.a.Query(ctx, canister, protocol.MethodGetClientKey, clientID, &key)
+	return key, err
+}
+
+func (x agentAPI) open(ctx context.Context, canister principal.Principal, firstMessage, sig []byte) (bool, error) {
+	var ok bool
+	err := x.a.Call(ctx, canister, protocol.MethodOpen, agent.Args{firstMessage, sig}, &ok)
+	return ok, err
+}
+
+func (x agentAPI) message(ctx context.Context, canister principal.Principal, frame []byte) (bool, error) {
+	var ok bool
+	err := x.a.Call(ctx, canister, protocol.MethodMessage, frame, &ok)
+	return ok, err
+}
+
+func (x agentAPI) close(ctx context.Context, canister principal.Principal, clientID uint64) error {
+	return x.a.Call(ctx, canister, protocol.MethodClose, clientID)
+}
+
+func (x agentAPI) getMessages(ctx context.Context, canister principal.Principal, nonce uint64) (*protocol.CertMessages, error) {
+	res := new(protocol.CertMessages)
+	if err := x.a.Query(ctx, canister, protocol.MethodGetMessages, nonce, res); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// Reject codes of the IC (the interface specification's "reject codes").
+const (
+	rejectSysTransient       = 2 // SYS_TRANSIENT: retrying later may succeed
+	rejectDestinationInvalid = 3 // DESTINATION_INVALID: no such canister or method
+)
+
+// rejectOf returns the reject in err, if any.
+func rejectOf(err error) (*agent.RejectError, bool) {
+	var re *agent.RejectError
+	if errors.As(err, &re) {
+		return re, true
+	}
+	return nil, false
+}
+
+// retryable reports whether an IC call that failed with err may succeed if made again: transport
+// failures, timeouts, overload, refused (unverifiable) answers and transient rejects. Other rejects
+// are the canister's or the IC's final word; a canceled context means the gateway gave up.
+func retryable(err error) bool {
+	if re, ok := rejectOf(err); ok {
+		return uint64(re.Code) == rejectSysTransient
+	}
+	return !errors.Is(err, context.Canceled)
+}
+
+// unknownCanister reports whether err says the canister does not exist (or is not hosted where
+// the IC said it would be): a DESTINATION_INVALID reject, an HTTP "not found" from a boundary
+// node, or an answer the agent refused because the canister lies outside the answering subnet's
+// canister ranges (what a local replica does for an id it does not host).
+func unknownCanister(err error) bool {
+	if re, ok := rejectOf(err); ok {
+		return uint64(re.Code) == rejectDestinationInvalid
+	}
+	if errors.Is(err, certificate.ErrNotAuthorized) {
+		return true
+	}
+	var he *agent.HTTPError
+	if errors.As(err, &he) && (he.StatusCode == http.StatusNotFound || he.StatusCode == http.StatusBadRequest) {
+		body := strings.ToLower(he.Body)
+		return strings.Contains(body, "not found") || strings.Contains(body, "does not exist")
+	}
+	return errors.Is(err, agent.ErrUntrusted) && strings.Contains(err.Error(), "outside the canister ranges")
+}
+
+// backoff is an exponential backoff with full jitter between min and max.
+type backoff struct {
+	min, max time.Duration
+	n        int
+}
+
+// next returns the next wait: a random duration in [d/2, d] where d doubles each time from min up
+// to max.
+func (b *backoff) next() time.Duration {
+	d := b.min << min(b.n, 20)
+	if d > b.max || d <= 0 {
+		d = b.max
+	} else {
+		b.n++
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+func (b *backoff) reset() { b.n = 0 }
+
+// sleepCtx waits for d or until ctx is done; it reports whether the full wait elapsed.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}

@@ -1,0 +1,391 @@
+package certificate
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"fmt"
+	"time"
+
+	"github.com/icws/icws/ic/bls"
+	"github.com/icws/icws/ic/hashtree"
+	"github.com/icws/icws/ic/principal"
+)
+
+// Defaults and limits of verification.
+const (
+	// DefaultMaxAge is how old a certificate may be by default (agent-js uses 5 minutes).
+	DefaultMaxAge = 5 * time.Minute
+	// DefaultMaxFutureSkew is how far ahead of the local clock a certificate's time may be by
+	// default: the clocks of the replica and of the verifier may disagree a little, and agent-js
+	// allows 5 minutes too.
+	DefaultMaxFutureSkew = 5 * time.Minute
+	// DelegationMaxAge is how old the certificate of a delegation may be (as in agent-js).
+	DelegationMaxAge = 30 * 24 * time.Hour
+	// DefaultDelegationCacheSize is the number of verified delegations a Verifier keeps by default.
+	DefaultDelegationCacheSize = 64
+	// DefaultCertificateCacheSize is the number of verified certificates a Verifier keeps by
+	// default.
+	DefaultCertificateCacheSize = 256
+)
+
+// VerifierConfig configures a Verifier. The zero value verifies mainnet certificates with the
+// default freshness window and the system clock.
+type VerifierConfig struct {
+	// RootKey is the DER-encoded (133-byte) BLS root key. Nil means MainnetRootKey(). A local
+	// replica has its own root key, which clients fetch from its /api/v2/status (never do that for
+	// mainnet: a man in the middle could substitute his key).
+	RootKey []byte
+	// MaxAge is how old a certificate's /time may be. Zero means DefaultMaxAge. A negative value
+	// disables all time checks (of the certificate and of its delegation): only for tests and for
+	// certificates known to be old.
+	MaxAge time.Duration
+	// MaxFutureSkew is how far ahead of Now a certificate's /time may be. Zero or negative means
+	// DefaultMaxFutureSkew.
+	MaxFutureSkew time.Duration
+	// Now returns the current time. Nil means time.Now.
+	Now func() time.Time
+	// DelegationCacheSize bounds the number of verified delegations kept, keyed by subnet id and
+	// SHA-256 of the delegation certificate. Zero means DefaultDelegationCacheSize; negative disables
+	// the cache. A cached delegation saves one BLS verification (about half the cost of a delegated
+	// certificate).
+	DelegationCacheSize int
+	// CertificateCacheSize bounds the number of verified certificates kept, keyed by SHA-256 of the
+	// certificate and what it was verified for (canister or subnet). Verifying the same bytes again
+	// (such as the certificate that all messages of one poll share) then costs a parse and a hash
+	// instead of BLS verifications; the time checks are still made every time. Zero means
+	// DefaultCertificateCacheSize; negative disables the cache.
+	CertificateCacheSize int
+}
+
+// Verifier verifies certificates against a root key. It is safe for concurrent use; create one per
+// root key and share it, so that its delegation cache is shared too.
+type Verifier struct {
+	rootKey *bls.PublicKey
+	rootDER []byte
+	maxAge  time.Duration // < 0: no time checks
+	skew    time.Duration
+	now     func() time.Time
+	cache   *boundedCache[cacheKey, *verifiedDelegation] // nil: no cache
+	certs   *boundedCache[certKey, certEntry]            // nil: no cache
+}
+
+// NewVerifier returns a Verifier for cfg. It fails if the root key is not a DER-encoded BLS key.
+func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
+	der := cfg.RootKey
+	if der == nil {
+		der = MainnetRootKey()
+	}
+	key, err := bls.ParseDERPublicKey(der)
+	if err != nil {
+		return nil, fmt.Errorf("%w: root key: %w", ErrBadKey, err)
+	}
+	v := &Verifier{
+		rootKey: key,
+		rootDER: bytes.Clone(der),
+		maxAge:  cfg.MaxAge,
+		skew:    cfg.MaxFutureSkew,
+		now:     cfg.Now,
+	}
+	if v.maxAge == 0 {
+		v.maxAge = DefaultMaxAge
+	}
+	if v.skew <= 0 {
+		v.skew = DefaultMaxFutureSkew
+	}
+	if v.now == nil {
+		v.now = time.Now
+	}
+	switch size := cfg.DelegationCacheSize; {
+	case size == 0:
+		v.cache = newBoundedCache[cacheKey, *verifiedDelegation](DefaultDelegationCacheSize)
+	case size > 0:
+		v.cache = newBoundedCache[cacheKey, *verifiedDelegation](size)
+	}
+	switch size := cfg.CertificateCacheSize; {
+	case size == 0:
+		v.certs = newBoundedCache[certKey, certEntry](DefaultCertificateCacheSize)
+	case size > 0:
+		v.certs = newBoundedCache[certKey, certEntry](size)
+	}
+	return v, nil
+}
+
+// RootKey returns the DER-encoded root key.
+func (v *Verifier) RootKey() []byte { return bytes.Clone(v.rootDER) }
+
+// RootSubnet returns the id of the root subnet: the self-authenticating principal of the root key,
+// which is also the subnet id of a single-subnet local replica.
+func (v *Verifier) RootSubnet() principal.Principal { return principal.SelfAuthenticating(v.rootDER) }
+
+// Verify parses and verifies a certificate for canister and returns it. If the certificate has a
+// delegation, the canister must be in the delegated subnet's canister ranges. The zero Principal
+// as canister skips that range check: use it (or VerifyForSubnet, which is stricter) only for
+// reads that are not about a canister, and never look up /canister/... paths in a certificate
+// verified that way.
+//
+// The errors wrap ErrMalformed, ErrBadKey, ErrNestedDelegation, ErrInvalidDelegation,
+// ErrNotAuthorized (a *NotAuthorizedError), ErrBadSignature, or ErrStale or ErrFuture (a
+// *TimeError).
+func (v *Verifier) Verify(cert []byte, canister principal.Principal) (*Certificate, error) {
+	return v.verify(cert, scope{canister: canister, checkRanges: canister != principal.Principal{}})
+}
+
+// VerifyForSubnet parses and verifies a certificate obtained from subnet (a subnet read_state): a
+// delegation, if present, must be for that subnet. There is no canister range check.
+func (v *Verifier) VerifyForSubnet(cert []byte, subnet principal.Principal) (*Certificate, error) {
+	return v.verify(cert, scope{subnet: subnet, checkSubnet: true})
+}
+
+// scope says for what a certificate must be authoritative.
+type scope struct {
+	canister    principal.Principal
+	checkRanges bool
+	subnet      principal.Principal
+	checkSubnet bool
+}
+
+func (v *Verifier) verify(b []byte, s scope) (*Certificate, error) {
+	c, err := Parse(b)
+	if err != nil {
+		return nil, err
+	}
+	var now time.Time
+	if v.maxAge > 0 {
+		now = v.now()
+	}
+	var ck certKey
+	if v.certs != nil {
+		ck = certKey{hash: sha256.Sum256(b), scope: s}
+		if e, ok := v.certs.get(ck); ok {
+			if err := v.checkTimes(c, e, now); err != nil {
+				return nil, err
+			}
+			return c, nil
+		}
+	}
+	key := v.rootKey
+	var e certEntry
+	if c.Delegation != nil {
+		d, err := v.delegation(c.Delegation)
+		if err != nil {
+			return nil, err
+		}
+		if err := d.authorize(s); err != nil {
+			return nil, err
+		}
+		key = d.key
+		e = certEntry{delegated: true, delegationTime: d.time}
+	}
+	if !key.Verify(c.Signature, c.SignedMessage()) {
+		if c.Delegation != nil {
+			return nil, fmt.Errorf("%w: the subnet's signature does not match the certificate's tree (was it tampered with?)", ErrBadSignature)
+		}
+		return nil, fmt.Errorf("%w with the root key: the certificate was tampered with or the root key is wrong "+
+			"(for a local replica, fetch its root key, e.g. with --fetch-root-key)", ErrBadSignature)
+	}
+	if err := v.checkTimes(c, e, now); err != nil {
+		return nil, err
+	}
+	if v.certs != nil {
+		v.certs.put(ck, e)
+	}
+	return c, nil
+}
+
+// checkTimes checks the freshness of the delegation (if any) and of the certificate.
+func (v *Verifier) checkTimes(c *Certificate, e certEntry, now time.Time) error {
+	if v.maxAge <= 0 {
+		return nil
+	}
+	if e.delegated {
+		if err := v.checkTime(e.delegationTime, now, DelegationMaxAge, true); err != nil {
+			return err
+		}
+	}
+	t, err := c.Time()
+	if err != nil {
+		return err
+	}
+	return v.checkTime(t, now, v.maxAge, false)
+}
+
+func (v *Verifier) checkTime(t, now time.Time, maxAge time.Duration, delegation bool) error {
+	if age := now.Sub(t); age > maxAge {
+		return &TimeError{Time: t, Now: now, Limit: maxAge, Delegation: delegation}
+	}
+	if ahead := t.Sub(now); ahead > v.skew {
+		return &TimeError{Time: t, Now: now, Limit: v.skew, Future: true, Delegation: delegation}
+	}
+	return nil
+}
+
+// verifiedDelegation is a delegation whose certificate verified with the root key.
+type verifiedDelegation struct {
+	subnet principal.Principal
+	key    *bls.PublicKey
+	time   time.Time
+	// Canister ranges: with sharded, the revealed shards of /canister_ranges/<subnet>; otherwise
+	// flat from /subnet/<subnet>/canister_ranges, or rangesErr if that is missing or malformed.
+	sharded   bool
+	shards    []shard
+	flat      []Range
+	rangesErr error
+}
+
+// shard is one revealed leaf of /canister_ranges/<subnet>/<first canister id>.
+type shard struct {
+	first  []byte
+	ranges []Range
+	err    error
+}
+
+// delegation returns the verified delegation d, from the cache or by verifying it.
+func (v *Verifier) delegation(d *Delegation) (*verifiedDelegation, error) {
+	var key cacheKey
+	if v.cache != nil {
+		key = cacheKey{subnet: string(d.SubnetID), hash: sha256.Sum256(d.Certificate)}
+		if vd, ok := v.cache.get(key); ok {
+			return vd, nil
+		}
+	}
+	vd, err := v.verifyDelegation(d)
+	if err != nil {
+		return nil, err
+	}
+	if v.cache != nil {
+		v.cache.put(key, vd)
+	}
+	return vd, nil
+}
+
+func (v *Verifier) verifyDelegation(d *Delegation) (*verifiedDelegation, error) {
+	subnet, err := principal.FromBytes(d.SubnetID)
+	if err != nil {
+		return nil, fmt.Errorf("%w: delegation subnet_id: %w", ErrMalformed, err)
+	}
+	dc, err := parse(d.Certificate) // d.Certificate is already a private copy
+	if err != nil {
+		return nil, fmt.Errorf("delegation certificate: %w", err)
+	}
+	if dc.Delegation != nil {
+		return nil, ErrNestedDelegation
+	}
+	if !v.rootKey.Verify(dc.Signature, dc.SignedMessage()) {
+		return nil, fmt.Errorf("%w: the delegation certificate of subnet %s does not verify with the root key: "+
+			"is the root key wrong (for a local replica, fetch its root key, e.g. with --fetch-root-key)?", ErrBadSignature, subnet)
+	}
+	id := subnet.Bytes()
+	pk := hashtree.Lookup(dc.Tree, []byte("subnet"), id, []byte("public_key"))
+	if pk.Status != hashtree.Found {
+		return nil, fmt.Errorf("%w: the delegation certificate does not reveal /subnet/%s/public_key (%v)", ErrInvalidDelegation, subnet, pk.Status)
+	}
+	key, err := bls.ParseDERPublicKey(pk.Value)
+	if err != nil {
+		return nil, fmt.Errorf("%w: public key of subnet %s: %w", ErrBadKey, subnet, err)
+	}
+	t, err := dc.Time()
+	if err != nil {
+		return nil, fmt.Errorf("delegation certificate: %w", err)
+	}
+	vd := &verifiedDelegation{subnet: subnet, key: key, time: t}
+	vd.readRanges(dc.Tree, id)
+	return vd, nil
+}
+
+// readRanges reads the canister ranges of the delegation certificate: the sharded layout
+// /canister_ranges/<subnet>/<shard> if that subtree is there, else /subnet/<subnet>/canister_ranges
+// (the order of agent-rs).
+func (vd *verifiedDelegation) readRanges(tree hashtree.Node, id []byte) {
+	sub, st := hashtree.LookupSubtree(tree, []byte("canister_ranges"), id)
+	switch st {
+	case hashtree.Found:
+		vd.sharded = true
+		for _, child := range hashtree.Flatten(sub) {
+			l, ok := child.(hashtree.Labeled)
+			if !ok {
+				continue
+			}
+			leaf, ok := l.Tree.(hashtree.Leaf)
+			if !ok {
+				continue
+			}
+			ranges, err := DecodeRanges(leaf)
+			vd.shards = append(vd.shards, shard{first: bytes.Clone(l.Label), ranges: ranges, err: err})
+		}
+		return
+	case hashtree.Error:
+		vd.rangesErr = fmt.Errorf("%w: /canister_ranges/%s in the delegation certificate is not well-formed", ErrInvalidDelegation, vd.subnet)
+		return
+	}
+	r := hashtree.Lookup(tree, []byte("subnet"), id, []byte("canister_ranges"))
+	if r.Status != hashtree.Found {
+		vd.rangesErr = fmt.Errorf("%w: the delegation certificate reveals neither /canister_ranges/%s (%v) nor /subnet/%s/canister_ranges (%v)",
+			ErrInvalidDelegation, vd.subnet, st, vd.subnet, r.Status)
+		return
+	}
+	vd.flat, vd.rangesErr = DecodeRanges(r.Value)
+	if vd.rangesErr != nil {
+		vd.rangesErr = fmt.Errorf("/subnet/%s/canister_ranges: %w", vd.subnet, vd.rangesErr)
+	}
+}
+
+// authorize checks that the delegation covers what s asks for.
+func (vd *verifiedDelegation) authorize(s scope) error {
+	if s.checkSubnet && vd.subnet != s.subnet {
+		return fmt.Errorf("%w: the certificate is delegated to subnet %s, not to %s", ErrInvalidDelegation, vd.subnet, s.subnet)
+	}
+	if !s.checkRanges {
+		return nil
+	}
+	ranges, err := vd.rangesFor(s.canister)
+	if err != nil {
+		return err
+	}
+	for _, r := range ranges {
+		if r.Contains(s.canister) {
+			return nil
+		}
+	}
+	return &NotAuthorizedError{Canister: s.canister, Subnet: vd.subnet, Reason: "it is outside the canister ranges"}
+}
+
+// rangesFor returns the ranges that may contain canister: in the sharded layout, those of the shard
+// with the greatest first id not above the canister.
+func (vd *verifiedDelegation) rangesFor(canister principal.Principal) ([]Range, error) {
+	if !vd.sharded {
+		return vd.flat, vd.rangesErr
+	}
+	id := canister.Bytes()
+	var best *shard
+	for i := range vd.shards {
+		sh := &vd.shards[i]
+		if bytes.Compare(sh.first, id) <= 0 && (best == nil || bytes.Compare(sh.first, best.first) > 0) {
+			best = sh
+		}
+	}
+	if best == nil {
+		return nil, &NotAuthorizedError{Canister: canister, Subnet: vd.subnet, Reason: "no revealed canister range shard can contain it"}
+	}
+	if best.err != nil {
+		return nil, fmt.Errorf("/canister_ranges/%s shard %x: %w", vd.subnet, best.first, best.err)
+	}
+	return best.ranges, nil
+}
+
+// cacheKey identifies a delegation: the subnet id and SHA-256 of the delegation certificate.
+type cacheKey struct {
+	subnet string
+	hash   [32]byte
+}
+
+// certKey identifies a verified certificate: SHA-256 of its bytes and what it was verified for.
+type certKey struct {
+	hash  [32]byte
+	scope scope
+}
+
+// certEntry is what the time checks of a cached certificate need.
+type certEntry struct {
+	delegated      bool
+	delegationTime time.Time
+}

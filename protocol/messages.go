@@ -1,0 +1,411 @@
+package protocol
+
+import "fmt"
+
+// FirstMessage is S1, the first message of a connection: which canister the client wants and
+// which client it is. The client signs its exact encoded bytes.
+//
+// Wire form (as the seed client writes it, keys sorted): d9d9f7 a2 "canister_id": text,
+// "client_id": uint.
+type FirstMessage struct {
+	// CanisterID is the textual principal of the canister.
+	CanisterID string `cbor:"canister_id"`
+	// ClientID is the id ws_register returned.
+	ClientID uint64 `cbor:"client_id"`
+}
+
+// Marshal encodes m as the seed client does: tagged, keys canister_id then client_id.
+func (m FirstMessage) Marshal() []byte {
+	b := make([]byte, 0, len(selfDescribe)+1+12+headLen(uint64(len(m.CanisterID)))+len(m.CanisterID)+10+9)
+	b = append(b, selfDescribe...)
+	b = appendHead(b, majorMap, 2)
+	b = appendText(b, "canister_id")
+	b = appendText(b, m.CanisterID)
+	b = appendText(b, "client_id")
+	return appendUint(b, m.ClientID)
+}
+
+// DecodeFirstMessage decodes S1. Keys may come in any order; the tag is optional; unknown keys
+// are ignored.
+func DecodeFirstMessage(b []byte) (FirstMessage, error) {
+	var m FirstMessage
+	seen, err := decodeMap("first message", b, func(r *reader, key []byte) (int, bool, error) {
+		var err error
+		switch string(key) {
+		case "canister_id":
+			m.CanisterID, err = r.text("canister_id")
+			return 0, true, err
+		case "client_id":
+			m.ClientID, err = r.uint("client_id")
+			return 1, true, err
+		}
+		return 0, false, nil
+	})
+	if err == nil {
+		err = missing("first message", seen, "canister_id", "client_id")
+	}
+	if err != nil {
+		return FirstMessage{}, err
+	}
+	return m, nil
+}
+
+// SignedFirstMessage is S2, the first WebSocket frame a client sends: S1's exact bytes and the
+// client's Ed25519 signature over them.
+//
+// Wire form: d9d9f7 a2 "client_canister_id": bytes (S1), "sig": bytes(64).
+type SignedFirstMessage struct {
+	// FirstMessage is the exact encoded S1, as signed (wire key client_canister_id).
+	FirstMessage []byte `cbor:"client_canister_id"`
+	// Sig is the Ed25519 signature over FirstMessage.
+	Sig []byte `cbor:"sig"`
+}
+
+// Marshal encodes m as the seed client does: tagged, keys client_canister_id then sig.
+func (m SignedFirstMessage) Marshal() []byte {
+	b := make([]byte, 0, len(selfDescribe)+1+19+9+len(m.FirstMessage)+4+9+len(m.Sig))
+	b = append(b, selfDescribe...)
+	b = appendHead(b, majorMap, 2)
+	b = appendText(b, "client_canister_id")
+	b = appendBytes(b, m.FirstMessage)
+	b = appendText(b, "sig")
+	return appendBytes(b, m.Sig)
+}
+
+// DecodeSignedFirstMessage decodes S2. The byte slices of the result alias b. It does not decode
+// or verify the inner S1; see Decode and Verify.
+func DecodeSignedFirstMessage(b []byte) (SignedFirstMessage, error) {
+	var m SignedFirstMessage
+	seen, err := decodeMap("signed first message", b, func(r *reader, key []byte) (int, bool, error) {
+		var err error
+		switch string(key) {
+		case "client_canister_id":
+			m.FirstMessage, err = r.bytes("client_canister_id")
+			return 0, true, err
+		case "sig":
+			m.Sig, err = r.bytes("sig")
+			return 1, true, err
+		}
+		return 0, false, nil
+	})
+	if err == nil {
+		err = missing("signed first message", seen, "client_canister_id", "sig")
+	}
+	if err != nil {
+		return SignedFirstMessage{}, err
+	}
+	return m, nil
+}
+
+// Decode decodes the inner first message (S1).
+func (m SignedFirstMessage) Decode() (FirstMessage, error) { return DecodeFirstMessage(m.FirstMessage) }
+
+// AppMessage is S3, the payload of the example canisters (echo, chat): a text.
+//
+// Wire form: d9d9f7 a1 "text": text. Canister libraries treat payloads as opaque bytes; this type
+// is the examples' convention.
+type AppMessage struct {
+	// Text is the message text.
+	Text string `cbor:"text"`
+}
+
+// Marshal encodes m, tagged.
+func (m AppMessage) Marshal() []byte {
+	b := make([]byte, 0, len(selfDescribe)+1+5+9+len(m.Text))
+	b = append(b, selfDescribe...)
+	b = appendHead(b, majorMap, 1)
+	b = appendText(b, "text")
+	return appendText(b, m.Text)
+}
+
+// DecodeAppMessage decodes S3.
+func DecodeAppMessage(b []byte) (AppMessage, error) {
+	var m AppMessage
+	seen, err := decodeMap("app message", b, func(r *reader, key []byte) (int, bool, error) {
+		if string(key) != "text" {
+			return 0, false, nil
+		}
+		var err error
+		m.Text, err = r.text("text")
+		return 0, true, err
+	})
+	if err == nil {
+		err = missing("app message", seen, "text")
+	}
+	if err != nil {
+		return AppMessage{}, err
+	}
+	return m, nil
+}
+
+// WebsocketMessage is S4, one message in either direction, with the recipient or sender client,
+// its sequence number in its direction, a timestamp and the application payload.
+//
+// Canister encoding (the seed canister's field order): d9d9f7 a4 "client_id", "sequence_num",
+// "timestamp" (uints), "message" (bytes). Client encoding (the seed client's, keys sorted):
+// "client_id", "message", "sequence_num", "timestamp".
+//
+// A service message (Service set) has an empty Message and one or two extra keys: "ack" (uint)
+// and, from the canister only, "close" (text). Normal messages never carry them, so they stay
+// byte-compatible with the seed. See docs/PROTOCOL.md.
+type WebsocketMessage struct {
+	// ClientID is the client the message is for (canister → client) or from (client → canister).
+	ClientID uint64 `cbor:"client_id"`
+	// SequenceNum numbers the messages of one direction of one client: 0, 1, 2, …
+	SequenceNum uint64 `cbor:"sequence_num"`
+	// Timestamp is the sender's time in nanoseconds since the Unix epoch. The canister writes IC
+	// time; the seed client writes 2^53 (a JS number cap) and the canister ignores it.
+	Timestamp uint64 `cbor:"timestamp"`
+	// Message is the application payload (opaque bytes; empty in service messages).
+	Message []byte `cbor:"message"`
+
+	// Service marks a service message: it has the "ack" key and is not given to the application.
+	Service bool `cbor:"-"`
+	// Ack is, from the canister, the next client sequence number it expects (every earlier client
+	// message was accepted); from a client, the next canister sequence number it expects (every
+	// earlier canister message arrived and verified). Only in service messages.
+	Ack uint64 `cbor:"ack,omitempty"`
+	// Close, in a canister service message, says the canister closed the connection and why. It
+	// is the last message the client gets.
+	Close string `cbor:"close,omitempty"`
+}
+
+func (m *WebsocketMessage) sizeHint() int {
+	return len(selfDescribe) + 1 + 10 + 9 + 13 + 9 + 10 + 9 + 8 + 9 + len(m.Message) + 4 + 9 + 6 + 9 + len(m.Close)
+}
+
+// MarshalCanister encodes m as the canister does: tagged, keys client_id, sequence_num,
+// timestamp, message, then ack and close for a service message.
+func (m *WebsocketMessage) MarshalCanister() []byte {
+	return m.AppendCanister(make([]byte, 0, m.sizeHint()))
+}
+
+// AppendCanister appends the canister encoding of m to dst.
+func (m *WebsocketMessage) AppendCanister(dst []byte) []byte {
+	n := uint64(4)
+	if m.Service {
+		n++
+		if m.Close != "" {
+			n++
+		}
+	}
+	dst = append(dst, selfDescribe...)
+	dst = appendHead(dst, majorMap, n)
+	dst = appendText(dst, "client_id")
+	dst = appendUint(dst, m.ClientID)
+	dst = appendText(dst, "sequence_num")
+	dst = appendUint(dst, m.SequenceNum)
+	dst = appendText(dst, "timestamp")
+	dst = appendUint(dst, m.Timestamp)
+	dst = appendText(dst, "message")
+	dst = appendBytes(dst, m.Message)
+	if m.Service {
+		dst = appendText(dst, "ack")
+		dst = appendUint(dst, m.Ack)
+		if m.Close != "" {
+			dst = appendText(dst, "close")
+			dst = appendText(dst, m.Close)
+		}
+	}
+	return dst
+}
+
+// MarshalClient encodes m as the seed client does: tagged, keys sorted (ack, client_id, close,
+// message, sequence_num, timestamp; ack and close only in service messages).
+func (m *WebsocketMessage) MarshalClient() []byte {
+	return m.AppendClient(make([]byte, 0, m.sizeHint()))
+}
+
+// AppendClient appends the client encoding of m to dst.
+func (m *WebsocketMessage) AppendClient(dst []byte) []byte {
+	n := uint64(4)
+	if m.Service {
+		n++
+		if m.Close != "" {
+			n++
+		}
+	}
+	dst = append(dst, selfDescribe...)
+	dst = appendHead(dst, majorMap, n)
+	if m.Service {
+		dst = appendText(dst, "ack")
+		dst = appendUint(dst, m.Ack)
+	}
+	dst = appendText(dst, "client_id")
+	dst = appendUint(dst, m.ClientID)
+	if m.Service && m.Close != "" {
+		dst = appendText(dst, "close")
+		dst = appendText(dst, m.Close)
+	}
+	dst = appendText(dst, "message")
+	dst = appendBytes(dst, m.Message)
+	dst = appendText(dst, "sequence_num")
+	dst = appendUint(dst, m.SequenceNum)
+	dst = appendText(dst, "timestamp")
+	return appendUint(dst, m.Timestamp)
+}
+
+// DecodeWebsocketMessage decodes S4 in either encoding. Message aliases b. A message with the
+// "ack" key is a service message; "close" without "ack" is an error.
+func DecodeWebsocketMessage(b []byte) (WebsocketMessage, error) {
+	var m WebsocketMessage
+	const what = "websocket message"
+	seen, err := decodeMap(what, b, func(r *reader, key []byte) (int, bool, error) {
+		var err error
+		switch string(key) {
+		case "client_id":
+			m.ClientID, err = r.uint("client_id")
+			return 0, true, err
+		case "sequence_num":
+			m.SequenceNum, err = r.uint("sequence_num")
+			return 1, true, err
+		case "timestamp":
+			m.Timestamp, err = r.uint("timestamp")
+			return 2, true, err
+		case "message":
+			m.Message, err = r.bytes("message")
+			return 3, true, err
+		case "ack":
+			m.Ack, err = r.uint("ack")
+			return 4, true, err
+		case "close":
+			m.Close, err = r.text("close")
+			return 5, true, err
+		}
+		return 0, false, nil
+	})
+	if err == nil {
+		err = missing(what, seen, "client_id", "sequence_num", "timestamp", "message")
+	}
+	if err != nil {
+		return WebsocketMessage{}, err
+	}
+	m.Service = seen&(1<<4) != 0
+	if seen&(1<<5) != 0 && !m.Service {
+		return WebsocketMessage{}, fmt.Errorf("%s: %w: \"close\" without \"ack\"", what, ErrMalformed)
+	}
+	if m.Service && m.Close == "" && seen&(1<<5) != 0 {
+		return WebsocketMessage{}, fmt.Errorf("%s: %w: empty \"close\" reason", what, ErrMalformed)
+	}
+	return m, nil
+}
+
+// ClientMessage is S5, a client's message frame: S4's exact bytes and the client's Ed25519
+// signature over them. The gateway passes the frame verbatim as the argument of ws_message.
+//
+// Wire form (as the seed client writes it, keys sorted): d9d9f7 a2 "sig": bytes(64), "val": bytes.
+type ClientMessage struct {
+	// Sig is the Ed25519 signature over Val.
+	Sig []byte `cbor:"sig"`
+	// Val is the exact encoded S4.
+	Val []byte `cbor:"val"`
+}
+
+// Marshal encodes m as the seed client does: tagged, keys sig then val.
+func (m ClientMessage) Marshal() []byte {
+	b := make([]byte, 0, len(selfDescribe)+1+4+9+len(m.Sig)+4+9+len(m.Val))
+	b = append(b, selfDescribe...)
+	b = appendHead(b, majorMap, 2)
+	b = appendText(b, "sig")
+	b = appendBytes(b, m.Sig)
+	b = appendText(b, "val")
+	return appendBytes(b, m.Val)
+}
+
+// DecodeClientMessage decodes S5. The byte slices of the result alias b. It does not decode or
+// verify the inner S4; see Decode and Verify.
+func DecodeClientMessage(b []byte) (ClientMessage, error) {
+	var m ClientMessage
+	seen, err := decodeMap("client message", b, func(r *reader, key []byte) (int, bool, error) {
+		var err error
+		switch string(key) {
+		case "sig":
+			m.Sig, err = r.bytes("sig")
+			return 0, true, err
+		case "val":
+			m.Val, err = r.bytes("val")
+			return 1, true, err
+		}
+		return 0, false, nil
+	})
+	if err == nil {
+		err = missing("client message", seen, "sig", "val")
+	}
+	if err != nil {
+		return ClientMessage{}, err
+	}
+	return m, nil
+}
+
+// Decode decodes the inner websocket message (S4).
+func (m ClientMessage) Decode() (WebsocketMessage, error) { return DecodeWebsocketMessage(m.Val) }
+
+// CertMessage is S6, one canister message as the gateway sends it to the client in one binary
+// WebSocket frame: the certified-map key, the message (S4, canister encoding, as certified), and
+// the certificate and witness of the batch it came in.
+//
+// Wire form: a4 (no tag) "key": text, "val": bytes, "cert": bytes, "tree": bytes, in that order.
+type CertMessage struct {
+	// Key is the message's key in the canister's certified map.
+	Key string `cbor:"key"`
+	// Val is the exact S4 bytes whose SHA-256 is certified under Key.
+	Val []byte `cbor:"val"`
+	// Cert is the IC certificate of the canister's certified data.
+	Cert []byte `cbor:"cert"`
+	// Tree is the tagged CBOR hash tree witnessing Key under the label "websocket".
+	Tree []byte `cbor:"tree"`
+}
+
+// Size is the length of m's encoding.
+func (m *CertMessage) Size() int {
+	return 1 + 4 + headLen(uint64(len(m.Key))) + len(m.Key) +
+		4 + headLen(uint64(len(m.Val))) + len(m.Val) +
+		5 + headLen(uint64(len(m.Cert))) + len(m.Cert) +
+		5 + headLen(uint64(len(m.Tree))) + len(m.Tree)
+}
+
+// Marshal encodes m (untagged; keys key, val, cert, tree).
+func (m *CertMessage) Marshal() []byte { return m.AppendCBOR(make([]byte, 0, m.Size())) }
+
+// AppendCBOR appends the encoding of m to dst.
+func (m *CertMessage) AppendCBOR(dst []byte) []byte {
+	dst = appendHead(dst, majorMap, 4)
+	dst = appendText(dst, "key")
+	dst = appendText(dst, m.Key)
+	dst = appendText(dst, "val")
+	dst = appendBytes(dst, m.Val)
+	dst = appendText(dst, "cert")
+	dst = appendBytes(dst, m.Cert)
+	dst = appendText(dst, "tree")
+	return appendBytes(dst, m.Tree)
+}
+
+// DecodeCertMessage decodes S6 (tag optional). Val, Cert and Tree alias b.
+func DecodeCertMessage(b []byte) (CertMessage, error) {
+	var m CertMessage
+	seen, err := decodeMap("cert message", b, func(r *reader, key []byte) (int, bool, error) {
+		var err error
+		switch string(key) {
+		case "key":
+			m.Key, err = r.text("key")
+			return 0, true, err
+		case "val":
+			m.Val, err = r.bytes("val")
+			return 1, true, err
+		case "cert":
+			m.Cert, err = r.bytes("cert")
+			return 2, true, err
+		case "tree":
+			m.Tree, err = r.bytes("tree")
+			return 3, true, err
+		}
+		return 0, false, nil
+	})
+	if err == nil {
+		err = missing("cert message", seen, "key", "val", "cert", "tree")
+	}
+	if err != nil {
+		return CertMessage{}, err
+	}
+	return m, nil
+}

@@ -1,0 +1,87 @@
+package replica
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"sync/atomic"
+	"testing"
+
+	"github.com/icws/icws/ic/candid"
+	"github.com/icws/icws/ic/envelope"
+)
+
+// benchClient is an HTTP client for many concurrent loopback requests.
+func benchClient() *http.Client {
+	return &http.Client{Transport: &http.Transport{
+		MaxIdleConns:        1024,
+		MaxIdleConnsPerHost: 1024,
+		DisableCompression:  true,
+	}}
+}
+
+// runRequests posts the pre-signed bodies to url from b.RunParallel goroutines (parallelism ×
+// GOMAXPROCS of them), checks each status, and reports requests per second.
+func runRequests(b *testing.B, url string, bodies [][]byte, wantStatus int, unit string) {
+	client := benchClient()
+	var next atomic.Int64
+	b.SetParallelism(32)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			body := bodies[next.Add(1)-1]
+			resp, err := client.Post(url, "application/cbor", bytes.NewReader(body))
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != wantStatus {
+				b.Errorf("HTTP %d", resp.StatusCode)
+				return
+			}
+		}
+	})
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), unit)
+}
+
+// presign signs n requests of the given type for method (Ed25519 identity, distinct nonces).
+func presign(b testing.TB, h *harness, typ, method string, n int) [][]byte {
+	arg, _ := candid.Marshal()
+	bodies := make([][]byte, n)
+	for i := range bodies {
+		bodies[i], _ = h.sign(h.ident, h.content(typ, method, arg))
+	}
+	return bodies
+}
+
+// BenchmarkUpdateCalls measures synchronous (v3) update calls per second over loopback HTTP:
+// signed requests, many concurrent clients, each answered with a certificate.
+//
+//	go test -run XXX -bench UpdateCalls -benchtime 20000x ./replica/
+func BenchmarkUpdateCalls(b *testing.B) {
+	h := newHarness(b)
+	bodies := presign(b, h, envelope.RequestTypeCall, "inc", b.N)
+	rounds := h.r.certHeight()
+	runRequests(b, h.baseURL+endpoint("v3", h.cid, "call"), bodies, http.StatusOK, "calls/s")
+	b.ReportMetric(float64(b.N)/float64(h.r.certHeight()-rounds), "calls/round")
+}
+
+// BenchmarkQueries measures queries per second over loopback HTTP: signed requests, many
+// concurrent clients, each answer signed by the node key.
+//
+//	go test -run XXX -bench Queries -benchtime 20000x ./replica/
+func BenchmarkQueries(b *testing.B) {
+	h := newHarness(b)
+	bodies := presign(b, h, envelope.RequestTypeQuery, "get", b.N)
+	runRequests(b, h.baseURL+endpoint("v2", h.cid, "query"), bodies, http.StatusOK, "queries/s")
+}
+
+// certHeight returns the number of certifications so far.
+func (r *Replica) certHeight() uint64 {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.state.height
+}

@@ -1,0 +1,135 @@
+package replica
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// nodeModules returns the repository's node_modules, failing the test (never skipping it) when
+// Node.js or the agent packages are missing.
+func nodeModules(t *testing.T) (node string) {
+	t.Helper()
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Fatalf("node not found (%v): install Node.js 18 or later, then run npm ci at the repository root", err)
+	}
+	pkg := filepath.Join("..", "node_modules", "@dfinity", "agent", "package.json")
+	if _, err := os.Stat(pkg); err != nil {
+		t.Fatalf("@dfinity/agent is not installed (%v): run npm ci at the repository root", err)
+	}
+	return node
+}
+
+// jsError is an agent error as testdata/agent.mjs describes it.
+type jsError struct {
+	Name          string `json:"name"`
+	IsReject      bool   `json:"isReject"`
+	Certified     bool   `json:"certified"`
+	CodeName      string `json:"codeName"`
+	RejectCode    *int   `json:"rejectCode"`
+	RejectMessage string `json:"rejectMessage"`
+	ErrorCode     string `json:"errorCode"`
+	Message       string `json:"message"`
+}
+
+// TestJSAgent runs the official JavaScript agent against the replica: root key fetch, updates
+// (v3), queries with signature verification, certified and query rejects, read_state of /time
+// and /subnet, time sync on a foreign canister id, and the v2 call with read_state polling.
+func TestJSAgent(t *testing.T) {
+	node := nodeModules(t)
+	h := newHarness(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, filepath.Join("testdata", "agent.mjs"), h.baseURL, h.cid.String())
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("node agent.mjs: %v\nstdout: %s\nstderr: %s", err, out, stderr.String())
+	}
+	var res struct {
+		Principal     string                  `json:"principal"`
+		RootKeyLength int                     `json:"rootKeyLength"`
+		Inc1          json.RawMessage         `json:"inc1"`
+		Inc2          json.RawMessage         `json:"inc2"`
+		Whoami        json.RawMessage         `json:"whoami"`
+		Get           json.RawMessage         `json:"get"`
+		Greet         json.RawMessage         `json:"greet"`
+		RejectText    string                  `json:"rejectText"`
+		Reject        struct{ Error jsError } `json:"reject"`
+		Trap          struct{ Error jsError } `json:"trap"`
+		QueryReject   struct{ Error jsError } `json:"queryReject"`
+		Time          struct {
+			MS    float64  `json:"ms"`
+			Error *jsError `json:"error"`
+		} `json:"time"`
+		Subnet struct {
+			SubnetID  string   `json:"subnetId"`
+			NodeCount int      `json:"nodeCount"`
+			Error     *jsError `json:"error"`
+		} `json:"subnet"`
+		SyncTime json.RawMessage `json:"syncTime"`
+		AsyncInc struct {
+			Status int      `json:"status"`
+			Value  string   `json:"value"`
+			Error  *jsError `json:"error"`
+		} `json:"asyncInc"`
+		AsyncReject struct {
+			Status int     `json:"status"`
+			Error  jsError `json:"error"`
+		} `json:"asyncReject"`
+		GetAfter json.RawMessage `json:"getAfter"`
+	}
+	if err := json.Unmarshal(out, &res); err != nil {
+		t.Fatalf("output %s: %v\nstderr: %s", out, err, stderr.String())
+	}
+	t.Logf("agent-js output: %s", out)
+	want := func(name string, got json.RawMessage, value string) {
+		t.Helper()
+		var s string
+		if err := json.Unmarshal(got, &s); err != nil || s != value {
+			t.Errorf("%s: %s, want %q", name, got, value)
+		}
+	}
+	if res.RootKeyLength != 133 {
+		t.Errorf("agent root key has %d bytes", res.RootKeyLength)
+	}
+	want("inc1", res.Inc1, "1")
+	want("whoami", res.Whoami, res.Principal)
+	want("get", res.Get, "2")
+	want("greet", res.Greet, "Hello, agent-js!")
+	want("syncTime", res.SyncTime, "ok")
+	want("getAfter", res.GetAfter, "3")
+	want("inc2", res.Inc2, "2")
+
+	if e := res.Reject.Error; !e.IsReject || !e.Certified || e.RejectCode == nil || *e.RejectCode != 4 ||
+		e.RejectMessage != res.RejectText || e.ErrorCode != "IC0406" {
+		t.Errorf("reject: %+v (want the certified reject 4 %q)", e, res.RejectText)
+	}
+	if e := res.Trap.Error; !e.IsReject || !e.Certified || e.RejectCode == nil || *e.RejectCode != 5 ||
+		!strings.Contains(e.RejectMessage, "trapped on purpose") || e.ErrorCode != "IC0503" {
+		t.Errorf("trap: %+v", e)
+	}
+	if e := res.QueryReject.Error; !e.IsReject || e.RejectCode == nil || *e.RejectCode != 3 || e.ErrorCode != "IC0536" {
+		t.Errorf("query reject: %+v", e)
+	}
+	if res.Time.Error != nil || time.Since(time.UnixMilli(int64(res.Time.MS))) > time.Minute {
+		t.Errorf("time: %+v", res.Time)
+	}
+	if res.Subnet.Error != nil || res.Subnet.SubnetID != h.r.SubnetID().String() || res.Subnet.NodeCount != 1 {
+		t.Errorf("subnet: %+v", res.Subnet)
+	}
+	if res.AsyncInc.Error != nil || res.AsyncInc.Status != 202 || res.AsyncInc.Value != "3" {
+		t.Errorf("v2 call: %+v", res.AsyncInc)
+	}
+	if e := res.AsyncReject.Error; res.AsyncReject.Status != 202 || !e.IsReject || e.RejectCode == nil ||
+		*e.RejectCode != 4 || e.RejectMessage != res.RejectText {
+		t.Errorf("v2 reject: %+v", res.AsyncReject)
+	}
+}

@@ -1,0 +1,78 @@
+package replica
+
+import (
+	"crypto/ed25519"
+	"net/http"
+
+	"github.com/icws/icws/ic/envelope"
+)
+
+// handleQuery serves POST /api/v2|v3/canister/<ecid>/query: it runs the query against the state
+// of the last round and answers replied or rejected, signed by the node key.
+func (r *Replica) handleQuery(w http.ResponseWriter, req *http.Request) {
+	ecid, herr := pathPrincipal(req, "effective canister id")
+	if herr != nil {
+		writeError(w, herr)
+		return
+	}
+	body, herr := readBody(w, req)
+	if herr != nil {
+		writeError(w, herr)
+		return
+	}
+	rq, herr := r.decodeRequest(body, envelope.RequestTypeQuery, ecid)
+	if herr != nil {
+		writeError(w, herr)
+		return
+	}
+	var o outcome
+	if c := r.byID[rq.Content.CanisterID]; c == nil {
+		o = canisterNotFound(rq.Content.CanisterID)
+	} else {
+		r.mu.RLock()
+		o = c.query(rq.Content.Sender, rq.Content.MethodName, rq.Content.Arg, r.state.time, r.dataCertificateLocked(c))
+		r.mu.RUnlock()
+	}
+	resp := envelope.QueryResponse{Status: envelope.StatusReplied}
+	if o.replied {
+		resp.Reply = &envelope.QueryReply{Arg: o.reply}
+	} else {
+		resp.Status = envelope.StatusRejected
+		resp.RejectCode = envelope.RejectCode(o.rejectCode)
+		resp.RejectMessage = o.rejectMsg
+		resp.ErrorCode = o.errorCode
+	}
+	ts := r.nowNanos()
+	msg, err := envelope.QueryResponseSigningMessage(&resp, rq.ID, ts)
+	if err != nil {
+		r.log.Error("replica: sign query response", "err", err)
+		plainError(w, http.StatusInternalServerError, "Could not sign the query response: "+err.Error())
+		return
+	}
+	resp.Signatures = []envelope.NodeSignature{{
+		Timestamp: ts,
+		Signature: ed25519.Sign(r.keys.node, msg),
+		Identity:  r.nodeID,
+	}}
+	r.writeValue(w, resp)
+}
+
+// dataCertificateLocked returns the data certificate of c for the last round, building it once
+// per round. The caller holds r.mu for reading.
+func (r *Replica) dataCertificateLocked(c *canister) []byte {
+	if p := c.dataCert.Load(); p != nil {
+		return *p
+	}
+	cert := r.state.dataCertificate(c.id)
+	c.dataCert.Store(&cert)
+	return cert
+}
+
+// nowNanos returns the clock as nanoseconds since 1970.
+func (r *Replica) nowNanos() uint64 {
+	t := r.clock().UnixNano()
+	if t < 0 {
+		return 0
+	}
+	return uint64(t)
+}

@@ -1,0 +1,477 @@
+package web
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/icws/icws/canisters/chat"
+	"github.com/icws/icws/canisters/echo"
+	"github.com/icws/icws/gateway"
+	"github.com/icws/icws/ic/identity"
+	"github.com/icws/icws/protocol"
+	"github.com/icws/icws/replica"
+)
+
+// chromiumPath is where Debian's chromium package puts the browser (.ci/run installs it).
+const chromiumPath = "/usr/bin/chromium"
+
+// browserTimeout bounds the whole browser run.
+const browserTimeout = 3 * time.Minute
+
+// requireNode returns the node binary, failing the test (never skipping it) with how to install
+// what is missing: Node.js, the npm packages, and for the browser tests Chromium.
+func requireNode(t *testing.T, chromium bool) string {
+	t.Helper()
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Fatalf("node not found (%v): install Node.js 20 or later, then run npm ci at the repository root", err)
+	}
+	for _, pkg := range []string{"@dfinity/agent", "@noble/curves", "esbuild", "playwright-core"} {
+		if _, err := os.Stat(filepath.Join("..", "node_modules", filepath.FromSlash(pkg), "package.json")); err != nil {
+			t.Fatalf("the npm package %s is not installed (%v): run npm ci at the repository root", pkg, err)
+		}
+	}
+	if chromium {
+		if _, err := os.Stat(chromiumPath); err != nil {
+			t.Fatalf("Chromium is missing (%v): install it with apt-get update && apt-get install -y chromium", err)
+		}
+	}
+	return node
+}
+
+// runNode runs node with args in the package directory, bounded by timeout, and returns stdout.
+func runNode(t *testing.T, node string, timeout time.Duration, args ...string) []byte {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, args...)
+	killProcessGroup(cmd) // Chromium is a child of node: end it too
+	cmd.WaitDelay = 5 * time.Second
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("node %s: %v\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), err, out, stderr.Bytes())
+	}
+	return out
+}
+
+// TestNodeUnit runs the Node tests of the browser client (test/verify.test.mjs): verification
+// of golden frames and the wire encodings.
+func TestNodeUnit(t *testing.T) {
+	node := requireNode(t, false)
+	out := runNode(t, node, time.Minute, "--test", "--test-reporter=tap", filepath.Join("test", "verify.test.mjs"))
+	if !bytes.Contains(out, []byte("\n# fail 0\n")) || bytes.Contains(out, []byte("\n# pass 0\n")) {
+		t.Fatalf("node --test:\n%s", out)
+	}
+}
+
+// TestDistUpToDate checks that the committed dist/ is what web/build.mjs makes from src/.
+func TestDistUpToDate(t *testing.T) {
+	node := requireNode(t, false)
+	runNode(t, node, time.Minute, "build.mjs", "--check")
+}
+
+// tamperProxy is a WebSocket proxy between a browser and the gateway that flips one byte of the
+// val of the one chat message whose text is secret, and records the chat texts it forwarded.
+type tamperProxy struct {
+	target string // the gateway's ws:// URL
+	secret string
+	up     websocket.Upgrader
+
+	mu        sync.Mutex
+	tampered  int
+	forwarded map[string]bool
+	changed   chan struct{} // closed and replaced when forwarded grows
+}
+
+func newTamperProxy(target, secret string) *tamperProxy {
+	return &tamperProxy{
+		target:    target,
+		secret:    secret,
+		up:        websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}, // the gateway checks it
+		forwarded: map[string]bool{},
+		changed:   make(chan struct{}),
+	}
+}
+
+func (p *tamperProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/seen" {
+		p.serveSeen(w, r)
+		return
+	}
+	h := http.Header{}
+	if o := r.Header.Get("Origin"); o != "" {
+		h.Set("Origin", o)
+	}
+	up, res, err := websocket.DefaultDialer.DialContext(r.Context(), p.target, h)
+	if err != nil {
+		status := http.StatusBadGateway
+		if res != nil {
+			status = res.StatusCode
+		}
+		http.Error(w, "proxy: "+err.Error(), status)
+		return
+	}
+	down, err := p.up.Upgrade(w, r, nil)
+	if err != nil {
+		up.Close()
+		return
+	}
+	done := make(chan struct{}, 2)
+	go func() { relay(down, up, nil); done <- struct{}{} }()
+	go func() { relay(up, down, p.inspect); done <- struct{}{} }()
+	<-done
+	up.Close()
+	down.Close()
+	<-done
+}
+
+// relay copies messages from src to dst, passing binary ones through edit, and forwards the
+// close code of src to dst.
+func relay(src, dst *websocket.Conn, edit func([]byte) []byte) {
+	for {
+		typ, data, err := src.ReadMessage()
+		if err != nil {
+			code, reason := websocket.CloseAbnormalClosure, ""
+			var ce *websocket.CloseError
+			if errors.As(err, &ce) {
+				code, reason = ce.Code, ce.Text
+			}
+			if code == websocket.CloseAbnormalClosure || code == websocket.CloseNoStatusReceived {
+				code = websocket.CloseGoingAway
+			}
+			_ = dst.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
+			return
+		}
+		if typ == websocket.BinaryMessage && edit != nil {
+			data = edit(data)
+		}
+		if err := dst.WriteMessage(typ, data); err != nil {
+			return
+		}
+	}
+}
+
+// inspect records the text of a chat message on its way to the browser, and tampers with the
+// secret one.
+func (p *tamperProxy) inspect(frame []byte) []byte {
+	cm, err := protocol.DecodeCertMessage(frame)
+	if err != nil {
+		return frame
+	}
+	m, err := protocol.DecodeWebsocketMessage(cm.Val)
+	if err != nil || m.Service {
+		return frame
+	}
+	ev, err := chat.Decode(m.Message)
+	if err != nil || ev.Message == nil {
+		return frame
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.forwarded[ev.Message.Text] {
+		p.forwarded[ev.Message.Text] = true
+		close(p.changed)
+		p.changed = make(chan struct{})
+	}
+	if ev.Message.Text != p.secret || p.tampered > 0 {
+		return frame
+	}
+	val := bytes.Clone(cm.Val)
+	i := bytes.Index(val, []byte(p.secret))
+	val[i+len(p.secret)-1] ^= 1 // "…10:00" becomes "…10:01"
+	cm.Val = val
+	p.tampered++
+	return cm.Marshal()
+}
+
+// serveSeen answers 200 once a chat message with the text ?text= was forwarded to a browser, or
+// 504 after 10 seconds.
+func (p *tamperProxy) serveSeen(w http.ResponseWriter, r *http.Request) {
+	text := r.URL.Query().Get("text")
+	timeout := time.NewTimer(10 * time.Second)
+	defer timeout.Stop()
+	for {
+		p.mu.Lock()
+		seen, changed := p.forwarded[text], p.changed
+		p.mu.Unlock()
+		if seen {
+			w.WriteHeader(http.StatusOK)
+			return
+		}
+		select {
+		case <-changed:
+		case <-timeout.C:
+			http.Error(w, "not forwarded", http.StatusGatewayTimeout)
+			return
+		case <-r.Context().Done():
+			return
+		}
+	}
+}
+
+func (p *tamperProxy) tamperedCount() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.tampered
+}
+
+// browserItem is one entry of a page's message list, as test/browser.mjs reads it.
+type browserItem struct {
+	Status string  `json:"status"`
+	Kind   *string `json:"kind"`
+	Seq    *string `json:"seq"`
+	From   *string `json:"from"`
+	Text   *string `json:"text"`
+	Mark   *string `json:"mark"`
+}
+
+type browserRoom struct {
+	State    string        `json:"state"`
+	ClientID string        `json:"clientId"`
+	Status   string        `json:"status"`
+	Items    []browserItem `json:"items"`
+}
+
+type browserPage struct {
+	Rooms    map[string]browserRoom `json:"rooms"`
+	BodyText string                 `json:"bodyText"`
+	HTML     string                 `json:"html"`
+}
+
+type browserResult struct {
+	Pages          map[string]browserPage `json:"pages"`
+	Errors         []string               `json:"errors"`
+	Failure        string                 `json:"failure"`
+	AfterForwarded bool                   `json:"afterForwarded"`
+	Screenshot     string                 `json:"screenshot"`
+}
+
+// find returns the items of room whose text contains s.
+func (r browserRoom) find(s string) []browserItem {
+	var out []browserItem
+	for _, it := range r.Items {
+		if it.Text != nil && strings.Contains(*it.Text, s) {
+			out = append(out, it)
+		}
+	}
+	return out
+}
+
+func str(p *string) string {
+	if p == nil {
+		return "<nil>"
+	}
+	return *p
+}
+
+// TestBrowser runs the demo page in Chromium against a real replica and gateway: two pages chat
+// with each other; a proxy in front of page B tampers with one message, which B shows as
+// rejected (and never its text) while A shows it verified; A plays the seed's ping-pong. It
+// keeps a screenshot of page B in test-results/demo.png.
+func TestBrowser(t *testing.T) {
+	node := requireNode(t, true)
+	ctx := t.Context()
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+
+	r, err := replica.Start(ctx, replica.Config{
+		Canisters: []replica.CanisterSpec{{Name: "echo", New: echo.New}, {Name: "chat", New: chat.New}},
+		Logger:    log,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	canisters := map[string]string{}
+	for _, c := range r.Canisters() {
+		canisters[c.Name] = c.ID.String()
+	}
+
+	// The pages' servers exist (and have their URLs) before the gateway, which allows their origins.
+	pageA, pageB := httptest.NewUnstartedServer(nil), httptest.NewUnstartedServer(nil)
+	t.Cleanup(pageA.Close)
+	t.Cleanup(pageB.Close)
+	originA, originB := "http://"+pageA.Listener.Addr().String(), "http://"+pageB.Listener.Addr().String()
+
+	id, err := identity.GenerateEd25519()
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw, err := gateway.New(gateway.Config{
+		URL:            r.URL(),
+		Identity:       id,
+		RootKey:        r.RootKey(),
+		AllowedOrigins: []string{originA, originB},
+		Logger:         log,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gwSrv := httptest.NewServer(gw.Handler())
+	t.Cleanup(func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := gw.Shutdown(sctx); err != nil {
+			t.Errorf("gateway shutdown: %v", err)
+		}
+		gwSrv.Close()
+	})
+	gwURL := "ws" + strings.TrimPrefix(gwSrv.URL, "http")
+
+	const secret = "Meet me at the north gate at 10:00"
+	const after = "Did you get that?"
+	proxy := newTamperProxy(gwURL, secret)
+	proxySrv := httptest.NewServer(proxy)
+	t.Cleanup(proxySrv.Close)
+
+	pageA.Config.Handler = Handler(Config{Gateway: gwURL, IC: r.URL(), RootKey: r.RootKey(), Canisters: canisters})
+	pageB.Config.Handler = Handler(Config{Gateway: "ws" + strings.TrimPrefix(proxySrv.URL, "http"), IC: r.URL(), RootKey: r.RootKey(), Canisters: canisters})
+	pageA.Start()
+	pageB.Start()
+
+	shot, err := filepath.Abs(filepath.Join("test-results", "demo.png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Dir(shot), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	_ = os.Remove(shot)
+	cfg, err := json.Marshal(map[string]string{
+		"pageA": pageA.URL, "pageB": pageB.URL, "proxy": proxySrv.URL,
+		"secret": secret, "after": after, "screenshot": shot, "chromium": chromiumPath,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := runNode(t, node, browserTimeout, filepath.Join("test", "browser.mjs"), string(cfg))
+	var res browserResult
+	if err := json.Unmarshal(out, &res); err != nil {
+		t.Fatalf("browser.mjs printed %q: %v", out, err)
+	}
+	if res.Failure != "" {
+		t.Fatalf("the browser run failed: %s\n(errors: %q)", res.Failure, res.Errors)
+	}
+	for _, e := range res.Errors {
+		t.Errorf("browser: %s", e)
+	}
+
+	a, b := res.Pages["A"], res.Pages["B"]
+	// Every verified entry says so and has a sequence number; nothing is rejected on A.
+	for name, p := range res.Pages {
+		for room, rm := range p.Rooms {
+			for _, it := range rm.Items {
+				switch it.Status {
+				case "verified":
+					if str(it.Mark) != "✓ verified" || it.Seq == nil || *it.Seq == "" {
+						t.Errorf("page %s %s: verified entry %+v lacks its mark or sequence number", name, room, it)
+					}
+				case "rejected":
+					if !strings.HasPrefix(str(it.Mark), "✗ rejected") {
+						t.Errorf("page %s %s: rejected entry %+v lacks its mark", name, room, it)
+					}
+				}
+			}
+		}
+	}
+	ac, bc := a.Rooms["chat"], b.Rooms["chat"]
+	if ac.State != "open" {
+		t.Errorf("page A chat is %q (%s), want open", ac.State, ac.Status)
+	}
+	for _, want := range []struct{ text, from string }{
+		{"Hello from A! Anyone here?", "you"},
+		{"Hi A, B here. Ünïcödé works too.", "client " + bc.ClientID},
+		{secret, "you"},
+		{after, "you"},
+	} {
+		got := ac.find(want.text)
+		if len(got) != 1 || got[0].Status != "verified" || str(got[0].From) != want.from {
+			t.Errorf("page A chat: %q: got %+v, want one verified entry from %s", want.text, got, want.from)
+		}
+	}
+	for _, it := range ac.Items {
+		if it.Status == "rejected" {
+			t.Errorf("page A chat rejected a message: %+v", it)
+		}
+	}
+
+	// B: the conversation before the tampered message, then the rejection, then nothing.
+	for _, want := range []struct{ text, from string }{
+		{"Hello from A! Anyone here?", "client " + ac.ClientID},
+		{"Hi A, B here. Ünïcödé works too.", "you"},
+	} {
+		got := bc.find(want.text)
+		if len(got) != 1 || got[0].Status != "verified" || str(got[0].From) != want.from {
+			t.Errorf("page B chat: %q: got %+v, want one verified entry from %s", want.text, got, want.from)
+		}
+	}
+	var rejected []browserItem
+	for i, it := range bc.Items {
+		if it.Status == "rejected" {
+			rejected = append(rejected, it)
+			if i != len(bc.Items)-1 {
+				t.Errorf("page B chat shows entries after the rejected message: %+v", bc.Items[i+1:])
+			}
+		}
+	}
+	if len(rejected) != 1 || str(rejected[0].Kind) != "tampered" || str(rejected[0].Mark) != "✗ rejected: tampered" {
+		t.Errorf("page B chat: rejected entries %+v, want one, tampered", rejected)
+	}
+	if bc.State != "failed" || !strings.Contains(bc.Status, "tampered") {
+		t.Errorf("page B chat is %q (%s), want failed, naming the tampered check", bc.State, bc.Status)
+	}
+	tamperedText := secret[:len(secret)-1] + string(secret[len(secret)-1]^1)
+	for _, s := range []string{secret, tamperedText, "north gate", after} {
+		if strings.Contains(b.BodyText, s) || strings.Contains(b.HTML, s) {
+			t.Errorf("page B shows %q: a rejected message, or one after it, was rendered", s)
+		}
+	}
+	if n := proxy.tamperedCount(); n != 1 {
+		t.Errorf("the proxy tampered with %d messages, want 1", n)
+	}
+	if !res.AfterForwarded {
+		t.Errorf("the proxy did not forward %q to page B", after)
+	}
+
+	// The seed's ping-pong on echo (page A) and echo through the proxy (page B).
+	ae := a.Rooms["echo"]
+	for _, want := range []struct{ text, status string }{{"ping", "verified"}, {"ping-pong", "sent"}, {"ping-pong ping", "verified"}} {
+		found := false
+		for _, it := range ae.Items {
+			found = found || str(it.Text) == want.text && it.Status == want.status
+		}
+		if !found {
+			t.Errorf("page A echo: no %s entry %q in %+v", want.status, want.text, ae.Items)
+		}
+	}
+	if be := b.Rooms["echo"]; be.State != "open" || len(be.find("ping")) == 0 {
+		t.Errorf("page B echo is %q with %+v, want open with a verified ping", be.State, be.Items)
+	}
+
+	png, err := os.ReadFile(shot)
+	if err != nil || !bytes.HasPrefix(png, []byte("\x89PNG\r\n\x1a\n")) {
+		t.Errorf("no PNG screenshot at %s (%v)", shot, err)
+	} else {
+		t.Logf("screenshot: %s (%d bytes)", shot, len(png))
+	}
+	if t.Failed() {
+		for name, p := range res.Pages {
+			t.Logf("page %s:\n%s", name, p.BodyText)
+		}
+	}
+}

@@ -1,0 +1,240 @@
+// The icws demo page: a chat room on the chat canister and the seed's ping-pong on echo. Every
+// message shown passed the client's checks; a message that failed one is shown as rejected, with
+// the check and the reason, and none of its content.
+import { CloseError, IcWebSocket, VerifyError, decodeAppMessage, decodeCborMap, encodeAppMessage, isFatal } from './icws.js';
+
+/** How many times the echo tab answers with "-pong" on its own. */
+const PING_PONG_ROUNDS = 5;
+
+/**
+ * @param {string} tag @param {Record<string, string>} [attrs] @param {...(Node|string)} children
+ * @returns {HTMLElement}
+ */
+function el(tag, attrs = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === 'class') e.className = v;
+    else e.setAttribute(k, v);
+  }
+  e.append(...children);
+  return e;
+}
+
+/** @param {number} ms */
+function delay(ms) {
+  if (!Number.isFinite(ms)) return '?';
+  return ms < 1000 ? `${Math.max(0, Math.round(ms))} ms` : `${(ms / 1000).toFixed(2)} s`;
+}
+
+/** One tab: a connection to one canister, its message list and its input box. */
+class Room {
+  /**
+   * @param {string} name canister name in /config.json
+   * @param {HTMLElement} section
+   * @param {any} cfg the page config
+   */
+  constructor(name, section, cfg) {
+    this.name = name;
+    this.section = section;
+    this.cfg = cfg;
+    this.list = /** @type {HTMLOListElement} */ (section.querySelector('.messages'));
+    this.status = /** @type {HTMLElement} */ (section.querySelector('.status'));
+    this.form = /** @type {HTMLFormElement} */ (section.querySelector('form.compose'));
+    this.input = /** @type {HTMLInputElement} */ (this.form.elements.namedItem('text'));
+    this.button = /** @type {HTMLButtonElement} */ (this.form.querySelector('button'));
+    /** @type {IcWebSocket|null} */
+    this.conn = null;
+    this.pongs = 0;
+    this.form.addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      const text = this.input.value.trim();
+      if (text === '') return;
+      if (this.sendText(text)) this.input.value = '';
+    });
+  }
+
+  /** @param {string} state @param {string} text */
+  setStatus(state, text) {
+    this.status.dataset.state = state;
+    this.status.textContent = text;
+    this.section.dataset.state = state;
+    const usable = state === 'open';
+    this.input.disabled = !usable;
+    this.button.disabled = !usable;
+  }
+
+  /** @param {HTMLElement} li */
+  add(li) {
+    const atBottom = this.list.scrollHeight - this.list.scrollTop - this.list.clientHeight < 40;
+    this.list.append(li);
+    if (atBottom) this.list.scrollTop = this.list.scrollHeight;
+  }
+
+  async run() {
+    const id = this.cfg.canisters?.[this.name];
+    if (!id) {
+      this.setStatus('failed', `No canister named ${this.name} in /config.json.`);
+      return;
+    }
+    try {
+      this.conn = await IcWebSocket.connect({
+        gateway: this.cfg.gateway,
+        ic: this.cfg.ic,
+        canisterId: id,
+        rootKey: this.cfg.rootKey || undefined,
+        fetchRootKey: this.cfg.fetchRootKey,
+      });
+    } catch (e) {
+      this.setStatus('failed', `Could not connect: ${e instanceof Error ? e.message : e}`);
+      return;
+    }
+    this.section.dataset.clientId = String(this.conn.clientId);
+    this.setStatus('open', `Connected to ${this.name} (${id}) as client ${this.conn.clientId}, through ${this.cfg.gateway}.`);
+    for (;;) {
+      let msg;
+      try {
+        msg = await this.conn.recv();
+      } catch (e) {
+        if (e instanceof VerifyError) this.showRejected(e);
+        if (isFatal(e)) {
+          this.stopped(e);
+          return;
+        }
+        continue;
+      }
+      this.showVerified(msg);
+    }
+  }
+
+  /** @param {unknown} e */
+  stopped(e) {
+    let why = e instanceof Error ? e.message : String(e);
+    if (e instanceof VerifyError) why = `a message failed the ${e.kind} check, so the stream can no longer be trusted to be complete`;
+    if (e instanceof CloseError && e.code === 1000) why = 'the connection was closed';
+    this.setStatus('failed', `Stopped: ${why}. Reload the page to connect again.`);
+  }
+
+  /** @param {string} text */
+  sendText(text) {
+    if (!this.conn) return false;
+    try {
+      const seq = this.conn.send(encodeAppMessage(text));
+      if (this.name === 'echo') {
+        this.add(el('li', { class: 'sent', 'data-status': 'sent', 'data-seq': String(seq) },
+          el('div', { class: 'meta' }, el('span', { class: 'from' }, 'you'), ` · seq ${seq} · signed`),
+          el('div', { class: 'text' }, text),
+          el('span', { class: 'mark' }, '→ sent')));
+      }
+      return true;
+    } catch (e) {
+      this.setStatus('failed', `Could not send: ${e instanceof Error ? e.message : e}`);
+      return false;
+    }
+  }
+
+  /**
+   * What a payload says: the chat room's {text, from}, {join} or {leave}, or echo's {text}.
+   * @param {Uint8Array} payload
+   * @returns {{from: string, text: string, notice: boolean}|null}
+   */
+  describe(payload) {
+    const who = (/** @type {bigint} */ id) => (this.conn && id === this.conn.clientId ? 'you' : `client ${id}`);
+    try {
+      if (this.name === 'echo') return { from: 'echo canister', text: decodeAppMessage(payload).text, notice: false };
+      const m = decodeCborMap('chat message', payload, { text: 'text', from: 'uint', join: 'uint', leave: 'uint' }, []);
+      if (typeof m.text === 'string' && typeof m.from === 'bigint') return { from: who(m.from), text: m.text, notice: false };
+      if (typeof m.join === 'bigint') return { from: 'chat room', text: `${who(m.join)} joined`, notice: true };
+      if (typeof m.leave === 'bigint') return { from: 'chat room', text: `${who(m.leave)} left`, notice: true };
+    } catch {
+      // shown as undecodable below
+    }
+    return null;
+  }
+
+  /** @param {import('./icws.js').Message} msg */
+  showVerified(msg) {
+    const d = this.describe(msg.payload);
+    const meta = el('div', { class: 'meta' }, el('span', { class: 'from' }, d ? d.from : this.name),
+      ` · seq ${msg.seq} · ${delay(msg.delayMs)}`);
+    const text = d ? d.text : `(${msg.payload.length} bytes this page cannot read)`;
+    const li = el('li', { class: d?.notice ? 'verified announcement' : 'verified', 'data-status': 'verified',
+      'data-seq': String(msg.seq), title: `key ${msg.key}` },
+    meta, el('div', { class: 'text' }, text), el('span', { class: 'mark' }, '✓ verified'));
+    this.add(li);
+    if (this.name === 'echo' && d && this.autoReply() && this.pongs < PING_PONG_ROUNDS) {
+      this.pongs++;
+      this.sendText(`${d.text}-pong`);
+    }
+  }
+
+  autoReply() {
+    const box = /** @type {HTMLInputElement|null} */ (this.section.querySelector('input[name="autoreply"]'));
+    return Boolean(box?.checked);
+  }
+
+  /** @param {VerifyError} e */
+  showRejected(e) {
+    const meta = el('div', { class: 'meta' }, el('span', { class: 'from' }, 'unknown sender'));
+    if (e.seq !== null) meta.append(` · seq ${e.seq}`);
+    if (e.key) meta.append(` · key …${e.key.slice(-20)}`);
+    const li = el('li', { class: 'rejected', 'data-status': 'rejected', 'data-kind': e.kind, title: e.message },
+      meta,
+      el('div', { class: 'text' }, `Rejected: ${WHY[e.kind] ?? e.detail}. Its content is not shown.`),
+      el('span', { class: 'mark' }, `✗ rejected: ${e.kind}`));
+    this.add(li);
+  }
+}
+
+/** What each failed check means, in plain words. */
+const WHY = {
+  'malformed': 'it is not a well-formed message',
+  'bad certificate': 'its IC certificate does not verify',
+  'tampered': 'it does not match what the IC certified, so the gateway changed it',
+  'foreign': 'it is addressed to another client',
+  'replay': 'it was already delivered',
+  'gap': 'messages before it are missing',
+  'stale': 'it arrived too late',
+  'future': "its time is ahead of this computer's clock",
+};
+
+function setupTabs() {
+  const tabs = /** @type {HTMLButtonElement[]} */ ([...document.querySelectorAll('[role="tab"]')]);
+  const select = (/** @type {HTMLButtonElement} */ tab) => {
+    for (const t of tabs) {
+      const on = t === tab;
+      t.setAttribute('aria-selected', String(on));
+      const panel = document.getElementById(t.getAttribute('aria-controls') ?? '');
+      if (panel) panel.hidden = !on;
+    }
+  };
+  for (const t of tabs) t.addEventListener('click', () => select(t));
+  const wanted = new URLSearchParams(location.search).get('tab');
+  const initial = tabs.find((t) => t.id === `tab-${wanted}`);
+  if (initial) select(initial);
+}
+
+async function main() {
+  setupTabs();
+  /** @type {any} */
+  let cfg;
+  try {
+    const res = await fetch('/config.json', { cache: 'no-store' });
+    if (!res.ok) throw new Error(`HTTP ${res.status}`);
+    cfg = await res.json();
+  } catch (e) {
+    for (const s of document.querySelectorAll('.status')) {
+      s.setAttribute('data-state', 'failed');
+      s.textContent = `Could not read /config.json: ${e instanceof Error ? e.message : e}`;
+    }
+    return;
+  }
+  const endpoints = document.getElementById('endpoints');
+  if (endpoints) endpoints.textContent = `IC ${cfg.ic} · gateway ${cfg.gateway}`;
+  const rooms = [
+    new Room('chat', /** @type {HTMLElement} */ (document.getElementById('room-chat')), cfg),
+    new Room('echo', /** @type {HTMLElement} */ (document.getElementById('room-echo')), cfg),
+  ];
+  await Promise.all(rooms.map((r) => r.run()));
+}
+
+main();

@@ -1,0 +1,154 @@
+// Errors of the icws browser client, the same kinds as the Go client's (package client).
+
+/**
+ * The checks of a message from the gateway, in the order they run. Each failed check is a
+ * VerifyError with one of these kinds.
+ * @typedef {'malformed'|'bad certificate'|'tampered'|'foreign'|'replay'|'gap'|'stale'|'future'} Kind
+ */
+
+/** @type {Readonly<Record<string, Kind>>} */
+export const Kind = Object.freeze({
+  /** The frame is not a cert message (S6), or its certified val (S4) does not decode. */
+  MALFORMED: 'malformed',
+  /** The certificate does not verify (signature, delegation, canister ranges, certified data). */
+  BAD_CERTIFICATE: 'bad certificate',
+  /** The witness is not the certified data, or does not certify SHA-256(val) under the key. */
+  TAMPERED: 'tampered',
+  /** A genuine message for another client. Not fatal. */
+  FOREIGN: 'foreign',
+  /** A genuine message of ours that was already delivered. Not fatal. */
+  REPLAY: 'replay',
+  /** A genuine message of ours that skips sequence numbers: messages were lost or withheld. */
+  GAP: 'gap',
+  /** The certificate or the message is older than allowed: it was delivered late. */
+  STALE: 'stale',
+  /** The certificate or the message is ahead of the local clock by more than allowed. */
+  FUTURE: 'future',
+});
+
+/**
+ * VerifyError is a message from the gateway that failed a check. The message was dropped:
+ * nothing of it was returned. If fatal is false (foreign, replay) the connection goes on; if it
+ * is true, the stream stopped and every later recv throws the same error.
+ */
+export class VerifyError extends Error {
+  /**
+   * @param {Kind} kind the check that failed
+   * @param {string} key the certified-map key the frame named ('' if unreadable)
+   * @param {string} detail what exactly failed
+   * @param {{seq?: bigint|null, cause?: unknown}} [opts]
+   */
+  constructor(kind, key, detail, opts = {}) {
+    let msg = `icws: message ${kind}`;
+    if (key) msg += ` (key ${JSON.stringify(key)})`;
+    if (detail) msg += `: ${detail}`;
+    if (opts.cause !== undefined) msg += `: ${opts.cause instanceof Error ? opts.cause.message : String(opts.cause)}`;
+    super(msg, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = 'VerifyError';
+    /** @type {Kind} */
+    this.kind = kind;
+    this.key = key;
+    this.detail = detail;
+    /** The message's sequence number, for checks that run after it was authenticated; else null. */
+    this.seq = opts.seq ?? null;
+  }
+
+  /** Whether the stream ended: every kind but foreign and replay. */
+  get fatal() {
+    return this.kind !== Kind.FOREIGN && this.kind !== Kind.REPLAY;
+  }
+}
+
+/** Reasons of the close codes (package protocol, docs/PROTOCOL.md). */
+const CLOSE_REASONS = new Map([
+  [1000, 'normal closure'],
+  [1001, 'gateway going away'],
+  [1006, 'connection lost'],
+  [1009, 'message too big'],
+  [1011, 'gateway internal error'],
+  [4000, 'bad first message'],
+  [4001, 'ws_open refused by the canister'],
+  [4002, 'unknown canister'],
+  [4003, 'too slow: client queue overflow'],
+  [4004, 'rate limited'],
+  [4005, 'handshake timeout'],
+  [4006, 'too many bad messages'],
+  [4007, 'canister unavailable'],
+  [4008, 'session ended by the canister'],
+]);
+
+const RECONNECT = new Set([1001, 1011, 4003, 4004, 4005, 4007]);
+const STOP = new Set([1000, 1009, 4000, 4001, 4002, 4006, 4008]);
+
+/**
+ * Whether a client seeing this close code should connect again. Unknown codes in 4000–4099
+ * stop; other unknown codes (network failures, 1006) reconnect.
+ * @param {number} code
+ */
+export function closeCodeReconnects(code) {
+  if (RECONNECT.has(code)) return true;
+  if (STOP.has(code)) return false;
+  return code < 4000 || code > 4099;
+}
+
+/** @param {number} code */
+export function closeCodeReason(code) {
+  return CLOSE_REASONS.get(code) ?? `close code ${code}`;
+}
+
+/** CloseError is the end of the connection by the gateway or the network. */
+export class CloseError extends Error {
+  /** @param {number} code @param {string} reason */
+  constructor(code, reason) {
+    let msg = `icws: gateway closed the connection: ${code} (${closeCodeReason(code)})`;
+    if (reason && reason !== closeCodeReason(code)) msg += `: ${reason}`;
+    if (closeCodeReconnects(code)) msg += ' (reconnect)';
+    super(msg);
+    this.name = 'CloseError';
+    this.code = code;
+    this.reason = reason;
+  }
+
+  /** Whether connecting again can help. */
+  get reconnect() {
+    return closeCodeReconnects(this.code);
+  }
+
+  get fatal() {
+    return true;
+  }
+}
+
+/** CanisterClosedError is the canister's own end of the connection (a close service message). */
+export class CanisterClosedError extends Error {
+  /** @param {string} reason */
+  constructor(reason) {
+    super(`icws: the canister closed the connection: ${reason}`);
+    this.name = 'CanisterClosedError';
+    this.reason = reason;
+  }
+
+  get fatal() {
+    return true;
+  }
+}
+
+/** ClosedError is thrown by every method after close(). */
+export class ClosedError extends Error {
+  constructor() {
+    super('icws: connection closed');
+    this.name = 'ClosedError';
+  }
+
+  get fatal() {
+    return true;
+  }
+}
+
+/**
+ * Whether err ends the stream of recv: true for everything except a non-fatal VerifyError.
+ * @param {unknown} err
+ */
+export function isFatal(err) {
+  return !(err instanceof VerifyError) || err.fatal;
+}

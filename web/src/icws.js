@@ -1,0 +1,375 @@
+// icws browser client: a WebSocket to an Internet Computer canister through an icws gateway
+// that relays messages and cannot forge them. The same API shape and the same checks as the Go
+// client (package client):
+//
+//   import { IcWebSocket } from './icws.js';
+//   const conn = await IcWebSocket.connect({
+//     gateway: 'ws://127.0.0.1:8080',
+//     ic: 'http://127.0.0.1:4943',
+//     canisterId: 'lxzze-o7777-77777-aaaaa-cai',
+//     fetchRootKey: true, // a local replica only; leave unset for mainnet
+//   });
+//   conn.send(encodeAppMessage('hi')); // bytes; {text} is what echo and chat take
+//   const msg = await conn.recv(); // {seq, timestamp, received, delayMs, payload, key}
+//   conn.close('bye');
+//
+// connect registers a fresh Ed25519 key with the canister (ws_register, through @dfinity/agent),
+// opens the WebSocket and sends the signed first message. recv returns a canister message only
+// after every check passed (see verify.js): certificate, witness, client id, sequence number,
+// timestamp. A failed check throws a VerifyError naming it; foreign and replay are not fatal
+// (call recv again), every other kind is: the stream stopped, and recv keeps throwing it.
+
+import { Actor, HttpAgent } from '@dfinity/agent';
+import { IDL } from '@dfinity/candid';
+import { Principal } from '@dfinity/principal';
+import { ed25519 } from '@noble/curves/ed25519';
+
+import { CanisterClosedError, CloseError, ClosedError, Kind, VerifyError, closeCodeReason, closeCodeReconnects, isFatal } from './errors.js';
+import { Verifier } from './verify.js';
+import {
+  decodeAppMessage,
+  decodeCborMap,
+  encodeAppMessage,
+  encodeClientMessage,
+  encodeClientWebsocketMessage,
+  encodeFirstMessage,
+  encodeSignedFirstMessage,
+} from './wire.js';
+
+export { CanisterClosedError, CloseError, ClosedError, Kind, VerifyError, closeCodeReason, closeCodeReconnects, isFatal };
+export { decodeAppMessage, decodeCborMap, encodeAppMessage };
+export { Verifier };
+
+/** Defaults of the connection options. */
+export const DEFAULT_OPEN_TIMEOUT_MS = 10_000;
+export const DEFAULT_MAX_QUEUED = 10_000;
+
+/** Hosts of the IC mainnet API, whose root key must never be fetched. */
+const MAINNET_HOSTS = ['icp-api.io', 'ic0.app', 'icp0.io'];
+
+const registerIdl = ({ IDL: I }) => I.Service({ ws_register: I.Func([I.Vec(I.Nat8)], [I.Nat64], []) });
+
+/**
+ * @typedef {object} Message a canister message that passed every check
+ * @property {bigint} seq the message's sequence number (0, 1, 2, … with service messages left out)
+ * @property {bigint} timestamp IC time at which the canister queued it, ns since the epoch
+ * @property {number} received local time at which it was verified, ms since the epoch
+ * @property {number} delayMs how long it took from the canister's queue to the client
+ * @property {Uint8Array} payload the application's bytes
+ * @property {string} key its key in the canister's certified map
+ */
+
+/**
+ * @typedef {object} Options
+ * @property {string} gateway the gateway's WebSocket URL, ws:// or wss://
+ * @property {string} [ic] the IC's URL, for ws_register (not needed with agent)
+ * @property {string|Principal} canisterId
+ * @property {Uint8Array|string} [rootKey] the IC's DER root key (bytes or hex); default: the
+ *   agent's (the mainnet key, or the fetched one with fetchRootKey)
+ * @property {boolean} [fetchRootKey] read the root key from the IC: local replicas only, it
+ *   trusts the network path; refused for the mainnet API hosts
+ * @property {import('@dfinity/agent').HttpAgent} [agent] makes ws_register (its identity owns
+ *   the client) and supplies the root key
+ * @property {import('@dfinity/agent').Identity} [identity] signs ws_register; default anonymous
+ * @property {Uint8Array} [key] the client's 32-byte Ed25519 secret key; default a new random one
+ * @property {number} [maxMessageAgeMs] default 2 minutes
+ * @property {number} [maxCertificateAgeMs] default 5 minutes
+ * @property {number} [maxClockSkewMs] default 30 seconds
+ * @property {number} [openTimeoutMs] bounds the WebSocket opening; default 10 s
+ * @property {number} [maxQueued] frames that may wait for recv before the connection is given up
+ * @property {() => number} [now] the clock (ms); tests only
+ * @property {typeof WebSocket} [WebSocket] the WebSocket class; default globalThis.WebSocket
+ */
+
+/** @param {Uint8Array|string} k */
+function rootKeyBytes(k) {
+  if (k instanceof Uint8Array) return k;
+  if (typeof k === 'string' && /^([0-9a-f]{2})+$/i.test(k)) return Uint8Array.from(k.match(/../g) ?? [], (h) => parseInt(h, 16));
+  throw new TypeError('rootKey: want bytes or hex');
+}
+
+/** IcWebSocket is a verified connection to a canister through a gateway. Make one with connect. */
+export class IcWebSocket {
+  /** @type {WebSocket} */ #ws;
+  /** @type {Uint8Array} */ #secret;
+  /** @type {Verifier} */ #v;
+  /** @type {Uint8Array[]} */ #frames = [];
+  /** @type {Error|null} the socket's end (its close, or a local reason) */ #sockErr = null;
+  /** @type {Error|null} a fatal error of recv */ #failed = null;
+  /** @type {(() => void)|null} */ #wake = null;
+  /** @type {Promise<unknown>} */ #tail = Promise.resolve();
+  #nextOut = 0n;
+  #acked = 0n;
+  #closed = false;
+  #maxQueued;
+  #now;
+
+  /** @private */
+  constructor(ws, secret, verifier, clientId, canisterId, opts) {
+    this.#ws = ws;
+    this.#secret = secret;
+    this.#v = verifier;
+    this.#maxQueued = opts.maxQueued ?? DEFAULT_MAX_QUEUED;
+    this.#now = opts.now ?? (() => Date.now());
+    /** The client id the canister gave in ws_register. */
+    this.clientId = /** @type {bigint} */ (clientId);
+    /** @type {Principal} */
+    this.canisterId = canisterId;
+    /** The client's Ed25519 public key. */
+    this.publicKey = ed25519.getPublicKey(secret);
+    /** The gateway URL. */
+    this.gateway = opts.gateway;
+  }
+
+  /**
+   * Registers a client with the canister and connects through the gateway. It resolves once the
+   * first message is written; a refusal by the gateway or the canister is reported by recv as a
+   * CloseError whose code says why.
+   * @param {Options} opts
+   * @returns {Promise<IcWebSocket>}
+   */
+  static async connect(opts) {
+    const WS = opts.WebSocket ?? globalThis.WebSocket;
+    let gw;
+    try {
+      gw = new URL(opts.gateway);
+    } catch {
+      throw new TypeError(`icws: gateway ${JSON.stringify(opts.gateway)} is not a URL`);
+    }
+    if (gw.protocol !== 'ws:' && gw.protocol !== 'wss:') throw new TypeError(`icws: gateway ${opts.gateway}: want ws:// or wss://`);
+    if (!opts.canisterId) throw new TypeError('icws: canisterId is empty');
+    const canisterId = typeof opts.canisterId === 'string' ? Principal.fromText(opts.canisterId) : opts.canisterId;
+    if (!opts.agent && !opts.ic) throw new TypeError('icws: ic (the IC URL, for ws_register) is empty');
+    if (!opts.agent && !URL.canParse(opts.ic ?? '')) throw new TypeError(`icws: ic ${JSON.stringify(opts.ic)} is not a URL`);
+    if (opts.key && opts.key.length !== 32) throw new TypeError(`icws: key is ${opts.key.length} bytes, want a 32-byte Ed25519 secret key`);
+    if (!opts.agent && opts.fetchRootKey && MAINNET_HOSTS.some((h) => new URL(opts.ic ?? '').hostname.endsWith(h))) {
+      throw new TypeError(`icws: ${opts.ic} is the IC mainnet: its root key is built in; drop fetchRootKey`);
+    }
+
+    const agent = opts.agent ?? await HttpAgent.create({
+      host: opts.ic,
+      identity: opts.identity,
+      rootKey: opts.rootKey === undefined ? undefined : rootKeyBytes(opts.rootKey),
+      shouldFetchRootKey: Boolean(opts.fetchRootKey) && opts.rootKey === undefined,
+    });
+    const rootKey = opts.rootKey !== undefined ? rootKeyBytes(opts.rootKey) : agent.rootKey;
+    if (!rootKey) throw new Error('icws: the agent has no root key');
+
+    const secret = opts.key ?? ed25519.utils.randomSecretKey();
+    const publicKey = ed25519.getPublicKey(secret);
+    let clientId;
+    try {
+      const actor = Actor.createActor(registerIdl, { agent, canisterId });
+      clientId = /** @type {bigint} */ (await actor.ws_register(publicKey));
+    } catch (e) {
+      throw new Error(`icws: failed to register with canister ${canisterId.toText()} (ws_register): ${e instanceof Error ? e.message : e}`, { cause: e });
+    }
+
+    const ws = new WS(opts.gateway);
+    ws.binaryType = 'arraybuffer';
+    await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        ws.close();
+        reject(new Error(`icws: failed to open a WebSocket to ${opts.gateway}: no answer in ${opts.openTimeoutMs ?? DEFAULT_OPEN_TIMEOUT_MS} ms`));
+      }, opts.openTimeoutMs ?? DEFAULT_OPEN_TIMEOUT_MS);
+      ws.onopen = () => {
+        clearTimeout(timer);
+        resolve(undefined);
+      };
+      ws.onclose = (ev) => {
+        clearTimeout(timer);
+        reject(new Error(`icws: failed to open a WebSocket to ${opts.gateway}: closed with ${ev.code} ${ev.reason}`.trim()));
+      };
+      ws.onerror = () => {}; // onclose follows with the details browsers give
+    });
+
+    const v = new Verifier({
+      canisterId,
+      rootKey,
+      clientId,
+      now: opts.now,
+      maxMessageAgeMs: opts.maxMessageAgeMs,
+      maxCertificateAgeMs: opts.maxCertificateAgeMs,
+      maxClockSkewMs: opts.maxClockSkewMs,
+    });
+    const conn = new IcWebSocket(ws, secret, v, clientId, canisterId, opts);
+    conn.#attach();
+    const s1 = encodeFirstMessage({ canisterId: canisterId.toText(), clientId });
+    ws.send(encodeSignedFirstMessage(s1, ed25519.sign(s1, secret)));
+    // A keep-alive asks the canister for heartbeats, which acknowledge the client's messages.
+    conn.#write({ service: true, ack: 0n, message: new Uint8Array() });
+    return conn;
+  }
+
+  #attach() {
+    this.#ws.onmessage = (ev) => {
+      if (this.#failed || this.#closed) return; // nothing more is read after the stream stopped
+      if (!(ev.data instanceof ArrayBuffer)) {
+        this.#end(new VerifyError(Kind.MALFORMED, '', 'the gateway sent a text frame'));
+        return;
+      }
+      if (this.#frames.length >= this.#maxQueued) {
+        this.#end(new Error(`icws: ${this.#frames.length} messages wait for recv: the application does not read them`));
+        this.#ws.close(1000, 'client too slow');
+        return;
+      }
+      this.#frames.push(new Uint8Array(ev.data));
+      this.#notify();
+    };
+    this.#ws.onclose = (ev) => {
+      this.#end(new CloseError(ev.code, ev.reason));
+    };
+    this.#ws.onerror = () => {};
+  }
+
+  /** @param {Error} err */
+  #end(err) {
+    if (!this.#sockErr) this.#sockErr = err;
+    this.#notify();
+  }
+
+  #notify() {
+    const w = this.#wake;
+    this.#wake = null;
+    w?.();
+  }
+
+  /**
+   * Numbers, signs and writes one message. @param {{message: Uint8Array, service?: boolean, ack?: bigint}} m
+   * @returns {bigint} its sequence number
+   */
+  #write(m) {
+    if (this.#ws.readyState !== 1) throw this.#sockErr ?? new CloseError(1006, 'connection lost');
+    const seq = this.#nextOut;
+    const val = encodeClientWebsocketMessage({
+      clientId: this.clientId,
+      seq,
+      timestamp: BigInt(Math.round(this.#now())) * 1_000_000n,
+      message: m.message,
+      service: m.service,
+      ack: m.ack,
+    });
+    this.#ws.send(encodeClientMessage(ed25519.sign(val, this.#secret), val));
+    this.#nextOut++;
+    return seq;
+  }
+
+  /**
+   * Signs payload as the next message and writes it to the gateway; the canister checks the
+   * signature and the number. Messages are numbered in the order of the calls (the keep-alives
+   * the library sends take numbers too). The canister's acceptance is confirmed later, in its
+   * heartbeats (acked).
+   * @param {Uint8Array} payload the application's bytes (for echo and chat: encodeAppMessage(text))
+   * @returns {bigint} the message's sequence number
+   */
+  send(payload) {
+    if (this.#closed) throw new ClosedError();
+    if (this.#failed) throw new Error(`icws: failed to send: the connection failed: ${this.#failed.message}`, { cause: this.#failed });
+    if (!(payload instanceof Uint8Array)) throw new TypeError('icws: send wants a Uint8Array (encodeAppMessage(text) for a text)');
+    return this.#write({ message: payload });
+  }
+
+  /**
+   * The next canister message that passed every check. Calls are served in order.
+   * @returns {Promise<Message>}
+   */
+  recv() {
+    const p = this.#tail.then(() => this.#recvOne());
+    this.#tail = p.catch(() => {});
+    return p;
+  }
+
+  async #recvOne() {
+    for (;;) {
+      if (this.#closed) throw new ClosedError();
+      if (this.#failed) throw this.#failed;
+      const frame = this.#frames.shift();
+      if (!frame) {
+        if (this.#sockErr) {
+          this.#failed = this.#sockErr;
+          throw this.#failed;
+        }
+        await new Promise((resolve) => { this.#wake = () => resolve(undefined); });
+        continue;
+      }
+      let vm;
+      try {
+        vm = await this.#v.check(frame);
+      } catch (e) {
+        if (isFatal(e)) {
+          this.#failed = /** @type {Error} */ (e);
+          this.#frames.length = 0;
+        }
+        throw e;
+      }
+      if (this.#closed) throw new ClosedError();
+      const m = vm.msg;
+      if (m.service) {
+        if (m.ack > this.#acked) this.#acked = m.ack;
+        if (m.close) {
+          this.#failed = new CanisterClosedError(m.close);
+          throw this.#failed;
+        }
+        try {
+          this.#write({ service: true, ack: this.#v.next, message: new Uint8Array() });
+        } catch {
+          // The socket ended; the next recv reports it.
+        }
+        continue;
+      }
+      const tsMs = Number(m.timestamp / 1_000_000n);
+      return {
+        seq: m.seq,
+        timestamp: m.timestamp,
+        received: vm.received,
+        delayMs: vm.received - tsMs,
+        payload: m.message.slice(),
+        key: vm.key,
+      };
+    }
+  }
+
+  /** The next sequence number the canister confirmed receiving (from its heartbeats). */
+  get acked() {
+    return this.#acked;
+  }
+
+  /**
+   * Verified messages; non-fatal rejections go to onreject (if set) and are skipped. It ends
+   * after close() and throws the error that ended the stream otherwise.
+   * @returns {AsyncGenerator<Message>}
+   */
+  async *[Symbol.asyncIterator]() {
+    for (;;) {
+      try {
+        yield await this.recv();
+      } catch (e) {
+        if (e instanceof ClosedError) return;
+        if (isFatal(e)) throw e;
+        this.onreject?.(e);
+      }
+    }
+  }
+
+  /** @type {((err: VerifyError) => void)|undefined} called for non-fatal rejections by the iterator */
+  onreject = undefined;
+
+  /**
+   * Ends the connection with a Close frame (code 1000 and reason); the gateway then ends the
+   * client's session at the canister. recv and send throw ClosedError afterwards.
+   * @param {string} [reason]
+   */
+  close(reason = '') {
+    if (this.#closed) return;
+    this.#closed = true;
+    const enc = new TextEncoder();
+    let r = reason;
+    while (enc.encode(r).length > 123) r = r.slice(0, -1);
+    try {
+      this.#ws.close(1000, r);
+    } catch {
+      this.#ws.close();
+    }
+    this.#notify();
+  }
+}

@@ -1,0 +1,337 @@
+// The icws wire messages (docs/PROTOCOL.md, S1–S6), byte-compatible with the Go package
+// protocol: a small CBOR codec for flat maps with text keys and uint, text or byte-string
+// values. Encoding is exact (keys in the seed client's sorted order, shortest integer forms,
+// u64 as real 64-bit integers, text as UTF-8). Decoding is strict: one map, text keys, no
+// duplicate keys, no indefinite lengths, no trailing bytes, the self-describe tag optional;
+// unknown keys are skipped. Integers decode as bigint; byte strings as views into the input.
+
+const SELF_DESCRIBE_TAG = 55799n;
+const SELF_DESCRIBE = Uint8Array.of(0xd9, 0xd9, 0xf7);
+const MAX_SKIP_DEPTH = 16;
+const MAX_U64 = (1n << 64n) - 1n;
+
+const MAJOR_UINT = 0;
+const MAJOR_BYTES = 2;
+const MAJOR_TEXT = 3;
+const MAJOR_ARRAY = 4;
+const MAJOR_MAP = 5;
+const MAJOR_TAG = 6;
+
+const MAJOR_NAMES = ['an unsigned integer', 'a negative integer', 'a byte string', 'a text string',
+  'an array', 'a map', 'a tag', 'a simple value or float'];
+
+const utf8 = new TextEncoder();
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** MalformedError is bad CBOR, a wrong type, a missing or duplicate key, or trailing bytes. */
+export class MalformedError extends Error {
+  /** @param {string} message */
+  constructor(message) {
+    super(message);
+    this.name = 'MalformedError';
+  }
+}
+
+// ---- encoding ----
+
+/** @param {number[]} out @param {number} major @param {bigint|number} n */
+function head(out, major, n) {
+  const v = BigInt(n);
+  if (v < 0n || v > MAX_U64) throw new RangeError(`${n} is not a u64`);
+  const m = major << 5;
+  if (v < 24n) {
+    out.push(m | Number(v));
+  } else if (v <= 0xffn) {
+    out.push(m | 24, Number(v));
+  } else if (v <= 0xffffn) {
+    out.push(m | 25, Number(v >> 8n), Number(v & 0xffn));
+  } else if (v <= 0xffffffffn) {
+    out.push(m | 26);
+    for (let s = 24n; s >= 0n; s -= 8n) out.push(Number((v >> s) & 0xffn));
+  } else {
+    out.push(m | 27);
+    for (let s = 56n; s >= 0n; s -= 8n) out.push(Number((v >> s) & 0xffn));
+  }
+}
+
+/** @param {number[]} out @param {number} major @param {Uint8Array} b */
+function str(out, major, b) {
+  head(out, major, b.length);
+  for (const x of b) out.push(x);
+}
+
+/**
+ * Encodes a tagged map whose entries are written in the given order.
+ * @param {Array<[string, bigint|number|string|Uint8Array]>} entries
+ */
+function taggedMap(entries) {
+  const out = [...SELF_DESCRIBE];
+  head(out, MAJOR_MAP, entries.length);
+  for (const [k, v] of entries) {
+    str(out, MAJOR_TEXT, utf8.encode(k));
+    if (typeof v === 'string') str(out, MAJOR_TEXT, utf8.encode(v));
+    else if (v instanceof Uint8Array) str(out, MAJOR_BYTES, v);
+    else head(out, MAJOR_UINT, v);
+  }
+  return Uint8Array.from(out);
+}
+
+/**
+ * S1, the first message: {canister_id, client_id}, tagged, keys sorted. The client signs its
+ * exact bytes.
+ * @param {{canisterId: string, clientId: bigint}} m
+ * @returns {Uint8Array}
+ */
+export function encodeFirstMessage(m) {
+  return taggedMap([['canister_id', m.canisterId], ['client_id', m.clientId]]);
+}
+
+/**
+ * S2, the first WebSocket frame: S1's exact bytes and the signature over them.
+ * @param {Uint8Array} firstMessage @param {Uint8Array} sig
+ */
+export function encodeSignedFirstMessage(firstMessage, sig) {
+  return taggedMap([['client_canister_id', firstMessage], ['sig', sig]]);
+}
+
+/**
+ * S4 in the client encoding (keys sorted): {ack?, client_id, message, sequence_num, timestamp}.
+ * A service message (a keep-alive) has service set, an ack and an empty message.
+ * @param {{clientId: bigint, seq: bigint, timestamp: bigint, message: Uint8Array,
+ *          service?: boolean, ack?: bigint}} m
+ */
+export function encodeClientWebsocketMessage(m) {
+  /** @type {Array<[string, bigint|Uint8Array]>} */
+  const entries = [];
+  if (m.service) entries.push(['ack', m.ack ?? 0n]);
+  entries.push(['client_id', m.clientId], ['message', m.message], ['sequence_num', m.seq],
+    ['timestamp', m.timestamp]);
+  return taggedMap(entries);
+}
+
+/**
+ * S5, a client message frame: the signature and S4's exact bytes, keys sorted (sig, val).
+ * @param {Uint8Array} sig @param {Uint8Array} val
+ */
+export function encodeClientMessage(sig, val) {
+  return taggedMap([['sig', sig], ['val', val]]);
+}
+
+/**
+ * S3, the example canisters' payload {text}.
+ * @param {string} s
+ */
+export function encodeAppMessage(s) {
+  return taggedMap([['text', s]]);
+}
+
+// ---- decoding ----
+
+class Reader {
+  /** @param {Uint8Array} b */
+  constructor(b) {
+    this.b = b;
+    this.off = 0;
+  }
+
+  /** @param {string} msg */
+  fail(msg) {
+    return new MalformedError(`at byte ${this.off}: ${msg}`);
+  }
+
+  /** @returns {[number, bigint]} the major type and argument of one head */
+  head() {
+    if (this.off >= this.b.length) throw this.fail('unexpected end of input');
+    const ib = this.b[this.off];
+    const major = ib >> 5;
+    const ai = ib & 0x1f;
+    if (ai < 24) {
+      this.off++;
+      return [major, BigInt(ai)];
+    }
+    let n;
+    if (ai === 24) n = 1;
+    else if (ai === 25) n = 2;
+    else if (ai === 26) n = 4;
+    else if (ai === 27) n = 8;
+    else if (ai === 31) throw this.fail(`indefinite-length item (initial byte 0x${ib.toString(16)}) is not allowed`);
+    else throw this.fail(`reserved additional information in initial byte 0x${ib.toString(16)}`);
+    if (this.b.length - this.off - 1 < n) throw this.fail(`unexpected end of input in a ${n}-byte argument`);
+    let arg = 0n;
+    for (let i = 1; i <= n; i++) arg = (arg << 8n) | BigInt(this.b[this.off + i]);
+    this.off += 1 + n;
+    return [major, arg];
+  }
+
+  /** One head, after any number of self-describe tags. */
+  headSkipTag() {
+    for (;;) {
+      const start = this.off;
+      const [major, arg] = this.head();
+      if (major !== MAJOR_TAG) return [major, arg];
+      if (arg !== SELF_DESCRIBE_TAG) {
+        this.off = start;
+        throw this.fail(`unexpected tag ${arg}`);
+      }
+    }
+  }
+
+  /** @param {bigint} n @param {string} what */
+  span(n, what) {
+    if (n > BigInt(this.b.length - this.off)) throw this.fail(`${what} of ${n} bytes runs past the end of the input`);
+    const s = this.b.subarray(this.off, this.off + Number(n));
+    this.off += Number(n);
+    return s;
+  }
+
+  /** @param {'uint'|'bytes'|'text'} type @param {string} field */
+  value(type, field) {
+    const [major, arg] = this.headSkipTag();
+    const want = { uint: MAJOR_UINT, bytes: MAJOR_BYTES, text: MAJOR_TEXT }[type];
+    if (major !== want) {
+      throw this.fail(`field "${field}": want ${MAJOR_NAMES[want]}, got ${MAJOR_NAMES[major]}`);
+    }
+    if (type === 'uint') return arg;
+    const b = this.span(arg, MAJOR_NAMES[major]);
+    if (type === 'bytes') return b;
+    try {
+      return strictUtf8.decode(b);
+    } catch {
+      throw this.fail(`field "${field}": text is not valid UTF-8`);
+    }
+  }
+
+  /** Skips one data item of any kind. @param {number} depth */
+  skip(depth) {
+    if (depth > MAX_SKIP_DEPTH) throw this.fail(`nested deeper than ${MAX_SKIP_DEPTH} levels`);
+    const [major, arg] = this.head();
+    switch (major) {
+      case MAJOR_BYTES:
+      case MAJOR_TEXT:
+        this.span(arg, 'string');
+        return;
+      case MAJOR_TAG:
+        this.skip(depth + 1);
+        return;
+      case MAJOR_ARRAY:
+      case MAJOR_MAP: {
+        const n = major === MAJOR_MAP ? 2n * arg : arg;
+        if (n > BigInt(this.b.length - this.off)) throw this.fail(`container of ${n} items is longer than the input`);
+        for (let i = 0n; i < n; i++) this.skip(depth + 1);
+        return;
+      }
+      default:
+        // Integers, simple values and floats: the head was the whole item.
+    }
+  }
+}
+
+/**
+ * Decodes a whole input that must be one flat CBOR map with text keys, such as an application
+ * payload: {text} for echo, {text, from}, {join} or {leave} for chat. Keys not in fields are
+ * skipped; a key of fields with a value of another type is an error.
+ * @param {string} what the message's name, for errors
+ * @param {Uint8Array} b
+ * @param {Record<string, 'uint'|'bytes'|'text'>} fields the known keys and their types
+ * @param {string[]} required
+ * @returns {Record<string, bigint|Uint8Array|string>}
+ */
+export function decodeCborMap(what, b, fields, required) {
+  if (!(b instanceof Uint8Array)) throw new MalformedError(`${what}: not bytes`);
+  const r = new Reader(b);
+  /** @type {Record<string, any>} */
+  const out = {};
+  const seen = new Set();
+  try {
+    const [major, n] = r.headSkipTag();
+    if (major !== MAJOR_MAP) throw r.fail(`want a map, got ${MAJOR_NAMES[major]}`);
+    if (n > BigInt(b.length)) throw r.fail(`map of ${n} entries is longer than the input`);
+    for (let i = 0n; i < n; i++) {
+      const [kmajor, klen] = r.head();
+      if (kmajor !== MAJOR_TEXT) throw r.fail(`map key is ${MAJOR_NAMES[kmajor]}, want a text string`);
+      const kb = r.span(klen, 'map key');
+      let key;
+      try {
+        key = strictUtf8.decode(kb);
+      } catch {
+        throw r.fail('map key is not valid UTF-8');
+      }
+      if (seen.has(key)) throw r.fail(`duplicate key "${key}"`);
+      seen.add(key);
+      if (Object.hasOwn(fields, key)) out[key] = r.value(fields[key], key);
+      else r.skip(0);
+    }
+    if (r.off !== b.length) throw r.fail(`${b.length - r.off} trailing bytes`);
+  } catch (e) {
+    if (e instanceof MalformedError) throw new MalformedError(`${what}: ${e.message}`);
+    throw e;
+  }
+  for (const k of required) {
+    if (!seen.has(k)) throw new MalformedError(`${what}: missing field "${k}"`);
+  }
+  return out;
+}
+
+/**
+ * @typedef {object} CertMessage S6, one canister message as the gateway relays it.
+ * @property {string} key the message's key in the canister's certified map
+ * @property {Uint8Array} val the exact S4 bytes whose SHA-256 is certified
+ * @property {Uint8Array} cert the IC certificate
+ * @property {Uint8Array} tree the tagged CBOR witness
+ */
+
+/**
+ * Decodes S6 {key, val, cert, tree}.
+ * @param {Uint8Array} b
+ * @returns {CertMessage}
+ */
+export function decodeCertMessage(b) {
+  const m = decodeCborMap('cert message', b, { key: 'text', val: 'bytes', cert: 'bytes', tree: 'bytes' },
+    ['key', 'val', 'cert', 'tree']);
+  return /** @type {CertMessage} */ (/** @type {unknown} */ (m));
+}
+
+/**
+ * @typedef {object} WebsocketMessage S4, a message of either direction.
+ * @property {bigint} clientId
+ * @property {bigint} seq
+ * @property {bigint} timestamp nanoseconds since the Unix epoch
+ * @property {Uint8Array} message the application payload (empty in service messages)
+ * @property {boolean} service a service message (it has "ack")
+ * @property {bigint} ack in a service message: the next sequence number the sender expects
+ * @property {string} close in a canister service message: why the canister closed the connection
+ */
+
+/**
+ * Decodes S4 in either encoding.
+ * @param {Uint8Array} b
+ * @returns {WebsocketMessage}
+ */
+export function decodeWebsocketMessage(b) {
+  const what = 'websocket message';
+  const m = decodeCborMap(what, b, {
+    client_id: 'uint', sequence_num: 'uint', timestamp: 'uint', message: 'bytes', ack: 'uint', close: 'text',
+  }, ['client_id', 'sequence_num', 'timestamp', 'message']);
+  const service = m.ack !== undefined;
+  if (m.close !== undefined && !service) throw new MalformedError(`${what}: "close" without "ack"`);
+  if (m.close === '') throw new MalformedError(`${what}: empty "close" reason`);
+  return {
+    clientId: /** @type {bigint} */ (m.client_id),
+    seq: /** @type {bigint} */ (m.sequence_num),
+    timestamp: /** @type {bigint} */ (m.timestamp),
+    message: /** @type {Uint8Array} */ (m.message),
+    service,
+    ack: /** @type {bigint} */ (m.ack ?? 0n),
+    close: /** @type {string} */ (m.close ?? ''),
+  };
+}
+
+/**
+ * Decodes S3, the payload {text} of the example canisters. Other keys are ignored.
+ * @param {Uint8Array} b
+ * @returns {{text: string}}
+ */
+export function decodeAppMessage(b) {
+  const m = decodeCborMap('app message', b, { text: 'text' }, ['text']);
+  return { text: /** @type {string} */ (m.text) };
+}

@@ -1,0 +1,119 @@
+// Browser test of the demo page, driven by web/browser_test.go (go test ./web), which starts a
+// replica, a gateway, a tampering WebSocket proxy and two copies of the page, and passes:
+//
+//   node web/test/browser.mjs '{"pageA": url, "pageB": url, "proxy": url, "secret": text,
+//                               "after": text, "screenshot": path, "chromium": path}'
+//
+// Page A talks to the gateway directly; page B through the proxy, which flips a byte of the one
+// chat message whose text is `secret`. The two pages chat; A sends the secret, then `after`.
+// It prints one JSON object with what each page showed; the Go test checks it.
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+
+import { chromium } from 'playwright-core';
+
+const cfg = JSON.parse(process.argv[2] ?? '{}');
+for (const k of ['pageA', 'pageB', 'proxy', 'secret', 'after', 'screenshot', 'chromium']) {
+  if (!cfg[k]) {
+    console.error(`browser.mjs: config has no "${k}"`);
+    process.exit(2);
+  }
+}
+const TIMEOUT = 20_000;
+
+// This machine's network is closed: Chromium must not try its background connections.
+const args = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+const userDataDir = await mkdtemp(path.join(os.tmpdir(), 'icws-chromium-'));
+const out = { pages: {}, errors: [] };
+let context;
+try {
+  context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: cfg.chromium,
+    headless: true,
+    args,
+    viewport: { width: 960, height: 600 },
+    deviceScaleFactor: 1,
+  });
+  const open = async (name, url) => {
+    const page = await context.newPage();
+    page.setDefaultTimeout(TIMEOUT);
+    page.on('pageerror', (e) => out.errors.push(`${name}: page error: ${e.message}`));
+    page.on('console', (m) => {
+      if (m.type() === 'error' || m.type() === 'warning') out.errors.push(`${name}: console ${m.type()}: ${m.text()}`);
+    });
+    await page.goto(url);
+    for (const room of ['chat', 'echo']) {
+      await page.locator(`#room-${room}[data-state="open"]`).waitFor({ state: 'attached' });
+    }
+    return page;
+  };
+  const a = await open('A', cfg.pageA);
+  const b = await open('B', cfg.pageB);
+
+  const verified = (page, text) => page.locator('#room-chat li[data-status="verified"] .text', { hasText: text }).first().waitFor();
+  const say = async (page, text) => {
+    await page.fill('#room-chat input[name="text"]', text);
+    await page.press('#room-chat input[name="text"]', 'Enter');
+  };
+
+  // B sees A join, A sees B join; then they talk.
+  await verified(b, 'you joined');
+  await verified(a, /client \d+ joined/);
+  await say(a, 'Hello from A! Anyone here?');
+  await Promise.all([verified(a, 'Hello from A!'), verified(b, 'Hello from A!')]);
+  await say(b, 'Hi A, B here. Ünïcödé works too.');
+  await Promise.all([verified(a, 'Ünïcödé works too'), verified(b, 'Ünïcödé works too')]);
+
+  // The proxy tampers with B's copy of the secret: A shows it verified, B shows it rejected.
+  await say(a, cfg.secret);
+  await verified(a, cfg.secret);
+  await b.locator('#room-chat li[data-status="rejected"]').first().waitFor();
+  await b.locator('#room-chat[data-state="failed"]').waitFor({ state: 'attached' });
+  // A message after it reaches B's browser (the proxy says so) but is never shown: the stream stopped.
+  await say(a, cfg.after);
+  await verified(a, cfg.after);
+  const seen = await fetch(`${cfg.proxy}/seen?text=${encodeURIComponent(cfg.after)}`);
+  out.afterForwarded = seen.ok;
+  await b.evaluate(() => new Promise((resolve) => { setTimeout(resolve, 0); }));
+
+  // The seed's ping-pong on echo, on page A.
+  await a.click('#tab-echo');
+  await a.locator('#room-echo li[data-status="verified"] .text', { hasText: 'ping-pong ping-pong ping' }).first().waitFor();
+
+  for (const [name, page] of [['A', a], ['B', b]]) {
+    out.pages[name] = await page.evaluate(() => {
+      const rooms = {};
+      for (const room of ['chat', 'echo']) {
+        const s = document.getElementById(`room-${room}`);
+        rooms[room] = {
+          state: s.dataset.state,
+          clientId: s.dataset.clientId,
+          status: s.querySelector('.status').textContent,
+          items: [...s.querySelectorAll('.messages li')].map((li) => ({
+            status: li.dataset.status,
+            kind: li.dataset.kind ?? null,
+            seq: li.dataset.seq ?? null,
+            from: li.querySelector('.from')?.textContent ?? null,
+            text: li.querySelector('.text')?.textContent ?? null,
+            mark: li.querySelector('.mark')?.textContent ?? null,
+          })),
+        };
+      }
+      return { rooms, bodyText: document.body.innerText, html: document.documentElement.outerHTML };
+    });
+  }
+
+  // The screenshot for the README: B's chat, with the rejected message.
+  await b.locator('#room-chat .messages').evaluate((el) => { el.scrollTop = el.scrollHeight; });
+  await b.screenshot({ path: cfg.screenshot, fullPage: true });
+  out.screenshot = cfg.screenshot;
+} catch (e) {
+  out.failure = String(e?.stack ?? e);
+} finally {
+  await context?.close().catch(() => {});
+  await rm(userDataDir, { recursive: true, force: true }).catch(() => {});
+}
+process.stdout.write(`${JSON.stringify(out)}\n`);
