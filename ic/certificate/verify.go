@@ -53,7 +53,11 @@ type VerifierConfig struct {
 	// certificate and what it was verified for (canister or subnet). Verifying the same bytes again
 	// (such as the certificate that all messages of one poll share) then costs a parse and a hash
 	// instead of BLS verifications; the time checks are still made every time. Zero means
-	// DefaultCertificateCacheSize; negative disables the cache.
+	// DefaultCertificateCacheSize; negative disables the cache. The same size bounds a cache of
+	// verified signatures, keyed by signing key, root hash and signature: the IC signs a state
+	// tree once per round, and every certificate cut from that round (each pruned to different
+	// paths, so different bytes) carries the same root hash and signature, so only the first of
+	// them costs a BLS verification.
 	CertificateCacheSize int
 }
 
@@ -67,6 +71,7 @@ type Verifier struct {
 	now     func() time.Time
 	cache   *boundedCache[cacheKey, *verifiedDelegation] // nil: no cache
 	certs   *boundedCache[certKey, certEntry]            // nil: no cache
+	sigs    *boundedCache[sigKey, struct{}]              // nil: no cache
 }
 
 // NewVerifier returns a Verifier for cfg. It fails if the root key is not a DER-encoded BLS key.
@@ -104,8 +109,10 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 	switch size := cfg.CertificateCacheSize; {
 	case size == 0:
 		v.certs = newBoundedCache[certKey, certEntry](DefaultCertificateCacheSize)
+		v.sigs = newBoundedCache[sigKey, struct{}](DefaultCertificateCacheSize)
 	case size > 0:
 		v.certs = newBoundedCache[certKey, certEntry](size)
+		v.sigs = newBoundedCache[sigKey, struct{}](size)
 	}
 	return v, nil
 }
@@ -176,7 +183,7 @@ func (v *Verifier) verify(b []byte, s scope) (*Certificate, error) {
 		key = d.key
 		e = certEntry{delegated: true, delegationTime: d.time}
 	}
-	if !key.Verify(c.Signature, c.SignedMessage()) {
+	if !v.verifySignature(key, c) {
 		if c.Delegation != nil {
 			return nil, fmt.Errorf("%w: the subnet's signature does not match the certificate's tree (was it tampered with?)", ErrBadSignature)
 		}
@@ -190,6 +197,25 @@ func (v *Verifier) verify(b []byte, s scope) (*Certificate, error) {
 		v.certs.put(ck, e)
 	}
 	return c, nil
+}
+
+// verifySignature checks c's BLS signature with key, through the signature cache.
+func (v *Verifier) verifySignature(key *bls.PublicKey, c *Certificate) bool {
+	root := c.RootHash()
+	var sk sigKey
+	if v.sigs != nil {
+		sk = sigKey{key: key, root: root, sig: string(c.Signature)}
+		if _, ok := v.sigs.get(sk); ok {
+			return true
+		}
+	}
+	if !key.Verify(c.Signature, signedMessage(root)) {
+		return false
+	}
+	if v.sigs != nil {
+		v.sigs.put(sk, struct{}{})
+	}
+	return true
 }
 
 // checkTimes checks the freshness of the delegation (if any) and of the certificate.
@@ -382,6 +408,14 @@ type cacheKey struct {
 type certKey struct {
 	hash  [32]byte
 	scope scope
+}
+
+// sigKey identifies a verified signature: the key (a root key, or a cached delegation's subnet
+// key, kept alive by this reference), the root hash it signs and the signature.
+type sigKey struct {
+	key  *bls.PublicKey
+	root [32]byte
+	sig  string
 }
 
 // certEntry is what the time checks of a cached certificate need.
