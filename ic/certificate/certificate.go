@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/icws/icws/ic/bls"
+	"github.com/icws/icws/ic/cbor"
 	"github.com/icws/icws/ic/hashtree"
 	"github.com/icws/icws/ic/leb128"
 )
@@ -126,17 +127,17 @@ func (c *Certificate) Marshal() ([]byte, error) {
 	} else {
 		out = append(out, 0xa3)
 	}
-	out = appendText(out, "tree")
+	out = cbor.AppendText(out, "tree")
 	out = hashtree.AppendCBOR(out, c.Tree)
-	out = appendText(out, "signature")
-	out = appendBytes(out, c.Signature)
+	out = cbor.AppendText(out, "signature")
+	out = cbor.AppendBytes(out, c.Signature)
 	if d := c.Delegation; d != nil {
-		out = appendText(out, "delegation")
+		out = cbor.AppendText(out, "delegation")
 		out = append(out, 0xa2)
-		out = appendText(out, "subnet_id")
-		out = appendBytes(out, d.SubnetID)
-		out = appendText(out, "certificate")
-		out = appendBytes(out, d.Certificate)
+		out = cbor.AppendText(out, "subnet_id")
+		out = cbor.AppendBytes(out, d.SubnetID)
+		out = cbor.AppendText(out, "certificate")
+		out = cbor.AppendBytes(out, d.Certificate)
 	}
 	return out, nil
 }
@@ -157,29 +158,4 @@ func SignDelegated(key *bls.SecretKey, tree hashtree.Node, d *Delegation) ([]byt
 	c := Certificate{Tree: tree, Delegation: d}
 	c.Signature = key.Sign(c.SignedMessage())
 	return c.Marshal()
-}
-
-func appendHead(dst []byte, major byte, n uint64) []byte {
-	m := major << 5
-	switch {
-	case n < 24:
-		return append(dst, m|byte(n))
-	case n <= 0xff:
-		return append(dst, m|24, byte(n))
-	case n <= 0xffff:
-		return append(dst, m|25, byte(n>>8), byte(n))
-	case n <= 0xffffffff:
-		return append(dst, m|26, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
-	default:
-		return append(dst, m|27, byte(n>>56), byte(n>>48), byte(n>>40), byte(n>>32),
-			byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
-	}
-}
-
-func appendText(dst []byte, s string) []byte {
-	return append(appendHead(dst, majorText, uint64(len(s))), s...)
-}
-
-func appendBytes(dst, b []byte) []byte {
-	return append(appendHead(dst, majorBytes, uint64(len(b))), b...)
 }

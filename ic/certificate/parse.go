@@ -2,28 +2,18 @@ package certificate
 
 import (
 	"bytes"
-	"encoding/binary"
 	"fmt"
 
+	"github.com/icws/icws/ic/cbor"
 	"github.com/icws/icws/ic/hashtree"
 	"github.com/icws/icws/ic/principal"
 )
 
-// CBOR major types and limits of the certificate decoder.
+// Limits of the certificate decoder.
 const (
-	majorUint   = 0
-	majorNeg    = 1
-	majorBytes  = 2
-	majorText   = 3
-	majorArray  = 4
-	majorMap    = 5
-	majorTag    = 6
-	majorSimple = 7
-
-	selfDescribeTag = 55799
-	cborNull        = 0xf6
-	maxSkipDepth    = 16 // nesting allowed inside ignored map values
-	maxMapEntries   = 16 // certificates have 2 or 3 keys; a few unknown ones are tolerated
+	cborNull      = 0xf6
+	maxSkipDepth  = 16 // nesting allowed inside ignored map values
+	maxMapEntries = 16 // certificates have 2 or 3 keys; a few unknown ones are tolerated
 )
 
 // Parse decodes a certificate: the self-describe tag (optional), then a map with the keys "tree"
@@ -157,46 +147,22 @@ func (r *reader) errorf(format string, args ...any) error {
 
 // head reads one CBOR head; it rejects indefinite lengths and reserved values.
 func (r *reader) head() (major byte, arg uint64, err error) {
-	if r.off >= len(r.data) {
-		return 0, 0, r.errorf("unexpected end of input")
+	major, arg, n, err := cbor.Head(r.data[r.off:])
+	if err != nil {
+		return 0, 0, r.errorf("%v", err)
 	}
-	ib := r.data[r.off]
-	major, ai := ib>>5, ib&0x1f
-	size := 0
-	switch {
-	case ai < 24:
-		r.off++
-		return major, uint64(ai), nil
-	case ai == 24:
-		size = 1
-	case ai == 25:
-		size = 2
-	case ai == 26:
-		size = 4
-	case ai == 27:
-		size = 8
-	case ai == 31:
-		return 0, 0, r.errorf("indefinite-length item not allowed")
-	default:
-		return 0, 0, r.errorf("reserved initial byte %#02x", ib)
-	}
-	if len(r.data)-r.off-1 < size {
-		return 0, 0, r.errorf("unexpected end of input")
-	}
-	var buf [8]byte
-	copy(buf[8-size:], r.data[r.off+1:r.off+1+size])
-	r.off += 1 + size
-	return major, binary.BigEndian.Uint64(buf[:]), nil
+	r.off += n
+	return major, arg, nil
 }
 
 // headSkippingTag reads a head, first skipping one self-describe tag; other tags are errors.
 func (r *reader) headSkippingTag() (byte, uint64, error) {
 	start := r.off
 	major, arg, err := r.head()
-	if err != nil || major != majorTag {
+	if err != nil || major != cbor.MajorTag {
 		return major, arg, err
 	}
-	if arg != selfDescribeTag {
+	if arg != cbor.SelfDescribeTag {
 		r.off = start
 		return 0, 0, r.errorf("unexpected CBOR tag %d", arg)
 	}
@@ -220,7 +186,7 @@ func (r *reader) bytes(what string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if major != majorBytes {
+	if major != cbor.MajorBytes {
 		r.off = start
 		return nil, r.errorf("%s must be a byte string, found major type %d", what, major)
 	}
@@ -235,7 +201,7 @@ func (r *reader) mapEntries(what string, value func(key string) error) error {
 	if err != nil {
 		return err
 	}
-	if major != majorMap {
+	if major != cbor.MajorMap {
 		r.off = start
 		return r.errorf("%s must be a map, found major type %d", what, major)
 	}
@@ -249,7 +215,7 @@ func (r *reader) mapEntries(what string, value func(key string) error) error {
 		if err != nil {
 			return err
 		}
-		if major != majorText {
+		if major != cbor.MajorText {
 			r.off = kstart
 			return r.errorf("%s map key must be a text string, found major type %d", what, major)
 		}
@@ -275,14 +241,14 @@ func (r *reader) skip(depth int) error {
 		return err
 	}
 	switch major {
-	case majorUint, majorNeg:
+	case cbor.MajorUint, cbor.MajorNeg:
 		return nil
-	case majorBytes, majorText:
+	case cbor.MajorBytes, cbor.MajorText:
 		_, err := r.payload(arg, "string")
 		return err
-	case majorArray, majorMap:
+	case cbor.MajorArray, cbor.MajorMap:
 		items := arg
-		if major == majorMap {
+		if major == cbor.MajorMap {
 			if arg > uint64(len(r.data)) {
 				return r.errorf("map of %d entries runs past the end of input", arg)
 			}
@@ -297,8 +263,8 @@ func (r *reader) skip(depth int) error {
 			}
 		}
 		return nil
-	case majorSimple:
-		if arg < 20 || arg > 23 || r.data[r.off-1] != majorSimple<<5|byte(arg) {
+	case cbor.MajorSimple:
+		if arg < 20 || arg > 23 || r.data[r.off-1] != cbor.MajorSimple<<5|byte(arg) {
 			return r.errorf("only false, true, null and undefined are allowed among simple values")
 		}
 		return nil

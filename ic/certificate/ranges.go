@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/icws/icws/ic/bls"
+	"github.com/icws/icws/ic/cbor"
 	"github.com/icws/icws/ic/hashtree"
 	"github.com/icws/icws/ic/principal"
 )
@@ -24,11 +25,11 @@ func (r Range) Contains(p principal.Principal) bool {
 // [start, end] byte-string pairs.
 func EncodeRanges(ranges []Range) []byte {
 	out := []byte{0xd9, 0xd9, 0xf7}
-	out = appendHead(out, majorArray, uint64(len(ranges)))
+	out = cbor.AppendHead(out, cbor.MajorArray, uint64(len(ranges)))
 	for _, r := range ranges {
 		out = append(out, 0x82)
-		out = appendBytes(out, r.Start.Bytes())
-		out = appendBytes(out, r.End.Bytes())
+		out = cbor.AppendBytes(out, r.Start.Bytes())
+		out = cbor.AppendBytes(out, r.End.Bytes())
 	}
 	return out
 }
@@ -42,7 +43,7 @@ func DecodeRanges(b []byte) ([]Range, error) {
 	if err != nil {
 		return nil, err
 	}
-	if major != majorArray {
+	if major != cbor.MajorArray {
 		r.off = start
 		return nil, r.errorf("canister ranges must be an array, found major type %d", major)
 	}
@@ -56,7 +57,7 @@ func DecodeRanges(b []byte) ([]Range, error) {
 		if err != nil {
 			return nil, err
 		}
-		if major != majorArray || k != 2 {
+		if major != cbor.MajorArray || k != 2 {
 			r.off = pstart
 			return nil, r.errorf("a canister range must be an array of 2 principals")
 		}

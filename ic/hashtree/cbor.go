@@ -1,9 +1,10 @@
 package hashtree
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
+
+	"github.com/icws/icws/ic/cbor"
 )
 
 // MaxDepth is the deepest nesting of nodes that Unmarshal accepts (the root is at depth 1). Trees
@@ -12,17 +13,6 @@ const MaxDepth = 512
 
 // ErrMalformed is wrapped by every error of Unmarshal.
 var ErrMalformed = errors.New("hashtree: malformed CBOR hash tree")
-
-// selfDescribeTag is the CBOR tag 55799 (d9 d9 f7) that may precede an encoded tree.
-const selfDescribeTag = 55799
-
-// CBOR major types used by hash trees.
-const (
-	majorUint  = 0
-	majorBytes = 2
-	majorArray = 4
-	majorTag   = 6
-)
 
 // Node type numbers, the first element of each CBOR array.
 const (
@@ -50,11 +40,11 @@ func AppendCBOR(dst []byte, n Node) []byte {
 		return AppendCBOR(dst, v.Right)
 	case Labeled:
 		dst = append(dst, 0x83, tagLabeled)
-		dst = appendBytes(dst, v.Label)
+		dst = cbor.AppendBytes(dst, v.Label)
 		return AppendCBOR(dst, v.Tree)
 	case Leaf:
 		dst = append(dst, 0x82, tagLeaf)
-		return appendBytes(dst, v)
+		return cbor.AppendBytes(dst, v)
 	case Pruned:
 		dst = append(dst, 0x82, tagPruned, 0x58, 32)
 		return append(dst, v[:]...)
@@ -71,50 +61,14 @@ func encodedSize(n Node) int {
 	case Fork:
 		return 2 + encodedSize(v.Left) + encodedSize(v.Right)
 	case Labeled:
-		return 2 + headSize(uint64(len(v.Label))) + len(v.Label) + encodedSize(v.Tree)
+		return 2 + cbor.HeadLen(uint64(len(v.Label))) + len(v.Label) + encodedSize(v.Tree)
 	case Leaf:
-		return 2 + headSize(uint64(len(v))) + len(v)
+		return 2 + cbor.HeadLen(uint64(len(v))) + len(v)
 	case Pruned:
 		return 4 + 32
 	default:
 		return encodedSize(normalize(n))
 	}
-}
-
-func headSize(arg uint64) int {
-	switch {
-	case arg < 24:
-		return 1
-	case arg <= 0xff:
-		return 2
-	case arg <= 0xffff:
-		return 3
-	case arg <= 0xffffffff:
-		return 5
-	default:
-		return 9
-	}
-}
-
-// appendHead appends a CBOR head of the given major type and argument, in the shortest form.
-func appendHead(dst []byte, major byte, arg uint64) []byte {
-	m := major << 5
-	switch {
-	case arg < 24:
-		return append(dst, m|byte(arg))
-	case arg <= 0xff:
-		return append(dst, m|24, byte(arg))
-	case arg <= 0xffff:
-		return binary.BigEndian.AppendUint16(append(dst, m|25), uint16(arg))
-	case arg <= 0xffffffff:
-		return binary.BigEndian.AppendUint32(append(dst, m|26), uint32(arg))
-	default:
-		return binary.BigEndian.AppendUint64(append(dst, m|27), arg)
-	}
-}
-
-func appendBytes(dst, b []byte) []byte {
-	return append(appendHead(dst, majorBytes, uint64(len(b))), b...)
 }
 
 // Unmarshal decodes a CBOR hash tree. A self-describe tag (55799) may precede the tree and any node
@@ -161,44 +115,11 @@ func (d *decoder) errorf(format string, args ...any) error {
 
 // head reads one CBOR head. It rejects indefinite lengths and reserved additional information.
 func (d *decoder) head() (major byte, arg uint64, err error) {
-	if d.off >= len(d.data) {
-		return 0, 0, d.errorf("unexpected end of input")
+	major, arg, n, err := cbor.Head(d.data[d.off:])
+	if err != nil {
+		return 0, 0, d.errorf("%v", err)
 	}
-	ib := d.data[d.off]
-	major, ai := ib>>5, ib&0x1f
-	var size int
-	switch {
-	case ai < 24:
-		d.off++
-		return major, uint64(ai), nil
-	case ai == 24:
-		size = 1
-	case ai == 25:
-		size = 2
-	case ai == 26:
-		size = 4
-	case ai == 27:
-		size = 8
-	case ai == 31:
-		return 0, 0, d.errorf("indefinite-length item (initial byte %#02x) not allowed", ib)
-	default:
-		return 0, 0, d.errorf("reserved initial byte %#02x", ib)
-	}
-	if len(d.data)-d.off-1 < size {
-		return 0, 0, d.errorf("unexpected end of input")
-	}
-	p := d.data[d.off+1 : d.off+1+size]
-	switch size {
-	case 1:
-		arg = uint64(p[0])
-	case 2:
-		arg = uint64(binary.BigEndian.Uint16(p))
-	case 4:
-		arg = uint64(binary.BigEndian.Uint32(p))
-	default:
-		arg = binary.BigEndian.Uint64(p)
-	}
-	d.off += 1 + size
+	d.off += n
 	return major, arg, nil
 }
 
@@ -209,7 +130,7 @@ func (d *decoder) bytes(what string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if major != majorBytes {
+	if major != cbor.MajorBytes {
 		d.off = start
 		return nil, d.errorf("%s must be a byte string, found major type %d", what, major)
 	}
@@ -231,17 +152,17 @@ func (d *decoder) node(depth int) (Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	if major == majorTag {
-		if arity != selfDescribeTag {
+	if major == cbor.MajorTag {
+		if arity != cbor.SelfDescribeTag {
 			d.off = start
-			return nil, d.errorf("unexpected CBOR tag %d (only %d is allowed)", arity, selfDescribeTag)
+			return nil, d.errorf("unexpected CBOR tag %d (only %d is allowed)", arity, cbor.SelfDescribeTag)
 		}
 		start = d.off
 		if major, arity, err = d.head(); err != nil {
 			return nil, err
 		}
 	}
-	if major != majorArray {
+	if major != cbor.MajorArray {
 		d.off = start
 		return nil, d.errorf("node must be an array, found major type %d", major)
 	}
@@ -254,7 +175,7 @@ func (d *decoder) node(depth int) (Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	if major != majorUint || typ > tagPruned {
+	if major != cbor.MajorUint || typ > tagPruned {
 		d.off = typStart
 		return nil, d.errorf("node type must be an unsigned integer 0 to 4")
 	}
