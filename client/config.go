@@ -84,8 +84,9 @@ type Config struct {
 	// HeartbeatTimeout is how long Recv waits for any certified message (heartbeats included)
 	// before it reports Withheld; default DefaultHeartbeatTimeout, negative to never. It applies
 	// once the canister sent a heartbeat, so canisters without heartbeats are not affected. It
-	// also bounds how long Reconnect's resending waits for the canister's acknowledgement. Keep
-	// it above twice the canister's heartbeat interval.
+	// also bounds how long Reconnect's resending waits for the canister's acknowledgement (which
+	// an icws canister sends as soon as the client reopens). Keep it above twice the canister's
+	// heartbeat interval.
 	HeartbeatTimeout time.Duration
 
 	// Dialer opens WebSocket connections; nil means a dialer with DefaultHandshakeTimeout and the

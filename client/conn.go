@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"golang.org/x/time/rate"
 
 	"github.com/icws/icws/ic/principal"
 	"github.com/icws/icws/protocol"
@@ -73,9 +74,16 @@ type Conn struct {
 	heartbeats atomic.Bool
 
 	// writeMu (a one-slot semaphore, so that waiting for it respects contexts) serializes
-	// writes and guards nextOut and resyncSince.
+	// writes and guards resyncSince, openNonce and lim; nextOut and written change only with
+	// both writeMu and ackMu held.
 	writeMu chan struct{}
 	nextOut uint64
+	// openNonce is the open_nonce of the last first message sent (protocol.NextOpenNonce).
+	openNonce uint64
+	// lim is the gateway's rate limit (protocol.MessageRate, MessageBurst), for the socket in
+	// use; fallback paces frames beyond the window until the canister acknowledges (pacing.go).
+	lim      *rate.Limiter
+	fallback *rate.Limiter
 	// resyncing is set (under writeMu) from Reconnect until the canister says, through the new
 	// gateway, which of the client's messages it has; meanwhile Send queues without writing.
 	resyncing atomic.Bool
@@ -84,10 +92,14 @@ type Conn struct {
 	resyncSince uint64
 	resyncBy    atomic.Int64
 
-	// ackMu guards unacked and acked; it is held only briefly, never across I/O.
+	// ackMu guards unacked, acked, written, assumed and ackWake; it is held only briefly,
+	// never across I/O.
 	ackMu   sync.Mutex
-	unacked []sentMessage // sent, not yet confirmed by the canister, in sequence order
+	unacked []sentMessage // recorded, not yet confirmed by the canister, in sequence order
 	acked   uint64        // the canister accepted every message below this sequence number
+	written uint64        // every recorded message below this was written through the current socket
+	assumed uint64        // acknowledgements assumed by the fallback pacing (pacing.go)
+	ackWake chan struct{} // closed and replaced when the window may have room
 
 	// bg counts the goroutines that close replaced sockets; Close waits for them.
 	bg sync.WaitGroup
@@ -103,7 +115,7 @@ type Conn struct {
 type sentMessage struct {
 	seq   uint64
 	frame []byte
-	sent  time.Time // when it was last written (Config.Now)
+	sent  time.Time // when it was last written, or recorded if not yet (Config.Now)
 }
 
 // frame is one read from a socket: a message, or the error that ended the socket.
@@ -293,7 +305,7 @@ func (c *Conn) Recv(ctx context.Context) (Message, error) {
 		}
 		c.heard(s)
 		if vm.msg.Service {
-			if err := c.service(ctx, s, &vm.msg); err != nil {
+			if err := c.service(s, &vm.msg); err != nil {
 				return Message{}, err
 			}
 			continue
@@ -405,6 +417,12 @@ func (c *Conn) heard(s *socket) {
 // number, with no gap. Every message is kept until the canister confirms it, at most
 // Config.MaxUnacked of them; beyond that Send fails.
 //
+// Send keeps to the gateway's limits (docs/PROTOCOL.md §7.1), so that a burst of Sends never gets
+// the client closed: it waits while protocol.MaxPendingFrames messages (or
+// protocol.MaxPendingBytes) are written and not yet acknowledged by the canister, which
+// acknowledges every protocol.AckInterval messages (keep calling Recv, which reads the
+// acknowledgements), and it keeps to the gateway's rate, protocol.MessageRate frames a second.
+//
 // If ctx ends while Send waits for its turn, nothing was sent. If it ends while the frame is
 // being written, the socket is broken (a partial frame cannot be taken back); the message is kept
 // and sent again by Reconnect, like every message the canister has not confirmed. After
@@ -414,23 +432,46 @@ func (c *Conn) Send(ctx context.Context, payload []byte) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("client: failed to send: %w", err)
 	}
-	if err := c.acquire(ctx, c.writeMu); err != nil {
-		return fmt.Errorf("client: failed to send: %w", err)
+	for {
+		s, err := c.current()
+		if err != nil {
+			return fmt.Errorf("client: failed to send: %w", err)
+		}
+		if err := s.err(); err != nil {
+			return fmt.Errorf("client: failed to send: the connection through %s failed (Reconnect or Close): %w", s.gateway, err)
+		}
+		if err := c.waitRoom(ctx, s, len(payload)+frameOverhead); err != nil {
+			return fmt.Errorf("client: failed to send: %w", err)
+		}
+		if err := c.acquire(ctx, c.writeMu); err != nil {
+			return fmt.Errorf("client: failed to send: %w", err)
+		}
+		cur, err := c.current()
+		if err == nil && cur == s && s.err() == nil {
+			c.ackMu.Lock()
+			room := c.fitsLocked(c.nextOut, len(payload)+frameOverhead)
+			c.ackMu.Unlock()
+			if room {
+				err = c.sendLocked(ctx, s, &protocol.WebsocketMessage{Message: payload}, false)
+				<-c.writeMu
+				return err
+			}
+		}
+		<-c.writeMu // another sender took the room, or the socket changed: look again
 	}
-	defer func() { <-c.writeMu }()
-	s, err := c.current()
-	if err != nil {
-		return fmt.Errorf("client: failed to send: %w", err)
-	}
-	if err := s.err(); err != nil {
-		return fmt.Errorf("client: failed to send: the connection through %s failed (Reconnect or Close): %w", s.gateway, err)
-	}
-	return c.sendLocked(ctx, s, &protocol.WebsocketMessage{Message: payload})
 }
 
-// sendLocked numbers, signs and records m, and writes it through s unless a resynchronization
-// is pending. The caller holds writeMu.
-func (c *Conn) sendLocked(ctx context.Context, s *socket, m *protocol.WebsocketMessage) error {
+// sendLocked numbers, signs and records m, and writes it through s (with what is recorded and
+// not yet written before it) unless a resynchronization is pending. It takes a token of the
+// rate limit first, unless haveToken, so that when ctx ends meanwhile nothing is recorded. The
+// caller holds writeMu and has checked that the window has room.
+func (c *Conn) sendLocked(ctx context.Context, s *socket, m *protocol.WebsocketMessage, haveToken bool) error {
+	if !haveToken && !c.resyncing.Load() {
+		if err := c.lim.Wait(ctx); err != nil {
+			return fmt.Errorf("client: failed to send: waiting for the gateway's rate limit: %w", err)
+		}
+		haveToken = true
+	}
 	c.ackMu.Lock()
 	if n := len(c.unacked); n >= c.cfg.MaxUnacked {
 		if c.heartbeats.Load() {
@@ -447,14 +488,7 @@ func (c *Conn) sendLocked(ctx context.Context, s *socket, m *protocol.WebsocketM
 	c.nextOut++
 	c.unacked = append(c.unacked, sentMessage{seq: m.SequenceNum, frame: fr, sent: time.Unix(0, int64(m.Timestamp))})
 	c.ackMu.Unlock()
-	if c.resyncing.Load() {
-		return nil
-	}
-	if err := writeFrame(ctx, s.ws, fr); err != nil {
-		s.fail(err)
-		return fmt.Errorf("client: failed to send message %d through %s (kept for Reconnect): %w", m.SequenceNum, s.gateway, err)
-	}
-	return nil
+	return c.pumpLocked(ctx, s, haveToken)
 }
 
 // writeFrame writes one binary frame. The write is bounded by ctx: its deadline, and its

@@ -70,6 +70,9 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 		done:     make(chan struct{}),
 		readMu:   make(chan struct{}, 1),
 		writeMu:  make(chan struct{}, 1),
+		lim:      newRateLimiter(),
+		fallback: newFallbackLimiter(),
+		ackWake:  make(chan struct{}),
 		v: &verifier{
 			clientID:   clientID,
 			verifyCert: verifyCert,
@@ -86,7 +89,7 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 	c.cur = s
 	go c.readLoop(s)
 	// A keep-alive asks the canister for heartbeats, which acknowledge the client's messages.
-	if err := c.sendLocked(ctx, s, &protocol.WebsocketMessage{Service: true}); err != nil {
+	if err := c.sendLocked(ctx, s, &protocol.WebsocketMessage{Service: true}, false); err != nil {
 		_ = c.Close("")
 		return nil, err
 	}
@@ -94,8 +97,10 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 	return c, nil
 }
 
-// open opens a WebSocket to gateway and sends the signed first message. It does not start the
-// socket's reader.
+// open opens a WebSocket to gateway and sends the signed first message, with a fresh open
+// nonce, above every earlier one of the client (so that no gateway can replay an earlier first
+// message to pull the client back). It does not start the socket's reader. The caller holds
+// writeMu, or is Dial.
 func (c *Conn) open(ctx context.Context, gateway string) (*socket, error) {
 	ws, res, err := c.cfg.Dialer.DialContext(ctx, gateway, nil)
 	if err != nil {
@@ -111,7 +116,12 @@ func (c *Conn) open(ctx context.Context, gateway string) (*socket, error) {
 		return nil, fmt.Errorf("client: failed to open a WebSocket to %s: %w", gateway, err)
 	}
 	ws.SetReadLimit(maxFrameBytes)
-	first := protocol.SignFirstMessage(c.key, protocol.FirstMessage{CanisterID: c.canister.String(), ClientID: c.clientID})
+	c.openNonce = protocol.NextOpenNonce(c.openNonce, time.Now())
+	first := protocol.SignFirstMessage(c.key, protocol.FirstMessage{
+		CanisterID: c.canister.String(),
+		ClientID:   c.clientID,
+		OpenNonce:  c.openNonce,
+	})
 	if err := writeFrame(ctx, ws, first); err != nil {
 		_ = ws.Close()
 		return nil, fmt.Errorf("client: failed to send the first message to %s: %w", gateway, err)
@@ -136,9 +146,13 @@ func (c *Conn) open(ctx context.Context, gateway string) (*socket, error) {
 // first message is written; a refusal is reported by Recv. When it fails, the previous socket
 // stays in use.
 //
-// The canister binds the client to whichever gateway calls ws_open last. A Reconnect right after
-// Dial, before the first gateway's ws_open went through (no message has come yet), may lose that
-// race and leave the client bound to the first gateway.
+// Every first message carries a fresh open nonce, above all earlier ones of the client, and the
+// canister refuses one that is not: no gateway can replay an earlier first message to pull the
+// client back, and a ws_open of an earlier socket that is late (a Reconnect right after Dial,
+// before the first gateway's ws_open went through) is refused rather than undoing the move.
+//
+// The new socket starts with the gateway's full rate allowance; the canister acknowledges the
+// reopened client at once, so the resending does not wait for a heartbeat.
 func (c *Conn) Reconnect(ctx context.Context, gateway string) error {
 	if err := c.acquire(ctx, c.writeMu); err != nil {
 		return fmt.Errorf("client: failed to reconnect: %w", err)
@@ -169,6 +183,7 @@ func (c *Conn) Reconnect(ctx context.Context, gateway string) error {
 	c.mu.Unlock()
 	old.stop()
 
+	c.lim = newRateLimiter()
 	c.ackMu.Lock()
 	pending := len(c.unacked)
 	c.ackMu.Unlock()

@@ -17,8 +17,10 @@
 //
 // Dial makes (or takes) the client's Ed25519 key, registers it with the canister (ws_register,
 // an update call signed by Config.Identity, anonymous by default) and gets a client id; opens the
-// WebSocket to the gateway; and sends the first message, {canister_id, client_id} signed with the
-// key. The gateway checks the signature and calls ws_open; if the gateway or the canister refuses,
+// WebSocket to the gateway; and sends the first message, {canister_id, client_id, open_nonce}
+// signed with the key. The open nonce (the time in nanoseconds, and above every earlier one of
+// the client) makes each first message usable once: the canister refuses one that is not fresh,
+// so no gateway can replay it later to pull the client back to itself. The gateway checks the signature and calls ws_open; if the gateway or the canister refuses,
 // the gateway closes the socket and Recv returns a *CloseError whose code (package protocol's
 // close codes) says why, and whether reconnecting can help.
 //
@@ -28,6 +30,13 @@
 // of the Send calls, signs its exact bytes and writes it. The gateway passes it to the canister
 // (ws_message), which checks the signature and the number. The client keeps each message until
 // the canister acknowledges it, so that Reconnect can send it again.
+//
+// Send paces itself to the gateway's limits (docs/PROTOCOL.md §7.1), so that no burst gets the
+// client closed for sending too fast: at most protocol.MaxPendingFrames messages are written and
+// not yet acknowledged by the canister (which acknowledges every protocol.AckInterval messages,
+// besides its heartbeats), and frames go at most at protocol.MessageRate a second. Send waits
+// for its turn; against a canister that never acknowledges, the messages beyond the first
+// protocol.MaxPendingFrames go one per protocol.FallbackInterval.
 //
 // # Receiving: what Recv checks
 //
@@ -58,9 +67,11 @@
 // # Heartbeats and withholding
 //
 // Right after opening, the client sends a keep-alive (a service message), which asks the canister
-// for heartbeats: service messages, every 30 s by default, that acknowledge the client's messages.
-// Recv consumes them (they pass the same checks and take part in the sequence, so Message.Seq
-// skips their numbers), answers each with a keep-alive, and drops the messages they acknowledge.
+// for heartbeats: service messages, every 30 s by default, that acknowledge the client's messages
+// (the canister also acknowledges every few messages, and a reopened connection at once). Recv
+// consumes them (they pass the same checks and take part in the sequence, so Message.Seq skips
+// their numbers), drops the messages they acknowledge, and answers with a keep-alive when every
+// message it sent is acknowledged (otherwise those messages keep the session alive).
 // Keep calling Recv: a canister closes a client that has been silent for its idle timeout (90 s).
 //
 // They also expose a gateway that holds messages back: once a heartbeat came, Recv fails with
@@ -84,10 +95,11 @@
 // ws_open again, and the canister binds the client to it and moves the client's queued messages
 // along. Recv carries on from the sequence number it expects: it skips, without an error, the
 // messages that had already come through the old gateway, and delivers the ones that had not.
-// Send carries on with its own numbers: once the canister's next heartbeat says which of the
-// client's messages it has, the others are sent again, in order, before anything newer. Nothing
-// is lost or repeated in either direction. The old socket is closed once a message of ours has
-// come through the new one.
+// Send carries on with its own numbers: the canister acknowledges the reopened client at once,
+// through the new gateway, and the messages it does not have are sent again, in order, before
+// anything newer. Nothing is lost or repeated in either direction. The old socket is closed once
+// a message of ours has come through the new one. Each Reconnect sends a first message with a
+// greater open nonce; a late or replayed earlier one is refused by the canister.
 //
 // Reconnecting needs the canister to still hold the client: a gateway that saw the socket end (a
 // dropped network connection, or a Close with a "reconnect" code) has ended the session with

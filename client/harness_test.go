@@ -82,11 +82,33 @@ func newFastEcho() *cdk.Canister {
 	return c
 }
 
-// env is a local IC with the example canisters echo and chat and the test canister fastecho,
-// and gateways in front of it.
+// newEchoWith is a test echo canister like newFastEcho with the given heartbeat and tick
+// intervals.
+func newEchoWith(heartbeat, tick time.Duration) func() *cdk.Canister {
+	return func() *cdk.Canister {
+		var s *websocket.Server
+		s = websocket.New(websocket.Config{
+			OnMessage: func(ic cdk.System, client uint64, payload []byte) {
+				if err := s.Send(ic, client, bytes.Clone(payload)); err != nil {
+					ic.Trap(err.Error())
+				}
+			},
+			HeartbeatInterval: heartbeat,
+			TickInterval:      tick,
+		})
+		c := &cdk.Canister{}
+		s.Register(c)
+		return c
+	}
+}
+
+// env is a local IC with the example canisters echo and chat and the test canisters fastecho,
+// hourecho (a heartbeat an hour, after the first at once) and silentecho (no heartbeats, so no
+// service messages at all), and gateways in front of it.
 type env struct {
 	rep                  *replica.Replica
 	echo, chat, fastEcho principal.Principal
+	hourEcho, silentEcho principal.Principal
 }
 
 func newEnv(t *testing.T) *env {
@@ -99,6 +121,8 @@ func newEnv(t *testing.T) *env {
 			{Name: "echo", New: echo.New},
 			{Name: "chat", New: chat.New},
 			{Name: "fastecho", New: newFastEcho},
+			{Name: "hourecho", New: newEchoWith(time.Hour, 250*time.Millisecond)},
+			{Name: "silentecho", New: newEchoWith(-1, 0)},
 		},
 	})
 	if err != nil {
@@ -106,7 +130,9 @@ func newEnv(t *testing.T) *env {
 	}
 	t.Cleanup(func() { _ = rep.Close() })
 	e := &env{rep: rep}
-	for name, id := range map[string]*principal.Principal{"echo": &e.echo, "chat": &e.chat, "fastecho": &e.fastEcho} {
+	for name, id := range map[string]*principal.Principal{
+		"echo": &e.echo, "chat": &e.chat, "fastecho": &e.fastEcho, "hourecho": &e.hourEcho, "silentecho": &e.silentEcho,
+	} {
 		var ok bool
 		if *id, ok = rep.CanisterID(name); !ok {
 			t.Fatalf("no %s canister", name)
@@ -115,22 +141,34 @@ func newEnv(t *testing.T) *env {
 	return e
 }
 
-// gateway starts a gateway with its own identity on a loopback listener and returns its URL.
+// gateway starts a gateway with its own identity on a loopback listener and returns its URL. It
+// does not limit how fast clients send.
 func (e *env) gateway(t *testing.T) string {
+	t.Helper()
+	return e.gatewayWith(t, gateway.Config{MessageRate: -1, MaxPendingMessages: 1024})
+}
+
+// strictGateway starts a gateway with the default limits on how fast clients send
+// (gateway.DefaultMessageRate, DefaultMessageBurst, DefaultMaxPendingMessages).
+func (e *env) strictGateway(t *testing.T) string {
+	t.Helper()
+	return e.gatewayWith(t, gateway.Config{})
+}
+
+// gatewayWith starts a gateway configured by cfg (its IC, identity, polling and logger set
+// here) and returns its URL.
+func (e *env) gatewayWith(t *testing.T, cfg gateway.Config) string {
 	t.Helper()
 	_, key, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, err := gateway.New(gateway.Config{
-		URL:                e.rep.URL(),
-		Identity:           identity.NewEd25519(key),
-		RootKey:            e.rep.RootKey(),
-		PollInterval:       5 * time.Millisecond,
-		MessageRate:        -1,
-		MaxPendingMessages: 1024,
-		Logger:             slog.New(slog.DiscardHandler),
-	})
+	cfg.URL = e.rep.URL()
+	cfg.Identity = identity.NewEd25519(key)
+	cfg.RootKey = e.rep.RootKey()
+	cfg.PollInterval = 5 * time.Millisecond
+	cfg.Logger = slog.New(slog.DiscardHandler)
+	g, err := gateway.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,8 +27,16 @@ type proxy struct {
 	// swallow, when set, drops the clients' frames instead of passing them to the gateway.
 	swallow atomic.Bool
 
-	mu    sync.Mutex
-	conns map[*ws.Conn]bool // the clients' connections
+	mu     sync.Mutex
+	conns  map[*ws.Conn]bool // the clients' connections
+	firsts [][]byte          // the first frame (S2) of every connection, in order
+}
+
+// firstFrames returns the first frame (S2) of every connection so far, in order.
+func (p *proxy) firstFrames() [][]byte {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([][]byte(nil), p.firsts...)
 }
 
 // closeAll sends a Close frame with code and reason to every client, as a gateway would.
@@ -149,6 +157,9 @@ func (p *proxy) serve(cconn, gconn *ws.Conn) {
 			if s2, err := protocol.DecodeSignedFirstMessage(data); err == nil {
 				if s1, err := s2.Decode(); err == nil {
 					client.Store(s1.ClientID)
+					p.mu.Lock()
+					p.firsts = append(p.firsts, append([]byte(nil), data...))
+					p.mu.Unlock()
 				}
 			}
 		}

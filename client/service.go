@@ -25,47 +25,77 @@ func (c *Conn) checkResync(s *socket) error {
 	return err
 }
 
-// service handles a verified service message of the canister: its acknowledgement, the end of a
-// resynchronization, a keep-alive in answer to a heartbeat, or the close notice.
-func (c *Conn) service(ctx context.Context, s *socket, m *protocol.WebsocketMessage) error {
+// service handles a verified service message of the canister: its acknowledgement (which may
+// make room for the frames waiting to be written), the end of a resynchronization, a keep-alive
+// in answer when the client has nothing unconfirmed, or the close notice.
+func (c *Conn) service(s *socket, m *protocol.WebsocketMessage) error {
 	c.ack(m.Ack)
 	if m.Close != "" {
 		c.ended = &CanisterClosedError{Reason: m.Close}
 		s.fail(c.ended)
 		return c.ended
 	}
-	c.heartbeats.Store(true)
+	if !c.heartbeats.Swap(true) {
+		// The canister acknowledges: from now on the window follows its acknowledgements.
+		c.ackMu.Lock()
+		c.wakeLocked()
+		c.ackMu.Unlock()
+	}
 	if err := c.checkAcked(s, m); err != nil {
 		s.fail(err)
 		return err
 	}
+	c.ackMu.Lock()
+	backlog := c.written < c.nextOut
+	idle := m.Ack >= c.nextOut
+	c.ackMu.Unlock()
 	resync := c.resyncing.Load()
-	if resync {
-		// Sends only queue during a resynchronization, so the lock is never held for long.
-		if err := c.acquire(ctx, c.writeMu); err != nil {
-			return err
+	wctx, cancel := context.WithTimeout(context.Background(), serviceWriteTimeout)
+	defer cancel()
+	switch {
+	case resync || backlog:
+		// Send never holds the lock while it waits for room in the window, so this wait is
+		// short: at most one frame's write and rate-limit wait. It is not bounded by Recv's
+		// context, so that the resending is not skipped when that ends.
+		if err := c.acquire(wctx, c.writeMu); err != nil {
+			return nil // the Conn closed, or a write is stuck and will fail the socket
 		}
-	} else {
+	case idle:
 		select {
 		case c.writeMu <- struct{}{}:
 		default:
 			// A Send is writing: it keeps the connection alive just as a keep-alive would.
 			return nil
 		}
+	default:
+		// Messages of ours are on their way: their acceptance keeps the session alive, and the
+		// next acknowledgement confirms them.
+		return nil
 	}
 	defer func() { <-c.writeMu }()
-	wctx, cancel := context.WithTimeout(context.Background(), serviceWriteTimeout)
-	defer cancel()
 	if c.resyncing.Load() {
 		if m.Timestamp < c.resyncSince {
 			return nil // queued before the reconnection: its acknowledgement may be outdated
 		}
+		// Everything the canister has not confirmed is written again, from the first.
 		c.resyncing.Store(false)
-		if err := c.flushLocked(wctx, s); err != nil {
-			return nil // s failed; the next Recv reports it
+		c.ackMu.Lock()
+		resend := len(c.unacked)
+		c.written = c.nextOut - uint64(resend)
+		c.ackMu.Unlock()
+		if resend > 0 {
+			c.log.Debug("client: sending unconfirmed messages again", "client", c.clientID, "gateway", s.gateway, "count", resend)
 		}
 	}
-	_ = c.sendLocked(wctx, s, &protocol.WebsocketMessage{Service: true, Ack: c.v.next})
+	if err := c.pumpLocked(wctx, s, false); err != nil {
+		return nil // s failed, or the rate limit holds the rest for the next Send; Recv goes on
+	}
+	c.ackMu.Lock()
+	idle = m.Ack >= c.nextOut && c.written == c.nextOut
+	c.ackMu.Unlock()
+	if idle && c.lim.Allow() {
+		_ = c.sendLocked(wctx, s, &protocol.WebsocketMessage{Service: true, Ack: c.v.next}, true)
+	}
 	return nil
 }
 
@@ -76,9 +106,9 @@ func (c *Conn) checkAcked(s *socket, m *protocol.WebsocketMessage) error {
 		return nil // the unconfirmed messages wait to be written again
 	}
 	c.ackMu.Lock()
-	if len(c.unacked) == 0 {
+	if len(c.unacked) == 0 || c.unacked[0].seq >= c.written {
 		c.ackMu.Unlock()
-		return nil
+		return nil // nothing unconfirmed was written yet
 	}
 	oldest := c.unacked[0]
 	c.ackMu.Unlock()
@@ -91,7 +121,8 @@ func (c *Conn) checkAcked(s *socket, m *protocol.WebsocketMessage) error {
 	return nil
 }
 
-// ack drops the sent messages the canister confirmed: every one below next.
+// ack drops the sent messages the canister confirmed, every one below next, which makes room in
+// the window.
 func (c *Conn) ack(next uint64) {
 	c.ackMu.Lock()
 	defer c.ackMu.Unlock()
@@ -104,27 +135,5 @@ func (c *Conn) ack(next uint64) {
 		i++
 	}
 	c.unacked = append(c.unacked[:0], c.unacked[i:]...)
-}
-
-// flushLocked writes every message the canister has not confirmed through s, in order. The
-// caller holds writeMu.
-func (c *Conn) flushLocked(ctx context.Context, s *socket) error {
-	c.ackMu.Lock()
-	resend := make([][]byte, len(c.unacked))
-	now := c.cfg.Now()
-	for i := range c.unacked {
-		resend[i] = c.unacked[i].frame
-		c.unacked[i].sent = now
-	}
-	c.ackMu.Unlock()
-	for _, fr := range resend {
-		if err := writeFrame(ctx, s.ws, fr); err != nil {
-			s.fail(err)
-			return fmt.Errorf("client: failed to send unconfirmed messages again through %s: %w", s.gateway, err)
-		}
-	}
-	if len(resend) > 0 {
-		c.log.Debug("client: sent unconfirmed messages again", "client", c.clientID, "gateway", s.gateway, "count", len(resend))
-	}
-	return nil
+	c.wakeLocked()
 }

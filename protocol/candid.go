@@ -78,6 +78,7 @@ type Stats struct {
 	// Acknowledged counts queued messages deleted early because their client acknowledged them
 	// in a keep-alive.
 	Acknowledged uint64 `candid:"acknowledged"`
-	// Rejected counts client messages refused (bad signature, replay, reorder).
+	// Rejected counts client messages refused (bad signature, replay, reorder) and first
+	// messages refused (bad signature, an open_nonce that is not fresh).
 	Rejected uint64 `candid:"rejected"`
 }

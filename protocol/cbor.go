@@ -3,78 +3,21 @@ package protocol
 import (
 	"fmt"
 	"unicode/utf8"
+
+	"github.com/icws/icws/ic/cbor"
 )
 
-// This file is the small CBOR codec of the icws wire messages. Every message is a flat map with
-// text keys and uint, text or byte-string values, so a purpose-built codec gives exact control of
-// the bytes (field order, shortest integer forms, where the self-describe tag goes) and decodes
-// without reflection or allocation on the hot paths of the gateway and the clients. Generic CBOR
-// (certificates, hash trees) is left to package ic/cbor.
-
-// CBOR major types.
-const (
-	majorUint  = 0
-	majorNeg   = 1
-	majorBytes = 2
-	majorText  = 3
-	majorArray = 4
-	majorMap   = 5
-	majorTag   = 6
-	majorOther = 7
-)
-
-// selfDescribe is tag 55799, the CBOR self-describe tag, as it is written: d9 d9 f7.
-const selfDescribe = "\xd9\xd9\xf7"
-
-// selfDescribeTag is the number of the self-describe tag.
-const selfDescribeTag = 55799
+// This file is the CBOR reader of the icws wire messages; the writers build on ic/cbor's
+// AppendHead, AppendText and AppendBytes. Every message is a flat map with text keys and uint,
+// text or byte-string values, so a purpose-built codec gives exact control of the bytes (field
+// order, shortest integer forms, where the self-describe tag goes) and decodes without reflection
+// or allocation on the hot paths of the gateway and the clients. Generic CBOR (certificates, hash
+// trees) is left to ic/cbor's Marshal and Unmarshal.
 
 // maxSkipDepth bounds the nesting of values skipped under unknown keys.
 const maxSkipDepth = 16
 
-// appendHead appends a CBOR head of the given major type and argument in the shortest form.
-func appendHead(dst []byte, major byte, n uint64) []byte {
-	m := major << 5
-	switch {
-	case n < 24:
-		return append(dst, m|byte(n))
-	case n <= 0xff:
-		return append(dst, m|24, byte(n))
-	case n <= 0xffff:
-		return append(dst, m|25, byte(n>>8), byte(n))
-	case n <= 0xffffffff:
-		return append(dst, m|26, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
-	default:
-		return append(dst, m|27, byte(n>>56), byte(n>>48), byte(n>>40), byte(n>>32),
-			byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
-	}
-}
-
-func appendText(dst []byte, s string) []byte {
-	return append(appendHead(dst, majorText, uint64(len(s))), s...)
-}
-
-func appendBytes(dst, b []byte) []byte {
-	return append(appendHead(dst, majorBytes, uint64(len(b))), b...)
-}
-
-func appendUint(dst []byte, v uint64) []byte { return appendHead(dst, majorUint, v) }
-
-// headLen is the length of the head appendHead writes for n.
-func headLen(n uint64) int {
-	switch {
-	case n < 24:
-		return 1
-	case n <= 0xff:
-		return 2
-	case n <= 0xffff:
-		return 3
-	case n <= 0xffffffff:
-		return 5
-	default:
-		return 9
-	}
-}
+func appendUint(dst []byte, v uint64) []byte { return cbor.AppendHead(dst, cbor.MajorUint, v) }
 
 // reader decodes CBOR from a byte slice. Errors name the byte offset.
 type reader struct {
@@ -88,36 +31,11 @@ func (r *reader) errorf(format string, args ...any) error {
 
 // head reads one head. Indefinite lengths and reserved additional information are refused.
 func (r *reader) head() (major byte, arg uint64, err error) {
-	if r.off >= len(r.b) {
-		return 0, 0, r.errorf("unexpected end of input")
+	major, arg, n, err := cbor.Head(r.b[r.off:])
+	if err != nil {
+		return 0, 0, r.errorf("%v", err)
 	}
-	ib := r.b[r.off]
-	major, ai := ib>>5, ib&0x1f
-	var n int
-	switch {
-	case ai < 24:
-		r.off++
-		return major, uint64(ai), nil
-	case ai == 24:
-		n = 1
-	case ai == 25:
-		n = 2
-	case ai == 26:
-		n = 4
-	case ai == 27:
-		n = 8
-	case ai == 31:
-		return 0, 0, r.errorf("indefinite-length item (initial byte 0x%02x) is not allowed", ib)
-	default:
-		return 0, 0, r.errorf("reserved additional information in initial byte 0x%02x", ib)
-	}
-	if len(r.b)-r.off-1 < n {
-		return 0, 0, r.errorf("unexpected end of input in a %d-byte argument", n)
-	}
-	for _, c := range r.b[r.off+1 : r.off+1+n] {
-		arg = arg<<8 | uint64(c)
-	}
-	r.off += 1 + n
+	r.off += n
 	return major, arg, nil
 }
 
@@ -127,10 +45,10 @@ func (r *reader) headSkipSelfDescribe() (major byte, arg uint64, err error) {
 	for {
 		start := r.off
 		major, arg, err = r.head()
-		if err != nil || major != majorTag {
+		if err != nil || major != cbor.MajorTag {
 			return major, arg, err
 		}
-		if arg != selfDescribeTag {
+		if arg != cbor.SelfDescribeTag {
 			r.off = start
 			return 0, 0, r.errorf("unexpected tag %d", arg)
 		}
@@ -152,7 +70,7 @@ func (r *reader) uint(field string) (uint64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("field %q: %w", field, err)
 	}
-	if major != majorUint {
+	if major != cbor.MajorUint {
 		return 0, fmt.Errorf("field %q: %w", field, r.errorf("want an unsigned integer, got %s", majorName(major)))
 	}
 	return arg, nil
@@ -164,7 +82,7 @@ func (r *reader) bytes(field string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("field %q: %w", field, err)
 	}
-	if major != majorBytes {
+	if major != cbor.MajorBytes {
 		return nil, fmt.Errorf("field %q: %w", field, r.errorf("want a byte string, got %s", majorName(major)))
 	}
 	b, err := r.span(arg, "byte string")
@@ -179,7 +97,7 @@ func (r *reader) text(field string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("field %q: %w", field, err)
 	}
-	if major != majorText {
+	if major != cbor.MajorText {
 		return "", fmt.Errorf("field %q: %w", field, r.errorf("want a text string, got %s", majorName(major)))
 	}
 	b, err := r.span(arg, "text string")
@@ -202,23 +120,23 @@ func (r *reader) skip(depth int) error {
 		return err
 	}
 	switch major {
-	case majorUint, majorNeg, majorOther:
+	case cbor.MajorUint, cbor.MajorNeg, cbor.MajorSimple:
 		// The argument was the whole item (simple values, floats and integers).
 		return nil
-	case majorBytes:
+	case cbor.MajorBytes:
 		_, err = r.span(arg, "byte string")
 		return err
-	case majorText:
+	case cbor.MajorText:
 		b, err := r.span(arg, "text string")
 		if err == nil && !utf8.Valid(b) {
 			err = r.errorf("text is not valid UTF-8")
 		}
 		return err
-	case majorTag:
+	case cbor.MajorTag:
 		return r.skip(depth + 1)
-	case majorArray, majorMap:
+	case cbor.MajorArray, cbor.MajorMap:
 		n := arg
-		if major == majorMap {
+		if major == cbor.MajorMap {
 			if n > uint64(len(r.b)) {
 				return r.errorf("map of %d entries is longer than the input", n)
 			}
@@ -248,7 +166,7 @@ func decodeMap(what string, b []byte, field func(r *reader, key []byte) (index i
 	if err != nil {
 		return 0, fmt.Errorf("%s: %w", what, err)
 	}
-	if major != majorMap {
+	if major != cbor.MajorMap {
 		return 0, fmt.Errorf("%s: %w", what, r.errorf("want a map, got %s", majorName(major)))
 	}
 	if n > uint64(len(b)) {
@@ -260,7 +178,7 @@ func decodeMap(what string, b []byte, field func(r *reader, key []byte) (index i
 		if err != nil {
 			return 0, fmt.Errorf("%s: %w", what, err)
 		}
-		if kmajor != majorText {
+		if kmajor != cbor.MajorText {
 			return 0, fmt.Errorf("%s: %w", what, r.errorf("map key is %s, want a text string", majorName(kmajor)))
 		}
 		kb, err := r.span(klen, "map key")
@@ -311,19 +229,19 @@ func missing(what string, seen uint32, names ...string) error {
 
 func majorName(major byte) string {
 	switch major {
-	case majorUint:
+	case cbor.MajorUint:
 		return "an unsigned integer"
-	case majorNeg:
+	case cbor.MajorNeg:
 		return "a negative integer"
-	case majorBytes:
+	case cbor.MajorBytes:
 		return "a byte string"
-	case majorText:
+	case cbor.MajorText:
 		return "a text string"
-	case majorArray:
+	case cbor.MajorArray:
 		return "an array"
-	case majorMap:
+	case cbor.MajorMap:
 		return "a map"
-	case majorTag:
+	case cbor.MajorTag:
 		return "a tag"
 	default:
 		return "a simple value or float"

@@ -17,6 +17,14 @@ func TestGenericDecoderAgrees(t *testing.T) {
 	if err := cbor.Unmarshal(unhex(t, goldenS1), &s1); err != nil || s1.CanisterID != seedCanister || s1.ClientID != 16 {
 		t.Errorf("S1: %+v, %v", s1, err)
 	}
+	var s1n struct {
+		CanisterID string `cbor:"canister_id"`
+		ClientID   uint64 `cbor:"client_id"`
+		OpenNonce  uint64 `cbor:"open_nonce"`
+	}
+	if err := cbor.Unmarshal(unhex(t, goldenS1Nonce), &s1n); err != nil || s1n.CanisterID != seedCanister || s1n.ClientID != 16 || s1n.OpenNonce != goldenOpenNonce {
+		t.Errorf("S1 with open_nonce: %+v, %v", s1n, err)
+	}
 	var s5 struct {
 		Sig []byte `cbor:"sig"`
 		Val []byte `cbor:"val"`
@@ -47,7 +55,7 @@ func TestGenericDecoderAgrees(t *testing.T) {
 // FuzzDecodersAgainstGeneric checks that every input the strict decoders accept is well-formed
 // CBOR for the generic decoder.
 func FuzzDecodersAgainstGeneric(f *testing.F) {
-	addSeeds(f, goldenS1, goldenS2, goldenS3Ping, goldenS4Canister, goldenS4Client, goldenS5)
+	addSeeds(f, goldenS1, goldenS2, goldenS1Nonce, goldenS2Nonce, goldenS3Ping, goldenS4Canister, goldenS4Client, goldenS5)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		_, e1 := DecodeFirstMessage(b)
 		_, e2 := DecodeSignedFirstMessage(b)

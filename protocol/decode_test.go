@@ -4,6 +4,9 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/icws/icws/ic/cbor"
 )
 
 func TestDecodeAcceptsVariants(t *testing.T) {
@@ -39,6 +42,9 @@ func TestDecodeErrors(t *testing.T) {
 		{"negative client id", "a2" + "6b63616e69737465725f6964" + "6161" + "69636c69656e745f6964" + "20", decFirst, ErrMalformed, "got a negative integer"},
 		{"duplicate key", "a3" + "6b63616e69737465725f6964" + "6161" + "69636c69656e745f6964" + "10" + "69636c69656e745f6964" + "10", decFirst, ErrMalformed, `duplicate key "client_id"`},
 		{"duplicate unknown key", "a4" + "6b63616e69737465725f6964" + "6161" + "69636c69656e745f6964" + "10" + "617801" + "617801", decFirst, ErrMalformed, `duplicate key "x"`},
+		{"open_nonce 0", "a3" + "6b63616e69737465725f6964" + "6161" + "69636c69656e745f6964" + "10" + "6a6f70656e5f6e6f6e6365" + "00", decFirst, ErrMalformed, `field "open_nonce": protocol: malformed message: at byte 38: 0 is not a nonce`},
+		{"open_nonce not a uint", "a3" + "6b63616e69737465725f6964" + "6161" + "69636c69656e745f6964" + "10" + "6a6f70656e5f6e6f6e6365" + "4101", decFirst, ErrMalformed, `field "open_nonce": protocol: malformed message: at byte 38: want an unsigned integer, got a byte string`},
+		{"duplicate open_nonce", "a4" + "6b63616e69737465725f6964" + "6161" + "69636c69656e745f6964" + "10" + "6a6f70656e5f6e6f6e6365" + "01" + "6a6f70656e5f6e6f6e6365" + "02", decFirst, ErrMalformed, `duplicate key "open_nonce"`},
 		{"trailing bytes", "a1" + "6474657874" + "6161" + "00", decApp, ErrMalformed, "1 trailing bytes"},
 		{"indefinite map", "bf" + "6474657874" + "6161" + "ff", decApp, ErrMalformed, "indefinite-length"},
 		{"other tag", "c2a1" + "6474657874" + "6161", decApp, ErrMalformed, "unexpected tag 2"},
@@ -101,10 +107,61 @@ func TestRoundTrips(t *testing.T) {
 	}
 }
 
+func TestFirstMessageRoundTrip(t *testing.T) {
+	for _, m := range []FirstMessage{
+		{CanisterID: seedCanister, ClientID: 16},
+		{CanisterID: seedCanister, ClientID: 16, OpenNonce: 1},
+		{CanisterID: "aaaaa-aa", ClientID: 1<<64 - 1, OpenNonce: 1<<64 - 1},
+		{CanisterID: "", ClientID: 0, OpenNonce: 23},
+	} {
+		b := m.Marshal()
+		if got, err := DecodeFirstMessage(b); err != nil || got != m {
+			t.Errorf("%+v: decoded %+v, %v", m, got, err)
+		}
+	}
+	// Keys in another order, and the nonce in a longer form than needed.
+	b := unhex(t, "a3"+"6a6f70656e5f6e6f6e6365"+"1b0000000000000005"+"69636c69656e745f6964"+"10"+"6b63616e69737465725f6964"+"6161")
+	if got, err := DecodeFirstMessage(b); err != nil || got != (FirstMessage{CanisterID: "a", ClientID: 16, OpenNonce: 5}) {
+		t.Errorf("reordered: %+v, %v", got, err)
+	}
+}
+
+func TestNextOpenNonce(t *testing.T) {
+	at := time.Unix(0, 1_700_000_000_000_000_000)
+	tests := []struct {
+		name string
+		last uint64
+		now  time.Time
+		want uint64
+	}{
+		{"first", 0, at, 1_700_000_000_000_000_000},
+		{"clock moved on", 1_600_000_000_000_000_000, at, 1_700_000_000_000_000_000},
+		{"same instant", 1_700_000_000_000_000_000, at, 1_700_000_000_000_000_001},
+		{"clock stepped back", 1_800_000_000_000_000_000, at, 1_800_000_000_000_000_001},
+		{"clock before 1970", 0, time.Unix(-5, 0), 1},
+		{"clock at the epoch", 7, time.Unix(0, 0), 8},
+		{"saturated", 1<<64 - 1, at, 1<<64 - 1},
+	}
+	for _, tt := range tests {
+		if got := NextOpenNonce(tt.last, tt.now); got != tt.want {
+			t.Errorf("%s: NextOpenNonce(%d, %v) = %d, want %d", tt.name, tt.last, tt.now, got, tt.want)
+		}
+	}
+	// Strictly increasing over many calls, whatever the clock does.
+	last := uint64(0)
+	for i := range 1000 {
+		n := NextOpenNonce(last, at.Add(time.Duration(i%7-3)))
+		if n <= last {
+			t.Fatalf("call %d: %d after %d", i, n, last)
+		}
+		last = n
+	}
+}
+
 func TestHeadLen(t *testing.T) {
 	for _, n := range []uint64{0, 23, 24, 255, 256, 65535, 65536, 1<<32 - 1, 1 << 32, 1<<64 - 1} {
-		if got := len(appendHead(nil, majorUint, n)); got != headLen(n) {
-			t.Errorf("headLen(%d) = %d, encoded %d", n, headLen(n), got)
+		if got := len(cbor.AppendHead(nil, cbor.MajorUint, n)); got != cbor.HeadLen(n) {
+			t.Errorf("cbor.HeadLen(%d) = %d, encoded %d", n, cbor.HeadLen(n), got)
 		}
 	}
 }

@@ -15,7 +15,7 @@ func addSeeds(f *testing.F, hexes ...string) {
 }
 
 func FuzzDecodeFirstMessage(f *testing.F) {
-	addSeeds(f, goldenS1)
+	addSeeds(f, goldenS1, goldenS1Nonce)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := DecodeFirstMessage(b)
 		if err != nil {
@@ -28,7 +28,7 @@ func FuzzDecodeFirstMessage(f *testing.F) {
 }
 
 func FuzzDecodeSignedFirstMessage(f *testing.F) {
-	addSeeds(f, goldenS2)
+	addSeeds(f, goldenS2, goldenS2Nonce)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := DecodeSignedFirstMessage(b)
 		if err != nil {

@@ -24,6 +24,18 @@ const (
 	goldenS2    = "d9d9f7a2" + "72636c69656e745f63616e69737465725f6964" + "5838" + goldenS1 +
 		"63736967" + "5840" + goldenS1Sig
 
+	// The icws form of S1 (docs/PROTOCOL.md §2.2): the seed's keys and open_nonce
+	// 1684411200123456789 (0x17603b0fe70c4d15), keys sorted. Signature checked against
+	// @noble/curves' Ed25519 as well (web/test/verify.test.mjs).
+	goldenS1Nonce = "d9d9f7a3" + "6b63616e69737465725f6964" +
+		"781b627734646c2d736d6161612d61616161612d71616163712d636169" +
+		"69636c69656e745f6964" + "10" +
+		"6a6f70656e5f6e6f6e6365" + "1b17603b0fe70c4d15"
+	goldenS1NonceSig = "302c876794515a7631121aff77615bc98182b46d52f48bff6c9218b1a52227c4c59e0701e9d3e1f2f37e493f1a10edc9bf45c39cd9f3180cadf96653d727a00f"
+	goldenS2Nonce    = "d9d9f7a2" + "72636c69656e745f63616e69737465725f6964" + "584c" + goldenS1Nonce +
+		"63736967" + "5840" + goldenS1NonceSig
+	goldenOpenNonce = 1684411200123456789
+
 	goldenS3PingPong = "d9d9f7a1" + "6474657874" + "6970696e672d706f6e67"
 	goldenS4Client   = "d9d9f7a4" + "69636c69656e745f6964" + "10" +
 		"676d657373616765" + "53" + goldenS3PingPong +
@@ -87,6 +99,35 @@ func TestGoldenClientToGateway(t *testing.T) {
 	checkBytes(t, "S4 (client)", s4.MarshalClient(), goldenS4Client)
 	checkBytes(t, "S4 signature", ed25519.Sign(key, s4.MarshalClient()), goldenS4ClientSig)
 	checkBytes(t, "S5", SignClientMessage(key, s4), goldenS5)
+}
+
+func TestGoldenFirstMessageWithNonce(t *testing.T) {
+	key := rfcKey1(t)
+	m := FirstMessage{CanisterID: seedCanister, ClientID: 16, OpenNonce: goldenOpenNonce}
+	s1 := m.Marshal()
+	if len(s1) != 76 {
+		t.Errorf("S1 is %d bytes, want 76", len(s1))
+	}
+	checkBytes(t, "S1 with open_nonce", s1, goldenS1Nonce)
+	checkBytes(t, "S1 signature", ed25519.Sign(key, s1), goldenS1NonceSig)
+	checkBytes(t, "S2", SignFirstMessage(key, m), goldenS2Nonce)
+
+	s2, err := DecodeSignedFirstMessage(unhex(t, goldenS2Nonce))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkBytes(t, "S2 → S1 bytes", s2.FirstMessage, goldenS1Nonce)
+	if err := Verify(unhex(t, rfc8032Public1), s2.FirstMessage, s2.Sig); err != nil {
+		t.Errorf("S1 signature: %v", err)
+	}
+	got, err := s2.Decode()
+	if err != nil || got != m {
+		t.Errorf("S1 = %+v, %v; want %+v", got, err, m)
+	}
+	// The seed form decodes with no nonce.
+	if seed, err := DecodeFirstMessage(unhex(t, goldenS1)); err != nil || seed.OpenNonce != 0 {
+		t.Errorf("seed S1 = %+v, %v", seed, err)
+	}
 }
 
 func TestGoldenDecodeClientToGateway(t *testing.T) {

@@ -1,35 +1,59 @@
 package protocol
 
-import "fmt"
+import (
+	"fmt"
+	"math"
+	"time"
 
-// FirstMessage is S1, the first message of a connection: which canister the client wants and
-// which client it is. The client signs its exact encoded bytes.
+	"github.com/icws/icws/ic/cbor"
+)
+
+// FirstMessage is S1, the first message of a connection: which canister the client wants, which
+// client it is, and (icws clients) a fresh open nonce. The client signs its exact encoded bytes.
 //
-// Wire form (as the seed client writes it, keys sorted): d9d9f7 a2 "canister_id": text,
-// "client_id": uint.
+// Wire form, keys sorted as the seed client writes them: d9d9f7 a2 "canister_id": text,
+// "client_id": uint (the seed form); or d9d9f7 a3 with "open_nonce": uint after them.
 type FirstMessage struct {
 	// CanisterID is the textual principal of the canister.
 	CanisterID string `cbor:"canister_id"`
 	// ClientID is the id ws_register returned.
 	ClientID uint64 `cbor:"client_id"`
+	// OpenNonce, when not zero, makes the first message fresh: the canister accepts a first
+	// message of this client only if its OpenNonce is greater than that of every one accepted
+	// before, and none without one after one with one, so a gateway cannot replay it to pull the
+	// client back. icws clients use NextOpenNonce. Zero means the key is absent (the seed form);
+	// an explicit 0 on the wire is refused.
+	OpenNonce uint64 `cbor:"open_nonce,omitempty"`
 }
 
-// Marshal encodes m as the seed client does: tagged, keys canister_id then client_id.
+// Marshal encodes m as the seed client does: tagged, keys canister_id, client_id and, when
+// OpenNonce is set, open_nonce.
 func (m FirstMessage) Marshal() []byte {
-	b := make([]byte, 0, len(selfDescribe)+1+12+headLen(uint64(len(m.CanisterID)))+len(m.CanisterID)+10+9)
-	b = append(b, selfDescribe...)
-	b = appendHead(b, majorMap, 2)
-	b = appendText(b, "canister_id")
-	b = appendText(b, m.CanisterID)
-	b = appendText(b, "client_id")
-	return appendUint(b, m.ClientID)
+	n := uint64(2)
+	size := len(cbor.SelfDescribePrefix) + 1 + 12 + cbor.HeadLen(uint64(len(m.CanisterID))) + len(m.CanisterID) + 10 + 9
+	if m.OpenNonce != 0 {
+		n, size = 3, size+11+9
+	}
+	b := make([]byte, 0, size)
+	b = append(b, cbor.SelfDescribePrefix...)
+	b = cbor.AppendHead(b, cbor.MajorMap, n)
+	b = cbor.AppendText(b, "canister_id")
+	b = cbor.AppendText(b, m.CanisterID)
+	b = cbor.AppendText(b, "client_id")
+	b = appendUint(b, m.ClientID)
+	if m.OpenNonce != 0 {
+		b = cbor.AppendText(b, "open_nonce")
+		b = appendUint(b, m.OpenNonce)
+	}
+	return b
 }
 
 // DecodeFirstMessage decodes S1. Keys may come in any order; the tag is optional; unknown keys
-// are ignored.
+// are ignored. An open_nonce of 0 is an error (leave the key out instead).
 func DecodeFirstMessage(b []byte) (FirstMessage, error) {
 	var m FirstMessage
-	seen, err := decodeMap("first message", b, func(r *reader, key []byte) (int, bool, error) {
+	const what = "first message"
+	seen, err := decodeMap(what, b, func(r *reader, key []byte) (int, bool, error) {
 		var err error
 		switch string(key) {
 		case "canister_id":
@@ -38,16 +62,40 @@ func DecodeFirstMessage(b []byte) (FirstMessage, error) {
 		case "client_id":
 			m.ClientID, err = r.uint("client_id")
 			return 1, true, err
+		case "open_nonce":
+			m.OpenNonce, err = r.uint("open_nonce")
+			if err == nil && m.OpenNonce == 0 {
+				err = fmt.Errorf("field \"open_nonce\": %w", r.errorf("0 is not a nonce (leave the key out instead)"))
+			}
+			return 2, true, err
 		}
 		return 0, false, nil
 	})
 	if err == nil {
-		err = missing("first message", seen, "canister_id", "client_id")
+		err = missing(what, seen, "canister_id", "client_id")
 	}
 	if err != nil {
 		return FirstMessage{}, err
 	}
 	return m, nil
+}
+
+// NextOpenNonce returns the open nonce of a client's next first message: the time now in
+// nanoseconds since the Unix epoch, or last+1 if that is not greater than last (the nonce of the
+// client's previous first message, 0 for none), so that nonces strictly increase even when the
+// clock stands still or steps back. It never returns 0.
+func NextOpenNonce(last uint64, now time.Time) uint64 {
+	var n uint64
+	if ns := now.UnixNano(); ns > 0 {
+		n = uint64(ns)
+	}
+	if n <= last {
+		if last == math.MaxUint64 {
+			return last // cannot increase; the canister will refuse it
+		}
+		n = last + 1
+	}
+	return n
 }
 
 // SignedFirstMessage is S2, the first WebSocket frame a client sends: S1's exact bytes and the
@@ -63,13 +111,13 @@ type SignedFirstMessage struct {
 
 // Marshal encodes m as the seed client does: tagged, keys client_canister_id then sig.
 func (m SignedFirstMessage) Marshal() []byte {
-	b := make([]byte, 0, len(selfDescribe)+1+19+9+len(m.FirstMessage)+4+9+len(m.Sig))
-	b = append(b, selfDescribe...)
-	b = appendHead(b, majorMap, 2)
-	b = appendText(b, "client_canister_id")
-	b = appendBytes(b, m.FirstMessage)
-	b = appendText(b, "sig")
-	return appendBytes(b, m.Sig)
+	b := make([]byte, 0, len(cbor.SelfDescribePrefix)+1+19+9+len(m.FirstMessage)+4+9+len(m.Sig))
+	b = append(b, cbor.SelfDescribePrefix...)
+	b = cbor.AppendHead(b, cbor.MajorMap, 2)
+	b = cbor.AppendText(b, "client_canister_id")
+	b = cbor.AppendBytes(b, m.FirstMessage)
+	b = cbor.AppendText(b, "sig")
+	return cbor.AppendBytes(b, m.Sig)
 }
 
 // DecodeSignedFirstMessage decodes S2. The byte slices of the result alias b. It does not decode
@@ -111,11 +159,11 @@ type AppMessage struct {
 
 // Marshal encodes m, tagged.
 func (m AppMessage) Marshal() []byte {
-	b := make([]byte, 0, len(selfDescribe)+1+5+9+len(m.Text))
-	b = append(b, selfDescribe...)
-	b = appendHead(b, majorMap, 1)
-	b = appendText(b, "text")
-	return appendText(b, m.Text)
+	b := make([]byte, 0, len(cbor.SelfDescribePrefix)+1+5+9+len(m.Text))
+	b = append(b, cbor.SelfDescribePrefix...)
+	b = cbor.AppendHead(b, cbor.MajorMap, 1)
+	b = cbor.AppendText(b, "text")
+	return cbor.AppendText(b, m.Text)
 }
 
 // DecodeAppMessage decodes S3.
@@ -171,7 +219,7 @@ type WebsocketMessage struct {
 }
 
 func (m *WebsocketMessage) sizeHint() int {
-	return len(selfDescribe) + 1 + 10 + 9 + 13 + 9 + 10 + 9 + 8 + 9 + len(m.Message) + 4 + 9 + 6 + 9 + len(m.Close)
+	return len(cbor.SelfDescribePrefix) + 1 + 10 + 9 + 13 + 9 + 10 + 9 + 8 + 9 + len(m.Message) + 4 + 9 + 6 + 9 + len(m.Close)
 }
 
 // MarshalCanister encodes m as the canister does: tagged, keys client_id, sequence_num,
@@ -189,22 +237,22 @@ func (m *WebsocketMessage) AppendCanister(dst []byte) []byte {
 			n++
 		}
 	}
-	dst = append(dst, selfDescribe...)
-	dst = appendHead(dst, majorMap, n)
-	dst = appendText(dst, "client_id")
+	dst = append(dst, cbor.SelfDescribePrefix...)
+	dst = cbor.AppendHead(dst, cbor.MajorMap, n)
+	dst = cbor.AppendText(dst, "client_id")
 	dst = appendUint(dst, m.ClientID)
-	dst = appendText(dst, "sequence_num")
+	dst = cbor.AppendText(dst, "sequence_num")
 	dst = appendUint(dst, m.SequenceNum)
-	dst = appendText(dst, "timestamp")
+	dst = cbor.AppendText(dst, "timestamp")
 	dst = appendUint(dst, m.Timestamp)
-	dst = appendText(dst, "message")
-	dst = appendBytes(dst, m.Message)
+	dst = cbor.AppendText(dst, "message")
+	dst = cbor.AppendBytes(dst, m.Message)
 	if m.Service {
-		dst = appendText(dst, "ack")
+		dst = cbor.AppendText(dst, "ack")
 		dst = appendUint(dst, m.Ack)
 		if m.Close != "" {
-			dst = appendText(dst, "close")
-			dst = appendText(dst, m.Close)
+			dst = cbor.AppendText(dst, "close")
+			dst = cbor.AppendText(dst, m.Close)
 		}
 	}
 	return dst
@@ -225,23 +273,23 @@ func (m *WebsocketMessage) AppendClient(dst []byte) []byte {
 			n++
 		}
 	}
-	dst = append(dst, selfDescribe...)
-	dst = appendHead(dst, majorMap, n)
+	dst = append(dst, cbor.SelfDescribePrefix...)
+	dst = cbor.AppendHead(dst, cbor.MajorMap, n)
 	if m.Service {
-		dst = appendText(dst, "ack")
+		dst = cbor.AppendText(dst, "ack")
 		dst = appendUint(dst, m.Ack)
 	}
-	dst = appendText(dst, "client_id")
+	dst = cbor.AppendText(dst, "client_id")
 	dst = appendUint(dst, m.ClientID)
 	if m.Service && m.Close != "" {
-		dst = appendText(dst, "close")
-		dst = appendText(dst, m.Close)
+		dst = cbor.AppendText(dst, "close")
+		dst = cbor.AppendText(dst, m.Close)
 	}
-	dst = appendText(dst, "message")
-	dst = appendBytes(dst, m.Message)
-	dst = appendText(dst, "sequence_num")
+	dst = cbor.AppendText(dst, "message")
+	dst = cbor.AppendBytes(dst, m.Message)
+	dst = cbor.AppendText(dst, "sequence_num")
 	dst = appendUint(dst, m.SequenceNum)
-	dst = appendText(dst, "timestamp")
+	dst = cbor.AppendText(dst, "timestamp")
 	return appendUint(dst, m.Timestamp)
 }
 
@@ -303,13 +351,13 @@ type ClientMessage struct {
 
 // Marshal encodes m as the seed client does: tagged, keys sig then val.
 func (m ClientMessage) Marshal() []byte {
-	b := make([]byte, 0, len(selfDescribe)+1+4+9+len(m.Sig)+4+9+len(m.Val))
-	b = append(b, selfDescribe...)
-	b = appendHead(b, majorMap, 2)
-	b = appendText(b, "sig")
-	b = appendBytes(b, m.Sig)
-	b = appendText(b, "val")
-	return appendBytes(b, m.Val)
+	b := make([]byte, 0, len(cbor.SelfDescribePrefix)+1+4+9+len(m.Sig)+4+9+len(m.Val))
+	b = append(b, cbor.SelfDescribePrefix...)
+	b = cbor.AppendHead(b, cbor.MajorMap, 2)
+	b = cbor.AppendText(b, "sig")
+	b = cbor.AppendBytes(b, m.Sig)
+	b = cbor.AppendText(b, "val")
+	return cbor.AppendBytes(b, m.Val)
 }
 
 // DecodeClientMessage decodes S5. The byte slices of the result alias b. It does not decode or
@@ -358,10 +406,10 @@ type CertMessage struct {
 
 // Size is the length of m's encoding.
 func (m *CertMessage) Size() int {
-	return 1 + 4 + headLen(uint64(len(m.Key))) + len(m.Key) +
-		4 + headLen(uint64(len(m.Val))) + len(m.Val) +
-		5 + headLen(uint64(len(m.Cert))) + len(m.Cert) +
-		5 + headLen(uint64(len(m.Tree))) + len(m.Tree)
+	return 1 + 4 + cbor.HeadLen(uint64(len(m.Key))) + len(m.Key) +
+		4 + cbor.HeadLen(uint64(len(m.Val))) + len(m.Val) +
+		5 + cbor.HeadLen(uint64(len(m.Cert))) + len(m.Cert) +
+		5 + cbor.HeadLen(uint64(len(m.Tree))) + len(m.Tree)
 }
 
 // Marshal encodes m (untagged; keys key, val, cert, tree).
@@ -369,15 +417,15 @@ func (m *CertMessage) Marshal() []byte { return m.AppendCBOR(make([]byte, 0, m.S
 
 // AppendCBOR appends the encoding of m to dst.
 func (m *CertMessage) AppendCBOR(dst []byte) []byte {
-	dst = appendHead(dst, majorMap, 4)
-	dst = appendText(dst, "key")
-	dst = appendText(dst, m.Key)
-	dst = appendText(dst, "val")
-	dst = appendBytes(dst, m.Val)
-	dst = appendText(dst, "cert")
-	dst = appendBytes(dst, m.Cert)
-	dst = appendText(dst, "tree")
-	return appendBytes(dst, m.Tree)
+	dst = cbor.AppendHead(dst, cbor.MajorMap, 4)
+	dst = cbor.AppendText(dst, "key")
+	dst = cbor.AppendText(dst, m.Key)
+	dst = cbor.AppendText(dst, "val")
+	dst = cbor.AppendBytes(dst, m.Val)
+	dst = cbor.AppendText(dst, "cert")
+	dst = cbor.AppendBytes(dst, m.Cert)
+	dst = cbor.AppendText(dst, "tree")
+	return cbor.AppendBytes(dst, m.Tree)
 }
 
 // DecodeCertMessage decodes S6 (tag optional). Val, Cert and Tree alias b.

@@ -70,11 +70,12 @@ func runNode(t *testing.T, node string, timeout time.Duration, args ...string) [
 	return out
 }
 
-// TestNodeUnit runs the Node tests of the browser client (test/verify.test.mjs): verification
-// of golden frames and the wire encodings.
+// TestNodeUnit runs the Node tests of the browser client (test/*.test.mjs): verification of
+// golden frames, the wire encodings, and the client's pacing under the gateway's limits.
 func TestNodeUnit(t *testing.T) {
 	node := requireNode(t, false)
-	out := runNode(t, node, time.Minute, "--test", "--test-reporter=tap", filepath.Join("test", "verify.test.mjs"))
+	out := runNode(t, node, time.Minute, "--test", "--test-reporter=tap",
+		filepath.Join("test", "verify.test.mjs"), filepath.Join("test", "client.test.mjs"))
 	if !bytes.Contains(out, []byte("\n# fail 0\n")) || bytes.Contains(out, []byte("\n# pass 0\n")) {
 		t.Fatalf("node --test:\n%s", out)
 	}

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/icws/icws/cdk"
+	"github.com/icws/icws/protocol"
 )
 
 // Defaults of Config.
@@ -18,6 +19,7 @@ const (
 	DefaultHeartbeatInterval  = 30 * time.Second
 	DefaultIdleTimeout        = 90 * time.Second
 	DefaultTickInterval       = 10 * time.Second
+	DefaultAckInterval        = protocol.AckInterval
 )
 
 // Protocol constants that clients and gateways rely on.
@@ -71,7 +73,8 @@ type Config struct {
 	SessionTTL time.Duration
 	// HeartbeatInterval is the period of the heartbeats (service messages carrying the canister's
 	// acknowledgement) sent to clients that asked for them by sending a keep-alive. Negative
-	// disables heartbeats and keep-alive timeouts.
+	// disables heartbeats, every other acknowledgement (AckInterval, and the one a reopened
+	// client gets at once) and keep-alive timeouts.
 	HeartbeatInterval time.Duration
 	// IdleTimeout closes a client that sent keep-alives before but has sent nothing for this
 	// long. Clients that never sent a keep-alive (the seed's) are not timed out.
@@ -79,6 +82,11 @@ type Config struct {
 	// TickInterval is the period of the timer that collects garbage, expires registrations and
 	// sessions and sends heartbeats.
 	TickInterval time.Duration
+	// AckInterval is how many messages a client that gets heartbeats may send before the
+	// canister acknowledges them with a service message of its own, between heartbeats; clients
+	// need these acknowledgements to pace their sending (protocol.MaxPendingFrames). Negative
+	// turns them off (clients then fall back to a slow pace); so does disabling heartbeats.
+	AckInterval int
 }
 
 func (c Config) withDefaults() Config {
@@ -97,6 +105,9 @@ func (c Config) withDefaults() Config {
 	setInt(&c.MaxBatchBytes, DefaultMaxBatchBytes)
 	setInt(&c.MaxPayload, DefaultMaxPayload)
 	setInt(&c.MaxClients, DefaultMaxClients)
+	if c.AckInterval == 0 {
+		c.AckInterval = DefaultAckInterval
+	}
 	setDur(&c.MessageTTL, DefaultMessageTTL)
 	setDur(&c.RegistrationTTL, DefaultRegistrationTTL)
 	setDur(&c.HeartbeatInterval, DefaultHeartbeatInterval)

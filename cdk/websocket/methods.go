@@ -76,7 +76,9 @@ func (s *Server) wsGetClientKey(ic cdk.System) {
 }
 
 // ws_open: (blob, blob) -> (bool). Binds a client to the calling gateway after checking its
-// signed first message. False means the signature is wrong; every other failure traps.
+// signed first message. False means the signature is wrong or the first message is not fresh
+// (its open_nonce is not above the last accepted one, or it has none after one that had one);
+// every other failure traps.
 func (s *Server) wsOpen(ic cdk.System) {
 	var msg, sig []byte
 	args(ic, &msg, &sig)
@@ -105,16 +107,27 @@ func (s *Server) wsOpen(ic cdk.System) {
 		replyBool(ic, false)
 		return
 	}
+	if reason := staleOpen(c, fm); reason != "" {
+		// A replayed first message: a gateway that once relayed it tries to pull the client back.
+		s.st.stats.Rejected++
+		ic.Print(fmt.Sprintf("ws_open: client %d: %s", c.id, reason))
+		replyBool(ic, false)
+		return
+	}
 	now := ic.Time()
 	g := s.gatewayFor(gw)
 	old := c.gw
 	s.saveClient(c)
 	c.lastIn = now
+	if fm.OpenNonce != 0 {
+		c.openNonce = fm.OpenNonce
+	}
 	switch {
 	case old == g:
 		// The same gateway again (its connection was replaced): nothing moves.
 	case old != nil:
-		// Reconnection through another gateway: the queue moves along, with new keys.
+		// Reconnection through another gateway: the queue moves along, with new keys, except
+		// what the client has acknowledged.
 		s.moveQueue(c, g)
 		s.saveGateway(old)
 		old.bound--
@@ -133,7 +146,24 @@ func (s *Server) wsOpen(ic cdk.System) {
 			s.cfg.OnOpen(ic, c.id)
 		}
 	}
+	if old != nil && s.wantsService(c) {
+		// A reopened client resends what the canister has not accepted: tell it at once which
+		// those are, rather than at the next heartbeat.
+		s.enqueueService(ic, c, "")
+	}
 	replyBool(ic, true)
+}
+
+// staleOpen returns why first message fm of client c must be refused as a replay, or "". Once a
+// client opened with an open_nonce, every later first message needs a greater one.
+func staleOpen(c *client, fm protocol.FirstMessage) string {
+	switch {
+	case fm.OpenNonce == 0 && c.openNonce != 0:
+		return fmt.Sprintf("first message without open_nonce, after one with open_nonce %d", c.openNonce)
+	case fm.OpenNonce != 0 && fm.OpenNonce <= c.openNonce:
+		return fmt.Sprintf("open_nonce %d is not above the last accepted one, %d (a replayed first message)", fm.OpenNonce, c.openNonce)
+	}
+	return ""
 }
 
 // ws_message: (blob) -> (bool). A client message (S5) relayed by the client's gateway. False
@@ -182,6 +212,7 @@ func (s *Server) wsMessage(ic cdk.System) {
 		// A keep-alive: the client asks for heartbeats, and what it acknowledges (it received
 		// and verified every message below Ack) need not be kept.
 		c.keepalive = true
+		c.acked = max(c.acked, m.Ack)
 		c.queue.each(func(e *entry) {
 			if e.seq < m.Ack {
 				s.deleteEntry(e)
@@ -191,6 +222,11 @@ func (s *Server) wsMessage(ic cdk.System) {
 		s.certify(ic)
 	} else if s.cfg.OnMessage != nil {
 		s.cfg.OnMessage(ic, c.id, m.Message)
+	}
+	// Acknowledge a steady sender in time for it to keep within the gateway's backlog limit
+	// (protocol.MaxPendingFrames). OnMessage may have closed the client.
+	if n := s.cfg.AckInterval; n > 0 && s.clients[c.id] == c && c.gw != nil && s.wantsService(c) && c.inSeq-c.ackSent >= uint64(n) {
+		s.enqueueService(ic, c, "")
 	}
 	replyBool(ic, true)
 }

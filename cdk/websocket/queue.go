@@ -121,6 +121,22 @@ func (s *Server) enqueue(ic cdk.System, c *client, m *protocol.WebsocketMessage)
 	s.ensureTimer(ic)
 }
 
+// enqueueService queues a service message for client c (which must be open): an
+// acknowledgement of every client message accepted so far (ack = c.inSeq) and, if reason is not
+// empty, the close notice with that reason.
+func (s *Server) enqueueService(ic cdk.System, c *client, reason string) {
+	s.saveClient(c)
+	c.ackSent = c.inSeq
+	s.enqueue(ic, c, &protocol.WebsocketMessage{Service: true, Ack: c.inSeq, Close: reason})
+}
+
+// wantsService reports whether c gets heartbeats and acknowledgements: it opted in with a
+// keep-alive, and the canister sends heartbeats. Seed clients never opt in and never see a
+// service message but the close notice.
+func (s *Server) wantsService(c *client) bool {
+	return c.keepalive && s.cfg.HeartbeatInterval > 0
+}
+
 // insertEntry gives e the next key of g and puts it in the certified map.
 func (s *Server) insertEntry(g *gateway, e *entry) {
 	s.saveGateway(g)
@@ -175,8 +191,14 @@ func (s *Server) collect(now uint64, max int) int {
 }
 
 // moveQueue moves the live messages of c from its gateway to g, with new keys of g, in order.
+// Messages the client has acknowledged (sequence numbers below c.acked) are deleted instead.
 func (s *Server) moveQueue(c *client, g *gateway) {
 	c.queue.each(func(e *entry) {
+		if e.seq < c.acked {
+			s.deleteEntry(e)
+			s.st.stats.Acknowledged++
+			return
+		}
 		s.removeEntry(e)
 		s.saveEntry(e)
 		s.insertEntry(g, e)

@@ -40,8 +40,17 @@ func TestRandomOperations(t *testing.T) {
 					}
 				case 1:
 					c := pick()
+					// The seed form, a fresh open_nonce, or a replayed one.
+					nonce := uint64(0)
+					switch rng.IntN(3) {
+					case 1:
+						c.nonce++
+						nonce = c.nonce
+					case 2:
+						nonce = uint64(rng.IntN(int(c.nonce) + 1))
+					}
 					var ok bool
-					if ok, err = f.open(gw, c); ok {
+					if ok, err = f.openNonce(gw, c, nonce); ok {
 						bound[c.id] = gw
 					}
 				case 2, 3, 4:

@@ -60,6 +60,9 @@ type client struct {
 	gw         *gateway
 	outSeq     uint64 // next sequence number canister → client
 	inSeq      uint64 // next sequence number expected client → canister
+	acked      uint64 // the highest ack of the client's keep-alives: it has every message below
+	ackSent    uint64 // inSeq as of the last service message queued for the client
+	openNonce  uint64 // open_nonce of the last first message accepted, 0 if none had one
 	keepalive  bool   // the client sent a keep-alive: it gets heartbeats and can time out
 	lastIn     uint64 // IC time of ws_open or of the last accepted client message
 	lastBeat   uint64 // IC time of the last heartbeat sent
@@ -161,7 +164,7 @@ func (s *Server) close(ic cdk.System, c *client, reason string, byGateway bool) 
 				s.st.stats.DroppedClosed++
 			})
 		} else {
-			s.enqueue(ic, c, &protocol.WebsocketMessage{Service: true, Ack: c.inSeq, Close: reason})
+			s.enqueueService(ic, c, reason)
 		}
 		g := c.gw
 		s.saveGateway(g)

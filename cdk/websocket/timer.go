@@ -4,7 +4,6 @@ import (
 	"slices"
 
 	"github.com/icws/icws/cdk"
-	"github.com/icws/icws/protocol"
 )
 
 // maxCollectPerTick bounds the expired messages one tick deletes (the rest go at the next).
@@ -45,7 +44,7 @@ func (s *Server) Timer(ic cdk.System) {
 		case beat > 0 && c.keepalive && (now < c.lastBeat || now-c.lastBeat >= beat):
 			s.saveClient(c)
 			c.lastBeat = now
-			s.enqueue(ic, c, &protocol.WebsocketMessage{Service: true, Ack: c.inSeq})
+			s.enqueueService(ic, c, "")
 		}
 	}
 	if s.cfg.OnTick != nil {

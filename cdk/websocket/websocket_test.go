@@ -113,9 +113,10 @@ func newFixture(t *testing.T, cfg Config) *fixture {
 }
 
 type testClient struct {
-	id  uint64
-	key ed25519.PrivateKey
-	seq uint64
+	id    uint64
+	key   ed25519.PrivateKey
+	seq   uint64
+	nonce uint64 // the last open_nonce used (random test)
 }
 
 func (f *fixture) register(seed byte) *testClient {
@@ -132,7 +133,12 @@ func (f *fixture) register(seed byte) *testClient {
 }
 
 func (f *fixture) open(gw principal.Principal, c *testClient) (bool, error) {
-	s1 := protocol.FirstMessage{CanisterID: seedCanister, ClientID: c.id}.Marshal()
+	return f.openNonce(gw, c, 0)
+}
+
+// openNonce opens c through gw with a first message carrying open_nonce nonce (none if 0).
+func (f *fixture) openNonce(gw principal.Principal, c *testClient, nonce uint64) (bool, error) {
+	s1 := protocol.FirstMessage{CanisterID: seedCanister, ClientID: c.id, OpenNonce: nonce}.Marshal()
 	var ok bool
 	err := f.h.call(gw, "ws_open", &ok, s1, ed25519.Sign(c.key, s1))
 	return ok, err
@@ -761,7 +767,8 @@ func dumpState(s *Server) string {
 		if c.gw != nil {
 			gw = c.gw.text
 		}
-		fmt.Fprintf(&b, "\nclient %d gw=%s out=%d in=%d ka=%v last=%d beat=%d queue:", id, gw, c.outSeq, c.inSeq, c.keepalive, c.lastIn, c.lastBeat)
+		fmt.Fprintf(&b, "\nclient %d gw=%s out=%d in=%d acked=%d ackSent=%d nonce=%d ka=%v last=%d beat=%d queue:",
+			id, gw, c.outSeq, c.inSeq, c.acked, c.ackSent, c.openNonce, c.keepalive, c.lastIn, c.lastBeat)
 		c.queue.each(func(e *entry) { fmt.Fprintf(&b, " %s", e.key) })
 	}
 	var gws []string

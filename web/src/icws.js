@@ -14,10 +14,12 @@
 //   conn.close('bye');
 //
 // connect registers a fresh Ed25519 key with the canister (ws_register, through @dfinity/agent),
-// opens the WebSocket and sends the signed first message. recv returns a canister message only
-// after every check passed (see verify.js): certificate, witness, client id, sequence number,
-// timestamp. A failed check throws a VerifyError naming it; foreign and replay are not fatal
-// (call recv again), every other kind is: the stream stopped, and recv keeps throwing it.
+// opens the WebSocket and sends the signed first message, with a fresh open nonce (so that no
+// gateway can replay it). send paces itself to the gateway's limits (pacer.js). recv returns a
+// canister message only after every check passed (see verify.js): certificate, witness, client
+// id, sequence number, timestamp. A failed check throws a VerifyError naming it; foreign and
+// replay are not fatal (call recv again), every other kind is: the stream stopped, and recv keeps
+// throwing it.
 
 import { Actor, HttpAgent } from '@dfinity/agent';
 import { IDL } from '@dfinity/candid';
@@ -25,6 +27,7 @@ import { Principal } from '@dfinity/principal';
 import { ed25519 } from '@noble/curves/ed25519';
 
 import { CanisterClosedError, CloseError, ClosedError, Kind, VerifyError, closeCodeReason, closeCodeReconnects, isFatal } from './errors.js';
+import { ACK_INTERVAL, FALLBACK_INTERVAL_MS, MAX_PENDING_BYTES, MAX_PENDING_FRAMES, MESSAGE_BURST, MESSAGE_RATE, Pacer } from './pacer.js';
 import { Verifier } from './verify.js';
 import {
   decodeAppMessage,
@@ -34,15 +37,18 @@ import {
   encodeClientWebsocketMessage,
   encodeFirstMessage,
   encodeSignedFirstMessage,
+  nextOpenNonce,
 } from './wire.js';
 
 export { CanisterClosedError, CloseError, ClosedError, Kind, VerifyError, closeCodeReason, closeCodeReconnects, isFatal };
 export { decodeAppMessage, decodeCborMap, encodeAppMessage };
 export { Verifier };
+export { ACK_INTERVAL, FALLBACK_INTERVAL_MS, MAX_PENDING_BYTES, MAX_PENDING_FRAMES, MESSAGE_BURST, MESSAGE_RATE, Pacer };
 
 /** Defaults of the connection options. */
 export const DEFAULT_OPEN_TIMEOUT_MS = 10_000;
 export const DEFAULT_MAX_QUEUED = 10_000;
+export const DEFAULT_MAX_UNSENT = 10_000;
 
 /** Hosts of the IC mainnet API, whose root key must never be fetched. */
 const MAINNET_HOSTS = ['icp-api.io', 'ic0.app', 'icp0.io'];
@@ -77,6 +83,8 @@ const registerIdl = ({ IDL: I }) => I.Service({ ws_register: I.Func([I.Vec(I.Nat
  * @property {number} [maxClockSkewMs] default 30 seconds
  * @property {number} [openTimeoutMs] bounds the WebSocket opening; default 10 s
  * @property {number} [maxQueued] frames that may wait for recv before the connection is given up
+ * @property {number} [maxUnsent] messages send may queue while the gateway's limits hold them
+ *   back (default 10 000); beyond that send throws
  * @property {() => number} [now] the clock (ms); tests only
  * @property {typeof WebSocket} [WebSocket] the WebSocket class; default globalThis.WebSocket
  */
@@ -100,9 +108,15 @@ export class IcWebSocket {
   /** @type {Promise<unknown>} */ #tail = Promise.resolve();
   #nextOut = 0n;
   #acked = 0n;
+  #openNonce = 0n;
   #closed = false;
   #maxQueued;
+  #maxUnsent;
   #now;
+  /** @type {Pacer} */ #pacer;
+  /** @type {{seq: bigint, frame: Uint8Array}[]} numbered and signed, not yet written, in order */
+  #outbox = [];
+  /** @type {ReturnType<typeof setTimeout>|null} */ #pumpTimer = null;
 
   /** @private */
   constructor(ws, secret, verifier, clientId, canisterId, opts) {
@@ -110,7 +124,9 @@ export class IcWebSocket {
     this.#secret = secret;
     this.#v = verifier;
     this.#maxQueued = opts.maxQueued ?? DEFAULT_MAX_QUEUED;
+    this.#maxUnsent = opts.maxUnsent ?? DEFAULT_MAX_UNSENT;
     this.#now = opts.now ?? (() => Date.now());
+    this.#pacer = new Pacer({ now: this.#now });
     /** The client id the canister gave in ws_register. */
     this.clientId = /** @type {bigint} */ (clientId);
     /** @type {Principal} */
@@ -119,6 +135,7 @@ export class IcWebSocket {
     this.publicKey = ed25519.getPublicKey(secret);
     /** The gateway URL. */
     this.gateway = opts.gateway;
+    this.#attach();
   }
 
   /**
@@ -193,12 +210,25 @@ export class IcWebSocket {
       maxClockSkewMs: opts.maxClockSkewMs,
     });
     const conn = new IcWebSocket(ws, secret, v, clientId, canisterId, opts);
-    conn.#attach();
-    const s1 = encodeFirstMessage({ canisterId: canisterId.toText(), clientId });
-    ws.send(encodeSignedFirstMessage(s1, ed25519.sign(s1, secret)));
+    conn.#sendFirstMessage();
     // A keep-alive asks the canister for heartbeats, which acknowledge the client's messages.
     conn.#write({ service: true, ack: 0n, message: new Uint8Array() });
     return conn;
+  }
+
+  /**
+   * Writes the signed first message, with an open nonce above every earlier one of this client
+   * (the canister refuses a first message that is not fresh, so no gateway can replay one).
+   */
+  #sendFirstMessage() {
+    this.#openNonce = nextOpenNonce(this.#openNonce, this.#now());
+    const s1 = encodeFirstMessage({ canisterId: this.canisterId.toText(), clientId: this.clientId, openNonce: this.#openNonce });
+    this.#ws.send(encodeSignedFirstMessage(s1, ed25519.sign(s1, this.#secret)));
+  }
+
+  /** The open nonce of the last first message sent. */
+  get openNonce() {
+    return this.#openNonce;
   }
 
   #attach() {
@@ -225,6 +255,8 @@ export class IcWebSocket {
   /** @param {Error} err */
   #end(err) {
     if (!this.#sockErr) this.#sockErr = err;
+    if (this.#pumpTimer !== null) clearTimeout(this.#pumpTimer);
+    this.#pumpTimer = null;
     this.#notify();
   }
 
@@ -235,11 +267,15 @@ export class IcWebSocket {
   }
 
   /**
-   * Numbers, signs and writes one message. @param {{message: Uint8Array, service?: boolean, ack?: bigint}} m
+   * Numbers and signs one message and queues it for writing (see #pump).
+   * @param {{message: Uint8Array, service?: boolean, ack?: bigint}} m
    * @returns {bigint} its sequence number
    */
   #write(m) {
     if (this.#ws.readyState !== 1) throw this.#sockErr ?? new CloseError(1006, 'connection lost');
+    if (this.#outbox.length >= this.#maxUnsent) {
+      throw new Error(`icws: failed to send: ${this.#outbox.length} messages wait for the canister's acknowledgement (maxUnsent); keep calling recv`);
+    }
     const seq = this.#nextOut;
     const val = encodeClientWebsocketMessage({
       clientId: this.clientId,
@@ -249,16 +285,45 @@ export class IcWebSocket {
       service: m.service,
       ack: m.ack,
     });
-    this.#ws.send(encodeClientMessage(ed25519.sign(val, this.#secret), val));
+    this.#outbox.push({ seq, frame: encodeClientMessage(ed25519.sign(val, this.#secret), val) });
     this.#nextOut++;
+    this.#pump();
     return seq;
   }
 
   /**
-   * Signs payload as the next message and writes it to the gateway; the canister checks the
+   * Writes the queued frames, in order, as fast as the gateway's limits allow (pacer.js): a
+   * frame held back by the rate is written from a timer, one held back by the window when the
+   * canister acknowledges (recv reads the acknowledgements).
+   */
+  #pump() {
+    if (this.#pumpTimer !== null) return;
+    while (this.#outbox.length > 0) {
+      if (this.#ws.readyState !== 1 || this.#closed) return;
+      const f = this.#outbox[0];
+      const d = this.#pacer.delay(f.seq, f.frame.length);
+      if (d === Infinity) return;
+      if (d > 0) {
+        this.#pumpTimer = setTimeout(() => {
+          this.#pumpTimer = null;
+          this.#pump();
+        }, d);
+        return;
+      }
+      this.#ws.send(f.frame);
+      this.#pacer.wrote(f.seq, f.frame.length);
+      this.#outbox.shift();
+    }
+  }
+
+  /**
+   * Signs payload as the next message and queues it for the gateway; the canister checks the
    * signature and the number. Messages are numbered in the order of the calls (the keep-alives
-   * the library sends take numbers too). The canister's acceptance is confirmed later, in its
-   * heartbeats (acked).
+   * the library sends take numbers too) and written in that order, at once if the gateway's
+   * limits allow, else as soon as they do (pacer.js: at most MAX_PENDING_FRAMES written and not
+   * yet acknowledged by the canister, which recv reads, and MESSAGE_RATE frames a second), so
+   * that a burst of sends never gets the client closed. The canister's acceptance is confirmed
+   * later, in its acknowledgements (acked).
    * @param {Uint8Array} payload the application's bytes (for echo and chat: encodeAppMessage(text))
    * @returns {bigint} the message's sequence number
    */
@@ -267,6 +332,11 @@ export class IcWebSocket {
     if (this.#failed) throw new Error(`icws: failed to send: the connection failed: ${this.#failed.message}`, { cause: this.#failed });
     if (!(payload instanceof Uint8Array)) throw new TypeError('icws: send wants a Uint8Array (encodeAppMessage(text) for a text)');
     return this.#write({ message: payload });
+  }
+
+  /** How many sent messages wait to be written because of the gateway's limits. */
+  get unsent() {
+    return this.#outbox.length;
   }
 
   /**
@@ -306,14 +376,20 @@ export class IcWebSocket {
       const m = vm.msg;
       if (m.service) {
         if (m.ack > this.#acked) this.#acked = m.ack;
+        this.#pacer.ack(m.ack);
         if (m.close) {
           this.#failed = new CanisterClosedError(m.close);
           throw this.#failed;
         }
-        try {
-          this.#write({ service: true, ack: this.#v.next, message: new Uint8Array() });
-        } catch {
-          // The socket ended; the next recv reports it.
+        this.#pump();
+        // Answer with a keep-alive when every message sent is acknowledged; otherwise those
+        // messages, on their way, keep the session alive.
+        if (m.ack >= this.#nextOut && this.#outbox.length === 0) {
+          try {
+            this.#write({ service: true, ack: this.#v.next, message: new Uint8Array() });
+          } catch {
+            // The socket ended; the next recv reports it.
+          }
         }
         continue;
       }
@@ -329,7 +405,7 @@ export class IcWebSocket {
     }
   }
 
-  /** The next sequence number the canister confirmed receiving (from its heartbeats). */
+  /** The next sequence number the canister confirmed receiving (from its acknowledgements). */
   get acked() {
     return this.#acked;
   }
@@ -362,6 +438,8 @@ export class IcWebSocket {
   close(reason = '') {
     if (this.#closed) return;
     this.#closed = true;
+    if (this.#pumpTimer !== null) clearTimeout(this.#pumpTimer);
+    this.#pumpTimer = null;
     const enc = new TextEncoder();
     let r = reason;
     while (enc.encode(r).length > 123) r = r.slice(0, -1);

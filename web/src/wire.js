@@ -77,13 +77,47 @@ function taggedMap(entries) {
 }
 
 /**
- * S1, the first message: {canister_id, client_id}, tagged, keys sorted. The client signs its
- * exact bytes.
- * @param {{canisterId: string, clientId: bigint}} m
+ * S1, the first message: {canister_id, client_id, open_nonce}, tagged, keys sorted; without
+ * openNonce (or with 0n), the seed's form {canister_id, client_id}. The client signs its exact
+ * bytes.
+ * @param {{canisterId: string, clientId: bigint, openNonce?: bigint}} m
  * @returns {Uint8Array}
  */
 export function encodeFirstMessage(m) {
-  return taggedMap([['canister_id', m.canisterId], ['client_id', m.clientId]]);
+  /** @type {Array<[string, bigint|string]>} */
+  const entries = [['canister_id', m.canisterId], ['client_id', m.clientId]];
+  if (m.openNonce) entries.push(['open_nonce', m.openNonce]);
+  return taggedMap(entries);
+}
+
+/**
+ * The open nonce of a client's next first message: the time in nanoseconds since the Unix epoch,
+ * or last + 1 if that is not greater than last (the previous first message's nonce, 0n for
+ * none), so that the canister, which refuses a nonce that is not above the last one it accepted,
+ * accepts it and no replay of an earlier one. Never 0n.
+ * @param {bigint} last @param {number} nowMs the clock, ms since the epoch
+ * @returns {bigint}
+ */
+export function nextOpenNonce(last, nowMs) {
+  const n = nowMs > 0 ? BigInt(Math.floor(nowMs)) * 1_000_000n : 0n;
+  if (n > last) return n;
+  return last < MAX_U64 ? last + 1n : last;
+}
+
+/**
+ * Decodes S1 (keys in any order; open_nonce optional, never 0).
+ * @param {Uint8Array} b
+ * @returns {{canisterId: string, clientId: bigint, openNonce: bigint}}
+ */
+export function decodeFirstMessage(b) {
+  const what = 'first message';
+  const m = decodeCborMap(what, b, { canister_id: 'text', client_id: 'uint', open_nonce: 'uint' }, ['canister_id', 'client_id']);
+  if (m.open_nonce === 0n) throw new MalformedError(`${what}: "open_nonce" is 0 (leave the key out instead)`);
+  return {
+    canisterId: /** @type {string} */ (m.canister_id),
+    clientId: /** @type {bigint} */ (m.client_id),
+    openNonce: /** @type {bigint} */ (m.open_nonce ?? 0n),
+  };
 }
 
 /**

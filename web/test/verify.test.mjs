@@ -18,8 +18,10 @@ import {
   encodeAppMessage,
   encodeClientMessage,
   encodeClientWebsocketMessage,
+  decodeFirstMessage,
   encodeFirstMessage,
   encodeSignedFirstMessage,
+  nextOpenNonce,
 } from '../src/wire.js';
 
 const golden = JSON.parse(await readFile(new URL('../testdata/golden.json', import.meta.url), 'utf8'));
@@ -91,6 +93,36 @@ test('the seed worked example S1 (poc-protocol 4.3)', () => {
   assert.equal(toHex(sig), '867376bcd36cfabd1de3d99b6e36fe65105ec20e3054b4e43bd20ef11418bbe2200f1ffc080d8a00a88755b996e24634388045dc4613bdd75106d794f07e2e0d');
 });
 
+test('S1 with open_nonce: the golden of docs/PROTOCOL.md 2.1 and protocol/golden_test.go', () => {
+  const m = { canisterId: 'bw4dl-smaaa-aaaaa-qaacq-cai', clientId: 16n, openNonce: 1684411200123456789n };
+  const s1 = encodeFirstMessage(m);
+  assert.equal(s1.length, 76);
+  assert.equal(toHex(s1), 'd9d9f7a36b63616e69737465725f6964781b627734646c2d736d6161612d61616161612d71616163712d636169'
+    + '69636c69656e745f696410' + '6a6f70656e5f6e6f6e63651b17603b0fe70c4d15');
+  const sig = ed25519.sign(s1, hex('9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60'));
+  assert.equal(toHex(sig), '302c876794515a7631121aff77615bc98182b46d52f48bff6c9218b1a52227c4c59e0701e9d3e1f2f37e493f1a10edc9bf45c39cd9f3180cadf96653d727a00f');
+  assert.deepEqual(decodeFirstMessage(s1), m);
+  // Without a nonce (or with 0n), the seed's form; an explicit 0 on the wire is refused.
+  assert.equal(encodeFirstMessage({ ...m, openNonce: 0n }).length, 56);
+  assert.equal(decodeFirstMessage(encodeFirstMessage({ ...m, openNonce: undefined })).openNonce, 0n);
+  const zero = hex('a3' + '6b63616e69737465725f6964' + '6161' + '69636c69656e745f6964' + '10' + '6a6f70656e5f6e6f6e6365' + '00');
+  assert.throws(() => decodeFirstMessage(zero), (e) => e instanceof MalformedError && /"open_nonce" is 0/.test(e.message));
+});
+
+test('open nonces are the time in ns and strictly increase', () => {
+  assert.equal(nextOpenNonce(0n, 1_700_000_000_000), 1_700_000_000_000_000_000n);
+  assert.equal(nextOpenNonce(1_700_000_000_000_000_000n, 1_700_000_000_000), 1_700_000_000_000_000_001n);
+  assert.equal(nextOpenNonce(1_800_000_000_000_000_000n, 1_700_000_000_000), 1_800_000_000_000_000_001n);
+  assert.equal(nextOpenNonce(0n, -5), 1n);
+  assert.equal(nextOpenNonce((1n << 64n) - 1n, 1), (1n << 64n) - 1n);
+  let last = 0n;
+  for (let i = 0; i < 1000; i++) {
+    const n = nextOpenNonce(last, 1_700_000_000_000 + (i % 3));
+    assert.ok(n > last, `call ${i}: ${n} after ${last}`);
+    last = n;
+  }
+});
+
 test('decoders refuse bad input with a clear error', () => {
   const cases = [
     ['empty', '', /unexpected end of input/],
@@ -127,7 +159,7 @@ test('decoders never throw anything but MalformedError on random input', () => {
     const b = new Uint8Array(p.length + (i % 40));
     b.set(p);
     for (let j = p.length; j < b.length; j++) b[j] = rnd();
-    for (const f of [decodeCertMessage, decodeWebsocketMessage, decodeAppMessage]) {
+    for (const f of [decodeCertMessage, decodeWebsocketMessage, decodeAppMessage, decodeFirstMessage]) {
       try {
         f(b);
       } catch (e) {
