@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/icws/icws/ic/certificate"
 	"github.com/icws/icws/ic/envelope"
 	"github.com/icws/icws/ic/hashtree"
 	"github.com/icws/icws/ic/identity"
@@ -132,7 +133,7 @@ func (a *Agent) fetchNodeKeys(ctx context.Context, t *trust, ecid principal.Prin
 		if subnet, err = principal.FromBytes(cert.Delegation.SubnetID); err != nil {
 			return nil, fmt.Errorf("%w: delegation subnet id: %w", ErrUntrusted, err)
 		}
-	} else if err := checkCanisterRanges(cert.Tree, subnet, ecid); err != nil {
+	} else if err := certificate.CheckCanisterRanges(cert.Tree, subnet, ecid); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUntrusted, err)
 	}
 	sid := subnet.Bytes()

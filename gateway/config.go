@@ -101,8 +101,10 @@ type Config struct {
 	SendQueueSize int
 	// PingInterval is how often a ping is sent to an idle client; default 20s.
 	PingInterval time.Duration
-	// PongTimeout is how long the gateway waits for any frame (a pong included) before it
-	// considers a client dead; default 30s past each ping. Must exceed PingInterval's jitter.
+	// PongTimeout is how long a client may take to answer a ping; default 30s. A client from
+	// which nothing (a pong included) arrives for PingInterval + PongTimeout is considered dead:
+	// its socket is closed and ws_close is called. Shorter frees dead connections sooner and
+	// drops clients on slow networks.
 	PongTimeout time.Duration
 	// WriteTimeout bounds each write to a client; default 10s. A client that cannot take a frame
 	// in that time is closed.

@@ -60,6 +60,7 @@ type conn struct {
 	inMu      sync.Mutex
 	inQueue   [][]byte
 	inBytes   int64         // the size of inQueue's frames
+	drainBy   atomic.Int64  // once the connection ended: when waiting frames are given up (Unix ns)
 	inRunning bool          // a callLoop goroutine is running
 	inIdle    chan struct{} // closed by callLoop when it stops, if inWaiting
 	inWaiting bool
@@ -140,6 +141,9 @@ func (c *conn) end() {
 	delete(g.conns, c)
 	g.mu.Unlock()
 	if done != nil {
+		// Frames the client sent before it left still go to the canister, before ws_close,
+		// within one CallTimeout in all.
+		c.drainBy.Store(time.Now().Add(g.cfg.CallTimeout).UnixNano())
 		c.waitCalls()
 		g.closeClient(c.canister, c.clientID, c.log())
 		done()
@@ -493,7 +497,11 @@ func (c *conn) waitCalls() {
 // first attempt went through.
 func (c *conn) callMessage(frame []byte) {
 	g := c.g
-	ctx, cancel := context.WithTimeout(g.hardCtx, g.cfg.CallTimeout)
+	deadline := time.Now().Add(g.cfg.CallTimeout)
+	if d := c.drainBy.Load(); d != 0 && d < deadline.UnixNano() {
+		deadline = time.Unix(0, d)
+	}
+	ctx, cancel := context.WithDeadline(g.hardCtx, deadline)
 	defer cancel()
 	bo := backoff{min: 100 * time.Millisecond, max: 5 * time.Second}
 	for attempt := 0; ; attempt++ {
@@ -526,7 +534,11 @@ func (c *conn) callMessage(frame []byte) {
 		}
 		g.m.wsMessage[resultError].inc()
 		if ctx.Err() != nil || !retryable(err) {
-			if g.hardCtx.Err() == nil {
+			switch {
+			case g.hardCtx.Err() != nil: // shutdown gave up
+			case c.drainBy.Load() != 0:
+				c.log().Info("a message of a client that left was not delivered: ws_message kept failing", "err", err)
+			default:
 				c.log().Warn("ws_message failed; closing the client", "err", err)
 				c.closeWith(protocol.CloseCanisterUnavailable, "ws_message kept failing")
 			}

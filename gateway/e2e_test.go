@@ -150,7 +150,8 @@ func TestTwoGatewaysOneCanister(t *testing.T) {
 }
 
 // drainGreetings reads what the canister sends on open, if anything, so that later reads see the
-// test's messages: it posts a marker through the first client and reads up to it everywhere.
+// test's messages: it posts a marker through the first client and reads up to it everywhere. The
+// clients must all be open (see waitOpen), or the chat canister does not send them the marker.
 func drainGreetings(t testing.TB, cs []*testClient) {
 	t.Helper()
 	if err := cs[0].sendText("marker"); err != nil {
@@ -666,6 +667,7 @@ func TestClosedClientLeavesHoles(t *testing.T) {
 	gw := startGateway(t, ic, Config{PollInterval: time.Hour})
 	other := startGateway(t, ic, Config{})
 	a, b := openClient(t, ic, gw, ic.chat), openClient(t, ic, gw, ic.chat)
+	waitOpen(t, gw.Gateway, 2)
 	drainGreetings(t, []*testClient{a, b})
 	c := openClient(t, ic, other, ic.chat)
 	// Posts through the other gateway queue messages for a and b, interleaved, in gw's queue.

@@ -35,14 +35,22 @@ var errTransport = errors.New("fake transport failure")
 func (f *fakeIC) push(clientID uint64, val []byte) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.pushLocked(clientID, val)
+}
+
+func (f *fakeIC) pushLocked(clientID uint64, val []byte) {
 	f.queue = append(f.queue, protocol.Message{ClientID: clientID, Key: string(protocol.AppendKey(nil, f.gateway, f.nextNonce)), Val: val})
 	f.nextNonce++
 }
 
-// drop deletes the oldest n queued messages, as the canister's expiry would.
-func (f *fakeIC) drop(n int) {
+// pushAndDrop queues messages and deletes the oldest n queued messages, as the canister's
+// expiry would, in one step.
+func (f *fakeIC) pushAndDrop(clientID uint64, vals [][]byte, n int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	for _, v := range vals {
+		f.pushLocked(clientID, v)
+	}
 	f.queue = f.queue[n:]
 }
 

@@ -232,6 +232,9 @@ func (h *hub) pollOnce(cursor uint64, fresh bool) (next uint64, n int, err error
 			h.log.Debug("batch skips nonces", "cursor", cursor, "first", res.Messages[0].Key)
 		}
 	}
+	if h.log.Enabled(context.Background(), slog.LevelDebug) {
+		h.log.Debug("batch", "cursor", cursor, "messages", len(res.Messages), "first", res.Messages[0].Key, "last", res.Messages[len(res.Messages)-1].Key)
+	}
 	g.m.messagesPolled.add(uint64(len(res.Messages)))
 	h.route(newBatch(res))
 	return next, len(res.Messages), nil

@@ -166,10 +166,7 @@ func TestPollerSurvivesErrors(t *testing.T) {
 		}
 	}
 	// Messages lost in the canister: the batch is taken, the gap counted.
-	fake.push(1, []byte{5})
-	fake.push(1, []byte{6})
-	fake.push(1, []byte{7})
-	fake.drop(6)
+	fake.pushAndDrop(1, [][]byte{{5}, {6}, {7}}, 6)
 	waitFor(t, "messages after a gap", func() bool { return c.q.len() == 2 })
 	if g.m.pollGaps.get() != 1 {
 		t.Fatalf("gaps = %d, want 1", g.m.pollGaps.get())

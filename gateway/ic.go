@@ -99,7 +99,7 @@ func unknownCanister(err error) bool {
 		body := strings.ToLower(he.Body)
 		return strings.Contains(body, "not found") || strings.Contains(body, "does not exist")
 	}
-	return errors.Is(err, agent.ErrUntrusted) && strings.Contains(err.Error(), "outside the canister ranges")
+	return false
 }
 
 // backoff is an exponential backoff with full jitter between min and max.

@@ -177,7 +177,7 @@ func (v *Verifier) verify(b []byte, s scope) (*Certificate, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := d.authorize(s); err != nil {
+		if err := d.authorizeScope(s); err != nil {
 			return nil, err
 		}
 		key = d.key
@@ -247,15 +247,31 @@ func (v *Verifier) checkTime(t, now time.Time, maxAge time.Duration, delegation 
 
 // verifiedDelegation is a delegation whose certificate verified with the root key.
 type verifiedDelegation struct {
-	subnet principal.Principal
-	key    *bls.PublicKey
-	time   time.Time
-	// Canister ranges: with sharded, the revealed shards of /canister_ranges/<subnet>; otherwise
-	// flat from /subnet/<subnet>/canister_ranges, or rangesErr if that is missing or malformed.
+	subnetRanges
+	key  *bls.PublicKey
+	time time.Time
+}
+
+// subnetRanges are the canister ranges of a subnet as a certificate reveals them: with sharded,
+// the revealed shards of /canister_ranges/<subnet>; otherwise flat from
+// /subnet/<subnet>/canister_ranges, or rangesErr if that is missing or malformed.
+type subnetRanges struct {
+	subnet    principal.Principal
 	sharded   bool
 	shards    []shard
 	flat      []Range
 	rangesErr error
+}
+
+// CheckCanisterRanges checks that canister lies in the canister ranges of subnet that tree (of an
+// already verified certificate) reveals, in either layout: the sharded
+// /canister_ranges/<subnet>/<shard> if present, else /subnet/<subnet>/canister_ranges. A canister
+// outside them gives a *NotAuthorizedError (ErrNotAuthorized). Agents use it for the /subnet
+// read_state that yields a subnet's node keys.
+func CheckCanisterRanges(tree hashtree.Node, subnet, canister principal.Principal) error {
+	sr := subnetRanges{subnet: subnet}
+	sr.readRanges(tree, subnet.Bytes())
+	return sr.authorize(canister)
 }
 
 // shard is one revealed leaf of /canister_ranges/<subnet>/<first canister id>.
@@ -313,7 +329,7 @@ func (v *Verifier) verifyDelegation(d *Delegation) (*verifiedDelegation, error) 
 	if err != nil {
 		return nil, fmt.Errorf("delegation certificate: %w", err)
 	}
-	vd := &verifiedDelegation{subnet: subnet, key: key, time: t}
+	vd := &verifiedDelegation{subnetRanges: subnetRanges{subnet: subnet}, key: key, time: t}
 	vd.readRanges(dc.Tree, id)
 	return vd, nil
 }
@@ -321,7 +337,7 @@ func (v *Verifier) verifyDelegation(d *Delegation) (*verifiedDelegation, error) 
 // readRanges reads the canister ranges of the delegation certificate: the sharded layout
 // /canister_ranges/<subnet>/<shard> if that subtree is there, else /subnet/<subnet>/canister_ranges
 // (the order of agent-rs).
-func (vd *verifiedDelegation) readRanges(tree hashtree.Node, id []byte) {
+func (vd *subnetRanges) readRanges(tree hashtree.Node, id []byte) {
 	sub, st := hashtree.LookupSubtree(tree, []byte("canister_ranges"), id)
 	switch st {
 	case hashtree.Found:
@@ -355,29 +371,34 @@ func (vd *verifiedDelegation) readRanges(tree hashtree.Node, id []byte) {
 	}
 }
 
-// authorize checks that the delegation covers what s asks for.
-func (vd *verifiedDelegation) authorize(s scope) error {
+// authorizeScope checks that the delegation covers what s asks for.
+func (vd *verifiedDelegation) authorizeScope(s scope) error {
 	if s.checkSubnet && vd.subnet != s.subnet {
 		return fmt.Errorf("%w: the certificate is delegated to subnet %s, not to %s", ErrInvalidDelegation, vd.subnet, s.subnet)
 	}
 	if !s.checkRanges {
 		return nil
 	}
-	ranges, err := vd.rangesFor(s.canister)
+	return vd.authorize(s.canister)
+}
+
+// authorize checks that canister lies in the ranges.
+func (vd *subnetRanges) authorize(canister principal.Principal) error {
+	ranges, err := vd.rangesFor(canister)
 	if err != nil {
 		return err
 	}
 	for _, r := range ranges {
-		if r.Contains(s.canister) {
+		if r.Contains(canister) {
 			return nil
 		}
 	}
-	return &NotAuthorizedError{Canister: s.canister, Subnet: vd.subnet, Reason: "it is outside the canister ranges"}
+	return &NotAuthorizedError{Canister: canister, Subnet: vd.subnet, Reason: "it is outside the canister ranges"}
 }
 
 // rangesFor returns the ranges that may contain canister: in the sharded layout, those of the shard
 // with the greatest first id not above the canister.
-func (vd *verifiedDelegation) rangesFor(canister principal.Principal) ([]Range, error) {
+func (vd *subnetRanges) rangesFor(canister principal.Principal) ([]Range, error) {
 	if !vd.sharded {
 		return vd.flat, vd.rangesErr
 	}
