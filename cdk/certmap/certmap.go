@@ -2,6 +2,11 @@
 // whose every node caches the hash of its subtree, so that the root hash (to be set as certified
 // data) and witnesses for keys and key ranges cost O(log n).
 //
+// Hashing is lazy: Insert and Delete only mark the nodes they change as stale, and the next
+// RootHash or witness recomputes each stale subtree hash once, children first. A message that
+// makes k changes to a map of n entries before it certifies therefore hashes at most the union of
+// their k paths (about k·(1 + log(n/k)) nodes) instead of k·log n.
+//
 // The tree, its subtree-hash rule and its witnesses are those of the Rust library
 // ic-certified-map 0.3.4 (RbTree with Vec<u8> or [u8; 32] values), so a map built by the same
 // inserts and deletes has the same root hash and the same witnesses. A node's own hash is
@@ -13,8 +18,10 @@
 // Rollback it journals every node it changes and restores the exact tree (shape, colours, hashes)
 // that Begin saw, so a rolled-back canister message leaves the certified data valid.
 //
-// A Map is not safe for concurrent mutation; concurrent readers (Get, RootHash, witnesses, Ascend)
-// are fine while nothing writes.
+// A Map is not safe for concurrent mutation. Because RootHash and the witnesses bring stale hashes
+// up to date, they write when the map has changes not yet hashed: call RootHash after the last
+// change, and then concurrent readers (Get, RootHash, witnesses, Ascend) are fine while nothing
+// writes.
 package certmap
 
 import (
@@ -40,7 +47,7 @@ type node struct {
 	value       []byte
 	left, right *node
 	red         bool
-	dirty       bool     // subtree is stale; fix recomputes it once the operation is done
+	dirty       bool     // subtree is stale; so is every ancestor's (see fix)
 	gen         uint64   // the last transaction generation that journaled (or created) this node
 	data        [32]byte // labeled_hash(key, leaf_hash(value))
 	subtree     [32]byte // hash of the subtree rooted here
@@ -88,11 +95,13 @@ func (m *Map) Get(key string) ([]byte, bool) {
 	return nil, false
 }
 
-// RootHash returns the hash of the whole map (the hash of Empty for an empty map).
+// RootHash returns the hash of the whole map (the hash of Empty for an empty map). It first
+// recomputes the subtree hashes that changes since the last RootHash or witness made stale.
 func (m *Map) RootHash() [32]byte {
 	if m.root == nil {
 		return hashtree.EmptyHash()
 	}
+	m.fix(m.root)
 	return m.root.subtree
 }
 
@@ -149,7 +158,6 @@ func (m *Map) Insert(key string, value []byte) {
 	m.touch(root)
 	root.red = false
 	m.root = root
-	fix(root)
 	if added {
 		m.size++
 	}
@@ -188,7 +196,6 @@ func (m *Map) Delete(key string) bool {
 	if m.root != nil {
 		m.touch(m.root)
 		m.root.red = false
-		fix(m.root)
 	}
 	m.size--
 	return true
@@ -246,15 +253,19 @@ func (m *Map) deleteMin(h *node) *node {
 
 func isRed(n *node) bool { return n != nil && n.red }
 
-// fix recomputes the stale subtree hashes, each once, children first. An operation marks every
-// node whose entry or children it changed; those nodes and their parents are all on or beside
-// the search path, so the stale nodes form a subtree that contains the root.
-func fix(n *node) {
+// fix recomputes the stale subtree hashes under n, each once, children first. Every operation
+// marks each node whose entry or children it changed, and every node of its search path: a node
+// that gains a child is marked, and marks are only cleared here, so the parent of a stale node is
+// stale and the stale nodes of a tree form a subtree that contains the root, however many
+// operations made them. fix therefore stops at the first clean node of every branch, and on a
+// clean tree it only reads. It journals what it changes, so Rollback restores even the marks.
+func (m *Map) fix(n *node) {
 	if n == nil || !n.dirty {
 		return
 	}
-	fix(n.left)
-	fix(n.right)
+	m.fix(n.left)
+	m.fix(n.right)
+	m.touch(n)
 	n.update()
 	n.dirty = false
 }

@@ -139,11 +139,25 @@ func TestEmpty(t *testing.T) {
 	}
 }
 
-// check verifies the LLRB invariants and every cached hash, and returns the black height.
+// checkMap brings m's hashes up to date and verifies the tree.
+func checkMap(t *testing.T, m *Map) {
+	t.Helper()
+	m.RootHash()
+	if m.root != nil && m.root.red {
+		t.Fatal("red root")
+	}
+	check(t, m.root, nil, nil, false)
+}
+
+// check verifies the LLRB invariants and every cached hash, and returns the black height. The
+// tree must have been hashed (no stale node).
 func check(t *testing.T, n *node, lo, hi *string, parentRed bool) int {
 	t.Helper()
 	if n == nil {
 		return 1
+	}
+	if n.dirty {
+		t.Fatalf("stale mark left at %q", n.key)
 	}
 	if lo != nil && n.key <= *lo || hi != nil && n.key >= *hi {
 		t.Fatalf("key %q out of order", n.key)
@@ -185,27 +199,33 @@ func sortedKeys(ref map[string][]byte) []string {
 func TestRandomAgainstMap(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	for round := 0; round < 20; round++ {
-		var m Map
+		// m is hashed now and then, eager after every change: lazy hashing must agree.
+		var m, eager Map
 		ref := map[string][]byte{}
 		n := 1 + rng.IntN(300)
 		for op := 0; op < 4*n; op++ {
+			if rng.IntN(8) == 0 {
+				m.RootHash()
+			}
 			key := fmt.Sprintf("k%04d", rng.IntN(n))
 			if rng.IntN(3) == 0 {
 				_, had := ref[key]
-				if m.Delete(key) != had {
+				if m.Delete(key) != had || eager.Delete(key) != had {
 					t.Fatalf("Delete(%q) disagrees with the reference", key)
 				}
 				delete(ref, key)
 			} else {
 				v := []byte(fmt.Sprint(rng.Int()))
 				m.Insert(key, v)
+				eager.Insert(key, v)
 				ref[key] = v
 			}
+			eager.RootHash()
 		}
-		if m.root != nil && m.root.red {
-			t.Fatal("red root")
+		checkMap(t, &m)
+		if m.RootHash() != eager.RootHash() || dump(m.root) != dump(eager.root) {
+			t.Fatal("the lazily hashed map differs from the one hashed after every change")
 		}
-		check(t, m.root, nil, nil, false)
 		if m.Len() != len(ref) {
 			t.Fatalf("Len = %d, want %d", m.Len(), len(ref))
 		}
@@ -276,12 +296,12 @@ func TestRandomAgainstMap(t *testing.T) {
 	}
 }
 
-// dump describes the tree's exact shape, colours and hashes.
+// dump describes the tree's exact shape, colours, hashes and stale marks.
 func dump(n *node) string {
 	if n == nil {
 		return "."
 	}
-	return fmt.Sprintf("(%s %s %v %x %x %s)", dump(n.left), n.key, n.red, n.value, n.subtree[:4], dump(n.right))
+	return fmt.Sprintf("(%s %s %v %x %x %v %s)", dump(n.left), n.key, n.red, n.value, n.subtree[:4], n.dirty, dump(n.right))
 }
 
 func TestRollbackRestoresExactTree(t *testing.T) {
@@ -290,15 +310,25 @@ func TestRollbackRestoresExactTree(t *testing.T) {
 	for i := 0; i < 200; i++ {
 		m.Insert(fmt.Sprintf("k%04d", rng.IntN(300)), []byte{byte(i)})
 	}
-	for round := 0; round < 50; round++ {
+	for round := 0; round < 200; round++ {
+		// The tree Begin sees may hold stale hashes (changes committed but not yet hashed), and
+		// the transaction may hash them: Rollback must restore hashes and marks alike.
 		before, size := dump(m.root), m.Len()
+		var root [32]byte
+		if rng.IntN(4) == 0 {
+			root = m.RootHash()
+			before = dump(m.root)
+		}
 		m.Begin()
 		for op := 0; op < 1+rng.IntN(40); op++ {
 			key := fmt.Sprintf("k%04d", rng.IntN(300))
-			if rng.IntN(2) == 0 {
+			switch rng.IntN(5) {
+			case 0, 1:
 				m.Delete(key)
-			} else {
+			case 2, 3:
 				m.Insert(key, []byte{byte(op), byte(round)})
+			default:
+				m.RootHash()
 			}
 		}
 		if rng.IntN(2) == 0 {
@@ -306,11 +336,17 @@ func TestRollbackRestoresExactTree(t *testing.T) {
 			if got := dump(m.root); got != before || m.Len() != size {
 				t.Fatalf("round %d: rollback did not restore the tree", round)
 			}
+			if root != ([32]byte{}) && m.RootHash() != root {
+				t.Fatalf("round %d: root hash after rollback differs", round)
+			}
 		} else {
 			m.Commit()
 		}
-		check(t, m.root, nil, nil, false)
+		if rng.IntN(3) == 0 {
+			checkMap(t, &m)
+		}
 	}
+	checkMap(t, &m)
 }
 
 func BenchmarkInsertDelete(b *testing.B) {
@@ -328,12 +364,39 @@ func BenchmarkInsertDelete(b *testing.B) {
 			}
 			b.ReportAllocs()
 			b.ResetTimer()
-			// A sliding window, as the message queue uses the map: insert the newest, delete the oldest.
+			// A sliding window, as the message queue uses the map: insert the newest, delete the
+			// oldest, certify.
 			for i := 0; i < b.N; i++ {
 				m.Insert(keys[size+i], val)
 				m.Delete(keys[i])
+				m.RootHash()
 			}
 		})
+	}
+}
+
+// BenchmarkBatch1000 is one broadcast message's work on the map: 1,000 inserts and 1,000 deletes
+// on a sliding window of 1,000 keys, then one root hash.
+func BenchmarkBatch1000(b *testing.B) {
+	const size, batch = 1000, 1000
+	var m Map
+	val := bytes.Repeat([]byte{7}, 32)
+	keys := make([]string, size+batch*(b.N+1))
+	for i := range keys {
+		keys[i] = fmt.Sprintf("%s_%020d", gw, i)
+	}
+	for i := 0; i < size; i++ {
+		m.Insert(keys[i], val)
+	}
+	m.RootHash()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for j := i * batch; j < (i+1)*batch; j++ {
+			m.Insert(keys[size+j], val)
+			m.Delete(keys[j])
+		}
+		m.RootHash()
 	}
 }
 

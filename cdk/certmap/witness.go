@@ -111,6 +111,7 @@ func (m *Map) upperBound(key string) (bound, bool) {
 // map, else a proof of absence that reveals the neighbouring keys with their values pruned.
 // Its digest is RootHash.
 func (m *Map) Witness(key string) hashtree.Node {
+	m.fix(m.root)
 	if t, ok := lookupWitness(m.root, key); ok {
 		return t
 	}
@@ -145,13 +146,17 @@ func lookupWitness(n *node, key string) (hashtree.Node, bool) {
 // the nearest keys outside the range are revealed with their values pruned, everything else is
 // pruned. Its digest is RootHash.
 func (m *Map) WitnessRange(first, last string) hashtree.Node {
+	m.fix(m.root)
 	lo, hasLo := m.lowerBound(first)
 	hi, hasHi := m.upperBound(last)
 	return m.rangeWitness(lo, hasLo, hi, hasHi, dataTree)
 }
 
 // Keys returns a witness of every key, with the values pruned.
-func (m *Map) Keys() hashtree.Node { return fullTree(m.root, keyTree) }
+func (m *Map) Keys() hashtree.Node {
+	m.fix(m.root)
+	return fullTree(m.root, keyTree)
+}
 
 func (m *Map) rangeWitness(lo bound, hasLo bool, hi bound, hasHi bool, f revealFn) hashtree.Node {
 	switch {

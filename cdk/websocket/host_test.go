@@ -21,6 +21,7 @@ type host struct {
 	certified []byte
 	timer     uint64
 	prints    []string
+	certCalls int // SetCertifiedData calls, trapped messages included
 }
 
 // sys is one message's cdk.System.
@@ -63,6 +64,7 @@ func (s *sys) SetCertifiedData(b []byte) {
 		s.Trap("certified data longer than 32 bytes")
 	}
 	s.cert, s.certSet = append([]byte(nil), b...), true
+	s.h.certCalls++
 }
 
 // DataCertificate stands in for the replica's certificate: the certified data itself, so a test

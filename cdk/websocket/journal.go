@@ -18,8 +18,11 @@ func (s *Server) Begin() {
 	s.tree.Begin()
 }
 
-// Commit implements cdk.Transactional.
+// Commit implements cdk.Transactional. It also brings the certified map's hashes up to date (a
+// no-op when the message certified, as every message that changes the map does), so that the
+// queries that may run concurrently until the next update only read.
 func (s *Server) Commit() {
+	s.tree.RootHash()
 	s.tx = false
 	clear(s.undo)
 	s.undo = s.undo[:0]

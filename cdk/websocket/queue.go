@@ -90,13 +90,24 @@ func (l *list) each(fn func(e *entry)) {
 	}
 }
 
-// certify sets the certified data to the root of the map, under the label "websocket".
+// certify certifies the map after a change: at the end of the message if it is batched (see
+// Batch), else at once.
 func (s *Server) certify(ic cdk.System) {
-	h := hashtree.LabeledHash([]byte(Label), s.tree.RootHash())
-	ic.SetCertifiedData(h[:])
+	if s.batching {
+		s.uncertified = true
+		return
+	}
+	s.setCertifiedData(ic)
 }
 
-// enqueue queues m for client c (which must be open) and certifies it.
+// setCertifiedData sets the certified data to the root of the map, under the label "websocket".
+func (s *Server) setCertifiedData(ic cdk.System) {
+	h := hashtree.LabeledHash([]byte(Label), s.tree.RootHash())
+	ic.SetCertifiedData(h[:])
+	s.uncertified = false
+}
+
+// enqueue queues m for client c (which must be open) and certifies it (see certify).
 func (s *Server) enqueue(ic cdk.System, c *client, m *protocol.WebsocketMessage) {
 	now := ic.Time()
 	s.collect(now, 2)

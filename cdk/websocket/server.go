@@ -35,6 +35,11 @@ type Server struct {
 	tree     certmap.Map
 	st       state
 
+	// Certification of the running message (see Batch): batching says the message certifies
+	// when it returns, uncertified that the map changed since it last did.
+	batching    bool
+	uncertified bool
+
 	// Journal of the open transaction (see journal.go).
 	tx    bool
 	gen   uint64
@@ -106,23 +111,45 @@ func (s *Server) Register(c *cdk.Canister) {
 		}
 		m[name] = f
 	}
-	add(c.Updates, protocol.MethodRegister, s.wsRegister)
+	add(c.Updates, protocol.MethodRegister, s.Batch(s.wsRegister))
 	add(c.Queries, protocol.MethodGetClientKey, s.wsGetClientKey)
-	add(c.Updates, protocol.MethodOpen, s.wsOpen)
-	add(c.Updates, protocol.MethodClose, s.wsClose)
+	add(c.Updates, protocol.MethodOpen, s.Batch(s.wsOpen))
+	add(c.Updates, protocol.MethodClose, s.Batch(s.wsClose))
 	add(c.Queries, protocol.MethodGetMessages, s.wsGetMessages)
-	add(c.Updates, protocol.MethodMessage, s.wsMessage)
+	add(c.Updates, protocol.MethodMessage, s.Batch(s.wsMessage))
 	add(c.Queries, protocol.MethodStats, s.wsStats)
 	if c.Timer != nil || c.State != nil {
 		panic("websocket: the canister already has a Timer or State")
 	}
-	c.Timer = s.Timer
+	c.Timer = s.Batch(s.Timer)
 	c.State = s
 }
 
-// Send queues payload for client and certifies it. The gateway the client is bound to fetches
-// it with ws_get_messages. Send fails if the client is unknown or not open, or the payload is too
-// big; it must run in an update, init or timer message.
+// Batch wraps an update, init or timer method of the application so that the Sends and Closes
+// it makes certify the queue once, when it returns, instead of once each: a broadcast to n clients
+// then hashes the certified map's upper levels once, not n times. The ws_* methods and the Timer
+// that Register installs are wrapped already, so Sends from OnOpen, OnMessage, OnClose and OnTick
+// are batched. Outside a wrapped method, Send and Close certify at once. A trap inside m leaves
+// the certified data as it was, like every other change of the trapped message.
+func (s *Server) Batch(m cdk.Method) cdk.Method {
+	return func(ic cdk.System) {
+		if s.batching { // already inside a wrapped method
+			m(ic)
+			return
+		}
+		s.batching = true
+		defer func() { s.batching, s.uncertified = false, false }()
+		m(ic)
+		if s.uncertified {
+			s.setCertifiedData(ic)
+		}
+	}
+}
+
+// Send queues payload for client and certifies it: at the end of the message inside a ws_*
+// method, the Timer or a method wrapped by Batch, else at once. The gateway the client is bound
+// to fetches it with ws_get_messages. Send fails if the client is unknown or not open, or the
+// payload is too big; it must run in an update, init or timer message.
 func (s *Server) Send(ic cdk.System, client uint64, payload []byte) error {
 	c := s.clients[client]
 	if c == nil {
