@@ -17,6 +17,9 @@ func Run(ctx context.Context, scenario string, opts Options) (*Report, error) {
 	}
 	start := time.Now()
 	r := &Report{Scenario: scenario, Machine: machine(), Settings: Settings{Size: o.Size, SendQueue: o.SendQueue}}
+	if o.RoundTime > 0 {
+		r.Settings.RoundTime = o.RoundTime.String()
+	}
 	if o.PollInterval > 0 {
 		r.Settings.PollInterval = o.PollInterval.String()
 	}

@@ -37,7 +37,7 @@ func startIC(ctx context.Context, o *Options) (e *icEnv, err error) {
 			e.stop()
 		}
 	}()
-	if e.replica, err = startServer(ctx, o.Launcher, RoleReplica, "--owner", id.Sender().String()); err != nil {
+	if e.replica, err = startServer(ctx, o.Launcher, RoleReplica, "--owner", id.Sender().String(), "--round-time", o.RoundTime.String()); err != nil {
 		return nil, err
 	}
 	if e.rootKey, err = hex.DecodeString(e.replica.info.RootKey); err != nil {
@@ -98,6 +98,15 @@ func (e *icEnv) acceptedCount(ctx context.Context) (uint64, error) {
 		return 0, fmt.Errorf("bench: samples: %w", err)
 	}
 	return total, nil
+}
+
+// height is the replica's certified height: the number of rounds so far.
+func (e *icEnv) height(ctx context.Context) (uint64, error) {
+	st, err := e.users.Status(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("bench: replica status: %w", err)
+	}
+	return st.CertifiedHeight, nil
 }
 
 // stop ends the processes: the gateway at once (its clients are of no more use), the replica

@@ -18,6 +18,7 @@ type fanoutTarget struct {
 	name      string // "gateway" or "baseline"
 	server    *server
 	replica   *server // nil for the baseline
+	env       *icEnv  // nil for the baseline
 	dial      dialFunc
 	broadcast func(ctx context.Context, count, size int) (first, clients uint64, err error)
 	maxCount  int // most broadcasts per call
@@ -48,6 +49,7 @@ func gatewayTarget(ctx context.Context, o *Options, clients int) (*fanoutTarget,
 		name:      "gateway",
 		server:    e.gateway,
 		replica:   e.replica,
+		env:       e,
 		dial:      dial,
 		broadcast: e.broadcast,
 		maxCount:  max(1, canister.MaxCount/clients),
@@ -181,8 +183,12 @@ func runFanout(ctx context.Context, o *Options, p *progress, kind string, client
 		return nil, err
 	}
 	var metricsBefore map[string]float64
-	if t.replica != nil {
+	var h0 uint64
+	if t.env != nil {
 		if metricsBefore, err = gatewayMetrics(ctx, t.server); err != nil {
+			return nil, err
+		}
+		if h0, err = t.env.height(ctx); err != nil {
 			return nil, err
 		}
 	}
@@ -224,12 +230,17 @@ func runFanout(ctx context.Context, o *Options, p *progress, kind string, client
 		ServerRSS:     mib(after.server.RSS),
 		ServerPeakRSS: mib(after.server.PeakRSS),
 	}
-	if t.replica != nil {
+	if t.env != nil {
 		res.ReplicaCPU = round((after.replica.CPU - before.replica.CPU).Seconds(), 2)
 		m, err := gatewayMetrics(ctx, t.server)
 		if err != nil {
 			return nil, err
 		}
+		h1, err := t.env.height(ctx)
+		if err != nil {
+			return nil, err
+		}
+		res.Rounds = h1 - h0
 		d := func(k string) float64 { return m[k] - metricsBefore[k] }
 		polls := d("icws_gateway_polls_total")
 		res.Polls = int(polls)

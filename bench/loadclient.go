@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"sync/atomic"
 	"time"
@@ -23,7 +24,7 @@ import (
 type loadClient interface {
 	// recv returns the next application payload, after every check of the client's mode, and how
 	// long it took from the sender's queue (the canister's, or the baseline server's) to here.
-	// One goroutine calls it.
+	// One goroutine calls it; the payload is valid until the next call.
 	recv(ctx context.Context) (payload []byte, delay time.Duration, err error)
 	// send sends an application payload (safe to call alongside recv).
 	send(ctx context.Context, payload []byte) error
@@ -137,6 +138,31 @@ type leanClient struct {
 	checks *sharedChecks
 	next   uint64 // the next canister sequence number due; owned by recv
 	out    uint64 // the next sequence number to send; owned by send
+	buf    []byte // the last frame read; reused by recv
+}
+
+// readFrame reads the next data frame into *buf, reusing its memory (gorilla's ReadMessage
+// allocates and grows a new slice for every frame).
+func readFrame(ws *websocket.Conn, buf *[]byte) ([]byte, error) {
+	_, r, err := ws.NextReader()
+	if err != nil {
+		return nil, err
+	}
+	b := (*buf)[:0]
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			*buf = b
+			return b, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
 }
 
 func dialLean(ctx context.Context, e *icEnv, d *websocket.Dialer, checks *sharedChecks) (*leanClient, error) {
@@ -152,7 +178,7 @@ func dialLean(ctx context.Context, e *icEnv, d *websocket.Dialer, checks *shared
 	if err != nil {
 		return nil, fmt.Errorf("bench: open a WebSocket to %s: %w", e.gatewayURL, err)
 	}
-	first := protocol.SignFirstMessage(key, protocol.FirstMessage{CanisterID: e.canister.String(), ClientID: id})
+	first := protocol.SignFirstMessage(key, protocol.FirstMessage{CanisterID: e.canister.String(), ClientID: id, OpenNonce: protocol.NextOpenNonce(0, time.Now())})
 	if err := ws.WriteMessage(websocket.BinaryMessage, first); err != nil {
 		ws.Close()
 		return nil, fmt.Errorf("bench: send the first message: %w", err)
@@ -164,7 +190,7 @@ func (l *leanClient) recv(ctx context.Context) ([]byte, time.Duration, error) {
 	stop := context.AfterFunc(ctx, func() { _ = l.ws.SetReadDeadline(time.Unix(1, 0)) })
 	defer stop()
 	for {
-		_, frame, err := l.ws.ReadMessage()
+		frame, err := readFrame(l.ws, &l.buf)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, 0, ctx.Err()
@@ -202,7 +228,10 @@ func (l *leanClient) close() {
 }
 
 // bareClient reads the baseline server: no IC, no checks but the broadcast numbering.
-type bareClient struct{ ws *websocket.Conn }
+type bareClient struct {
+	ws  *websocket.Conn
+	buf []byte
+}
 
 func dialBare(ctx context.Context, url string, d *websocket.Dialer) (*bareClient, error) {
 	ws, _, err := d.DialContext(ctx, url, nil)
@@ -215,7 +244,7 @@ func dialBare(ctx context.Context, url string, d *websocket.Dialer) (*bareClient
 func (b *bareClient) recv(ctx context.Context) ([]byte, time.Duration, error) {
 	stop := context.AfterFunc(ctx, func() { _ = b.ws.SetReadDeadline(time.Unix(1, 0)) })
 	defer stop()
-	_, p, err := b.ws.ReadMessage()
+	p, err := readFrame(b.ws, &b.buf)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, 0, ctx.Err()

@@ -26,7 +26,7 @@ func Scenarios() []string {
 // machine.
 const (
 	DefaultSize         = 64
-	DefaultUpstreamRate = 2
+	DefaultUpstreamRate = 0.5
 	DefaultDuration     = 15 * time.Second
 	DefaultConns        = 10000
 	DefaultHold         = 5 * time.Second
@@ -35,10 +35,11 @@ const (
 	// DefaultWindowMessages is the most messages in flight (sent, not yet at every client) in a
 	// fan-out run, as broadcasts: DefaultWindowMessages / clients, within [2, 64]. It stays
 	// under the gateway's queue per client (256) and the canister's queue (canister.MaxQueue).
-	DefaultWindowMessages = 20000
+	// A larger window adds latency (Little's law) and little throughput.
+	DefaultWindowMessages = 5000
 	// DefaultFanoutMessages is the number of messages a fan-out run delivers in all, as
 	// broadcasts: DefaultFanoutMessages / clients, within [5, 200].
-	DefaultFanoutMessages = 40000
+	DefaultFanoutMessages = 20000
 )
 
 // DefaultClients returns the client counts a scenario runs with by default.
@@ -84,6 +85,9 @@ type Options struct {
 	Dialers int
 	// NoBaseline skips the baseline runs of the fanout scenario (and its ratios).
 	NoBaseline bool
+	// RoundTime is the replica's time between rounds (replica.Config.RoundTime); 0 runs a round
+	// as soon as work is queued, 1s imitates mainnet.
+	RoundTime time.Duration
 	// PollInterval and SendQueue set the gateway's Config.PollInterval and Config.SendQueueSize
 	// (0: the gateway's defaults).
 	PollInterval time.Duration
@@ -122,7 +126,7 @@ func (o Options) withDefaults(scenario string) (Options, error) {
 	if _, err := ParseVerifyMode(string(o.Verify)); err != nil {
 		return o, err
 	}
-	if o.Rate < 0 || o.Messages < 0 || o.Window < 0 || o.Duration < 0 || o.Conns < 0 || o.Hold < 0 || o.Sources < 0 || o.Dialers < 0 {
+	if o.Rate < 0 || o.Messages < 0 || o.Window < 0 || o.Duration < 0 || o.RoundTime < 0 || o.Conns < 0 || o.Hold < 0 || o.Sources < 0 || o.Dialers < 0 {
 		return o, errors.New("bench: negative option")
 	}
 	if scenario == ScenarioUpstream && o.Rate == 0 {

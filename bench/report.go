@@ -15,12 +15,14 @@ import (
 
 // Report is the outcome of one scenario.
 type Report struct {
+	// Scenario is the scenario's name; Verify the clients' verify mode (none for the baseline).
 	Scenario string     `json:"scenario"`
 	Verify   VerifyMode `json:"verify,omitempty"`
 	// VerifyDetail says what the verify mode checks.
-	VerifyDetail string   `json:"verify_detail,omitempty"`
-	Machine      Machine  `json:"machine"`
-	Settings     Settings `json:"settings"`
+	VerifyDetail string `json:"verify_detail,omitempty"`
+	// Machine is where it ran; Settings the options that apply to all its runs.
+	Machine  Machine  `json:"machine"`
+	Settings Settings `json:"settings"`
 	// Fanout holds the fanout and baseline runs, one per client count.
 	Fanout []FanoutRow `json:"fanout,omitempty"`
 	// Upstream holds the upstream runs, one per client count.
@@ -33,52 +35,56 @@ type Report struct {
 
 // Machine describes where the figures were measured.
 type Machine struct {
-	CPU       string `json:"cpu"`
-	CPUs      int    `json:"cpus"`
-	MemoryMiB uint64 `json:"memory_mib"`
-	Kernel    string `json:"kernel"`
-	Go        string `json:"go"`
-	FileLimit uint64 `json:"file_limit"`
+	CPU       string `json:"cpu"`        // the model name in /proc/cpuinfo
+	CPUs      int    `json:"cpus"`       // runtime.NumCPU
+	MemoryMiB uint64 `json:"memory_mib"` // MemTotal
+	Kernel    string `json:"kernel"`     // the kernel release
+	Go        string `json:"go"`         // the Go version the bench was built with
+	FileLimit uint64 `json:"file_limit"` // RLIMIT_NOFILE after raising it to the hard limit
+	// LoadAverage is the 1-minute load average when the scenario started: other work on the
+	// machine skews the figures.
+	LoadAverage float64 `json:"load_average"`
 }
 
 // Settings are the options a scenario ran with.
 type Settings struct {
-	Size         int     `json:"size"`
-	Rate         float64 `json:"rate,omitempty"`
-	Duration     float64 `json:"duration_s,omitempty"`
-	PollInterval string  `json:"gateway_poll_interval,omitempty"`
-	SendQueue    int     `json:"gateway_send_queue,omitempty"`
+	Size         int     `json:"size"`                            // payload bytes
+	Rate         float64 `json:"rate,omitempty"`                  // Options.Rate
+	Duration     float64 `json:"duration_s,omitempty"`            // upstream sending time, seconds
+	RoundTime    string  `json:"replica_round_time,omitempty"`    // Options.RoundTime if set
+	PollInterval string  `json:"gateway_poll_interval,omitempty"` // Options.PollInterval if set
+	SendQueue    int     `json:"gateway_send_queue,omitempty"`    // Options.SendQueue if set
 }
 
 // Latency is a latency distribution in milliseconds.
 type Latency struct {
-	P50 float64 `json:"p50_ms"`
-	P95 float64 `json:"p95_ms"`
-	P99 float64 `json:"p99_ms"`
-	Max float64 `json:"max_ms"`
+	P50 float64 `json:"p50_ms"` // median
+	P95 float64 `json:"p95_ms"` // 95th percentile (nearest rank)
+	P99 float64 `json:"p99_ms"` // 99th percentile (nearest rank)
+	Max float64 `json:"max_ms"` // the slowest
 }
 
 // FanoutRow is one client count of the fanout scenario: the gateway's run, the baseline's run
 // and their ratios (either run may be missing).
 type FanoutRow struct {
-	Clients  int           `json:"clients"`
-	Gateway  *FanoutResult `json:"gateway,omitempty"`
-	Baseline *FanoutResult `json:"baseline,omitempty"`
-	Ratio    *Ratio        `json:"ratio,omitempty"`
+	Clients  int           `json:"clients"`            // the client count of both runs
+	Gateway  *FanoutResult `json:"gateway,omitempty"`  // through the gateway
+	Baseline *FanoutResult `json:"baseline,omitempty"` // through the baseline server
+	Ratio    *Ratio        `json:"ratio,omitempty"`    // gateway / baseline, if both ran
 }
 
 // FanoutResult is one fan-out run through the gateway or the baseline server.
 type FanoutResult struct {
-	Server     string `json:"server"` // "gateway" or "baseline"
-	Clients    int    `json:"clients"`
+	Server     string `json:"server"`     // "gateway" or "baseline"
+	Clients    int    `json:"clients"`    // clients open during the run
 	Broadcasts int    `json:"broadcasts"` // messages each client received
 	Window     int    `json:"window"`     // broadcasts in flight at most
 	Calls      int    `json:"calls"`      // broadcast calls made
 	// Delivered is the number of messages delivered and verified: Clients × Broadcasts.
 	Delivered int64   `json:"delivered"`
-	Seconds   float64 `json:"seconds"`
-	PerSecond float64 `json:"per_second"`
-	Latency   Latency `json:"latency"`
+	Seconds   float64 `json:"seconds"`    // from the first broadcast call to the last delivery
+	PerSecond float64 `json:"per_second"` // Delivered / Seconds
+	Latency   Latency `json:"latency"`    // from the sender's queue to the verified receipt
 	// OpenSeconds is the time to open every client (until each has its welcome message).
 	OpenSeconds float64 `json:"open_seconds"`
 	// CPU seconds over the measurement: the server (gateway or baseline), the replica, the
@@ -91,6 +97,8 @@ type FanoutResult struct {
 	// ServerRSS and ServerPeakRSS are the server's resident memory at the end and at most, MiB.
 	ServerRSS     float64 `json:"server_rss_mib"`
 	ServerPeakRSS float64 `json:"server_peak_rss_mib"`
+	// Rounds is the number of replica rounds over the measurement (gateway runs only).
+	Rounds uint64 `json:"rounds,omitempty"`
 	// The gateway's polls over the measurement (from its metrics): how many, their mean
 	// duration, messages per poll, and the mean frame size written to a client.
 	Polls           int     `json:"polls,omitempty"`
@@ -101,50 +109,59 @@ type FanoutResult struct {
 
 // Ratio compares the gateway with the baseline: gateway figure / baseline figure.
 type Ratio struct {
-	Throughput    float64 `json:"throughput"`
-	LatencyP50    float64 `json:"latency_p50"`
-	LatencyP99    float64 `json:"latency_p99"`
-	CPUPerMessage float64 `json:"cpu_per_message"`
+	Throughput    float64 `json:"throughput"`      // messages per second
+	LatencyP50    float64 `json:"latency_p50"`     // median latency
+	LatencyP99    float64 `json:"latency_p99"`     // 99th percentile latency
+	CPUPerMessage float64 `json:"cpu_per_message"` // server CPU per delivered message
 }
 
 // UpstreamResult is one upstream run.
 type UpstreamResult struct {
-	Clients int     `json:"clients"`
+	Clients int     `json:"clients"` // clients sending
 	Rate    float64 `json:"rate"`    // messages per second per client
 	Offered float64 `json:"offered"` // Clients × Rate
-	Sent    int64   `json:"sent"`
+	Sent    int64   `json:"sent"`    // messages the clients sent
 	// Accepted is the number of messages the canister's on-message ran for; all of Sent.
 	Accepted  uint64  `json:"accepted"`
-	Seconds   float64 `json:"seconds"` // from the first send to the last acceptance
-	PerSecond float64 `json:"per_second"`
+	Seconds   float64 `json:"seconds"`    // from the first send to the last acceptance
+	PerSecond float64 `json:"per_second"` // Accepted / Seconds
 	// Latency is from the client's send to the start of the round that ran the message.
 	Latency     Latency `json:"latency"`
-	OpenSeconds float64 `json:"open_seconds"`
-	GatewayCPU  float64 `json:"gateway_cpu_s"`
-	ReplicaCPU  float64 `json:"replica_cpu_s"`
-	LoadCPU     float64 `json:"load_cpu_s"`
+	OpenSeconds float64 `json:"open_seconds"` // the time to open the clients
+	// CPU seconds over the measurement: gateway, replica, bench process.
+	GatewayCPU float64 `json:"gateway_cpu_s"`
+	ReplicaCPU float64 `json:"replica_cpu_s"`
+	LoadCPU    float64 `json:"load_cpu_s"`
 	// GatewayCPUPerMessage is GatewayCPU per accepted message, in microseconds.
 	GatewayCPUPerMessage float64 `json:"gateway_cpu_us_per_msg"`
-	GatewayRSS           float64 `json:"gateway_rss_mib"`
+	GatewayRSS           float64 `json:"gateway_rss_mib"` // at the end, MiB
+	// Rounds is the number of replica rounds over the measurement; CallsPerRound the accepted
+	// messages per round.
+	Rounds        uint64  `json:"rounds"`
+	CallsPerRound float64 `json:"calls_per_round"`
+	// CallMillis is the mean duration of the gateway's ws_message calls (from its metrics).
+	CallMillis float64 `json:"ws_message_ms"`
 }
 
 // IdleResult is the idle run.
 type IdleResult struct {
-	Conns   int `json:"conns"`
+	Conns   int `json:"conns"`   // connections opened and held
 	Sources int `json:"sources"` // loopback source addresses used
 	// OpenSeconds is the time to open them all; OpenPerSecond the rate.
 	OpenSeconds   float64 `json:"open_seconds"`
 	OpenPerSecond float64 `json:"open_per_second"`
 	// OpenLatency is the time one connection took to open (dial to welcome message).
 	OpenLatency Latency `json:"open_latency"`
-	HoldSeconds float64 `json:"hold_seconds"`
+	HoldSeconds float64 `json:"hold_seconds"` // how long they were held
 	// Gateway memory: RSS before any client, with every connection open (after the hold), and
 	// the difference per connection; the Go heap in use likewise; goroutines per connection.
-	GatewayRSSEmpty     float64 `json:"gateway_rss_empty_mib"`
-	GatewayRSSOpen      float64 `json:"gateway_rss_open_mib"`
-	RSSPerConn          float64 `json:"rss_per_conn_kib"`
-	HeapPerConn         float64 `json:"heap_per_conn_kib"`
-	GoroutinesPerConn   float64 `json:"goroutines_per_conn"`
+	GatewayRSSEmpty   float64 `json:"gateway_rss_empty_mib"`
+	GatewayRSSOpen    float64 `json:"gateway_rss_open_mib"`
+	RSSPerConn        float64 `json:"rss_per_conn_kib"`
+	HeapPerConn       float64 `json:"heap_per_conn_kib"`
+	GoroutinesPerConn float64 `json:"goroutines_per_conn"`
+	// CPU seconds: the gateway's while opening and while holding, the replica's while opening,
+	// and the gateway's per open in milliseconds.
 	GatewayCPUOpen      float64 `json:"gateway_cpu_open_s"`
 	GatewayCPUHold      float64 `json:"gateway_cpu_hold_s"`
 	ReplicaCPUOpen      float64 `json:"replica_cpu_open_s"`
@@ -169,6 +186,9 @@ func machine() Machine {
 		if _, err := fmt.Sscanf(string(b), "MemTotal: %d kB", &kb); err == nil {
 			m.MemoryMiB = kb >> 10
 		}
+	}
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		_, _ = fmt.Sscanf(string(b), "%f", &m.LoadAverage)
 	}
 	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
 		m.Kernel = "Linux " + strings.TrimSpace(string(b))
@@ -222,7 +242,8 @@ func (r *Report) WriteJSON(w io.Writer) error {
 // WriteTable writes the report as text tables.
 func (r *Report) WriteTable(w io.Writer) error {
 	bw := bufio.NewWriter(w)
-	fmt.Fprintf(bw, "icws bench %s — %s, %d CPUs, %d MiB, %s, %s\n", r.Scenario, r.Machine.CPU, r.Machine.CPUs, r.Machine.MemoryMiB, r.Machine.Kernel, r.Machine.Go)
+	fmt.Fprintf(bw, "icws bench %s — %s, %d CPUs, %d MiB, %s, %s, load average %.2f at start\n",
+		r.Scenario, r.Machine.CPU, r.Machine.CPUs, r.Machine.MemoryMiB, r.Machine.Kernel, r.Machine.Go, r.Machine.LoadAverage)
 	if r.Verify != "" {
 		fmt.Fprintf(bw, "verify mode: %s\n", r.Verify.Describe())
 	}

@@ -68,6 +68,7 @@ func Serve(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer
 	fs.SetOutput(os.Stderr)
 	var (
 		owner        = fs.String("owner", "", "replica: principal allowed to broadcast")
+		roundTime    = fs.Duration("round-time", 0, "replica: Config.RoundTime (0: a round as soon as work is queued)")
 		icURL        = fs.String("ic", "", "gateway: URL of the replica")
 		rootKey      = fs.String("root-key", "", "gateway: hex of the replica's DER root key")
 		pollInterval = fs.Duration("poll-interval", 0, "gateway: Config.PollInterval (0: default)")
@@ -102,6 +103,7 @@ func Serve(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer
 		}
 		r, err := replica.Start(ctx, replica.Config{
 			Canisters: []replica.CanisterSpec{{Name: "bench", New: canister.New, Arg: arg}},
+			RoundTime: *roundTime,
 			Logger:    log,
 		})
 		if err != nil {
@@ -161,11 +163,19 @@ func Serve(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer
 	return control(ctx, stdin, stdout, metrics)
 }
 
+// benchPingInterval replaces the gateway's ping interval: longer than any run, so that no ping
+// is sent. A client answers a ping within gorilla/websocket's fixed one-second pong deadline or
+// loses its connection, and on two cores shared with thousands of clients that verify BLS
+// signatures, a client's goroutine can wait longer than that for a CPU.
+const benchPingInterval = 3 * time.Minute
+
 // gatewayConfig is the gateway configuration of the bench: the defaults, except the limits that
-// would refuse the load itself. Every client comes from loopback, so the per-address cap is off;
-// the connection cap and the message rate limit are off so that the scenarios choose the load.
+// would refuse the load itself, and pings. Every client comes from loopback, so the per-address
+// cap is off; the connection cap and the message rate limit are off so that the scenarios choose
+// the load; see benchPingInterval for pings.
 func gatewayConfig(icURL string, rootKey []byte, id identity.Identity, poll time.Duration, sendQueue int, log *slog.Logger) gateway.Config {
 	return gateway.Config{
+		PingInterval:        benchPingInterval,
 		URL:                 icURL,
 		RootKey:             rootKey,
 		Identity:            id,

@@ -17,6 +17,10 @@ const upstreamDrain = 30 * time.Second
 // runUpstream runs one upstream run: clients each send o.Rate messages per second for
 // o.Duration through the gateway; the canister records each message's latency.
 func runUpstream(ctx context.Context, o *Options, p *progress, clients int) (*UpstreamResult, error) {
+	per := int(o.Duration.Seconds() * o.Rate) // messages per client
+	if per < 1 {
+		return nil, fmt.Errorf("bench: upstream: %v at %g messages per second is less than one message per client", o.Duration, o.Rate)
+	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	ctx, cancelT := context.WithTimeout(ctx, o.RunTimeout)
@@ -78,9 +82,16 @@ func runUpstream(ctx context.Context, o *Options, p *progress, clients int) (*Up
 	if err != nil {
 		return nil, err
 	}
+	m0, err := gatewayMetrics(ctx, e.gateway)
+	if err != nil {
+		return nil, err
+	}
+	h0, err := e.height(ctx)
+	if err != nil {
+		return nil, err
+	}
 	measure := time.Now()
 	interval := time.Duration(float64(time.Second) / o.Rate)
-	per := int(o.Duration.Seconds() * o.Rate) // messages per client
 	var wg sync.WaitGroup
 	for i, c := range f.clients {
 		wg.Add(1)
@@ -147,6 +158,14 @@ func runUpstream(ctx context.Context, o *Options, p *progress, clients int) (*Up
 	if uerr != nil {
 		return nil, uerr
 	}
+	h1, err := e.height(ctx)
+	if err != nil {
+		return nil, err
+	}
+	m1, err := gatewayMetrics(ctx, e.gateway)
+	if err != nil {
+		return nil, err
+	}
 	samples, n, err := e.latencies(ctx, 0)
 	if err != nil {
 		return nil, err
@@ -174,5 +193,9 @@ func runUpstream(ctx context.Context, o *Options, p *progress, clients int) (*Up
 		LoadCPU:              round((after.load.CPU - before.load.CPU).Seconds(), 2),
 		GatewayCPUPerMessage: round(float64(gwCPU)/1e3/float64(max(n, 1)), 0),
 		GatewayRSS:           mib(after.server.RSS),
+		Rounds:               h1 - h0,
+		CallsPerRound:        round(float64(n)/float64(max(h1-h0, 1)), 2),
+		CallMillis: round(1000*(m1[`icws_gateway_ic_call_duration_seconds_sum{method="ws_message"}`]-m0[`icws_gateway_ic_call_duration_seconds_sum{method="ws_message"}`])/
+			max(m1[`icws_gateway_ic_call_duration_seconds_count{method="ws_message"}`]-m0[`icws_gateway_ic_call_duration_seconds_count{method="ws_message"}`], 1), 2),
 	}, nil
 }

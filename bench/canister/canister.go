@@ -141,7 +141,8 @@ func New() *cdk.Canister {
 			}
 		},
 		Updates: map[string]cdk.Method{
-			MethodBroadcast: func(ic cdk.System) { broadcast(ic, s, st) },
+			// Batch: the queue is certified once per call, not once per message sent.
+			MethodBroadcast: s.Batch(func(ic cdk.System) { broadcast(ic, s, st) }),
 		},
 		Queries: map[string]cdk.Method{
 			MethodSamples: func(ic cdk.System) { samples(ic, st) },

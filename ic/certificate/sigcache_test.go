@@ -51,3 +51,45 @@ func TestSignatureCacheSameRound(t *testing.T) {
 		t.Fatalf("forged tree with a cached signature: err = %v, want ErrBadSignature", err)
 	}
 }
+
+// TestSignatureSingleFlight verifies one round's certificate from many goroutines at once: every
+// verification succeeds, and a certificate with a bad signature fails in all of them.
+func TestSignatureSingleFlight(t *testing.T) {
+	root := testRootKey(t)
+	canister := principal.CanisterID(7)
+	good, err := Sign(root, stateTree(t, testNow, canister))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := Parse(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Signature = append([]byte(nil), c.Signature...)
+	c.Signature[5] ^= 1
+	bad, err := c.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := newVerifier(t, VerifierConfig{RootKey: root.PublicKeyDER(), Now: func() time.Time { return testNow }})
+	const n = 16
+	errs := make(chan error, 2*n)
+	for range n {
+		go func() { _, err := v.Verify(good, canister); errs <- err }()
+		go func() {
+			if _, err := v.Verify(bad, canister); err == nil {
+				errs <- errors.New("a bad signature was accepted")
+			} else {
+				errs <- nil
+			}
+		}()
+	}
+	for range 2 * n {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	if len(v.flight) != 0 {
+		t.Errorf("%d checks still in flight", len(v.flight))
+	}
+}

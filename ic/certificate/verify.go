@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/icws/icws/ic/bls"
@@ -72,6 +73,11 @@ type Verifier struct {
 	cache   *boundedCache[cacheKey, *verifiedDelegation] // nil: no cache
 	certs   *boundedCache[certKey, certEntry]            // nil: no cache
 	sigs    *boundedCache[sigKey, struct{}]              // nil: no cache
+
+	// flight holds the signature checks in progress, so that concurrent verifications of
+	// certificates from one round (calls answered together) make one BLS check, not one each.
+	flightMu sync.Mutex
+	flight   map[sigKey]chan struct{}
 }
 
 // NewVerifier returns a Verifier for cfg. It fails if the root key is not a DER-encoded BLS key.
@@ -199,23 +205,47 @@ func (v *Verifier) verify(b []byte, s scope) (*Certificate, error) {
 	return c, nil
 }
 
-// verifySignature checks c's BLS signature with key, through the signature cache.
+// verifySignature checks c's BLS signature with key, through the signature cache. Concurrent
+// checks of the same (key, root, signature) wait for the first one instead of repeating it.
 func (v *Verifier) verifySignature(key *bls.PublicKey, c *Certificate) bool {
 	root := c.RootHash()
-	var sk sigKey
-	if v.sigs != nil {
-		sk = sigKey{key: key, root: root, sig: string(c.Signature)}
+	if v.sigs == nil {
+		return key.Verify(c.Signature, signedMessage(root))
+	}
+	sk := sigKey{key: key, root: root, sig: string(c.Signature)}
+	if _, ok := v.sigs.get(sk); ok {
+		return true
+	}
+	v.flightMu.Lock()
+	if _, ok := v.sigs.get(sk); ok { // verified between the two looks
+		v.flightMu.Unlock()
+		return true
+	}
+	if wait, busy := v.flight[sk]; busy {
+		v.flightMu.Unlock()
+		<-wait
 		if _, ok := v.sigs.get(sk); ok {
 			return true
 		}
+		// The first check failed (or its entry was already evicted): check alone, so that a
+		// bad signature is never taken on another's word.
+		return key.Verify(c.Signature, signedMessage(root))
 	}
-	if !key.Verify(c.Signature, signedMessage(root)) {
-		return false
+	if v.flight == nil {
+		v.flight = make(map[sigKey]chan struct{})
 	}
-	if v.sigs != nil {
+	done := make(chan struct{})
+	v.flight[sk] = done
+	v.flightMu.Unlock()
+	ok := key.Verify(c.Signature, signedMessage(root))
+	if ok {
 		v.sigs.put(sk, struct{}{})
 	}
-	return true
+	v.flightMu.Lock()
+	delete(v.flight, sk)
+	v.flightMu.Unlock()
+	close(done)
+	return ok
 }
 
 // checkTimes checks the freshness of the delegation (if any) and of the certificate.
