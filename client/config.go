@@ -30,6 +30,8 @@ const (
 	// has shown that it sends heartbeats, before it reports Withheld: two heartbeat intervals of
 	// the canister library (30 s each) and an allowance for the network.
 	DefaultHeartbeatTimeout = 75 * time.Second
+	// pongWriteTimeout bounds the write of a pong that answers a gateway's ping.
+	pongWriteTimeout = 10 * time.Second
 	// DefaultHandshakeTimeout bounds the WebSocket opening handshake when Config.Dialer is nil.
 	DefaultHandshakeTimeout = 10 * time.Second
 	// DefaultReadBuffer is how many frames read from the socket may wait for Recv.

@@ -116,6 +116,13 @@ func (c *Conn) open(ctx context.Context, gateway string) (*socket, error) {
 		return nil, fmt.Errorf("client: failed to open a WebSocket to %s: %w", gateway, err)
 	}
 	ws.SetReadLimit(maxFrameBytes)
+	ws.SetPingHandler(func(data string) error {
+		// Answer pings with a generous deadline, and never let a pong that could not be written
+		// end the connection: gorilla's default gives up after one second, which a busy client
+		// can miss. A peer that truly loses us closes the socket, and the reader sees that.
+		_ = ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(pongWriteTimeout))
+		return nil
+	})
 	c.openNonce = protocol.NextOpenNonce(c.openNonce, time.Now())
 	first := protocol.SignFirstMessage(c.key, protocol.FirstMessage{
 		CanisterID: c.canister.String(),

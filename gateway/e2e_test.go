@@ -425,6 +425,9 @@ func TestConnectionCapsAndOrigins(t *testing.T) {
 		}
 		held = append(held, ws)
 	}
+	// The gateway counts a connection just after the upgrade, which the client may see first:
+	// wait for both to be counted, so that 1 below means a slot was freed.
+	waitFor(t, "both connections counted", func() bool { return capped.m.connections.get() == 2 })
 	held[0].Close()
 	waitFor(t, "a slot freed", func() bool { return capped.m.connections.get() == 1 })
 	ws, _, err := websocket.DefaultDialer.Dial(capped.url, nil)
