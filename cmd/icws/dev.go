@@ -52,7 +52,7 @@ func parseDevFlags(args []string, stderr io.Writer) (*devOptions, error) {
 	fs.IntVar(&o.replicaPort, "replica-port", devReplicaPort, "port of the replica (0: any free port)")
 	fs.IntVar(&o.gatewayPort, "gateway-port", devGatewayPort, "port of the gateway (0: any free port)")
 	fs.IntVar(&o.webPort, "web-port", devWebPort, "port of the demo page (0: any free port)")
-	fs.StringVar(&o.stateDir, "state-dir", devDefaultStateDir(), "directory keeping the replica's keys and the gateway's identity (default: a temporary directory when empty)")
+	fs.StringVar(&o.stateDir, "state-dir", defaultStateDir("dev"), "directory keeping the replica's keys and the gateway's identity (default: a temporary directory when empty)")
 	fs.DurationVar(&o.roundTime, "round-time", 0, "time between replica rounds (0: as fast as possible; 1s imitates mainnet latency)")
 	fs.BoolVar(&o.open, "open", false, "open the demo page in a browser (xdg-open)")
 	fs.Usage = func() {
@@ -83,18 +83,6 @@ func parseDevFlags(args []string, stderr io.Writer) (*devOptions, error) {
 		return nil, errors.New("--round-time must not be negative")
 	}
 	return o, nil
-}
-
-// devDefaultStateDir is $XDG_STATE_HOME/icws/dev, or ~/.local/state/icws/dev, or "" (then a
-// temporary directory is used).
-func devDefaultStateDir() string {
-	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
-		return filepath.Join(d, "icws", "dev")
-	}
-	if h, err := os.UserHomeDir(); err == nil {
-		return filepath.Join(h, ".local", "state", "icws", "dev")
-	}
-	return ""
 }
 
 // runDev is `icws dev`: the replica (echo, chat), a gateway and the demo page's web server in one

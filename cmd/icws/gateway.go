@@ -41,7 +41,7 @@ func parseGatewayFlags(args []string, stderr io.Writer) (*gatewayOptions, error)
 	)
 	fs.StringVar(&o.listen, "listen", "127.0.0.1:8080", "address to accept WebSockets on")
 	fs.StringVar(&o.identity, "identity", "", "PEM file of the gateway's Ed25519 identity (default: identity.pem in --state-dir, created on first start)")
-	fs.StringVar(&o.stateDir, "state-dir", defaultStateDir(), "directory for the gateway's identity")
+	fs.StringVar(&o.stateDir, "state-dir", defaultStateDir("gateway"), "directory for the gateway's identity")
 	fs.DurationVar(&o.cfg.PollInterval, "poll-interval", gateway.DefaultPollInterval, "wait between polls of a canister whose last batch was not full")
 	fs.StringVar(&o.tlsCert, "tls-cert", "", "TLS certificate file (PEM); with --tls-key, serve wss://")
 	fs.StringVar(&o.tlsKey, "tls-key", "", "TLS private key file (PEM)")
@@ -107,17 +107,6 @@ func parseGatewayFlags(args []string, stderr io.Writer) (*gatewayOptions, error)
 		}
 	}
 	return o, nil
-}
-
-// defaultStateDir is $XDG_STATE_HOME/icws/gateway, or ~/.local/state/icws/gateway.
-func defaultStateDir() string {
-	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
-		return filepath.Join(d, "icws", "gateway")
-	}
-	if h, err := os.UserHomeDir(); err == nil {
-		return filepath.Join(h, ".local", "state", "icws", "gateway")
-	}
-	return ""
 }
 
 // runGateway is `icws gateway`. It serves until ctx is canceled (SIGINT, SIGTERM), then shuts

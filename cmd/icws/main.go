@@ -17,6 +17,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 )
 
@@ -44,6 +45,18 @@ func usage(w io.Writer) {
 		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\nRun 'icws <command> -h' for a command's flags.")
+}
+
+// defaultStateDir is where a command keeps its state unless told otherwise:
+// $XDG_STATE_HOME/icws/<name>, or ~/.local/state/icws/<name>, or "" when neither is known.
+func defaultStateDir(name string) string {
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, "icws", name)
+	}
+	if h, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(h, ".local", "state", "icws", name)
+	}
+	return ""
 }
 
 func main() {

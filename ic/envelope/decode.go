@@ -55,7 +55,7 @@ func Decode(body []byte) (*Request, error) {
 	}
 	env, ok := top.(map[string]any)
 	if !ok {
-		return nil, malformed("envelope is %s, want a map", kind(top))
+		return nil, malformed("envelope is %s, want a map", cbor.Kind(top))
 	}
 	r := &Request{}
 	for k, v := range env {
@@ -64,7 +64,7 @@ func Decode(body []byte) (*Request, error) {
 		case "content":
 			m, ok := v.(map[string]any)
 			if !ok {
-				return nil, malformed("content is %s, want a map", kind(v))
+				return nil, malformed("content is %s, want a map", cbor.Kind(v))
 			}
 			r.RawContent = m
 		case "sender_pubkey":
@@ -103,7 +103,7 @@ func Decode(body []byte) (*Request, error) {
 func blobField(name string, v any) ([]byte, error) {
 	b, ok := v.([]byte)
 	if !ok {
-		return nil, malformed("%s is %s, want a blob", name, kind(v))
+		return nil, malformed("%s is %s, want a blob", name, cbor.Kind(v))
 	}
 	return b, nil
 }
@@ -111,7 +111,7 @@ func blobField(name string, v any) ([]byte, error) {
 func delegationsField(v any) ([]identity.SignedDelegation, error) {
 	arr, ok := v.([]any)
 	if !ok {
-		return nil, malformed("sender_delegation is %s, want an array", kind(v))
+		return nil, malformed("sender_delegation is %s, want an array", cbor.Kind(v))
 	}
 	if len(arr) > identity.MaxDelegations {
 		return nil, malformed("sender_delegation has %d delegations, at most %d are allowed", len(arr), identity.MaxDelegations)
@@ -145,7 +145,7 @@ func (c *Content) fromMap(m map[string]any) error {
 	if v, ok := m["nonce"]; ok {
 		b, ok := v.([]byte)
 		if !ok {
-			return malformed("content: nonce is %s, want a blob", kind(v))
+			return malformed("content: nonce is %s, want a blob", cbor.Kind(v))
 		}
 		if len(b) > MaxNonceSize {
 			return malformed("content: nonce is %d bytes, at most %d are allowed", len(b), MaxNonceSize)
@@ -162,7 +162,7 @@ func (c *Content) fromMap(m map[string]any) error {
 	case big.Int, *big.Int:
 		return malformed("content: ingress_expiry does not fit in 64 bits")
 	default:
-		return malformed("content: ingress_expiry is %s, want a nat", kind(v))
+		return malformed("content: ingress_expiry is %s, want a nat", cbor.Kind(v))
 	}
 	if c.isReadState() {
 		return c.pathsFromMap(m)
@@ -178,7 +178,7 @@ func (c *Content) fromMap(m map[string]any) error {
 		return malformed("content has no field %q", "arg")
 	}
 	if c.Arg, ok = v.([]byte); !ok {
-		return malformed("content: arg is %s, want a blob", kind(v))
+		return malformed("content: arg is %s, want a blob", cbor.Kind(v))
 	}
 	return nil
 }
@@ -190,7 +190,7 @@ func (c *Content) pathsFromMap(m map[string]any) error {
 	}
 	arr, ok := v.([]any)
 	if !ok {
-		return malformed("content: paths is %s, want an array", kind(v))
+		return malformed("content: paths is %s, want an array", cbor.Kind(v))
 	}
 	if len(arr) > MaxPaths {
 		return malformed("content: %d paths, at most %d are allowed", len(arr), MaxPaths)
@@ -199,7 +199,7 @@ func (c *Content) pathsFromMap(m map[string]any) error {
 	for i, pv := range arr {
 		labels, ok := pv.([]any)
 		if !ok {
-			return malformed("content: path %d is %s, want an array", i, kind(pv))
+			return malformed("content: path %d is %s, want an array", i, cbor.Kind(pv))
 		}
 		if len(labels) > MaxLabelsPerPath {
 			return malformed("content: path %d has %d labels, at most %d are allowed", i, len(labels), MaxLabelsPerPath)
@@ -208,7 +208,7 @@ func (c *Content) pathsFromMap(m map[string]any) error {
 		for j, lv := range labels {
 			l, ok := lv.([]byte)
 			if !ok {
-				return malformed("content: path %d label %d is %s, want a blob", i, j, kind(lv))
+				return malformed("content: path %d label %d is %s, want a blob", i, j, cbor.Kind(lv))
 			}
 			path[j] = l
 		}
@@ -224,7 +224,7 @@ func textField(m map[string]any, name string) (string, error) {
 	}
 	s, ok := v.(string)
 	if !ok {
-		return "", malformed("content: %s is %s, want text", name, kind(v))
+		return "", malformed("content: %s is %s, want text", name, cbor.Kind(v))
 	}
 	return s, nil
 }
@@ -236,39 +236,11 @@ func principalField(m map[string]any, name string) (principal.Principal, error) 
 	}
 	b, ok := v.([]byte)
 	if !ok {
-		return principal.Principal{}, malformed("content: %s is %s, want a blob (principal)", name, kind(v))
+		return principal.Principal{}, malformed("content: %s is %s, want a blob (principal)", name, cbor.Kind(v))
 	}
 	p, err := principal.FromBytes(b)
 	if err != nil {
 		return principal.Principal{}, malformed("content: %s: %w", name, err)
 	}
 	return p, nil
-}
-
-// kind names the CBOR kind of a generically decoded value for errors.
-func kind(v any) string {
-	switch v.(type) {
-	case nil:
-		return "null"
-	case []byte:
-		return "a blob"
-	case string:
-		return "text"
-	case uint64:
-		return "a nat"
-	case int64:
-		return "a negative int"
-	case big.Int, *big.Int:
-		return "a big number"
-	case bool:
-		return "a bool"
-	case []any:
-		return "an array"
-	case map[string]any:
-		return "a map"
-	case float32, float64:
-		return "a float"
-	default:
-		return fmt.Sprintf("%T", v)
-	}
 }

@@ -162,7 +162,7 @@ func (s *SignedDelegation) UnmarshalCBOR(data []byte) error {
 func SignedDelegationFromValue(v any) (SignedDelegation, error) {
 	m, ok := v.(map[string]any)
 	if !ok {
-		return SignedDelegation{}, fmt.Errorf("%w: signed delegation is %s, want a map", ErrInvalidDelegation, typeName(v))
+		return SignedDelegation{}, fmt.Errorf("%w: signed delegation is %s, want a map", ErrInvalidDelegation, cbor.Kind(v))
 	}
 	for k := range m {
 		if k != "delegation" && k != "signature" {
@@ -183,7 +183,7 @@ func SignedDelegationFromValue(v any) (SignedDelegation, error) {
 	}
 	sig, ok := sv.([]byte)
 	if !ok {
-		return SignedDelegation{}, fmt.Errorf("%w: signature is %s, want a blob", ErrInvalidDelegation, typeName(sv))
+		return SignedDelegation{}, fmt.Errorf("%w: signature is %s, want a blob", ErrInvalidDelegation, cbor.Kind(sv))
 	}
 	return SignedDelegation{Delegation: d, Signature: sig}, nil
 }
@@ -196,7 +196,7 @@ func SignedDelegationFromValue(v any) (SignedDelegation, error) {
 func DelegationFromValue(v any) (Delegation, error) {
 	m, ok := v.(map[string]any)
 	if !ok {
-		return Delegation{}, fmt.Errorf("%w: delegation is %s, want a map", ErrInvalidDelegation, typeName(v))
+		return Delegation{}, fmt.Errorf("%w: delegation is %s, want a map", ErrInvalidDelegation, cbor.Kind(v))
 	}
 	var d Delegation
 	for k, fv := range m {
@@ -204,19 +204,19 @@ func DelegationFromValue(v any) (Delegation, error) {
 		case "pubkey":
 			b, ok := fv.([]byte)
 			if !ok {
-				return Delegation{}, fmt.Errorf("%w: pubkey is %s, want a blob", ErrInvalidDelegation, typeName(fv))
+				return Delegation{}, fmt.Errorf("%w: pubkey is %s, want a blob", ErrInvalidDelegation, cbor.Kind(fv))
 			}
 			d.PubKey = b
 		case "expiration":
 			n, ok := fv.(uint64)
 			if !ok {
-				return Delegation{}, fmt.Errorf("%w: expiration is %s, want a nat", ErrInvalidDelegation, typeName(fv))
+				return Delegation{}, fmt.Errorf("%w: expiration is %s, want a nat", ErrInvalidDelegation, cbor.Kind(fv))
 			}
 			d.Expiration = n
 		case "targets":
 			arr, ok := fv.([]any)
 			if !ok {
-				return Delegation{}, fmt.Errorf("%w: targets is %s, want an array", ErrInvalidDelegation, typeName(fv))
+				return Delegation{}, fmt.Errorf("%w: targets is %s, want an array", ErrInvalidDelegation, cbor.Kind(fv))
 			}
 			if len(arr) > MaxTargets {
 				return Delegation{}, fmt.Errorf("%w: %d targets, at most %d are allowed", ErrInvalidDelegation, len(arr), MaxTargets)
@@ -225,7 +225,7 @@ func DelegationFromValue(v any) (Delegation, error) {
 			for i, tv := range arr {
 				b, ok := tv.([]byte)
 				if !ok {
-					return Delegation{}, fmt.Errorf("%w: target %d is %s, want a blob", ErrInvalidDelegation, i, typeName(tv))
+					return Delegation{}, fmt.Errorf("%w: target %d is %s, want a blob", ErrInvalidDelegation, i, cbor.Kind(tv))
 				}
 				p, err := principal.FromBytes(b)
 				if err != nil {
@@ -244,30 +244,4 @@ func DelegationFromValue(v any) (Delegation, error) {
 		return Delegation{}, fmt.Errorf("%w: no field %q", ErrInvalidDelegation, "expiration")
 	}
 	return d, nil
-}
-
-// typeName names the CBOR kind of a generically decoded value for errors.
-func typeName(v any) string {
-	switch v.(type) {
-	case nil:
-		return "null"
-	case []byte:
-		return "a blob"
-	case string:
-		return "text"
-	case uint64:
-		return "a nat"
-	case int64:
-		return "a negative int"
-	case bool:
-		return "a bool"
-	case []any:
-		return "an array"
-	case map[string]any:
-		return "a map"
-	case float32, float64:
-		return "a float"
-	default:
-		return fmt.Sprintf("%T", v)
-	}
 }
