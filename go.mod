@@ -3,9 +3,11 @@ module github.com/icws/icws
 go 1.26.0
 
 require (
-	github.com/fxamacker/cbor/v2 v2.10.0 // indirect
-	github.com/gorilla/websocket v1.5.3 // indirect
-	github.com/supranational/blst v0.3.17 // indirect
-	github.com/x448/float16 v0.8.4 // indirect
-	golang.org/x/time v0.16.0 // indirect
+	filippo.io/edwards25519 v1.2.0
+	github.com/fxamacker/cbor/v2 v2.10.0
+	github.com/gorilla/websocket v1.5.3
+	github.com/supranational/blst v0.3.17
+	golang.org/x/time v0.16.0
 )
+
+require github.com/x448/float16 v0.8.4 // indirect
