@@ -121,3 +121,18 @@ func (e *icEnv) stop() {
 	e.gateway.kill()
 	e.replica.stop()
 }
+
+// dialer returns how the load clients of e connect, in the verification mode of o: the Go SDK's
+// client (full; readBuffer frames may wait for Recv, 0 = the SDK's default), or the bench's lean
+// client sharing one certificate cache. On error it stops e.
+func (e *icEnv) dialer(o *Options, src *sources, readBuffer int) (dialFunc, error) {
+	if o.Verify == VerifySharedCache {
+		checks, err := newSharedChecks(e.rootKey, e.canister)
+		if err != nil {
+			e.stop()
+			return nil, err
+		}
+		return func(ctx context.Context, _ int) (loadClient, error) { return dialLean(ctx, e, src.dialer(), checks) }, nil
+	}
+	return func(ctx context.Context, _ int) (loadClient, error) { return dialSDK(ctx, e, src.dialer(), readBuffer) }, nil
+}

@@ -33,17 +33,9 @@ func gatewayTarget(ctx context.Context, o *Options, clients int) (*fanoutTarget,
 	}
 	src := newSources(o.sources(clients))
 	readBuffer := o.window(clients) + 16
-	var dial dialFunc
-	switch o.Verify {
-	case VerifySharedCache:
-		checks, err := newSharedChecks(e.rootKey, e.canister)
-		if err != nil {
-			e.stop()
-			return nil, err
-		}
-		dial = func(ctx context.Context, _ int) (loadClient, error) { return dialLean(ctx, e, src.dialer(), checks) }
-	default:
-		dial = func(ctx context.Context, _ int) (loadClient, error) { return dialSDK(ctx, e, src.dialer(), readBuffer) }
+	dial, err := e.dialer(o, src, readBuffer)
+	if err != nil {
+		return nil, err
 	}
 	return &fanoutTarget{
 		name:      "gateway",

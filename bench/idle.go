@@ -27,16 +27,9 @@ func runIdle(ctx context.Context, o *Options, p *progress) (*IdleResult, error) 
 	}
 	nsrc := o.sources(n)
 	src := newSources(nsrc)
-	var dial dialFunc
-	if o.Verify == VerifySharedCache {
-		checks, err := newSharedChecks(e.rootKey, e.canister)
-		if err != nil {
-			e.stop()
-			return nil, err
-		}
-		dial = func(ctx context.Context, _ int) (loadClient, error) { return dialLean(ctx, e, src.dialer(), checks) }
-	} else {
-		dial = func(ctx context.Context, _ int) (loadClient, error) { return dialSDK(ctx, e, src.dialer(), 0) }
+	dial, err := e.dialer(o, src, 0)
+	if err != nil {
+		return nil, err
 	}
 	f := newFleet(n, cancel)
 	defer func() {

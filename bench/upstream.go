@@ -30,16 +30,9 @@ func runUpstream(ctx context.Context, o *Options, p *progress, clients int) (*Up
 		return nil, err
 	}
 	src := newSources(o.sources(clients))
-	var dial dialFunc
-	if o.Verify == VerifySharedCache {
-		checks, err := newSharedChecks(e.rootKey, e.canister)
-		if err != nil {
-			e.stop()
-			return nil, err
-		}
-		dial = func(ctx context.Context, _ int) (loadClient, error) { return dialLean(ctx, e, src.dialer(), checks) }
-	} else {
-		dial = func(ctx context.Context, _ int) (loadClient, error) { return dialSDK(ctx, e, src.dialer(), 0) }
+	dial, err := e.dialer(o, src, 0)
+	if err != nil {
+		return nil, err
 	}
 	f := newFleet(clients, cancel)
 	defer func() {

@@ -14,17 +14,7 @@ import (
 // rejected, 202 if that takes longer than SyncCallTimeout).
 func (r *Replica) handleCall(sync bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, req *http.Request) {
-		ecid, herr := pathPrincipal(req, "effective canister id")
-		if herr != nil {
-			writeError(w, herr)
-			return
-		}
-		body, herr := readBody(w, req)
-		if herr != nil {
-			writeError(w, herr)
-			return
-		}
-		rq, herr := r.decodeRequest(body, envelope.RequestTypeCall, ecid)
+		ecid, rq, herr := r.readRequest(w, req, "effective canister id", envelope.RequestTypeCall)
 		if herr != nil {
 			writeError(w, herr)
 			return

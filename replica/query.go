@@ -10,17 +10,7 @@ import (
 // handleQuery serves POST /api/v2|v3/canister/<ecid>/query: it runs the query against the state
 // of the last round and answers replied or rejected, signed by the node key.
 func (r *Replica) handleQuery(w http.ResponseWriter, req *http.Request) {
-	ecid, herr := pathPrincipal(req, "effective canister id")
-	if herr != nil {
-		writeError(w, herr)
-		return
-	}
-	body, herr := readBody(w, req)
-	if herr != nil {
-		writeError(w, herr)
-		return
-	}
-	rq, herr := r.decodeRequest(body, envelope.RequestTypeQuery, ecid)
+	_, rq, herr := r.readRequest(w, req, "effective canister id", envelope.RequestTypeQuery)
 	if herr != nil {
 		writeError(w, herr)
 		return

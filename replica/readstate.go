@@ -26,17 +26,7 @@ func (r *Replica) handleReadState(scope readScope) http.HandlerFunc {
 		what = "subnet id"
 	}
 	return func(w http.ResponseWriter, req *http.Request) {
-		ecid, herr := pathPrincipal(req, what)
-		if herr != nil {
-			writeError(w, herr)
-			return
-		}
-		body, herr := readBody(w, req)
-		if herr != nil {
-			writeError(w, herr)
-			return
-		}
-		rq, herr := r.decodeRequest(body, envelope.RequestTypeReadState, ecid)
+		ecid, rq, herr := r.readRequest(w, req, what, envelope.RequestTypeReadState)
 		if herr != nil {
 			writeError(w, herr)
 			return

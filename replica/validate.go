@@ -30,6 +30,26 @@ var parseFailure = map[string]string{
 //   - a bad signature, a sender that is not the key's self-authenticating principal, a missing
 //     or superfluous signature, a bad delegation chain, a canister outside the delegation
 //     targets: 403 "Failed to authenticate request 0x<id> due to: ...".
+//
+// readRequest reads what every POST endpoint starts with: the principal in the URL (what names
+// it in errors), the body within the size limit, and the envelope, decoded and checked as a
+// request of type want for that principal.
+func (r *Replica) readRequest(w http.ResponseWriter, req *http.Request, what, want string) (principal.Principal, *envelope.Request, *httpError) {
+	ecid, herr := pathPrincipal(req, what)
+	if herr != nil {
+		return principal.Principal{}, nil, herr
+	}
+	body, herr := readBody(w, req)
+	if herr != nil {
+		return principal.Principal{}, nil, herr
+	}
+	rq, herr := r.decodeRequest(body, want, ecid)
+	if herr != nil {
+		return principal.Principal{}, nil, herr
+	}
+	return ecid, rq, nil
+}
+
 func (r *Replica) decodeRequest(body []byte, want string, ecid principal.Principal) (*envelope.Request, *httpError) {
 	req, err := envelope.Decode(body)
 	if err != nil {
