@@ -19,7 +19,9 @@
 // canister message only after every check passed (see verify.js): certificate, witness, client
 // id, sequence number, timestamp. A failed check throws a VerifyError naming it; foreign and
 // replay are not fatal (call recv again), every other kind is: the stream stopped, and recv keeps
-// throwing it.
+// throwing it, until reconnect(gateway) moves the connection to a gateway (the same or another)
+// with the same key and client id, like the Go client's Conn.Reconnect: nothing is lost or
+// repeated in either direction.
 
 import { Actor, HttpAgent } from '@dfinity/agent';
 import { IDL } from '@dfinity/candid';
@@ -83,8 +85,10 @@ const registerIdl = ({ IDL: I }) => I.Service({ ws_register: I.Func([I.Vec(I.Nat
  * @property {number} [maxClockSkewMs] default 30 seconds
  * @property {number} [openTimeoutMs] bounds the WebSocket opening; default 10 s
  * @property {number} [maxQueued] frames that may wait for recv before the connection is given up
- * @property {number} [maxUnsent] messages send may queue while the gateway's limits hold them
- *   back (default 10 000); beyond that send throws
+ * @property {number} [maxUnsent] messages send may keep until the canister acknowledges them
+ *   (queued while the gateway's limits hold them back, or written and kept for reconnect to send
+ *   again; default 10 000); beyond that send throws (with a canister that never acknowledges,
+ *   the oldest written one is dropped instead)
  * @property {() => number} [now] the clock (ms); tests only
  * @property {typeof WebSocket} [WebSocket] the WebSocket class; default globalThis.WebSocket
  */
@@ -96,12 +100,59 @@ function rootKeyBytes(k) {
   throw new TypeError('rootKey: want bytes or hex');
 }
 
+/**
+ * Opens a WebSocket and resolves once it is open.
+ * @param {typeof WebSocket} WS @param {string} url @param {number} timeoutMs
+ * @returns {Promise<WebSocket>}
+ */
+function openWebSocket(WS, url, timeoutMs) {
+  const ws = new WS(url);
+  ws.binaryType = 'arraybuffer';
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      ws.close();
+      reject(new Error(`icws: failed to open a WebSocket to ${url}: no answer in ${timeoutMs} ms`));
+    }, timeoutMs);
+    ws.onopen = () => {
+      clearTimeout(timer);
+      resolve(ws);
+    };
+    ws.onclose = (ev) => {
+      clearTimeout(timer);
+      reject(new Error(`icws: failed to open a WebSocket to ${url}: closed with ${ev.code} ${ev.reason}`.trim()));
+    };
+    ws.onerror = () => {}; // onclose follows with the details browsers give
+  });
+}
+
+/** @param {string} url */
+function checkGatewayUrl(url) {
+  let gw;
+  try {
+    gw = new URL(url);
+  } catch {
+    throw new TypeError(`icws: gateway ${JSON.stringify(url)} is not a URL`);
+  }
+  if (gw.protocol !== 'ws:' && gw.protocol !== 'wss:') throw new TypeError(`icws: gateway ${url}: want ws:// or wss://`);
+}
+
+/**
+ * One WebSocket to a gateway.
+ * @typedef {object} Socket
+ * @property {WebSocket} ws
+ * @property {string} gateway its URL
+ * @property {bigint|null} floor the next expected sequence number when recv read its first
+ *   frame: messages below it came through earlier sockets (null: nothing read yet)
+ * @property {boolean} proven a message of ours arrived through it
+ */
+
 /** IcWebSocket is a verified connection to a canister through a gateway. Make one with connect. */
 export class IcWebSocket {
-  /** @type {WebSocket} */ #ws;
+  /** @type {Socket} the socket in use */ #sock;
+  /** @type {Socket[]} sockets reconnect replaced, open until the new one proves itself */ #retired = [];
   /** @type {Uint8Array} */ #secret;
   /** @type {Verifier} */ #v;
-  /** @type {Uint8Array[]} */ #frames = [];
+  /** @type {{sock: Socket, data: Uint8Array}[]} */ #frames = [];
   /** @type {Error|null} the socket's end (its close, or a local reason) */ #sockErr = null;
   /** @type {Error|null} a fatal error of recv */ #failed = null;
   /** @type {(() => void)|null} */ #wake = null;
@@ -114,13 +165,27 @@ export class IcWebSocket {
   #maxUnsent;
   #now;
   /** @type {Pacer} */ #pacer;
-  /** @type {{seq: bigint, frame: Uint8Array}[]} numbered and signed, not yet written, in order */
-  #outbox = [];
+  /**
+   * @type {{seq: bigint, frame: Uint8Array}[]} numbered and signed, not yet acknowledged by the
+   * canister (written or not), consecutive, in order; kept to be sent again after reconnect
+   */
+  #unacked = [];
+  /** every message below this was written through the current socket (or acknowledged) */
+  #written = 0n;
+  /** from reconnect until the canister's acknowledgement through the new gateway: nothing is written */
+  #resyncing = false;
+  /** IC time (ns) from which a canister acknowledgement reflects the reconnection */
+  #resyncSince = 0n;
   /** @type {ReturnType<typeof setTimeout>|null} */ #pumpTimer = null;
+  /** @type {typeof WebSocket} */ #WS;
+  #openTimeoutMs;
+  /** @type {Promise<unknown>} */ #reconnectTail = Promise.resolve();
 
   /** @private */
   constructor(ws, secret, verifier, clientId, canisterId, opts) {
-    this.#ws = ws;
+    this.#sock = { ws, gateway: opts.gateway, floor: null, proven: false };
+    this.#WS = opts.WebSocket ?? globalThis.WebSocket;
+    this.#openTimeoutMs = opts.openTimeoutMs ?? DEFAULT_OPEN_TIMEOUT_MS;
     this.#secret = secret;
     this.#v = verifier;
     this.#maxQueued = opts.maxQueued ?? DEFAULT_MAX_QUEUED;
@@ -133,9 +198,9 @@ export class IcWebSocket {
     this.canisterId = canisterId;
     /** The client's Ed25519 public key. */
     this.publicKey = ed25519.getPublicKey(secret);
-    /** The gateway URL. */
+    /** The URL of the gateway in use (reconnect changes it). */
     this.gateway = opts.gateway;
-    this.#attach();
+    this.#attach(this.#sock);
   }
 
   /**
@@ -147,13 +212,7 @@ export class IcWebSocket {
    */
   static async connect(opts) {
     const WS = opts.WebSocket ?? globalThis.WebSocket;
-    let gw;
-    try {
-      gw = new URL(opts.gateway);
-    } catch {
-      throw new TypeError(`icws: gateway ${JSON.stringify(opts.gateway)} is not a URL`);
-    }
-    if (gw.protocol !== 'ws:' && gw.protocol !== 'wss:') throw new TypeError(`icws: gateway ${opts.gateway}: want ws:// or wss://`);
+    checkGatewayUrl(opts.gateway);
     if (!opts.canisterId) throw new TypeError('icws: canisterId is empty');
     const canisterId = typeof opts.canisterId === 'string' ? Principal.fromText(opts.canisterId) : opts.canisterId;
     if (!opts.agent && !opts.ic) throw new TypeError('icws: ic (the IC URL, for ws_register) is empty');
@@ -182,23 +241,7 @@ export class IcWebSocket {
       throw new Error(`icws: failed to register with canister ${canisterId.toText()} (ws_register): ${e instanceof Error ? e.message : e}`, { cause: e });
     }
 
-    const ws = new WS(opts.gateway);
-    ws.binaryType = 'arraybuffer';
-    await new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        ws.close();
-        reject(new Error(`icws: failed to open a WebSocket to ${opts.gateway}: no answer in ${opts.openTimeoutMs ?? DEFAULT_OPEN_TIMEOUT_MS} ms`));
-      }, opts.openTimeoutMs ?? DEFAULT_OPEN_TIMEOUT_MS);
-      ws.onopen = () => {
-        clearTimeout(timer);
-        resolve(undefined);
-      };
-      ws.onclose = (ev) => {
-        clearTimeout(timer);
-        reject(new Error(`icws: failed to open a WebSocket to ${opts.gateway}: closed with ${ev.code} ${ev.reason}`.trim()));
-      };
-      ws.onerror = () => {}; // onclose follows with the details browsers give
-    });
+    const ws = await openWebSocket(WS, opts.gateway, opts.openTimeoutMs ?? DEFAULT_OPEN_TIMEOUT_MS);
 
     const v = new Verifier({
       canisterId,
@@ -210,7 +253,7 @@ export class IcWebSocket {
       maxClockSkewMs: opts.maxClockSkewMs,
     });
     const conn = new IcWebSocket(ws, secret, v, clientId, canisterId, opts);
-    conn.#sendFirstMessage();
+    conn.#sendFirstMessage(ws);
     // A keep-alive asks the canister for heartbeats, which acknowledge the client's messages.
     conn.#write({ service: true, ack: 0n, message: new Uint8Array() });
     return conn;
@@ -219,11 +262,12 @@ export class IcWebSocket {
   /**
    * Writes the signed first message, with an open nonce above every earlier one of this client
    * (the canister refuses a first message that is not fresh, so no gateway can replay one).
+   * @param {WebSocket} ws
    */
-  #sendFirstMessage() {
+  #sendFirstMessage(ws) {
     this.#openNonce = nextOpenNonce(this.#openNonce, this.#now());
     const s1 = encodeFirstMessage({ canisterId: this.canisterId.toText(), clientId: this.clientId, openNonce: this.#openNonce });
-    this.#ws.send(encodeSignedFirstMessage(s1, ed25519.sign(s1, this.#secret)));
+    ws.send(encodeSignedFirstMessage(s1, ed25519.sign(s1, this.#secret)));
   }
 
   /** The open nonce of the last first message sent. */
@@ -231,8 +275,14 @@ export class IcWebSocket {
     return this.#openNonce;
   }
 
-  #attach() {
-    this.#ws.onmessage = (ev) => {
+  /**
+   * Passes the frames of sock to recv while it is the socket in use; a socket that reconnect
+   * replaced is no longer read (what it still delivers came, or comes again, through the new one).
+   * @param {Socket} sock
+   */
+  #attach(sock) {
+    sock.ws.onmessage = (ev) => {
+      if (sock !== this.#sock) return;
       if (this.#failed || this.#closed) return; // nothing more is read after the stream stopped
       if (!(ev.data instanceof ArrayBuffer)) {
         this.#end(new VerifyError(Kind.MALFORMED, '', 'the gateway sent a text frame'));
@@ -240,16 +290,37 @@ export class IcWebSocket {
       }
       if (this.#frames.length >= this.#maxQueued) {
         this.#end(new Error(`icws: ${this.#frames.length} messages wait for recv: the application does not read them`));
-        this.#ws.close(1000, 'client too slow');
+        sock.ws.close(1000, 'client too slow');
         return;
       }
-      this.#frames.push(new Uint8Array(ev.data));
+      this.#frames.push({ sock, data: new Uint8Array(ev.data) });
       this.#notify();
     };
-    this.#ws.onclose = (ev) => {
-      this.#end(new CloseError(ev.code, ev.reason));
+    sock.ws.onclose = (ev) => {
+      if (sock === this.#sock) this.#end(new CloseError(ev.code, ev.reason));
+      else this.#retired = this.#retired.filter((r) => r !== sock);
     };
-    this.#ws.onerror = () => {};
+    sock.ws.onerror = () => {};
+  }
+
+  /**
+   * Notes that a message of ours came through sock. Its gateway holds the client now, so the
+   * sockets reconnect replaced can be closed (their gateways' ws_close no longer ends the
+   * client's session).
+   * @param {Socket} sock
+   */
+  #heard(sock) {
+    if (sock.proven) return;
+    sock.proven = true;
+    const old = this.#retired;
+    this.#retired = [];
+    for (const r of old) {
+      try {
+        r.ws.close(1000, 'moved to another gateway');
+      } catch {
+        // Already closing.
+      }
+    }
   }
 
   /** @param {Error} err */
@@ -272,9 +343,14 @@ export class IcWebSocket {
    * @returns {bigint} its sequence number
    */
   #write(m) {
-    if (this.#ws.readyState !== 1) throw this.#sockErr ?? new CloseError(1006, 'connection lost');
-    if (this.#outbox.length >= this.#maxUnsent) {
-      throw new Error(`icws: failed to send: ${this.#outbox.length} messages wait for the canister's acknowledgement (maxUnsent); keep calling recv`);
+    if (this.#sock.ws.readyState !== 1) throw this.#sockErr ?? new CloseError(1006, 'connection lost');
+    if (this.#unacked.length >= this.#maxUnsent) {
+      if (!this.#pacer.acknowledging && this.#unacked[0].seq < this.#written) {
+        // A canister without service messages never acknowledges: keep the latest messages only.
+        this.#unacked.shift();
+      } else {
+        throw new Error(`icws: failed to send: ${this.#unacked.length} messages wait for the canister's acknowledgement (maxUnsent); keep calling recv`);
+      }
     }
     const seq = this.#nextOut;
     const val = encodeClientWebsocketMessage({
@@ -285,7 +361,7 @@ export class IcWebSocket {
       service: m.service,
       ack: m.ack,
     });
-    this.#outbox.push({ seq, frame: encodeClientMessage(ed25519.sign(val, this.#secret), val) });
+    this.#unacked.push({ seq, frame: encodeClientMessage(ed25519.sign(val, this.#secret), val) });
     this.#nextOut++;
     this.#pump();
     return seq;
@@ -297,10 +373,13 @@ export class IcWebSocket {
    * canister acknowledges (recv reads the acknowledgements).
    */
   #pump() {
-    if (this.#pumpTimer !== null) return;
-    while (this.#outbox.length > 0) {
-      if (this.#ws.readyState !== 1 || this.#closed) return;
-      const f = this.#outbox[0];
+    if (this.#pumpTimer !== null || this.#resyncing) return;
+    for (;;) {
+      if (this.#sock.ws.readyState !== 1 || this.#closed) return;
+      const first = this.#nextOut - BigInt(this.#unacked.length);
+      if (this.#written < first) this.#written = first;
+      if (this.#written >= this.#nextOut) return;
+      const f = this.#unacked[Number(this.#written - first)];
       const d = this.#pacer.delay(f.seq, f.frame.length);
       if (d === Infinity) return;
       if (d > 0) {
@@ -310,10 +389,24 @@ export class IcWebSocket {
         }, d);
         return;
       }
-      this.#ws.send(f.frame);
+      this.#sock.ws.send(f.frame);
       this.#pacer.wrote(f.seq, f.frame.length);
-      this.#outbox.shift();
+      this.#written++;
     }
+  }
+
+  /**
+   * Records a canister acknowledgement: it has every message below next.
+   * @param {bigint} next
+   */
+  #ack(next) {
+    if (next > this.#acked) {
+      this.#acked = next;
+      let i = 0;
+      while (i < this.#unacked.length && this.#unacked[i].seq < next) i++;
+      this.#unacked.splice(0, i);
+    }
+    this.#pacer.ack(next);
   }
 
   /**
@@ -336,7 +429,9 @@ export class IcWebSocket {
 
   /** How many sent messages wait to be written because of the gateway's limits. */
   get unsent() {
-    return this.#outbox.length;
+    const first = this.#nextOut - BigInt(this.#unacked.length);
+    const from = this.#written > first ? this.#written : first;
+    return Number(this.#nextOut - from);
   }
 
   /**
@@ -353,8 +448,8 @@ export class IcWebSocket {
     for (;;) {
       if (this.#closed) throw new ClosedError();
       if (this.#failed) throw this.#failed;
-      const frame = this.#frames.shift();
-      if (!frame) {
+      const f = this.#frames.shift();
+      if (!f) {
         if (this.#sockErr) {
           this.#failed = this.#sockErr;
           throw this.#failed;
@@ -362,10 +457,19 @@ export class IcWebSocket {
         await new Promise((resolve) => { this.#wake = () => resolve(undefined); });
         continue;
       }
+      const sock = f.sock;
+      if (sock !== this.#sock) continue; // from a socket reconnect replaced
+      if (sock.floor === null) sock.floor = this.#v.next;
       let vm;
       try {
-        vm = await this.#v.check(frame);
+        vm = await this.#v.check(f.data);
       } catch (e) {
+        if (sock !== this.#sock) continue; // reconnect replaced the socket meanwhile
+        if (e instanceof VerifyError && e.kind === Kind.REPLAY && e.seq !== null && sock.floor !== null && e.seq < sock.floor) {
+          // The overlap of a reconnection: delivered through an earlier socket.
+          this.#heard(sock);
+          continue;
+        }
         if (isFatal(e)) {
           this.#failed = /** @type {Error} */ (e);
           this.#frames.length = 0;
@@ -374,17 +478,24 @@ export class IcWebSocket {
       }
       if (this.#closed) throw new ClosedError();
       const m = vm.msg;
+      if (sock === this.#sock) this.#heard(sock);
       if (m.service) {
-        if (m.ack > this.#acked) this.#acked = m.ack;
-        this.#pacer.ack(m.ack);
+        if (sock !== this.#sock) continue; // its acknowledgement is the old gateway's view
+        this.#ack(m.ack);
         if (m.close) {
           this.#failed = new CanisterClosedError(m.close);
           throw this.#failed;
         }
+        if (this.#resyncing && m.timestamp >= this.#resyncSince) {
+          // The canister's acknowledgement of the reopened client: everything it has not
+          // confirmed is written again, from the first, in order, once.
+          this.#resyncing = false;
+          this.#written = this.#nextOut - BigInt(this.#unacked.length);
+        }
         this.#pump();
         // Answer with a keep-alive when every message sent is acknowledged; otherwise those
         // messages, on their way, keep the session alive.
-        if (m.ack >= this.#nextOut && this.#outbox.length === 0) {
+        if (!this.#resyncing && m.ack >= this.#nextOut && this.unsent === 0) {
           try {
             this.#write({ service: true, ack: this.#v.next, message: new Uint8Array() });
           } catch {
@@ -403,6 +514,76 @@ export class IcWebSocket {
         key: vm.key,
       };
     }
+  }
+
+  /**
+   * Moves the connection to a gateway (another one, or the same one again), like the Go
+   * client's Conn.Reconnect: it opens a WebSocket there and sends a signed first message with the
+   * same key and client id and a fresh open nonce, above every earlier one (so the canister
+   * accepts it, binds the client to the new gateway and moves the client's queue along, and no
+   * gateway can replay an earlier one). recv then goes on with the next sequence number: the
+   * messages that had already come through the old gateway are skipped silently (not reported
+   * as replay), the rest delivered, so nothing is lost or repeated. send goes on with its next
+   * sequence number too: the messages the canister has not acknowledged are written again
+   * through the new gateway as soon as the canister's acknowledgement (which it queues right
+   * after the reopening) arrives, and later sends queue behind them until then. Keep calling
+   * recv, which reads that acknowledgement.
+   *
+   * The old socket is closed once a message of ours arrives through the new one (not before:
+   * its gateway would end the client's session); what else comes through it is ignored.
+   * reconnect may follow any failure of the connection but the canister's end of it
+   * (CanisterClosedError, thrown again) and close (ClosedError); the canister must still hold the
+   * client. It resolves once the first message is written; a refusal is reported by recv as a
+   * CloseError. When it fails (the WebSocket does not open), the previous socket stays in use.
+   * Calls are served in order.
+   * @param {string} gateway the gateway's WebSocket URL, ws:// or wss://
+   * @returns {Promise<void>}
+   */
+  reconnect(gateway) {
+    const r = this.#reconnectTail.then(() => this.#reconnectOne(gateway));
+    this.#reconnectTail = r.catch(() => {});
+    return r;
+  }
+
+  /** @param {string} gateway */
+  async #reconnectOne(gateway) {
+    if (this.#closed) throw new ClosedError();
+    if (this.#failed instanceof CanisterClosedError) throw this.#failed;
+    checkGatewayUrl(gateway);
+    const since = BigInt(Math.floor(this.#now())) * 1_000_000n;
+    const ws = await openWebSocket(this.#WS, gateway, this.#openTimeoutMs);
+    const stop = this.#closed ? new ClosedError() : this.#failed instanceof CanisterClosedError ? this.#failed : null;
+    if (stop) {
+      ws.close(1000, '');
+      throw stop;
+    }
+    try {
+      this.#sendFirstMessage(ws);
+    } catch (e) {
+      ws.close();
+      throw new Error(`icws: failed to send the first message to ${gateway}: ${e instanceof Error ? e.message : e}`, { cause: e });
+    }
+    const sock = { ws, gateway, floor: null, proven: false };
+    this.#retired.push(this.#sock);
+    this.#sock = sock;
+    this.gateway = gateway;
+    if (this.#pumpTimer !== null) clearTimeout(this.#pumpTimer);
+    this.#pumpTimer = null;
+    this.#pacer.reset();
+    if (!this.#pacer.acknowledging) {
+      // A canister without service messages never says what it has: what was written is
+      // taken as delivered, as before the reconnection.
+      this.#unacked = this.#unacked.filter((u) => u.seq >= this.#written);
+    }
+    this.#written = this.#nextOut - BigInt(this.#unacked.length);
+    this.#resyncSince = since;
+    this.#resyncing = this.#unacked.length > 0;
+    this.#frames = [];
+    this.#sockErr = null;
+    this.#failed = null;
+    this.#attach(sock);
+    this.#notify();
+    this.#pump();
   }
 
   /** The next sequence number the canister confirmed receiving (from its acknowledgements). */
@@ -443,11 +624,14 @@ export class IcWebSocket {
     const enc = new TextEncoder();
     let r = reason;
     while (enc.encode(r).length > 123) r = r.slice(0, -1);
-    try {
-      this.#ws.close(1000, r);
-    } catch {
-      this.#ws.close();
+    for (const s of [this.#sock, ...this.#retired]) {
+      try {
+        s.ws.close(1000, r);
+      } catch {
+        s.ws.close();
+      }
     }
+    this.#retired = [];
     this.#notify();
   }
 }

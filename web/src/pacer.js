@@ -104,6 +104,17 @@ export class Pacer {
   }
 
   /**
+   * Starts over on a new socket (a reconnection): a full rate allowance, as the gateway gives
+   * every new connection, and nothing written through it yet. The canister's acknowledgements
+   * carry over.
+   */
+  reset() {
+    this.#tokens = MESSAGE_BURST / 2;
+    this.#refilled = this.#now();
+    this.#written = [];
+  }
+
+  /**
    * Records that the frame with sequence number seq, of size bytes, was written.
    * @param {bigint} seq @param {number} size
    */

@@ -11,9 +11,9 @@ import { test } from 'node:test';
 import { Principal } from '@dfinity/principal';
 import { ed25519 } from '@noble/curves/ed25519';
 
-import { IcWebSocket } from '../src/icws.js';
+import { ClosedError, IcWebSocket, Kind, VerifyError } from '../src/icws.js';
 import { FALLBACK_INTERVAL_MS, MAX_PENDING_BYTES, MAX_PENDING_FRAMES, MESSAGE_BURST, MESSAGE_RATE, Pacer } from '../src/pacer.js';
-import { decodeWebsocketMessage, decodeCborMap } from '../src/wire.js';
+import { decodeCborMap, decodeFirstMessage, decodeWebsocketMessage } from '../src/wire.js';
 
 /** A clock the test moves. */
 function clock(start = 1_000_000) {
@@ -192,4 +192,198 @@ test('IcWebSocket.send: a burst of 100 keeps to the gateway limits, complete and
   assert.ok(gw.maxPending <= MAX_PENDING_FRAMES);
   conn.close('done');
   await reader;
+});
+
+/**
+ * A WebSocket stand-in for reconnect: it opens on the next turn of the event loop, decodes what
+ * the client writes (the signed first message, then client messages), and lets the test deliver
+ * frames as the gateway would. The sockets a client makes are listed in made.
+ */
+function socketClass() {
+  /** @type {StandInSocket[]} */
+  const made = [];
+  class StandInSocket {
+    readyState = 0;
+    binaryType = 'blob';
+    /** @type {{openNonce: bigint, clientId: bigint, sigOk: boolean}|null} */
+    first = null;
+    /** @type {{seq: bigint, service: boolean, text: string}[]} client messages written, in order */
+    sent = [];
+    /** @type {{code: number|undefined, reason: string|undefined}|null} */
+    closed = null;
+    /** @type {((ev: {data: ArrayBuffer}) => void)|null} */ onmessage = null;
+    /** @type {((ev: {code: number, reason: string}) => void)|null} */ onclose = null;
+    /** @type {(() => void)|null} */ onopen = null;
+    onerror = null;
+
+    /** @param {string} url */
+    constructor(url) {
+      this.url = url;
+      made.push(this);
+      setTimeout(() => {
+        this.readyState = 1;
+        this.onopen?.();
+      }, 0);
+    }
+
+    /** @param {Uint8Array} frame */
+    send(frame) {
+      if (this.readyState !== 1) throw new Error('stand-in: send on a socket that is not open');
+      if (this.first === null) {
+        const s2 = decodeCborMap('signed first message', frame, { client_canister_id: 'bytes', sig: 'bytes' }, ['client_canister_id', 'sig']);
+        const s1 = /** @type {Uint8Array} */ (s2.client_canister_id);
+        const m = decodeFirstMessage(s1);
+        this.first = { openNonce: m.openNonce, clientId: m.clientId, sigOk: ed25519.verify(/** @type {Uint8Array} */ (s2.sig), s1, StandInSocket.publicKey) };
+        return;
+      }
+      const s5 = decodeCborMap('client message', frame, { val: 'bytes' }, ['val']);
+      const m = decodeWebsocketMessage(/** @type {Uint8Array} */ (s5.val));
+      this.sent.push({ seq: m.seq, service: m.service, text: new TextDecoder().decode(m.message) });
+    }
+
+    /** @param {number} [code] @param {string} [reason] */
+    close(code, reason) {
+      this.closed ??= { code, reason };
+      this.readyState = 3;
+    }
+
+    /** Delivers a canister message (JSON for CanisterStandIn) as the gateway would. */
+    deliver(/** @type {object} */ m) {
+      this.onmessage?.({ data: new TextEncoder().encode(JSON.stringify(m)).buffer });
+    }
+  }
+  /** @type {Uint8Array} */
+  StandInSocket.publicKey = new Uint8Array();
+  return { StandInSocket, made };
+}
+
+/**
+ * Stands in for the Verifier with the same sequence checks: frames are JSON
+ * {seq, text?, ack?, ts?} (ack makes it a service message, ts is its IC time in ns).
+ */
+class CanisterStandIn {
+  next = 0n;
+
+  /** @param {Uint8Array} frame */
+  async check(frame) {
+    const j = JSON.parse(new TextDecoder().decode(frame));
+    const seq = BigInt(j.seq);
+    if (seq < this.next) throw new VerifyError(Kind.REPLAY, `k${seq}`, `sequence number ${seq} was already delivered`, { seq });
+    if (seq > this.next) throw new VerifyError(Kind.GAP, `k${seq}`, `sequence number ${seq}, want ${this.next}`, { seq });
+    this.next++;
+    const service = j.ack !== undefined;
+    const msg = { clientId: 16n, seq, timestamp: BigInt(j.ts ?? 0), message: new TextEncoder().encode(j.text ?? ''), service, ack: service ? BigInt(j.ack) : 0n, close: '' };
+    return { msg, received: Date.now(), key: `k${seq}` };
+  }
+}
+
+/** A connection on a first stand-in socket, as connect leaves it (the first message written). */
+async function reconnectable(now = () => 1_000_000) {
+  const { StandInSocket, made } = socketClass();
+  const secret = ed25519.utils.randomSecretKey();
+  StandInSocket.publicKey = ed25519.getPublicKey(secret);
+  const ws = new StandInSocket('ws://a.invalid');
+  await new Promise((resolve) => { setTimeout(resolve, 0); });
+  ws.first = { openNonce: 0n, clientId: 16n, sigOk: true }; // connect wrote it
+  const conn = new IcWebSocket(ws, secret, new CanisterStandIn(), 16n, Principal.fromText('aaaaa-aa'), { gateway: ws.url, WebSocket: /** @type {any} */ (StandInSocket), now });
+  return { conn, made, a: ws };
+}
+
+const text = (/** @type {string} */ s) => new TextEncoder().encode(s);
+
+test('IcWebSocket.reconnect: a new socket, the same client, a greater open nonce each time', async () => {
+  const { conn, made, a } = await reconnectable();
+  assert.equal(conn.openNonce, 0n);
+  await conn.reconnect('ws://b.invalid');
+  assert.equal(made.length, 2);
+  const b = made[1];
+  assert.equal(b.url, 'ws://b.invalid');
+  assert.equal(conn.gateway, 'ws://b.invalid');
+  assert.ok(b.first, 'the first message went through the new socket');
+  assert.equal(b.first.clientId, 16n);
+  assert.ok(b.first.sigOk, 'signed with the client key');
+  assert.equal(b.first.openNonce, 1_000_000n * 1_000_000n, 'the clock in ns');
+  assert.deepEqual(a.sent, [], 'nothing went through the old socket');
+  // The clock did not move: the next nonce is one more, never the same.
+  await conn.reconnect('ws://c.invalid');
+  assert.equal(made[2].first?.openNonce, b.first.openNonce + 1n);
+  assert.equal(conn.openNonce, b.first.openNonce + 1n);
+  await assert.rejects(conn.reconnect('http://d.invalid'), TypeError);
+  conn.close('done');
+  await assert.rejects(conn.reconnect('ws://e.invalid'), ClosedError);
+});
+
+test('IcWebSocket.reconnect: messages already received are skipped silently, the old socket closed once the new one delivers', async () => {
+  const { conn, made, a } = await reconnectable();
+  for (let i = 0; i < 3; i++) a.deliver({ seq: i, text: `m${i}` });
+  for (let i = 0n; i < 3n; i++) assert.equal((await conn.recv()).seq, i);
+  a.deliver({ seq: 3, text: 'm3' }); // arrives, but recv has not read it before the move
+  await conn.reconnect('ws://b.invalid');
+  const b = made[1];
+  a.deliver({ seq: 4, text: 'm4' }); // the old gateway is no longer read
+  assert.equal(a.closed, null, 'the old socket stays open until the new gateway proves itself');
+  // The new gateway delivers the client's queue at the canister: it starts with 1 and 2.
+  const next = conn.recv();
+  for (let i = 1; i < 6; i++) b.deliver({ seq: i, text: `m${i}` });
+  const m = await next;
+  assert.equal(m.seq, 3n, 'no replay error for 1 and 2');
+  assert.equal(new TextDecoder().decode(m.payload), 'm3');
+  assert.deepEqual(a.closed, { code: 1000, reason: 'moved to another gateway' });
+  assert.equal((await conn.recv()).seq, 4n);
+  assert.equal((await conn.recv()).seq, 5n);
+  // A repeat after that is the new gateway's, and reported.
+  b.deliver({ seq: 5, text: 'm5' });
+  await assert.rejects(conn.recv(), (e) => e instanceof VerifyError && e.kind === Kind.REPLAY && !e.fatal);
+  assert.equal(b.closed, null);
+  conn.close('done');
+  assert.deepEqual(b.closed, { code: 1000, reason: 'done' });
+});
+
+test('IcWebSocket.reconnect: after a failure, recv goes on through the new gateway', async () => {
+  const { conn, made, a } = await reconnectable();
+  a.deliver({ seq: 0, text: 'm0' });
+  a.deliver({ seq: 2, text: 'm2' }); // the old gateway dropped 1
+  assert.equal((await conn.recv()).seq, 0n);
+  await assert.rejects(conn.recv(), (e) => e instanceof VerifyError && e.kind === Kind.GAP && e.fatal);
+  assert.throws(() => conn.send(text('x')), /the connection failed/);
+  await conn.reconnect('ws://b.invalid');
+  made[1].deliver({ seq: 0, text: 'm0' });
+  made[1].deliver({ seq: 1, text: 'm1' });
+  assert.equal((await conn.recv()).seq, 1n);
+  assert.equal(conn.send(text('x')), 0n);
+  conn.close('done');
+});
+
+test('IcWebSocket.reconnect: unacknowledged messages are sent again, in order, once, after the canister acknowledges', async () => {
+  const { conn, made, a } = await reconnectable();
+  for (let i = 0; i < 5; i++) conn.send(text(`c${i}`));
+  assert.deepEqual(a.sent.map((s) => s.seq), [0n, 1n, 2n, 3n, 4n]);
+  // The canister got 0 and 1 (the old gateway swallowed the rest).
+  a.deliver({ seq: 0, ack: 2, ts: 1 });
+  const reader = conn.recv();
+  await new Promise((resolve) => { setTimeout(resolve, 0); });
+  assert.equal(conn.acked, 2n);
+  await conn.reconnect('ws://b.invalid');
+  const b = made[1];
+  assert.deepEqual(b.sent, [], 'nothing is written before the canister says what it has');
+  assert.equal(conn.send(text('c5')), 5n, 'send goes on with its numbers');
+  assert.equal(conn.unsent, 4);
+  assert.deepEqual(b.sent, [], 'new sends queue behind the unacknowledged');
+  // An acknowledgement queued before the reopening says nothing of it.
+  b.deliver({ seq: 1, ack: 2, ts: 5 });
+  await new Promise((resolve) => { setTimeout(resolve, 0); });
+  assert.deepEqual(b.sent, []);
+  // The canister's acknowledgement of the reopened client: it has 0 to 2.
+  b.deliver({ seq: 2, ack: 3, ts: String(1_000_000n * 1_000_000n) });
+  await new Promise((resolve) => { setTimeout(resolve, 0); });
+  assert.deepEqual(b.sent.map((s) => [s.seq, s.text]), [[3n, 'c3'], [4n, 'c4'], [5n, 'c5']]);
+  assert.equal(conn.unsent, 0);
+  assert.deepEqual(a.sent.map((s) => s.seq), [0n, 1n, 2n, 3n, 4n], 'nothing more through the old socket');
+  // Once the canister has everything, it is idle: a keep-alive answers its next acknowledgement.
+  b.deliver({ seq: 3, ack: 6, ts: String(1_000_000n * 1_000_000n) });
+  b.deliver({ seq: 4, text: 'done' });
+  assert.equal((await reader).seq, 4n);
+  assert.deepEqual(b.sent.map((s) => [s.seq, s.service]), [[3n, false], [4n, false], [5n, false], [6n, true]]);
+  assert.equal(conn.acked, 6n);
+  conn.close('done');
 });
