@@ -111,38 +111,17 @@ type SignedFirstMessage struct {
 
 // Marshal encodes m as the seed client does: tagged, keys client_canister_id then sig.
 func (m SignedFirstMessage) Marshal() []byte {
-	b := make([]byte, 0, len(cbor.SelfDescribePrefix)+1+19+9+len(m.FirstMessage)+4+9+len(m.Sig))
-	b = append(b, cbor.SelfDescribePrefix...)
-	b = cbor.AppendHead(b, cbor.MajorMap, 2)
-	b = cbor.AppendText(b, "client_canister_id")
-	b = cbor.AppendBytes(b, m.FirstMessage)
-	b = cbor.AppendText(b, "sig")
-	return cbor.AppendBytes(b, m.Sig)
+	return marshalBytesPair("client_canister_id", m.FirstMessage, "sig", m.Sig)
 }
 
 // DecodeSignedFirstMessage decodes S2. The byte slices of the result alias b. It does not decode
 // or verify the inner S1; see Decode and Verify.
 func DecodeSignedFirstMessage(b []byte) (SignedFirstMessage, error) {
-	var m SignedFirstMessage
-	seen, err := decodeMap("signed first message", b, func(r *reader, key []byte) (int, bool, error) {
-		var err error
-		switch string(key) {
-		case "client_canister_id":
-			m.FirstMessage, err = r.bytes("client_canister_id")
-			return 0, true, err
-		case "sig":
-			m.Sig, err = r.bytes("sig")
-			return 1, true, err
-		}
-		return 0, false, nil
-	})
-	if err == nil {
-		err = missing("signed first message", seen, "client_canister_id", "sig")
-	}
+	first, sig, err := decodeBytesPair("signed first message", b, "client_canister_id", "sig")
 	if err != nil {
 		return SignedFirstMessage{}, err
 	}
-	return m, nil
+	return SignedFirstMessage{FirstMessage: first, Sig: sig}, nil
 }
 
 // Decode decodes the inner first message (S1).
@@ -351,38 +330,55 @@ type ClientMessage struct {
 
 // Marshal encodes m as the seed client does: tagged, keys sig then val.
 func (m ClientMessage) Marshal() []byte {
-	b := make([]byte, 0, len(cbor.SelfDescribePrefix)+1+4+9+len(m.Sig)+4+9+len(m.Val))
-	b = append(b, cbor.SelfDescribePrefix...)
-	b = cbor.AppendHead(b, cbor.MajorMap, 2)
-	b = cbor.AppendText(b, "sig")
-	b = cbor.AppendBytes(b, m.Sig)
-	b = cbor.AppendText(b, "val")
-	return cbor.AppendBytes(b, m.Val)
+	return marshalBytesPair("sig", m.Sig, "val", m.Val)
 }
 
 // DecodeClientMessage decodes S5. The byte slices of the result alias b. It does not decode or
 // verify the inner S4; see Decode and Verify.
 func DecodeClientMessage(b []byte) (ClientMessage, error) {
-	var m ClientMessage
-	seen, err := decodeMap("client message", b, func(r *reader, key []byte) (int, bool, error) {
+	sig, val, err := decodeBytesPair("client message", b, "sig", "val")
+	if err != nil {
+		return ClientMessage{}, err
+	}
+	return ClientMessage{Sig: sig, Val: val}, nil
+}
+
+// marshalBytesPair encodes the signed-envelope shape shared by S2 and S5: tagged, a map of two
+// byte strings under the keys k1 then k2.
+func marshalBytesPair(k1 string, v1 []byte, k2 string, v2 []byte) []byte {
+	b := make([]byte, 0, len(cbor.SelfDescribePrefix)+1+
+		cbor.HeadLen(uint64(len(k1)))+len(k1)+cbor.HeadLen(uint64(len(v1)))+len(v1)+
+		cbor.HeadLen(uint64(len(k2)))+len(k2)+cbor.HeadLen(uint64(len(v2)))+len(v2))
+	b = append(b, cbor.SelfDescribePrefix...)
+	b = cbor.AppendHead(b, cbor.MajorMap, 2)
+	b = cbor.AppendText(b, k1)
+	b = cbor.AppendBytes(b, v1)
+	b = cbor.AppendText(b, k2)
+	return cbor.AppendBytes(b, v2)
+}
+
+// decodeBytesPair decodes what marshalBytesPair writes, in any key order, unknown keys ignored;
+// both keys are required. The slices alias b.
+func decodeBytesPair(what string, b []byte, k1, k2 string) (v1, v2 []byte, err error) {
+	seen, err := decodeMap(what, b, func(r *reader, key []byte) (int, bool, error) {
 		var err error
 		switch string(key) {
-		case "sig":
-			m.Sig, err = r.bytes("sig")
+		case k1:
+			v1, err = r.bytes(k1)
 			return 0, true, err
-		case "val":
-			m.Val, err = r.bytes("val")
+		case k2:
+			v2, err = r.bytes(k2)
 			return 1, true, err
 		}
 		return 0, false, nil
 	})
 	if err == nil {
-		err = missing("client message", seen, "sig", "val")
+		err = missing(what, seen, k1, k2)
 	}
 	if err != nil {
-		return ClientMessage{}, err
+		return nil, nil, err
 	}
-	return m, nil
+	return v1, v2, nil
 }
 
 // Decode decodes the inner websocket message (S4).
