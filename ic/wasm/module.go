@@ -11,6 +11,7 @@ package wasm
 import (
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/icws/icws/ic/leb128"
 )
@@ -205,6 +206,8 @@ type Module struct {
 	Codes     []Code
 	Data      []Data
 	DataCount *uint32
+
+	size int // bytes of the decoded input, a capacity hint for Encode
 }
 
 // Errors of the decoder; a *DecodeError wraps them with the offset.
@@ -362,7 +365,7 @@ func Decode(b []byte) (*Module, error) {
 	if len(b) < 8 || string(b[:4]) != "\x00asm" || string(b[4:8]) != "\x01\x00\x00\x00" {
 		return nil, ErrNotWasm
 	}
-	m := &Module{}
+	m := &Module{size: len(b)}
 	r := &reader{b: b, pos: 8}
 	var seen [SecTag + 1]bool
 	order := map[byte]int{SecType: 1, SecImport: 2, SecFunction: 3, SecTable: 4, SecMemory: 5,
@@ -644,15 +647,16 @@ func (m *Module) decodeSection(s *Section, r *reader) error {
 
 // Encode writes the module in the binary format.
 func (m *Module) Encode() []byte {
-	out := make([]byte, 0, 1<<16)
+	out := make([]byte, 0, max(m.size+m.size/8, 1<<12))
 	out = append(out, "\x00asm\x01\x00\x00\x00"...)
-	var p []byte
+	var hdr [16]byte
 	for i := range m.Sections {
 		s := &m.Sections[i]
-		p = m.appendSection(p[:0], s)
 		out = append(out, s.ID)
-		out = appendSize(out, uint64(len(p)), s.wide)
-		out = append(out, p...)
+		start := len(out)
+		out = m.appendSection(out, s)
+		// The size goes before the payload, written in place: one move, no buffer.
+		out = slices.Insert(out, start, appendSize(hdr[:0], uint64(len(out)-start), s.wide)...)
 	}
 	return out
 }
