@@ -193,3 +193,64 @@ export declare class Verifier {
   next: bigint;
   check(frame: Uint8Array): Promise<{ msg: unknown; received: number; key: string }>;
 }
+
+/** Turns the application's values into message bytes and back. */
+export interface Codec<T> {
+  encode(value: T): Uint8Array;
+  decode(bytes: Uint8Array): T;
+}
+/** The application's bytes as they are (the default codec). */
+export declare const bytesCodec: Codec<Uint8Array>;
+/** JSON as UTF-8 bytes. */
+export declare const jsonCodec: Codec<any>;
+/** A codec of one Candid type (an IDL type of @dfinity/candid). */
+export declare function candidCodec<T = any>(type: object): Codec<T>;
+
+/** The config of IcWebSocketEvents: the options of connect, networkUrl for ic, a codec. */
+export type EventsConfig<T> = Omit<Options, 'gateway'> & { networkUrl?: string; codec?: Codec<T> };
+
+/** The event of onmessage: data decoded by the codec, message as recv returns it. */
+export interface IcMessageEvent<T> {
+  type: 'message';
+  data: T;
+  message: Message;
+  target: IcWebSocketEvents<T>;
+}
+/** The event of onerror; fatal errors are followed by onclose. */
+export interface IcErrorEvent<T> {
+  type: 'error';
+  error: Error;
+  fatal: boolean;
+  target: IcWebSocketEvents<T>;
+}
+/** The event of onclose. */
+export interface IcCloseEvent<T> {
+  type: 'close';
+  code: number;
+  reason: string;
+  wasClean: boolean;
+  error: Error | null;
+  target: IcWebSocketEvents<T>;
+}
+
+/** The ic-websocket-js shape: new IcWebSocket(url, undefined, config), then events. */
+export declare class IcWebSocketEvents<T = Uint8Array> {
+  static readonly CONNECTING: 0;
+  static readonly OPEN: 1;
+  static readonly CLOSING: 2;
+  static readonly CLOSED: 3;
+  constructor(url: string, protocols: undefined, config: EventsConfig<T>);
+  readonly url: string;
+  readonly readyState: 0 | 1 | 2 | 3;
+  readonly clientId: bigint | null;
+  /** The promise API's connection under this one, once open. */
+  readonly connection: IcWebSocket | null;
+  onopen: ((ev: { type: 'open'; target: IcWebSocketEvents<T> }) => void) | null;
+  onmessage: ((ev: IcMessageEvent<T>) => void) | null;
+  onerror: ((ev: IcErrorEvent<T>) => void) | null;
+  onclose: ((ev: IcCloseEvent<T>) => void) | null;
+  /** Encodes value with the codec and sends it; returns its sequence number. */
+  send(value: T): bigint;
+  close(reason?: string): void;
+}
+export default IcWebSocketEvents;

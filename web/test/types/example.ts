@@ -33,3 +33,20 @@ export async function chat(): Promise<string[]> {
   conn.close('bye');
   return texts;
 }
+
+// The ic-websocket-js shape, with a typed codec.
+import IcWebSocketDefault, { jsonCodec as json } from 'icws';
+import type { Codec } from 'icws';
+
+type Chat = { text: string };
+const chatCodec: Codec<Chat> = json;
+const ws = new IcWebSocketDefault<Chat>('ws://127.0.0.1:8080', undefined, {
+  canisterId: 'lxzze-o7777-77777-aaaaa-cai',
+  networkUrl: 'http://127.0.0.1:4943',
+  fetchRootKey: true,
+  codec: chatCodec,
+});
+ws.onopen = () => { ws.send({ text: 'hi' }); };
+ws.onmessage = (ev) => { const t: string = ev.data.text; void t; void ev.message.seq; };
+ws.onerror = (ev) => { if (ev.fatal) console.error(ev.error.message); };
+ws.onclose = (ev) => { console.log(ev.code, ev.reason, ev.wasClean); };

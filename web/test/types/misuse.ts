@@ -7,3 +7,8 @@ export async function misuse(): Promise<void> {
   conn.send('a string, not bytes'); // want TS2345
   await IcWebSocket.connect({ canisterId: 'aaaaa-aa' }); // want TS2345
 }
+
+import IcWebSocketEvents, { jsonCodec, type Codec } from 'icws';
+const c: Codec<{ text: string }> = jsonCodec;
+const ws = new IcWebSocketEvents('ws://127.0.0.1:8080', undefined, { canisterId: 'aaaaa-aa', codec: c });
+ws.send({ txt: 'typo' }); // want TS2561
