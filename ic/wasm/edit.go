@@ -481,3 +481,51 @@ func dataOffset(expr []byte) uint64 {
 	}
 	return in.Imm
 }
+
+// AddImport adds a function import after the existing ones and returns its function index; the
+// defined functions move up by one and every function index is renumbered.
+func (m *Module) AddImport(module, name string, ft FuncType) (uint32, error) {
+	ni := uint32(m.NumImportedFuncs())
+	if err := m.renumberFuncs(func(i uint32) uint32 {
+		if i >= ni {
+			return i + 1
+		}
+		return i
+	}); err != nil {
+		return 0, err
+	}
+	ti := m.TypeIndex(ft)
+	at := len(m.Imports)
+	for i, im := range m.Imports {
+		if im.Kind == KindFunc {
+			at = i + 1
+		}
+	}
+	m.sectionIndex(SecImport)
+	m.Imports = slices.Insert(m.Imports, at, Import{Module: module, Name: name, Kind: KindFunc, TypeIdx: ti})
+	return ni, nil
+}
+
+// AddGlobal appends a global and returns its index (IC modules import no globals).
+func (m *Module) AddGlobal(g Global) uint32 {
+	m.sectionIndex(SecGlobal)
+	m.Globals = append(m.Globals, g)
+	n := uint32(len(m.Globals) - 1)
+	for _, im := range m.Imports {
+		if im.Kind == KindGlobal {
+			n++
+		}
+	}
+	return n
+}
+
+// RemoveStart removes the start function, returning its index, or false when there is none.
+func (m *Module) RemoveStart() (uint32, bool) {
+	if m.Start == nil {
+		return 0, false
+	}
+	s := *m.Start
+	m.Start = nil
+	m.Sections = slices.DeleteFunc(m.Sections, func(s Section) bool { return s.ID == SecStart })
+	return s, true
+}
