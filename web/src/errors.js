@@ -3,7 +3,7 @@
 /**
  * The checks of a message from the gateway, in the order they run. Each failed check is a
  * VerifyError with one of these kinds.
- * @typedef {'malformed'|'bad certificate'|'tampered'|'foreign'|'replay'|'gap'|'stale'|'future'} Kind
+ * @typedef {'malformed'|'bad certificate'|'tampered'|'foreign'|'replay'|'gap'|'stale'|'future'|'withheld'} Kind
  */
 
 /** @type {Readonly<Record<string, Kind>>} */
@@ -24,6 +24,12 @@ export const Kind = Object.freeze({
   STALE: 'stale',
   /** The certificate or the message is ahead of the local clock by more than allowed. */
   FUTURE: 'future',
+  /**
+   * The gateway holds messages back: no certified message came for heartbeatTimeoutMs although
+   * the canister sends heartbeats, or the canister's acknowledgements show that a message sent
+   * more than ackTimeoutMs ago never reached it (the Go client's Withheld).
+   */
+  WITHHELD: 'withheld',
 });
 
 /**
