@@ -263,3 +263,17 @@ export declare class IcWebSocketEvents<T = Uint8Array> {
   close(reason?: string): void;
 }
 export default IcWebSocketEvents;
+
+/** The steps of connect that a ConnectError names. */
+export type Stage = 'canister id' | 'root key' | 'register' | 'open';
+/** A failure of connect, naming the step that failed. */
+export declare class ConnectError extends Error {
+  constructor(stage: Stage, message: string, opts?: { cause?: unknown; url?: string });
+  readonly stage: Stage;
+  readonly url: string;
+  readonly fatal: true;
+}
+/** The close code of a gateway that refused the page's origin. */
+export declare const CLOSE_ORIGIN_NOT_ALLOWED: 4009;
+/** What an error means for a person: what was wrong, what to do, and the detail. */
+export declare function explain(err: unknown): { title: string; todo: string; detail: string };

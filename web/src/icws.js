@@ -28,7 +28,7 @@ import { IDL } from '@dfinity/candid';
 import { Principal } from '@dfinity/principal';
 import { ed25519 } from '@noble/curves/ed25519';
 
-import { CanisterClosedError, CloseError, ClosedError, Kind, VerifyError, closeCodeReason, closeCodeReconnects, isFatal } from './errors.js';
+import { CLOSE_ORIGIN_NOT_ALLOWED, CanisterClosedError, CloseError, ClosedError, ConnectError, Kind, explain, VerifyError, closeCodeReason, closeCodeReconnects, isFatal } from './errors.js';
 import { ACK_INTERVAL, FALLBACK_INTERVAL_MS, MAX_PENDING_BYTES, MAX_PENDING_FRAMES, MESSAGE_BURST, MESSAGE_RATE, Pacer } from './pacer.js';
 import { Verifier } from './verify.js';
 import {
@@ -42,7 +42,7 @@ import {
   nextOpenNonce,
 } from './wire.js';
 
-export { CanisterClosedError, CloseError, ClosedError, Kind, VerifyError, closeCodeReason, closeCodeReconnects, isFatal };
+export { CLOSE_ORIGIN_NOT_ALLOWED, CanisterClosedError, CloseError, ClosedError, ConnectError, Kind, explain, VerifyError, closeCodeReason, closeCodeReconnects, isFatal };
 export { decodeAppMessage, decodeCborMap, encodeAppMessage };
 export { Verifier };
 export { ACK_INTERVAL, FALLBACK_INTERVAL_MS, MAX_PENDING_BYTES, MAX_PENDING_FRAMES, MESSAGE_BURST, MESSAGE_RATE, Pacer };
@@ -124,7 +124,7 @@ function openWebSocket(WS, url, timeoutMs) {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       ws.close();
-      reject(new Error(`icws: failed to open a WebSocket to ${url}: no answer in ${timeoutMs} ms`));
+      reject(new ConnectError('open', `icws: failed to open a WebSocket to ${url}: no answer in ${timeoutMs} ms`, { url }));
     }, timeoutMs);
     ws.onopen = () => {
       clearTimeout(timer);
@@ -132,7 +132,7 @@ function openWebSocket(WS, url, timeoutMs) {
     };
     ws.onclose = (ev) => {
       clearTimeout(timer);
-      reject(new Error(`icws: failed to open a WebSocket to ${url}: closed with ${ev.code} ${ev.reason}`.trim()));
+      reject(ev.code === CLOSE_ORIGIN_NOT_ALLOWED ? new CloseError(ev.code, ev.reason) : new ConnectError('open', `icws: failed to open a WebSocket to ${url}: closed with ${ev.code} ${ev.reason}`.trim(), { url }));
     };
     ws.onerror = () => {}; // onclose follows with the details browsers give
   });
@@ -236,7 +236,12 @@ export class IcWebSocket {
     const WS = opts.WebSocket ?? globalThis.WebSocket;
     checkGatewayUrl(opts.gateway);
     if (!opts.canisterId) throw new TypeError('icws: canisterId is empty');
-    const canisterId = typeof opts.canisterId === 'string' ? Principal.fromText(opts.canisterId) : opts.canisterId;
+    let canisterId;
+    try {
+      canisterId = typeof opts.canisterId === 'string' ? Principal.fromText(opts.canisterId) : opts.canisterId;
+    } catch (e) {
+      throw new ConnectError('canister id', `icws: canisterId ${JSON.stringify(opts.canisterId)} is not a canister id: ${e instanceof Error ? e.message : e}`, { cause: e });
+    }
     if (!opts.agent && !opts.ic) throw new TypeError('icws: ic (the IC URL, for ws_register) is empty');
     if (!opts.agent && !URL.canParse(opts.ic ?? '')) throw new TypeError(`icws: ic ${JSON.stringify(opts.ic)} is not a URL`);
     if (opts.key && opts.key.length !== 32) throw new TypeError(`icws: key is ${opts.key.length} bytes, want a 32-byte Ed25519 secret key`);
@@ -251,7 +256,7 @@ export class IcWebSocket {
       shouldFetchRootKey: Boolean(opts.fetchRootKey) && opts.rootKey === undefined,
     });
     const rootKey = opts.rootKey !== undefined ? rootKeyBytes(opts.rootKey) : agent.rootKey;
-    if (!rootKey) throw new Error('icws: the agent has no root key');
+    if (!rootKey) throw new ConnectError('root key', 'icws: no root key of the IC: pass rootKey, or fetchRootKey for a local replica');
 
     const secret = opts.key ?? ed25519.utils.randomSecretKey();
     const publicKey = ed25519.getPublicKey(secret);
@@ -260,7 +265,7 @@ export class IcWebSocket {
       const actor = Actor.createActor(registerIdl, { agent, canisterId });
       clientId = /** @type {bigint} */ (await actor.ws_register(publicKey));
     } catch (e) {
-      throw new Error(`icws: failed to register with canister ${canisterId.toText()} (ws_register): ${e instanceof Error ? e.message : e}`, { cause: e });
+      throw new ConnectError('register', `icws: failed to register with canister ${canisterId.toText()} (ws_register): ${e instanceof Error ? e.message : e}`, { cause: e, url: opts.ic ?? '' });
     }
 
     const ws = await openWebSocket(WS, opts.gateway, opts.openTimeoutMs ?? DEFAULT_OPEN_TIMEOUT_MS);
