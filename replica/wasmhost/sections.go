@@ -14,7 +14,7 @@ type layout struct {
 	tableExported                   bool
 	wasm64                          bool
 	exportSection                   [2]int // start and end of the export section's contents; zero if none
-	exportHeader                    int // where the export section (its id byte) starts
+	exportHeader                    int    // where the export section (its id byte) starts
 	exportCount                     uint64
 	start                           [2]int // the start section, id byte to end; zero if none
 	startFunc                       uint64
