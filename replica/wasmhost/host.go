@@ -1,13 +1,10 @@
 package wasmhost
 
 import (
-	"bytes"
-	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"sort"
 	"strings"
@@ -17,6 +14,7 @@ import (
 	"github.com/samyfodil/wazy/api"
 
 	"github.com/icws/icws/ic/principal"
+	icwasm "github.com/icws/icws/ic/wasm"
 )
 
 // Options configure a Host.
@@ -26,9 +24,6 @@ type Options struct {
 	Subnet  principal.Principal // ic0.subnet_self_*
 	Logger  *slog.Logger
 }
-
-// maxModule is the largest uncompressed module Compile accepts (the IC allows 100 MiB).
-const maxModule = 100 << 20
 
 // wazyHost is the Host on the wazy engine. Each word size has its own runtime, whose "ic0"
 // host module has that word size's signatures.
@@ -66,10 +61,21 @@ func New(ctx context.Context, opts Options) (Host, error) {
 type execKey struct{}
 
 func (h *wazyHost) instantiateIC0(ctx context.Context, r wazy.Runtime, wasm64 bool) error {
-	b := r.NewHostModuleBuilder("ic0")
+	impl := make(map[string]ic0Func)
 	for _, f := range ic0Funcs() {
-		f := f
-		params, results := types(f.params, wasm64), types(f.results, wasm64)
+		impl[f.name] = f
+	}
+	b := r.NewHostModuleBuilder("ic0")
+	for _, def := range icwasm.IC0 {
+		f, ok := impl[def.Name]
+		if !ok {
+			return fmt.Errorf("ic0.%s has no implementation", def.Name)
+		}
+		if def.Wasm32Only && wasm64 {
+			continue
+		}
+		ft := def.Type(wasm64)
+		params, results := valueTypes(ft.Params), valueTypes(ft.Results)
 		masks := make([]uint64, len(params))
 		for i, t := range params {
 			masks[i] = ^uint64(0)
@@ -104,14 +110,12 @@ func (h *wazyHost) instantiateIC0(ctx context.Context, r wazy.Runtime, wasm64 bo
 	return err
 }
 
-func types(ws []word, wasm64 bool) []api.ValueType {
-	out := make([]api.ValueType, len(ws))
-	for i, w := range ws {
-		switch {
-		case w == wI64, w == wP && wasm64:
+func valueTypes(ts []icwasm.ValType) []api.ValueType {
+	out := make([]api.ValueType, len(ts))
+	for i, t := range ts {
+		out[i] = api.ValueTypeI32
+		if t == icwasm.I64 {
 			out[i] = api.ValueTypeI64
-		default:
-			out[i] = api.ValueTypeI32
 		}
 	}
 	return out
@@ -131,15 +135,12 @@ func (h *wazyHost) Compile(ctx context.Context, wasm []byte) (Module, error) {
 	}
 	h.mu.Unlock()
 
-	raw, err := gunzip(wasm)
+	_, raw, err := icwasm.DecodeIC(wasm)
 	if err != nil {
-		return nil, err
+		return nil, &InvalidModuleError{Rule: err.Error()}
 	}
 	l, err := scanLayout(raw)
 	if err != nil {
-		return nil, err
-	}
-	if err := checkImports(raw, l); err != nil {
 		return nil, err
 	}
 	prepared := withStateExports(raw, l)
@@ -163,31 +164,6 @@ func (h *wazyHost) Compile(ctx context.Context, wasm []byte) (Module, error) {
 	}
 	h.compiled[hash] = m
 	return m, nil
-}
-
-// checkImports is the place for ic/wasm's CheckIC once it exists; until then the engine's
-// link step reports a missing or mistyped ic0 import.
-func checkImports([]byte, *layout) error { return nil }
-
-func gunzip(wasm []byte) ([]byte, error) {
-	if len(wasm) < 2 || wasm[0] != 0x1f || wasm[1] != 0x8b {
-		if len(wasm) > maxModule {
-			return nil, &InvalidModuleError{Rule: fmt.Sprintf("Wasm module of %d bytes is larger than %d bytes", len(wasm), maxModule)}
-		}
-		return wasm, nil
-	}
-	zr, err := gzip.NewReader(bytes.NewReader(wasm))
-	if err != nil {
-		return nil, &InvalidModuleError{Rule: "gzip-compressed module: " + err.Error()}
-	}
-	raw, err := io.ReadAll(io.LimitReader(zr, maxModule+1))
-	if err != nil {
-		return nil, &InvalidModuleError{Rule: "gzip-compressed module: " + err.Error()}
-	}
-	if len(raw) > maxModule {
-		return nil, &InvalidModuleError{Rule: fmt.Sprintf("decompressed Wasm module is larger than %d bytes", maxModule)}
-	}
-	return raw, nil
 }
 
 func moduleInfo(hash [32]byte, cm wazy.CompiledModule, wasm64 bool) *ModuleInfo {

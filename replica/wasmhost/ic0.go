@@ -7,16 +7,6 @@ import (
 	"github.com/icws/icws/ic/principal"
 )
 
-// word is one parameter or result kind of an ic0 function: a pointer or size (i32 in wasm32,
-// i64 in wasm64) or a fixed-width integer.
-type word byte
-
-const (
-	wP   word = iota // pointer or size
-	wI32             // i32 in both word sizes
-	wI64             // i64 in both word sizes
-)
-
 // ctxSet is a set of contexts (execution modes) in which an ic0 function may be called.
 type ctxSet uint32
 
@@ -71,26 +61,15 @@ func (c ctxSet) mode() string {
 	return "unknown"
 }
 
-// ic0Func is one function of the ic0 module: its signature in words, where it may be called,
-// and what it does. args holds the parameters, already masked to their declared width.
+// ic0Func is what one function of the ic0 module does and where it may be called; its
+// signature is ic/wasm's (wasm.IC0). args holds the parameters, masked to their width.
 type ic0Func struct {
 	name    string
-	params  []word
-	results []word
 	allowed ctxSet
 	run     func(x *exec, args []uint64) uint64
 }
 
-func sig(ws ...word) []word { return ws }
-
-var (
-	none = sig()
-	p1   = sig(wP)
-	p2   = sig(wP, wP)
-	p3   = sig(wP, wP, wP)
-)
-
-// ic0Funcs is the ic0 system API of the interface spec, both word sizes.
+// ic0Funcs implements every function of wasm.IC0, the ic0 system API of the interface spec.
 func ic0Funcs() []ic0Func {
 	copyOut := func(field func(x *exec) []byte) func(x *exec, a []uint64) uint64 {
 		return func(x *exec, a []uint64) uint64 { x.copyOut(a[0], a[1], a[2], field(x)); return 0 }
@@ -112,78 +91,71 @@ func ic0Funcs() []ic0Func {
 	subnet := func(x *exec) []byte { return x.host.subnet.Bytes() }
 	balance := func(x *exec) uint64 { return x.m.Cycles }
 	return []ic0Func{
-		{"msg_arg_data_size", none, p1, cInit | cUpdate | cQuery | cReply | cInspect, size(arg)},
-		{"msg_arg_data_copy", p3, none, cInit | cUpdate | cQuery | cReply | cInspect, copyOut(arg)},
-		{"msg_caller_size", none, p1, cAll, size(caller)},
-		{"msg_caller_copy", p3, none, cAll, copyOut(caller)},
-		{"msg_reject_code", none, sig(wI32), cReject, func(x *exec, _ []uint64) uint64 { return uint64(x.m.RejectCode) }},
-		{"msg_reject_msg_size", none, p1, cReject, size(rejectMsg)},
-		{"msg_reject_msg_copy", p3, none, cReject, copyOut(rejectMsg)},
-		{"msg_deadline", none, sig(wI64), cAnswer, zero},
-		{"msg_reply_data_append", p2, none, cAnswer, (*exec).replyAppend},
-		{"msg_reply", none, none, cAnswer, (*exec).reply},
-		{"msg_reject", p2, none, cAnswer, (*exec).reject},
-		{"msg_cycles_available", none, sig(wI64), cUpdate | cReply | cReject, zero},
-		{"msg_cycles_available128", p1, none, cUpdate | cReply | cReject, cycles128(func(*exec) uint64 { return 0 })},
-		{"msg_cycles_refunded", none, sig(wI64), cReply | cReject, func(x *exec, _ []uint64) uint64 { return x.m.CyclesRefunded }},
-		{"msg_cycles_refunded128", p1, none, cReply | cReject, cycles128(func(x *exec) uint64 { return x.m.CyclesRefunded })},
-		{"msg_cycles_accept", sig(wI64), sig(wI64), cUpdate | cReply | cReject, zero},
-		{"msg_cycles_accept128", sig(wI64, wI64, wP), none, cUpdate | cReply | cReject, cycles128(func(*exec) uint64 { return 0 })},
-		{"cycles_burn128", sig(wI64, wI64, wP), none, cState, cycles128(func(*exec) uint64 { return 0 })},
-		{"canister_self_size", none, p1, cAll, size(self)},
-		{"canister_self_copy", p3, none, cAll, copyOut(self)},
-		{"canister_cycle_balance", none, sig(wI64), cAll, func(x *exec, _ []uint64) uint64 { return balance(x) }},
-		{"canister_cycle_balance128", p1, none, cAll, cycles128(balance)},
-		{"canister_liquid_cycle_balance128", p1, none, cAll, cycles128(balance)},
-		{"canister_status", none, sig(wI32), cAll, func(x *exec, _ []uint64) uint64 { return uint64(x.m.Status) }},
-		{"canister_version", none, sig(wI64), cAll, func(x *exec, _ []uint64) uint64 { return x.m.Version }},
-		{"subnet_self_size", none, p1, cAll, size(subnet)},
-		{"subnet_self_copy", p3, none, cAll, copyOut(subnet)},
-		{"msg_method_name_size", none, p1, cInspect, size(method)},
-		{"msg_method_name_copy", p3, none, cInspect, copyOut(method)},
-		{"accept_message", none, none, cInspect, (*exec).acceptMessage},
-		{"call_new", sig(wP, wP, wP, wP, wP, wP, wP, wP), none, cCalls, (*exec).callNew},
-		{"call_on_cleanup", p2, none, cCalls, (*exec).callOnCleanup},
-		{"call_data_append", p2, none, cCalls, (*exec).callDataAppend},
-		{"call_with_best_effort_response", sig(wI32), none, cCalls, (*exec).callBestEffort},
-		{"call_cycles_add", sig(wI64), none, cCalls, func(x *exec, a []uint64) uint64 { return x.callCycles(0, a[0]) }},
-		{"call_cycles_add128", sig(wI64, wI64), none, cCalls, func(x *exec, a []uint64) uint64 { return x.callCycles(a[0], a[1]) }},
-		{"call_perform", none, sig(wI32), cCalls, (*exec).callPerform},
-		{"stable_size", none, sig(wI32), cAllS, (*exec).stableSize32},
-		{"stable_grow", sig(wI32), sig(wI32), cAllS, (*exec).stableGrow32},
-		{"stable_write", sig(wI32, wI32, wI32), none, cAllS, (*exec).stableWrite},
-		{"stable_read", sig(wI32, wI32, wI32), none, cAllS, (*exec).stableRead},
-		{"stable64_size", none, sig(wI64), cAllS, (*exec).stableSize},
-		{"stable64_grow", sig(wI64), sig(wI64), cAllS, (*exec).stableGrow},
-		{"stable64_write", sig(wI64, wI64, wI64), none, cAllS, (*exec).stableWrite},
-		{"stable64_read", sig(wI64, wI64, wI64), none, cAllS, (*exec).stableRead},
-		{"root_key_size", none, p1, cAll, size(rootKey)},
-		{"root_key_copy", p3, none, cAll, copyOut(rootKey)},
-		{"certified_data_set", p2, none, cState, (*exec).certifiedDataSet},
-		{"data_certificate_present", none, sig(wI32), cAll, func(x *exec, _ []uint64) uint64 { return b2u(x.m.DataCertificate != nil) }},
-		{"data_certificate_size", none, p1, cNRQuery, size(cert)},
-		{"data_certificate_copy", p3, none, cNRQuery, copyOut(cert)},
-		{"time", none, sig(wI64), cAll, func(x *exec, _ []uint64) uint64 { return x.m.Time }},
-		{"global_timer_set", sig(wI64), sig(wI64), cState, (*exec).globalTimerSet},
-		{"performance_counter", sig(wI32), sig(wI64), cAllS, (*exec).performanceCounter},
-		{"is_controller", p2, sig(wI32), cAll, (*exec).isController},
-		{"in_replicated_execution", none, sig(wI32), cAll, func(x *exec, _ []uint64) uint64 { return b2u(x.m.Replicated) }},
-		{"cost_call", sig(wI64, wI64, wP), none, cAll, cycles128(func(*exec) uint64 { return 0 })},
-		{"cost_create_canister", p1, none, cAll, cycles128(func(*exec) uint64 { return 0 })},
-		{"cost_http_request", sig(wI64, wI64, wP), none, cAll, cycles128(func(*exec) uint64 { return 0 })},
-		{"cost_sign_with_ecdsa", sig(wP, wP, wI32, wP), sig(wI32), cAll, func(x *exec, a []uint64) uint64 { x.write128(a[3], 0); return 0 }},
-		{"cost_sign_with_schnorr", sig(wP, wP, wI32, wP), sig(wI32), cAll, func(x *exec, a []uint64) uint64 { x.write128(a[3], 0); return 0 }},
-		{"cost_vetkd_derive_key", sig(wP, wP, wI32, wP), sig(wI32), cAll, func(x *exec, a []uint64) uint64 { x.write128(a[3], 0); return 0 }},
-		{"env_var_count", none, p1, cAll, zero},
-		{"env_var_name_size", p1, p1, cAll, (*exec).noEnvVar},
-		{"env_var_name_copy", sig(wP, wP, wP, wP), none, cAll, (*exec).noEnvVar},
-		{"env_var_name_exists", p2, sig(wI32), cAll, zero},
-		{"env_var_value_size", p2, p1, cAll, (*exec).noEnvVar},
-		{"env_var_value_copy", sig(wP, wP, wP, wP, wP), none, cAll, (*exec).noEnvVar},
-		{"mint_cycles", sig(wI64), sig(wI64), cUpdate | cReply | cReject, zero},
-		{"mint_cycles128", sig(wI64, wI64, wP), none, cUpdate | cReply | cReject, cycles128(func(*exec) uint64 { return 0 })},
-		{"debug_print", p2, none, cAllS, (*exec).debugPrint},
-		{"trap", p2, none, cAllS, (*exec).trapCall},
+		{"msg_arg_data_size", cInit | cUpdate | cQuery | cReply | cInspect, size(arg)},
+		{"msg_arg_data_copy", cInit | cUpdate | cQuery | cReply | cInspect, copyOut(arg)},
+		{"msg_caller_size", cAll, size(caller)},
+		{"msg_caller_copy", cAll, copyOut(caller)},
+		{"msg_reject_code", cReject, func(x *exec, _ []uint64) uint64 { return uint64(x.m.RejectCode) }},
+		{"msg_reject_msg_size", cReject, size(rejectMsg)},
+		{"msg_reject_msg_copy", cReject, copyOut(rejectMsg)},
+		{"msg_deadline", cAnswer, zero},
+		{"msg_reply_data_append", cAnswer, (*exec).replyAppend},
+		{"msg_reply", cAnswer, (*exec).reply},
+		{"msg_reject", cAnswer, (*exec).reject},
+		{"msg_cycles_available", cUpdate | cReply | cReject, zero},
+		{"msg_cycles_available128", cUpdate | cReply | cReject, cycles128(func(*exec) uint64 { return 0 })},
+		{"msg_cycles_refunded", cReply | cReject, func(x *exec, _ []uint64) uint64 { return x.m.CyclesRefunded }},
+		{"msg_cycles_refunded128", cReply | cReject, cycles128(func(x *exec) uint64 { return x.m.CyclesRefunded })},
+		{"msg_cycles_accept", cUpdate | cReply | cReject, zero},
+		{"msg_cycles_accept128", cUpdate | cReply | cReject, cycles128(func(*exec) uint64 { return 0 })},
+		{"cycles_burn128", cState, cycles128(func(*exec) uint64 { return 0 })},
+		{"canister_self_size", cAll, size(self)},
+		{"canister_self_copy", cAll, copyOut(self)},
+		{"canister_cycle_balance", cAll, func(x *exec, _ []uint64) uint64 { return balance(x) }},
+		{"canister_cycle_balance128", cAll, cycles128(balance)},
+		{"canister_liquid_cycle_balance128", cAll, cycles128(balance)},
+		{"canister_status", cAll, func(x *exec, _ []uint64) uint64 { return uint64(x.m.Status) }},
+		{"canister_version", cAll, func(x *exec, _ []uint64) uint64 { return x.m.Version }},
+		{"subnet_self_size", cAll, size(subnet)},
+		{"subnet_self_copy", cAll, copyOut(subnet)},
+		{"msg_method_name_size", cInspect, size(method)},
+		{"msg_method_name_copy", cInspect, copyOut(method)},
+		{"accept_message", cInspect, (*exec).acceptMessage},
+		{"call_new", cCalls, (*exec).callNew},
+		{"call_on_cleanup", cCalls, (*exec).callOnCleanup},
+		{"call_data_append", cCalls, (*exec).callDataAppend},
+		{"call_with_best_effort_response", cCalls, (*exec).callBestEffort},
+		{"call_cycles_add", cCalls, func(x *exec, a []uint64) uint64 { return x.callCycles(0, a[0]) }},
+		{"call_cycles_add128", cCalls, func(x *exec, a []uint64) uint64 { return x.callCycles(a[0], a[1]) }},
+		{"call_perform", cCalls, (*exec).callPerform},
+		{"stable_size", cAllS, (*exec).stableSize32},
+		{"stable_grow", cAllS, (*exec).stableGrow32},
+		{"stable_write", cAllS, (*exec).stableWrite},
+		{"stable_read", cAllS, (*exec).stableRead},
+		{"stable64_size", cAllS, (*exec).stableSize},
+		{"stable64_grow", cAllS, (*exec).stableGrow},
+		{"stable64_write", cAllS, (*exec).stableWrite},
+		{"stable64_read", cAllS, (*exec).stableRead},
+		{"root_key_size", cAll, size(rootKey)},
+		{"root_key_copy", cAll, copyOut(rootKey)},
+		{"certified_data_set", cState, (*exec).certifiedDataSet},
+		{"data_certificate_present", cAll, func(x *exec, _ []uint64) uint64 { return b2u(x.m.DataCertificate != nil) }},
+		{"data_certificate_size", cNRQuery, size(cert)},
+		{"data_certificate_copy", cNRQuery, copyOut(cert)},
+		{"time", cAll, func(x *exec, _ []uint64) uint64 { return x.m.Time }},
+		{"global_timer_set", cState, (*exec).globalTimerSet},
+		{"performance_counter", cAllS, (*exec).performanceCounter},
+		{"is_controller", cAll, (*exec).isController},
+		{"in_replicated_execution", cAll, func(x *exec, _ []uint64) uint64 { return b2u(x.m.Replicated) }},
+		{"cost_call", cAll, cycles128(func(*exec) uint64 { return 0 })},
+		{"cost_create_canister", cAll, cycles128(func(*exec) uint64 { return 0 })},
+		{"cost_http_request", cAll, cycles128(func(*exec) uint64 { return 0 })},
+		{"cost_sign_with_ecdsa", cAll, func(x *exec, a []uint64) uint64 { x.write128(a[3], 0); return 0 }},
+		{"cost_sign_with_schnorr", cAll, func(x *exec, a []uint64) uint64 { x.write128(a[3], 0); return 0 }},
+		{"cost_vetkd_derive_key", cAll, func(x *exec, a []uint64) uint64 { x.write128(a[3], 0); return 0 }},
+		{"mint_cycles128", cUpdate | cReply | cReject, cycles128(func(*exec) uint64 { return 0 })},
+		{"debug_print", cAllS, (*exec).debugPrint},
+		{"trap", cAllS, (*exec).trapCall},
 	}
 }
 
@@ -378,11 +350,6 @@ func (x *exec) isController(a []uint64) uint64 {
 			return 1
 		}
 	}
-	return 0
-}
-
-func (x *exec) noEnvVar([]uint64) uint64 {
-	x.fail(TrapContractViolation, "ic0.%s: the canister has no environment variables", x.fn)
 	return 0
 }
 
