@@ -69,14 +69,14 @@ var (
 )
 
 type canister struct {
-	t    *testing.T
+	t    testing.TB
 	host wasmhost.Host
 	mod  wasmhost.Module
 	inst wasmhost.Instance
 	time uint64
 }
 
-func newCanister(t *testing.T, pkg string) *canister {
+func newCanister(t testing.TB, pkg string) *canister {
 	t.Helper()
 	ctx := context.Background()
 	h, err := wasmhost.New(ctx, wasmhost.Options{})
