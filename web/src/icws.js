@@ -635,3 +635,6 @@ export class IcWebSocket {
     this.#notify();
   }
 }
+
+export { IcWebSocketEvents, bytesCodec, candidCodec, jsonCodec } from './events.js';
+export { IcWebSocketEvents as default } from './events.js';

@@ -79,6 +79,36 @@ try {
   out.afterForwarded = seen.ok;
   await b.evaluate(() => new Promise((resolve) => { setTimeout(resolve, 0); }));
 
+  // The ic-websocket-js event API of the package, on page A, against echo: it greets with "ping"
+  // on open and answers a text t with "t ping".
+  out.events = await a.evaluate(async () => {
+    const lib = await import('/icws.js');
+    const cfg = await (await fetch('/config.json')).json();
+    const IcWebSocket = lib.default;
+    const codec = { encode: (t) => lib.encodeAppMessage(t), decode: (b) => lib.decodeAppMessage(b).text };
+    return new Promise((resolve) => {
+      const got = { events: [], data: [] };
+      const ws = new IcWebSocket(cfg.gateway, undefined, {
+        canisterId: cfg.canisters.echo, networkUrl: cfg.ic, rootKey: cfg.rootKey, codec,
+      });
+      got.initialState = ws.readyState;
+      ws.onopen = () => { got.events.push('open'); got.openState = ws.readyState; };
+      ws.onmessage = (ev) => {
+        got.events.push('message');
+        got.data.push(ev.data);
+        if (ev.data === 'ping') ws.send('events');
+        else ws.close('done');
+      };
+      ws.onerror = (ev) => got.events.push(`error: ${ev.error.message}`);
+      ws.onclose = (ev) => {
+        got.events.push('close');
+        Object.assign(got, { code: ev.code, reason: ev.reason, wasClean: ev.wasClean, closedState: ws.readyState });
+        resolve(got);
+      };
+      setTimeout(() => resolve({ ...got, timeout: true }), 15_000);
+    });
+  });
+
   // The seed's ping-pong on echo, on page A.
   await a.click('#tab-echo');
   await a.locator('#room-echo li[data-status="verified"] .text', { hasText: 'ping-pong ping-pong ping' }).first().waitFor();
