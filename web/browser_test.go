@@ -76,7 +76,7 @@ func runNode(t *testing.T, node string, timeout time.Duration, args ...string) [
 func TestNodeUnit(t *testing.T) {
 	node := requireNode(t, false)
 	out := runNode(t, node, time.Minute, "--test", "--test-reporter=tap",
-		filepath.Join("test", "verify.test.mjs"), filepath.Join("test", "client.test.mjs"), filepath.Join("test", "package.test.mjs"))
+		filepath.Join("test", "verify.test.mjs"), filepath.Join("test", "client.test.mjs"), filepath.Join("test", "package.test.mjs"), filepath.Join("test", "explain.test.mjs"))
 	if !bytes.Contains(out, []byte("\n# fail 0\n")) || bytes.Contains(out, []byte("\n# pass 0\n")) {
 		t.Fatalf("node --test:\n%s", out)
 	}
@@ -263,6 +263,11 @@ type browserResult struct {
 	AfterForwarded bool                   `json:"afterForwarded"`
 	Screenshot     string                 `json:"screenshot"`
 	Events         browserEvents          `json:"events"`
+	// EchoBeforeClick is each page's echo tab before its Start button was pressed.
+	EchoBeforeClick map[string]struct {
+		State string `json:"state"`
+		Items int    `json:"items"`
+	} `json:"echoBeforeClick"`
 }
 
 // browserEvents is what the event API (IcWebSocketEvents, the package's default export) did on
@@ -478,6 +483,12 @@ func TestBrowser(t *testing.T) {
 	}
 	if be := b.Rooms["echo"]; be.State != "open" || len(be.find("ping")) == 0 {
 		t.Errorf("page B echo is %q with %+v, want open with a verified ping", be.State, be.Items)
+	}
+
+	for _, name := range []string{"A", "B"} {
+		if e, ok := res.EchoBeforeClick[name]; !ok || e.State != "idle" || e.Items != 0 {
+			t.Errorf("page %s echo before Start: %+v, want idle and empty", name, e)
+		}
 	}
 
 	// The event API: open, the greeting, the answer to its send, then a clean close.

@@ -9,7 +9,7 @@ export interface PrincipalLike {
 }
 
 /** The checks of a message from the gateway, in the order they run. */
-export type Kind = 'malformed' | 'bad certificate' | 'tampered' | 'foreign' | 'replay' | 'gap' | 'stale' | 'future';
+export type Kind = 'malformed' | 'bad certificate' | 'tampered' | 'foreign' | 'replay' | 'gap' | 'stale' | 'future' | 'withheld';
 
 /** The kinds of VerifyError by name. */
 export declare const Kind: Readonly<{
@@ -21,6 +21,7 @@ export declare const Kind: Readonly<{
   GAP: 'gap';
   STALE: 'stale';
   FUTURE: 'future';
+  WITHHELD: 'withheld';
 }>;
 
 /** A message from the gateway that failed a check; nothing of it was returned. */
@@ -119,6 +120,10 @@ export interface Options {
   openTimeoutMs?: number;
   maxQueued?: number;
   maxUnsent?: number;
+  /** Once heartbeats came, recv fails with withheld after this long without a certified message; negative never. */
+  heartbeatTimeoutMs?: number;
+  /** recv fails with withheld when a heartbeat shows a message written this long ago never arrived; negative never. */
+  ackTimeoutMs?: number;
   now?: () => number;
   WebSocket?: typeof WebSocket;
 }
@@ -141,6 +146,8 @@ export declare class IcWebSocket {
   readonly unsent: number;
   /** The next sequence number the canister confirmed receiving. */
   readonly acked: bigint;
+  /** Sequence numbers of the application's messages the canister has not confirmed yet. */
+  readonly unconfirmed: bigint[];
   /** Signs payload as the next message and queues it; returns its sequence number. */
   send(payload: Uint8Array): bigint;
   /** The next canister message that passed every check. */
@@ -158,6 +165,8 @@ export declare class IcWebSocket {
 export declare const DEFAULT_OPEN_TIMEOUT_MS: number;
 export declare const DEFAULT_MAX_QUEUED: number;
 export declare const DEFAULT_MAX_UNSENT: number;
+export declare const DEFAULT_HEARTBEAT_TIMEOUT_MS: number;
+export declare const DEFAULT_ACK_TIMEOUT_MS: number;
 
 /** The gateway's limits (docs/PROTOCOL.md 7.1) that send keeps to. */
 export declare const ACK_INTERVAL: number;
@@ -254,3 +263,17 @@ export declare class IcWebSocketEvents<T = Uint8Array> {
   close(reason?: string): void;
 }
 export default IcWebSocketEvents;
+
+/** The steps of connect that a ConnectError names. */
+export type Stage = 'canister id' | 'root key' | 'register' | 'open';
+/** A failure of connect, naming the step that failed. */
+export declare class ConnectError extends Error {
+  constructor(stage: Stage, message: string, opts?: { cause?: unknown; url?: string });
+  readonly stage: Stage;
+  readonly url: string;
+  readonly fatal: true;
+}
+/** The close code of a gateway that refused the page's origin. */
+export declare const CLOSE_ORIGIN_NOT_ALLOWED: 4009;
+/** What an error means for a person: what was wrong, what to do, and the detail. */
+export declare function explain(err: unknown): { title: string; todo: string; detail: string };

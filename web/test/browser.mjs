@@ -45,9 +45,17 @@ try {
       if (m.type() === 'error' || m.type() === 'warning') out.errors.push(`${name}: console ${m.type()}: ${m.text()}`);
     });
     await page.goto(url);
-    for (const room of ['chat', 'echo']) {
-      await page.locator(`#room-${room}[data-state="open"]`).waitFor({ state: 'attached' });
-    }
+    await page.locator('#room-chat[data-state="open"]').waitFor({ state: 'attached' });
+    // The echo tab waits for a click: nothing plays by itself.
+    out.echoBeforeClick ??= {};
+    out.echoBeforeClick[name] = await page.evaluate(() => ({
+      state: document.getElementById('room-echo').dataset.state,
+      items: document.querySelectorAll('#room-echo .messages li').length,
+    }));
+    await page.click('#tab-echo');
+    await page.click('#room-echo button.start');
+    await page.locator('#room-echo[data-state="open"]').waitFor({ state: 'attached' });
+    await page.click('#tab-chat');
     return page;
   };
   const a = await open('A', cfg.pageA);
