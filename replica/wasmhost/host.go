@@ -15,6 +15,7 @@ import (
 
 	"github.com/icws/icws/ic/principal"
 	icwasm "github.com/icws/icws/ic/wasm"
+	"github.com/icws/icws/ic/wasm/instrument"
 )
 
 // Options configure a Host.
@@ -51,6 +52,9 @@ func New(ctx context.Context, opts Options) (Host, error) {
 		r := wazy.NewRuntimeWithConfig(ctx, cfg)
 		if err := h.instantiateIC0(ctx, r, i == 1); err != nil {
 			return nil, fmt.Errorf("wasmhost: the ic0 module: %w", err)
+		}
+		if err := instantiateMetering(ctx, r); err != nil {
+			return nil, fmt.Errorf("wasmhost: the metering module: %w", err)
 		}
 		h.runtimes[i] = r
 	}
@@ -135,10 +139,15 @@ func (h *wazyHost) Compile(ctx context.Context, wasm []byte) (Module, error) {
 	}
 	h.mu.Unlock()
 
-	_, raw, err := icwasm.DecodeIC(wasm)
+	decoded, _, err := icwasm.DecodeIC(wasm)
 	if err != nil {
 		return nil, &InvalidModuleError{Rule: err.Error()}
 	}
+	// Metering as the IC does it: the module is rewritten to count its own instructions.
+	if err := instrument.Instrument(decoded); err != nil {
+		return nil, &InvalidModuleError{Rule: "Wasm module cannot be instrumented: " + err.Error()}
+	}
+	raw := decoded.Encode()
 	l, err := scanLayout(raw)
 	if err != nil {
 		return nil, err
@@ -152,7 +161,7 @@ func (h *wazyHost) Compile(ctx context.Context, wasm []byte) (Module, error) {
 	m := &module{host: h, rt: r, cm: cm, info: moduleInfo(hash, cm, l.wasm64), globals: l.importedGlobals + l.definedGlobals}
 	for _, imp := range cm.ImportedFunctions() {
 		mod, name, _ := imp.Import()
-		if mod != "ic0" {
+		if mod != "ic0" && (mod != instrument.TrapModule || name != instrument.TrapName) {
 			return nil, &InvalidModuleError{Rule: fmt.Sprintf("Wasm module imports function %q from %q; only the ic0 module is allowed", name, mod)}
 		}
 	}
@@ -233,3 +242,34 @@ func (m *module) Info() *ModuleInfo { return m.info }
 
 // Close implements Module. The compiled code stays in the host's cache.
 func (m *module) Close(context.Context) error { return nil }
+
+// instantiateMetering gives instrumented modules the function they call when the metering
+// counter goes below zero: it traps the message with the IC's instruction-limit reject.
+func instantiateMetering(ctx context.Context, r wazy.Runtime) error {
+	fn := func(ctx context.Context, _ api.Module, _ []uint64) {
+		x, _ := ctx.Value(execKey{}).(*exec)
+		if x == nil {
+			panic(errors.New("wasmhost: the metering counter ran out outside a message"))
+		}
+		x.fail(TrapInstructionLimit, "Canister exceeded the limit of %d instructions for single message execution.", x.limit)
+	}
+	_, err := r.NewHostModuleBuilder(instrument.TrapModule).
+		NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(fn), nil, nil).Export(instrument.TrapName).
+		Instantiate(ctx)
+	return err
+}
+
+// limit is the instruction limit of a message of entry e (Options.Limits, the IC's where zero).
+func (h *wazyHost) limit(e Entry) uint64 {
+	l, def := h.opts.Limits.Update, uint64(DefaultUpdateLimit)
+	switch e {
+	case EntryQuery:
+		l, def = h.opts.Limits.Query, DefaultQueryLimit
+	case EntryInit, EntryPreUpgrade, EntryPostUpgrade:
+		l, def = h.opts.Limits.Install, DefaultInstallLimit
+	}
+	if l == 0 {
+		return def
+	}
+	return l
+}

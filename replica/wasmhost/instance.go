@@ -12,6 +12,8 @@ import (
 
 	"github.com/samyfodil/wazy"
 	"github.com/samyfodil/wazy/api"
+
+	"github.com/icws/icws/ic/wasm/instrument"
 )
 
 // exec is the state of one running message, reached by the ic0 functions.
@@ -27,6 +29,7 @@ type exec struct {
 	res      *Result
 	replyBuf []byte
 	pending  *Call
+	limit    uint64 // the message's instruction limit, the metering counter's start value
 }
 
 // instance is one canister on the wazy engine.
@@ -37,6 +40,9 @@ type instance struct {
 	table   api.Table
 	globals []api.Global
 	stable  stableMem
+	// counter is the metering counter (instrument.CounterExport): set to the message's limit
+	// before it runs, decreased by the instrumented code.
+	counter api.MutableGlobal
 
 	// shadow is the heap as of the last committed message. After a message, the pages that
 	// differ are copied back (a trap or a query) or into the shadow (a commit).
@@ -105,7 +111,18 @@ func (m *module) instantiate(ctx context.Context, stable, heap []byte) (Instance
 		copy(mem, heap)
 		clear(mem[len(heap):])
 	}
-	if start := wm.ExportedFunction(startExport); start != nil {
+	inst.counter, _ = wm.ExportedGlobal(instrument.CounterExport).(api.MutableGlobal)
+	if inst.counter == nil {
+		_ = wm.Close(ctx)
+		return nil, fmt.Errorf("wasmhost: the module has no metering counter %q", instrument.CounterExport)
+	}
+	start := wm.ExportedFunction(instrument.StartExport)
+	if start == nil {
+		start = wm.ExportedFunction(startExport)
+	}
+	if start != nil {
+		x.limit = m.host.limit(EntryInit)
+		inst.counter.Set(uint64(int64(x.limit)))
 		if _, err := start.Call(ctx); err != nil {
 			_ = wm.Close(ctx)
 			if x.res.Trap == "" {
@@ -189,18 +206,21 @@ func (i *instance) Run(ctx context.Context, m *Message) *Result {
 	}
 	saved := i.saveGlobals()
 	i.stable.begin()
+	x.limit = i.mod.host.limit(m.Entry)
+	i.counter.Set(uint64(int64(x.limit)))
 	_, err := fn.Call(context.WithValue(ctx, execKey{}, x), args...)
 	if err != nil && x.res.TrapKind == TrapNone {
 		x.res.TrapKind, x.res.Trap = classify(ctx, err)
 	}
+	x.res.Instructions = i.instructions(x)
 	if x.res.TrapKind == TrapNone && x.pending != nil {
 		x.pending = nil // a call built but never performed is dropped
 	}
 	if x.res.TrapKind != TrapNone || m.Entry == EntryQuery {
 		i.restore(saved)
 		if x.res.TrapKind != TrapNone {
-			prints := x.res.Prints
-			*x.res = Result{Trap: x.res.Trap, TrapKind: x.res.TrapKind, Prints: prints}
+			r := x.res
+			*x.res = Result{Trap: r.Trap, TrapKind: r.TrapKind, Prints: r.Prints, Instructions: r.Instructions}
 		}
 		return x.res
 	}
@@ -310,7 +330,15 @@ func (i *instance) commit() {
 	i.shadow = append(i.shadow, heap[n:]...)
 }
 
-func (i *instance) instructions(*exec) uint64 { return 0 }
+// instructions is what the running message x has used so far: its limit less the counter. A
+// message stopped by the limit has used more than its limit (the counter is negative).
+func (i *instance) instructions(x *exec) uint64 {
+	used := int64(x.limit) - int64(i.counter.Get())
+	if used < 0 {
+		return 0
+	}
+	return uint64(used)
+}
 
 // Stable implements Instance.
 func (i *instance) Stable() []byte {

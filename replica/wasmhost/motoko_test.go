@@ -78,8 +78,14 @@ type canister struct {
 
 func newCanister(t testing.TB, pkg string) *canister {
 	t.Helper()
+	return newCanisterWith(t, pkg, wasmhost.Options{})
+}
+
+// newCanisterWith is newCanister on a host with the given options.
+func newCanisterWith(t testing.TB, pkg string, opts wasmhost.Options) *canister {
+	t.Helper()
 	ctx := context.Background()
-	h, err := wasmhost.New(ctx, wasmhost.Options{})
+	h, err := wasmhost.New(ctx, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
