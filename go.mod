@@ -6,8 +6,13 @@ require (
 	filippo.io/edwards25519 v1.2.0
 	github.com/fxamacker/cbor/v2 v2.10.0
 	github.com/gorilla/websocket v1.5.3
+	github.com/samyfodil/wazy v0.8.0
 	github.com/supranational/blst v0.3.17
+	github.com/tetratelabs/wazero v1.12.0
 	golang.org/x/time v0.16.0
 )
 
-require github.com/x448/float16 v0.8.4 // indirect
+require (
+	github.com/x448/float16 v0.8.4 // indirect
+	golang.org/x/sys v0.44.0 // indirect
+)

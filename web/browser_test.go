@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -75,7 +76,7 @@ func runNode(t *testing.T, node string, timeout time.Duration, args ...string) [
 func TestNodeUnit(t *testing.T) {
 	node := requireNode(t, false)
 	out := runNode(t, node, time.Minute, "--test", "--test-reporter=tap",
-		filepath.Join("test", "verify.test.mjs"), filepath.Join("test", "client.test.mjs"))
+		filepath.Join("test", "verify.test.mjs"), filepath.Join("test", "client.test.mjs"), filepath.Join("test", "package.test.mjs"), filepath.Join("test", "explain.test.mjs"))
 	if !bytes.Contains(out, []byte("\n# fail 0\n")) || bytes.Contains(out, []byte("\n# pass 0\n")) {
 		t.Fatalf("node --test:\n%s", out)
 	}
@@ -261,6 +262,26 @@ type browserResult struct {
 	Failure        string                 `json:"failure"`
 	AfterForwarded bool                   `json:"afterForwarded"`
 	Screenshot     string                 `json:"screenshot"`
+	Events         browserEvents          `json:"events"`
+	// EchoBeforeClick is each page's echo tab before its Start button was pressed.
+	EchoBeforeClick map[string]struct {
+		State string `json:"state"`
+		Items int    `json:"items"`
+	} `json:"echoBeforeClick"`
+}
+
+// browserEvents is what the event API (IcWebSocketEvents, the package's default export) did on
+// page A against echo.
+type browserEvents struct {
+	Events       []string `json:"events"`
+	Data         []string `json:"data"`
+	InitialState int      `json:"initialState"`
+	OpenState    int      `json:"openState"`
+	ClosedState  int      `json:"closedState"`
+	Code         int      `json:"code"`
+	Reason       string   `json:"reason"`
+	WasClean     bool     `json:"wasClean"`
+	Timeout      bool     `json:"timeout"`
 }
 
 // find returns the items of room whose text contains s.
@@ -462,6 +483,20 @@ func TestBrowser(t *testing.T) {
 	}
 	if be := b.Rooms["echo"]; be.State != "open" || len(be.find("ping")) == 0 {
 		t.Errorf("page B echo is %q with %+v, want open with a verified ping", be.State, be.Items)
+	}
+
+	for _, name := range []string{"A", "B"} {
+		if e, ok := res.EchoBeforeClick[name]; !ok || e.State != "idle" || e.Items != 0 {
+			t.Errorf("page %s echo before Start: %+v, want idle and empty", name, e)
+		}
+	}
+
+	// The event API: open, the greeting, the answer to its send, then a clean close.
+	ev := res.Events
+	if ev.Timeout || !slices.Equal(ev.Events, []string{"open", "message", "message", "close"}) ||
+		!slices.Equal(ev.Data, []string{"ping", "events ping"}) || ev.InitialState != 0 || ev.OpenState != 1 ||
+		ev.ClosedState != 3 || ev.Code != 1000 || ev.Reason != "done" || !ev.WasClean {
+		t.Errorf("event API on echo: %+v, want open, messages ping and \"events ping\", clean close 1000 done", ev)
 	}
 
 	png, err := os.ReadFile(shot)

@@ -163,6 +163,10 @@ type Module interface {
 	// Instantiate makes a fresh canister from the module, with the given stable memory (nil for
 	// none) carried over from an upgrade. It runs the module's start function but no entry point.
 	Instantiate(ctx context.Context, stable []byte) (Instance, error)
+	// InstantiateKeep makes the upgraded canister of install_code's wasm_memory_persistence =
+	// opt keep (Motoko's enhanced orthogonal persistence): a fresh instance of this module with
+	// old's Wasm memory and stable memory (globals start afresh). old is left unchanged.
+	InstantiateKeep(ctx context.Context, old Instance) (Instance, error)
 	Close(ctx context.Context) error
 }
 

@@ -1,7 +1,7 @@
 // The icws demo page: a chat room on the chat canister and the seed's ping-pong on echo. Every
 // message shown passed the client's checks; a message that failed one is shown as rejected, with
 // the check and the reason, and none of its content.
-import { CloseError, IcWebSocket, VerifyError, decodeAppMessage, decodeCborMap, encodeAppMessage, isFatal } from './icws.js';
+import { IcWebSocket, VerifyError, decodeAppMessage, decodeCborMap, encodeAppMessage, explain, isFatal } from './icws.js';
 
 /** How many times the echo tab answers with "-pong" on its own. */
 const PING_PONG_ROUNDS = 5;
@@ -53,10 +53,11 @@ class Room {
     });
   }
 
-  /** @param {string} state @param {string} text */
-  setStatus(state, text) {
+  /** @param {string} state @param {string} text @param {string} [detail] shown one click away */
+  setStatus(state, text, detail) {
     this.status.dataset.state = state;
     this.status.textContent = text;
+    if (detail) this.status.append(' ', el('details', {}, el('summary', {}, 'Details'), el('pre', {}, detail)));
     this.section.dataset.state = state;
     const usable = state === 'open';
     this.input.disabled = !usable;
@@ -85,7 +86,8 @@ class Room {
         fetchRootKey: this.cfg.fetchRootKey,
       });
     } catch (e) {
-      this.setStatus('failed', `Could not connect: ${e instanceof Error ? e.message : e}`);
+      const x = explain(e);
+      this.setStatus('failed', `Could not connect. ${x.title} ${x.todo}`, x.detail);
       return;
     }
     this.section.dataset.clientId = String(this.conn.clientId);
@@ -108,10 +110,8 @@ class Room {
 
   /** @param {unknown} e */
   stopped(e) {
-    let why = e instanceof Error ? e.message : String(e);
-    if (e instanceof VerifyError) why = `a message failed the ${e.kind} check, so the stream can no longer be trusted to be complete`;
-    if (e instanceof CloseError && e.code === 1000) why = 'the connection was closed';
-    this.setStatus('failed', `Stopped: ${why}. Reload the page to connect again.`);
+    const x = explain(e);
+    this.setStatus('failed', `Stopped. ${x.title} ${x.todo}`, x.detail);
   }
 
   /** @param {string} text */
@@ -127,7 +127,8 @@ class Room {
       }
       return true;
     } catch (e) {
-      this.setStatus('failed', `Could not send: ${e instanceof Error ? e.message : e}`);
+      const x = explain(e);
+      this.setStatus('failed', `Could not send. ${x.title} ${x.todo}`, x.detail);
       return false;
     }
   }
@@ -234,7 +235,16 @@ async function main() {
     new Room('chat', /** @type {HTMLElement} */ (document.getElementById('room-chat')), cfg),
     new Room('echo', /** @type {HTMLElement} */ (document.getElementById('room-echo')), cfg),
   ];
-  await Promise.all(rooms.map((r) => r.run()));
+  // The echo tab starts on a click: nothing plays by itself.
+  const start = /** @type {HTMLButtonElement|null} */ (document.querySelector('#room-echo button.start'));
+  const echo = rooms[1];
+  echo.setStatus('idle', 'Press Start to connect to the echo canister: it greets with "ping".');
+  start?.addEventListener('click', () => {
+    start.hidden = true;
+    echo.setStatus('connecting', 'Connecting…');
+    echo.run();
+  }, { once: true });
+  await rooms[0].run();
 }
 
 main();

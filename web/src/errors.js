@@ -3,7 +3,7 @@
 /**
  * The checks of a message from the gateway, in the order they run. Each failed check is a
  * VerifyError with one of these kinds.
- * @typedef {'malformed'|'bad certificate'|'tampered'|'foreign'|'replay'|'gap'|'stale'|'future'} Kind
+ * @typedef {'malformed'|'bad certificate'|'tampered'|'foreign'|'replay'|'gap'|'stale'|'future'|'withheld'} Kind
  */
 
 /** @type {Readonly<Record<string, Kind>>} */
@@ -24,6 +24,12 @@ export const Kind = Object.freeze({
   STALE: 'stale',
   /** The certificate or the message is ahead of the local clock by more than allowed. */
   FUTURE: 'future',
+  /**
+   * The gateway holds messages back: no certified message came for heartbeatTimeoutMs although
+   * the canister sends heartbeats, or the canister's acknowledgements show that a message sent
+   * more than ackTimeoutMs ago never reached it (the Go client's Withheld).
+   */
+  WITHHELD: 'withheld',
 });
 
 /**
@@ -151,4 +157,69 @@ export class ClosedError extends Error {
  */
 export function isFatal(err) {
   return !(err instanceof VerifyError) || err.fatal;
+}
+
+/**
+ * The steps of connect, each of which a ConnectError names.
+ * @typedef {'canister id'|'root key'|'register'|'open'} Stage
+ */
+
+/** ConnectError is a failure of connect (or reconnect's opening), naming the step that failed. */
+export class ConnectError extends Error {
+  /** @param {Stage} stage @param {string} message @param {{cause?: unknown, url?: string}} [opts] */
+  constructor(stage, message, opts = {}) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = 'ConnectError';
+    /** @type {Stage} */
+    this.stage = stage;
+    /** The URL the step used (the IC's or the gateway's), if any. */
+    this.url = opts.url ?? '';
+  }
+
+  get fatal() {
+    return true;
+  }
+}
+
+/** The close code of a gateway that refused the page's origin (docs/PROTOCOL.md). */
+export const CLOSE_ORIGIN_NOT_ALLOWED = 4009;
+
+/**
+ * What an error of the client means for a person using the page: what was wrong and what to
+ * do, in plain words, with the technical detail apart (to show one click away).
+ * @param {unknown} err
+ * @returns {{title: string, todo: string, detail: string}}
+ */
+export function explain(err) {
+  const detail = err instanceof Error ? err.message : String(err);
+  const r = (/** @type {string} */ title, /** @type {string} */ todo) => ({ title, todo, detail });
+  if (err instanceof ConnectError) {
+    switch (err.stage) {
+      case 'canister id':
+        return r('The canister id is not valid.', 'Use the id that icws dev prints for the canister (it ends in -cai), not its name.');
+      case 'root key':
+        return r("The page has no root key of the IC, so it cannot check any message.", 'Pass rootKey (icws dev serves it in /config.json), or fetchRootKey: true for a local replica only.');
+      case 'register':
+        return r(`The IC at ${err.url} did not register this client with the canister.`, 'Check that the IC runs (icws dev) and that the canister id is one it hosts.');
+      case 'open':
+        return r(`The gateway at ${err.url} did not accept the connection.`, 'Check that the gateway runs; if it does, it may refuse this page\'s origin: start it with --allowed-origins and this page\'s origin.');
+    }
+  }
+  if (err instanceof CloseError) {
+    if (err.code === CLOSE_ORIGIN_NOT_ALLOWED) {
+      return r(`The gateway refused this page's origin${err.reason ? ` (${err.reason})` : ''}.`, 'Start the gateway with --allowed-origins and this page\'s origin, such as --allowed-origins http://127.0.0.1:5173.');
+    }
+    if (err.reconnect) return r('The connection to the gateway was lost.', 'Reconnect (the page does so by itself when reconnection is on); if it keeps failing, check that the gateway runs.');
+    return r(`The gateway ended the connection: ${closeCodeReason(err.code)}.`, 'Reload the page to connect again.');
+  }
+  if (err instanceof VerifyError) {
+    if (err.kind === Kind.WITHHELD) return r('The IC or the gateway stopped answering: no message came in time.', 'Reconnect, through another gateway if you have one; if it keeps failing, check that the IC runs.');
+    if (err.kind === Kind.BAD_CERTIFICATE) return r('A message carries an IC certificate this page cannot verify.', 'Check the root key: a local replica has its own (fetchRootKey or rootKey), mainnet needs neither.');
+    if (err.kind === Kind.STALE || err.kind === Kind.FUTURE) return r('A message arrived with a time this page does not accept.', "Check this computer's clock, then reconnect.");
+    if (!err.fatal) return r('A message not meant for this page was skipped.', 'Nothing to do.');
+    return r(`A message failed the ${err.kind} check, so the gateway cannot be trusted.`, 'Reconnect, through another gateway if you have one.');
+  }
+  if (err instanceof CanisterClosedError) return r(`The canister ended the connection: ${err.reason}.`, 'Reload the page to connect again.');
+  if (err instanceof ClosedError) return r('The connection is closed.', 'Connect again.');
+  return r('Something went wrong.', 'See the detail.');
 }

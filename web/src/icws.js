@@ -28,7 +28,7 @@ import { IDL } from '@dfinity/candid';
 import { Principal } from '@dfinity/principal';
 import { ed25519 } from '@noble/curves/ed25519';
 
-import { CanisterClosedError, CloseError, ClosedError, Kind, VerifyError, closeCodeReason, closeCodeReconnects, isFatal } from './errors.js';
+import { CLOSE_ORIGIN_NOT_ALLOWED, CanisterClosedError, CloseError, ClosedError, ConnectError, Kind, explain, VerifyError, closeCodeReason, closeCodeReconnects, isFatal } from './errors.js';
 import { ACK_INTERVAL, FALLBACK_INTERVAL_MS, MAX_PENDING_BYTES, MAX_PENDING_FRAMES, MESSAGE_BURST, MESSAGE_RATE, Pacer } from './pacer.js';
 import { Verifier } from './verify.js';
 import {
@@ -42,7 +42,7 @@ import {
   nextOpenNonce,
 } from './wire.js';
 
-export { CanisterClosedError, CloseError, ClosedError, Kind, VerifyError, closeCodeReason, closeCodeReconnects, isFatal };
+export { CLOSE_ORIGIN_NOT_ALLOWED, CanisterClosedError, CloseError, ClosedError, ConnectError, Kind, explain, VerifyError, closeCodeReason, closeCodeReconnects, isFatal };
 export { decodeAppMessage, decodeCborMap, encodeAppMessage };
 export { Verifier };
 export { ACK_INTERVAL, FALLBACK_INTERVAL_MS, MAX_PENDING_BYTES, MAX_PENDING_FRAMES, MESSAGE_BURST, MESSAGE_RATE, Pacer };
@@ -51,6 +51,14 @@ export { ACK_INTERVAL, FALLBACK_INTERVAL_MS, MAX_PENDING_BYTES, MAX_PENDING_FRAM
 export const DEFAULT_OPEN_TIMEOUT_MS = 10_000;
 export const DEFAULT_MAX_QUEUED = 10_000;
 export const DEFAULT_MAX_UNSENT = 10_000;
+/**
+ * How long recv waits for a certified message, once the canister has shown that it sends
+ * heartbeats (every 30 s), before it fails with withheld: two intervals and a network allowance,
+ * as the Go client's DefaultHeartbeatTimeout.
+ */
+export const DEFAULT_HEARTBEAT_TIMEOUT_MS = 75_000;
+/** How long a sent message may stay unacknowledged by a heartbeat before recv fails with withheld. */
+export const DEFAULT_ACK_TIMEOUT_MS = 2 * 60 * 1000;
 
 /** Hosts of the IC mainnet API, whose root key must never be fetched. */
 const MAINNET_HOSTS = ['icp-api.io', 'ic0.app', 'icp0.io'];
@@ -89,6 +97,11 @@ const registerIdl = ({ IDL: I }) => I.Service({ ws_register: I.Func([I.Vec(I.Nat
  *   (queued while the gateway's limits hold them back, or written and kept for reconnect to send
  *   again; default 10 000); beyond that send throws (with a canister that never acknowledges,
  *   the oldest written one is dropped instead)
+ * @property {number} [heartbeatTimeoutMs] once the canister sent a heartbeat, recv fails with a
+ *   withheld VerifyError when no certified message arrives for this long; default 75 s,
+ *   negative never
+ * @property {number} [ackTimeoutMs] recv fails with withheld when a heartbeat shows that a message
+ *   written this long ago never reached the canister; default 2 minutes, negative never
  * @property {() => number} [now] the clock (ms); tests only
  * @property {typeof WebSocket} [WebSocket] the WebSocket class; default globalThis.WebSocket
  */
@@ -111,7 +124,7 @@ function openWebSocket(WS, url, timeoutMs) {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       ws.close();
-      reject(new Error(`icws: failed to open a WebSocket to ${url}: no answer in ${timeoutMs} ms`));
+      reject(new ConnectError('open', `icws: failed to open a WebSocket to ${url}: no answer in ${timeoutMs} ms`, { url }));
     }, timeoutMs);
     ws.onopen = () => {
       clearTimeout(timer);
@@ -119,7 +132,7 @@ function openWebSocket(WS, url, timeoutMs) {
     };
     ws.onclose = (ev) => {
       clearTimeout(timer);
-      reject(new Error(`icws: failed to open a WebSocket to ${url}: closed with ${ev.code} ${ev.reason}`.trim()));
+      reject(ev.code === CLOSE_ORIGIN_NOT_ALLOWED ? new CloseError(ev.code, ev.reason) : new ConnectError('open', `icws: failed to open a WebSocket to ${url}: closed with ${ev.code} ${ev.reason}`.trim(), { url }));
     };
     ws.onerror = () => {}; // onclose follows with the details browsers give
   });
@@ -166,7 +179,7 @@ export class IcWebSocket {
   #now;
   /** @type {Pacer} */ #pacer;
   /**
-   * @type {{seq: bigint, frame: Uint8Array}[]} numbered and signed, not yet acknowledged by the
+   * @type {{seq: bigint, frame: Uint8Array, app: boolean, sentAt?: number}[]} numbered and signed, not yet acknowledged by the
    * canister (written or not), consecutive, in order; kept to be sent again after reconnect
    */
   #unacked = [];
@@ -179,6 +192,12 @@ export class IcWebSocket {
   /** @type {ReturnType<typeof setTimeout>|null} */ #pumpTimer = null;
   /** @type {typeof WebSocket} */ #WS;
   #openTimeoutMs;
+  #heartbeatTimeoutMs;
+  #ackTimeoutMs;
+  /** set once the canister sent a service message: from then on, silence is suspect */
+  #heartbeats = false;
+  /** local time (ms) of the last certified frame through the socket in use, or of its opening */
+  #lastHeard = 0;
   /** @type {Promise<unknown>} */ #reconnectTail = Promise.resolve();
 
   /** @private */
@@ -192,6 +211,9 @@ export class IcWebSocket {
     this.#maxUnsent = opts.maxUnsent ?? DEFAULT_MAX_UNSENT;
     this.#now = opts.now ?? (() => Date.now());
     this.#pacer = new Pacer({ now: this.#now });
+    this.#heartbeatTimeoutMs = opts.heartbeatTimeoutMs ?? DEFAULT_HEARTBEAT_TIMEOUT_MS;
+    this.#ackTimeoutMs = opts.ackTimeoutMs ?? DEFAULT_ACK_TIMEOUT_MS;
+    this.#lastHeard = this.#now();
     /** The client id the canister gave in ws_register. */
     this.clientId = /** @type {bigint} */ (clientId);
     /** @type {Principal} */
@@ -214,7 +236,12 @@ export class IcWebSocket {
     const WS = opts.WebSocket ?? globalThis.WebSocket;
     checkGatewayUrl(opts.gateway);
     if (!opts.canisterId) throw new TypeError('icws: canisterId is empty');
-    const canisterId = typeof opts.canisterId === 'string' ? Principal.fromText(opts.canisterId) : opts.canisterId;
+    let canisterId;
+    try {
+      canisterId = typeof opts.canisterId === 'string' ? Principal.fromText(opts.canisterId) : opts.canisterId;
+    } catch (e) {
+      throw new ConnectError('canister id', `icws: canisterId ${JSON.stringify(opts.canisterId)} is not a canister id: ${e instanceof Error ? e.message : e}`, { cause: e });
+    }
     if (!opts.agent && !opts.ic) throw new TypeError('icws: ic (the IC URL, for ws_register) is empty');
     if (!opts.agent && !URL.canParse(opts.ic ?? '')) throw new TypeError(`icws: ic ${JSON.stringify(opts.ic)} is not a URL`);
     if (opts.key && opts.key.length !== 32) throw new TypeError(`icws: key is ${opts.key.length} bytes, want a 32-byte Ed25519 secret key`);
@@ -229,7 +256,7 @@ export class IcWebSocket {
       shouldFetchRootKey: Boolean(opts.fetchRootKey) && opts.rootKey === undefined,
     });
     const rootKey = opts.rootKey !== undefined ? rootKeyBytes(opts.rootKey) : agent.rootKey;
-    if (!rootKey) throw new Error('icws: the agent has no root key');
+    if (!rootKey) throw new ConnectError('root key', 'icws: no root key of the IC: pass rootKey, or fetchRootKey for a local replica');
 
     const secret = opts.key ?? ed25519.utils.randomSecretKey();
     const publicKey = ed25519.getPublicKey(secret);
@@ -238,7 +265,7 @@ export class IcWebSocket {
       const actor = Actor.createActor(registerIdl, { agent, canisterId });
       clientId = /** @type {bigint} */ (await actor.ws_register(publicKey));
     } catch (e) {
-      throw new Error(`icws: failed to register with canister ${canisterId.toText()} (ws_register): ${e instanceof Error ? e.message : e}`, { cause: e });
+      throw new ConnectError('register', `icws: failed to register with canister ${canisterId.toText()} (ws_register): ${e instanceof Error ? e.message : e}`, { cause: e, url: opts.ic ?? '' });
     }
 
     const ws = await openWebSocket(WS, opts.gateway, opts.openTimeoutMs ?? DEFAULT_OPEN_TIMEOUT_MS);
@@ -361,7 +388,7 @@ export class IcWebSocket {
       service: m.service,
       ack: m.ack,
     });
-    this.#unacked.push({ seq, frame: encodeClientMessage(ed25519.sign(val, this.#secret), val) });
+    this.#unacked.push({ seq, frame: encodeClientMessage(ed25519.sign(val, this.#secret), val), app: !m.service });
     this.#nextOut++;
     this.#pump();
     return seq;
@@ -390,6 +417,7 @@ export class IcWebSocket {
         return;
       }
       this.#sock.ws.send(f.frame);
+      f.sentAt ??= this.#now();
       this.#pacer.wrote(f.seq, f.frame.length);
       this.#written++;
     }
@@ -454,7 +482,18 @@ export class IcWebSocket {
           this.#failed = this.#sockErr;
           throw this.#failed;
         }
-        await new Promise((resolve) => { this.#wake = () => resolve(undefined); });
+        const left = this.#silenceLeft();
+        if (left === 0) {
+          this.#failed = new VerifyError(Kind.WITHHELD, '', `no certified message came through ${this.#sock.gateway} for ${this.#heartbeatTimeoutMs / 1000} s, although the canister sends heartbeats: the gateway or the IC is down, or the gateway withholds messages; reconnect, through another gateway if you can`);
+          throw this.#failed;
+        }
+        await new Promise((resolve) => {
+          const timer = left === Infinity ? null : setTimeout(() => resolve(undefined), left);
+          this.#wake = () => {
+            if (timer !== null) clearTimeout(timer);
+            resolve(undefined);
+          };
+        });
         continue;
       }
       const sock = f.sock;
@@ -478,10 +517,19 @@ export class IcWebSocket {
       }
       if (this.#closed) throw new ClosedError();
       const m = vm.msg;
-      if (sock === this.#sock) this.#heard(sock);
+      if (sock === this.#sock) {
+        this.#heard(sock);
+        this.#lastHeard = this.#now();
+      }
       if (m.service) {
         if (sock !== this.#sock) continue; // its acknowledgement is the old gateway's view
+        this.#heartbeats = true;
         this.#ack(m.ack);
+        const lost = this.#ackTimeoutMs >= 0 && !this.#resyncing ? this.#unacked.find((u) => u.sentAt !== undefined && this.#now() - u.sentAt > this.#ackTimeoutMs) : undefined;
+        if (lost) {
+          this.#failed = new VerifyError(Kind.WITHHELD, vm.key, `message ${lost.seq}, sent ${Math.round((this.#now() - /** @type {number} */ (lost.sentAt)) / 1000)} s ago, never reached the canister (it acknowledges up to ${m.ack}): the gateway dropped it; reconnect (it is sent again), through another gateway if you can`, { seq: m.seq });
+          throw this.#failed;
+        }
         if (m.close) {
           this.#failed = new CanisterClosedError(m.close);
           throw this.#failed;
@@ -579,11 +627,30 @@ export class IcWebSocket {
     this.#resyncSince = since;
     this.#resyncing = this.#unacked.length > 0;
     this.#frames = [];
+    this.#lastHeard = this.#now();
     this.#sockErr = null;
     this.#failed = null;
     this.#attach(sock);
     this.#notify();
     this.#pump();
+  }
+
+  /**
+   * How long recv may still wait for a certified frame before the silence means withheld: 0 when
+   * it is over, Infinity when the canister never sent heartbeats or the timeout is off.
+   */
+  #silenceLeft() {
+    if (!this.#heartbeats || this.#heartbeatTimeoutMs < 0) return Infinity;
+    return Math.max(0, this.#lastHeard + this.#heartbeatTimeoutMs - this.#now());
+  }
+
+  /**
+   * The sequence numbers of the application's messages that the canister has not confirmed yet
+   * (written or not); after a failure without reconnect, these may never have reached it.
+   * @returns {bigint[]}
+   */
+  get unconfirmed() {
+    return this.#unacked.filter((u) => u.app).map((u) => u.seq);
   }
 
   /** The next sequence number the canister confirmed receiving (from its acknowledgements). */
@@ -635,3 +702,6 @@ export class IcWebSocket {
     this.#notify();
   }
 }
+
+export { IcWebSocketEvents, bytesCodec, candidCodec, jsonCodec } from './events.js';
+export { IcWebSocketEvents as default } from './events.js';

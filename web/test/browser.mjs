@@ -45,9 +45,17 @@ try {
       if (m.type() === 'error' || m.type() === 'warning') out.errors.push(`${name}: console ${m.type()}: ${m.text()}`);
     });
     await page.goto(url);
-    for (const room of ['chat', 'echo']) {
-      await page.locator(`#room-${room}[data-state="open"]`).waitFor({ state: 'attached' });
-    }
+    await page.locator('#room-chat[data-state="open"]').waitFor({ state: 'attached' });
+    // The echo tab waits for a click: nothing plays by itself.
+    out.echoBeforeClick ??= {};
+    out.echoBeforeClick[name] = await page.evaluate(() => ({
+      state: document.getElementById('room-echo').dataset.state,
+      items: document.querySelectorAll('#room-echo .messages li').length,
+    }));
+    await page.click('#tab-echo');
+    await page.click('#room-echo button.start');
+    await page.locator('#room-echo[data-state="open"]').waitFor({ state: 'attached' });
+    await page.click('#tab-chat');
     return page;
   };
   const a = await open('A', cfg.pageA);
@@ -78,6 +86,36 @@ try {
   const seen = await fetch(`${cfg.proxy}/seen?text=${encodeURIComponent(cfg.after)}`);
   out.afterForwarded = seen.ok;
   await b.evaluate(() => new Promise((resolve) => { setTimeout(resolve, 0); }));
+
+  // The ic-websocket-js event API of the package, on page A, against echo: it greets with "ping"
+  // on open and answers a text t with "t ping".
+  out.events = await a.evaluate(async () => {
+    const lib = await import('/icws.js');
+    const cfg = await (await fetch('/config.json')).json();
+    const IcWebSocket = lib.default;
+    const codec = { encode: (t) => lib.encodeAppMessage(t), decode: (b) => lib.decodeAppMessage(b).text };
+    return new Promise((resolve) => {
+      const got = { events: [], data: [] };
+      const ws = new IcWebSocket(cfg.gateway, undefined, {
+        canisterId: cfg.canisters.echo, networkUrl: cfg.ic, rootKey: cfg.rootKey, codec,
+      });
+      got.initialState = ws.readyState;
+      ws.onopen = () => { got.events.push('open'); got.openState = ws.readyState; };
+      ws.onmessage = (ev) => {
+        got.events.push('message');
+        got.data.push(ev.data);
+        if (ev.data === 'ping') ws.send('events');
+        else ws.close('done');
+      };
+      ws.onerror = (ev) => got.events.push(`error: ${ev.error.message}`);
+      ws.onclose = (ev) => {
+        got.events.push('close');
+        Object.assign(got, { code: ev.code, reason: ev.reason, wasClean: ev.wasClean, closedState: ws.readyState });
+        resolve(got);
+      };
+      setTimeout(() => resolve({ ...got, timeout: true }), 15_000);
+    });
+  });
 
   // The seed's ping-pong on echo, on page A.
   await a.click('#tab-echo');

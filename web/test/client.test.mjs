@@ -387,3 +387,68 @@ test('IcWebSocket.reconnect: unacknowledged messages are sent again, in order, o
   assert.equal(conn.acked, 6n);
   conn.close('done');
 });
+
+test('IcWebSocket liveness: once heartbeats came, silence for heartbeatTimeoutMs fails recv with withheld', async (t) => {
+  const c = clock();
+  const { conn, a } = await reconnectable(c.now);
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  // Before any heartbeat: silence is not suspect (a canister may send none).
+  const first = conn.recv();
+  c.advance(200_000);
+  t.mock.timers.tick(200_000);
+  a.deliver({ seq: 0, ack: 0, ts: 1 }); // the first heartbeat; the client answers with keep-alive 0
+  a.deliver({ seq: 1, text: 'hello' });
+  assert.equal(new TextDecoder().decode((await first).payload), 'hello');
+  const second = conn.recv();
+  const settled = second.then(() => 'resolved', (e) => e);
+  await new Promise((resolve) => { setImmediate(resolve); }); // every pending step runs
+  c.advance(74_000);
+  t.mock.timers.tick(74_000);
+  await new Promise((resolve) => { setImmediate(resolve); }); // every pending step runs
+  a.deliver({ seq: 2, ack: 1, ts: 2 }); // a heartbeat in time (acknowledging it) restarts the period
+  await new Promise((resolve) => { setImmediate(resolve); });
+  c.advance(74_000);
+  t.mock.timers.tick(74_000);
+  await new Promise((resolve) => { setImmediate(resolve); }); // every pending step runs
+  c.advance(1_000);
+  t.mock.timers.tick(1_000);
+  const err = await settled;
+  assert.ok(err instanceof VerifyError, `got ${err}`);
+  assert.equal(err.kind, Kind.WITHHELD);
+  assert.ok(err.fatal);
+  assert.match(err.message, /no certified message came through ws:\/\/a\.invalid for 75 s.*reconnect/);
+  await assert.rejects(conn.recv(), (e) => e === err, 'recv keeps failing with it');
+  conn.close();
+});
+
+test('IcWebSocket liveness: a message the canister never acknowledges within ackTimeoutMs fails recv with withheld', async () => {
+  const c = clock();
+  const { conn, a } = await reconnectable(c.now);
+  const r = conn.recv();
+  a.deliver({ seq: 0, ack: 0, ts: 1 }); // heartbeats; nothing of ours acknowledged
+  const seq = conn.send(text('lost on the way'));
+  assert.deepEqual(conn.unconfirmed, [seq]);
+  c.advance(60_000);
+  a.deliver({ seq: 1, ack: 0, ts: 2 }); // within the bound: fine
+  c.advance(61_000);
+  a.deliver({ seq: 2, ack: 0, ts: 3 }); // 121 s after it was written
+  const err = await r.then(() => null, (e) => e);
+  assert.ok(err instanceof VerifyError, `got ${err}`);
+  assert.equal(err.kind, Kind.WITHHELD);
+  assert.match(err.message, /message \d+, sent 121 s ago, never reached the canister/);
+  assert.deepEqual(conn.unconfirmed, [seq], 'the application can tell which message it lost');
+  conn.close();
+});
+
+test('IcWebSocket liveness: acknowledged messages in time never trip it', async () => {
+  const c = clock();
+  const { conn, a } = await reconnectable(c.now);
+  const r = conn.recv();
+  conn.send(text('one'));
+  c.advance(100_000);
+  a.deliver({ seq: 0, ack: 5, ts: 1 }); // every message acknowledged
+  a.deliver({ seq: 1, text: 'after' });
+  assert.equal(new TextDecoder().decode((await r).payload), 'after');
+  assert.deepEqual(conn.unconfirmed, []);
+  conn.close();
+});
