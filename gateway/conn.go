@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,6 +16,7 @@ import (
 	"github.com/gorilla/websocket"
 	"golang.org/x/time/rate"
 
+	"github.com/icws/icws/ic/envelope"
 	"github.com/icws/icws/ic/principal"
 	"github.com/icws/icws/protocol"
 )
@@ -286,7 +286,7 @@ func (c *conn) refuseCall(err error, method string) {
 	}
 	if re, ok := rejectOf(err); ok {
 		code := protocol.CloseOpenRefused
-		if uint64(re.Code) == rejectSysTransient {
+		if re.Code == envelope.SysTransient {
 			code = protocol.CloseCanisterUnavailable
 		}
 		c.refuse(code, method+" rejected: "+re.Message)
@@ -525,7 +525,7 @@ func (c *conn) callMessage(frame []byte) {
 		if re, isReject := rejectOf(err); isReject && !retryable(err) {
 			g.m.wsMessage[resultReject].inc()
 			g.icUp()
-			if sessionGone(re.Message) {
+			if _, gone := protocol.ParseSessionEnd(re.Message); gone {
 				c.closeWith(protocol.CloseSessionEnded, "")
 				return
 			}
@@ -551,17 +551,4 @@ func (c *conn) callMessage(frame []byte) {
 			return
 		}
 	}
-}
-
-// sessionGone reports whether a ws_message reject says the client is no longer open at this
-// gateway (closed by its owner or the canister, or moved to another gateway) rather than that the
-// message was bad. It matches the trap texts of package cdk/websocket; other canister libraries
-// fall back to the bad-message count.
-func sessionGone(rejectMessage string) bool {
-	for _, s := range []string{"unknown client", "is not open", "bound to another gateway"} {
-		if strings.Contains(rejectMessage, s) {
-			return true
-		}
-	}
-	return false
 }

@@ -47,39 +47,6 @@ func TestWriteFrameMatchesProtocol(t *testing.T) {
 	}
 }
 
-func TestCloseNotice(t *testing.T) {
-	notice := (&protocol.WebsocketMessage{ClientID: 1, SequenceNum: 3, Service: true, Ack: 2, Close: "bye"}).MarshalCanister()
-	ack := (&protocol.WebsocketMessage{ClientID: 1, SequenceNum: 3, Service: true, Ack: 2}).MarshalCanister()
-	textClose := (&protocol.WebsocketMessage{ClientID: 1, Message: []byte("\x65close")}).MarshalCanister()
-	tests := []struct {
-		name   string
-		val    []byte
-		reason string
-		ok     bool
-	}{
-		{"notice", notice, "bye", true},
-		{"ack only", ack, "", false},
-		{"payload mentions close", textClose, "", false},
-		{"garbage with the key", []byte("\x65close\xff"), "", false},
-		{"empty", nil, "", false},
-	}
-	for _, tt := range tests {
-		reason, ok := closeNotice(tt.val)
-		if reason != tt.reason || ok != tt.ok {
-			t.Errorf("%s: closeNotice = %q, %v; want %q, %v", tt.name, reason, ok, tt.reason, tt.ok)
-		}
-	}
-}
-
-func FuzzCloseNotice(f *testing.F) {
-	f.Add((&protocol.WebsocketMessage{ClientID: 1, Service: true, Close: "bye"}).MarshalCanister())
-	f.Add((&protocol.WebsocketMessage{ClientID: 1, Message: []byte("hi")}).MarshalCanister())
-	f.Add([]byte("\x65close"))
-	f.Fuzz(func(t *testing.T, val []byte) {
-		closeNotice(val)
-	})
-}
-
 func TestCloseReason(t *testing.T) {
 	if got := closeReason(protocol.CloseTooSlow, ""); got != protocol.CloseTooSlow.Reason() {
 		t.Errorf("no detail: %q", got)

@@ -252,7 +252,7 @@ func (h *hub) route(b *batch) {
 			continue
 		}
 		f := outFrame{b: b, i: i}
-		if _, ok := closeNotice(m.Val); ok {
+		if k, _ := protocol.KindOf(m.Val); k == protocol.KindClose {
 			f.last = true
 		}
 		c.enqueue(f)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/icws/icws/agent"
 	"github.com/icws/icws/ic/certificate"
+	"github.com/icws/icws/ic/envelope"
 	"github.com/icws/icws/ic/principal"
 	"github.com/icws/icws/protocol"
 )
@@ -58,12 +59,6 @@ func (x agentAPI) getMessages(ctx context.Context, canister principal.Principal,
 	return res, nil
 }
 
-// Reject codes of the IC (the interface specification's "reject codes").
-const (
-	rejectSysTransient       = 2 // SYS_TRANSIENT: retrying later may succeed
-	rejectDestinationInvalid = 3 // DESTINATION_INVALID: no such canister or method
-)
-
 // rejectOf returns the reject in err, if any.
 func rejectOf(err error) (*agent.RejectError, bool) {
 	var re *agent.RejectError
@@ -78,7 +73,7 @@ func rejectOf(err error) (*agent.RejectError, bool) {
 // are the canister's or the IC's final word; a canceled context means the gateway gave up.
 func retryable(err error) bool {
 	if re, ok := rejectOf(err); ok {
-		return uint64(re.Code) == rejectSysTransient
+		return re.Code == envelope.SysTransient
 	}
 	return !errors.Is(err, context.Canceled)
 }
@@ -89,7 +84,7 @@ func retryable(err error) bool {
 // canister ranges (what a local replica does for an id it does not host).
 func unknownCanister(err error) bool {
 	if re, ok := rejectOf(err); ok {
-		return uint64(re.Code) == rejectDestinationInvalid
+		return re.Code == envelope.DestinationInvalid
 	}
 	if errors.Is(err, certificate.ErrNotAuthorized) {
 		return true

@@ -174,7 +174,7 @@ func (c *conn) writeFrames(items []outFrame, scratch []byte, deadline time.Time)
 		c.g.m.framesOut.inc()
 		c.g.m.bytesOut.add(uint64(f.b.frameSize(f.i)))
 		if f.last {
-			reason, _ := closeNotice(f.b.msgs[f.i].Val)
+			_, reason := protocol.KindOf(f.b.msgs[f.i].Val)
 			c.closeWith(protocol.CloseSessionEnded, reason)
 		}
 	}

@@ -402,10 +402,7 @@ type CertMessage struct {
 
 // Size is the length of m's encoding.
 func (m *CertMessage) Size() int {
-	return 1 + 4 + cbor.HeadLen(uint64(len(m.Key))) + len(m.Key) +
-		4 + cbor.HeadLen(uint64(len(m.Val))) + len(m.Val) +
-		5 + cbor.HeadLen(uint64(len(m.Cert))) + len(m.Cert) +
-		5 + cbor.HeadLen(uint64(len(m.Tree))) + len(m.Tree)
+	return CertHeadSize(m.Key, len(m.Val)) + len(m.Val) + CertTailSize(m.Cert, m.Tree)
 }
 
 // Marshal encodes m (untagged; keys key, val, cert, tree).
@@ -413,15 +410,40 @@ func (m *CertMessage) Marshal() []byte { return m.AppendCBOR(make([]byte, 0, m.S
 
 // AppendCBOR appends the encoding of m to dst.
 func (m *CertMessage) AppendCBOR(dst []byte) []byte {
+	dst = AppendCertHead(dst, m.Key, len(m.Val))
+	dst = append(dst, m.Val...)
+	return AppendCertTail(dst, m.Cert, m.Tree)
+}
+
+// AppendCertHead appends the start of an S6 frame to dst: the map head, "key": key, and "val"
+// with the head of a byte string of valLen bytes. The frame goes on with the valLen bytes, then
+// AppendCertTail's. A gateway writes the three parts separately so that the message and the
+// batch's shared tail are never copied per client; CertMessage.AppendCBOR joins them.
+func AppendCertHead(dst []byte, key string, valLen int) []byte {
 	dst = cbor.AppendHead(dst, cbor.MajorMap, 4)
 	dst = cbor.AppendText(dst, "key")
-	dst = cbor.AppendText(dst, m.Key)
+	dst = cbor.AppendText(dst, key)
 	dst = cbor.AppendText(dst, "val")
-	dst = cbor.AppendBytes(dst, m.Val)
+	return cbor.AppendHead(dst, cbor.MajorBytes, uint64(valLen))
+}
+
+// CertHeadSize is the length of AppendCertHead's output.
+func CertHeadSize(key string, valLen int) int {
+	return 1 + 4 + cbor.HeadLen(uint64(len(key))) + len(key) + 4 + cbor.HeadLen(uint64(valLen))
+}
+
+// AppendCertTail appends the end of an S6 frame to dst: "cert": cert, "tree": tree. It is the
+// same for every message of one ws_get_messages answer.
+func AppendCertTail(dst, cert, tree []byte) []byte {
 	dst = cbor.AppendText(dst, "cert")
-	dst = cbor.AppendBytes(dst, m.Cert)
+	dst = cbor.AppendBytes(dst, cert)
 	dst = cbor.AppendText(dst, "tree")
-	return cbor.AppendBytes(dst, m.Tree)
+	return cbor.AppendBytes(dst, tree)
+}
+
+// CertTailSize is the length of AppendCertTail's output.
+func CertTailSize(cert, tree []byte) int {
+	return 5 + cbor.HeadLen(uint64(len(cert))) + len(cert) + 5 + cbor.HeadLen(uint64(len(tree))) + len(tree)
 }
 
 // DecodeCertMessage decodes S6 (tag optional). Val, Cert and Tree alias b.

@@ -25,7 +25,7 @@ func (r *Replica) handleCall(sync bool) http.HandlerFunc {
 			o := canisterNotFound(rq.Content.CanisterID)
 			if rq.Content.CanisterID == principal.Management() {
 				o = outcome{
-					rejectCode: rejectDestinationInvalid,
+					rejectCode: envelope.DestinationInvalid,
 					errorCode:  errCanisterMethodNotFound,
 					rejectMsg:  fmt.Sprintf("The management canister (method %q) is not supported by the icws replica.", rq.Content.MethodName),
 				}
@@ -78,14 +78,14 @@ func (r *Replica) writeNonReplicatedReject(w http.ResponseWriter, sync bool, o o
 	if sync {
 		r.writeValue(w, envelope.CallResponse{
 			Status:        envelope.StatusNonReplicatedRejection,
-			RejectCode:    envelope.RejectCode(o.rejectCode),
+			RejectCode:    o.rejectCode,
 			RejectMessage: o.rejectMsg,
 			ErrorCode:     o.errorCode,
 		})
 		return
 	}
 	r.writeValue(w, envelope.RejectResponse{
-		RejectCode:    envelope.RejectCode(o.rejectCode),
+		RejectCode:    o.rejectCode,
 		RejectMessage: o.rejectMsg,
 		ErrorCode:     o.errorCode,
 	})

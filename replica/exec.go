@@ -5,14 +5,8 @@ import (
 	"log/slog"
 
 	"github.com/icws/icws/cdk"
+	"github.com/icws/icws/ic/envelope"
 	"github.com/icws/icws/ic/principal"
-)
-
-// Reject codes of the IC (interface spec, "Reject codes") that the replica gives.
-const (
-	rejectDestinationInvalid = 3
-	rejectCanisterReject     = 4
-	rejectCanisterError      = 5
 )
 
 // Error codes of the IC, as DFINITY's replica reports them.
@@ -55,7 +49,7 @@ func (k msgKind) String() string {
 type outcome struct {
 	replied    bool
 	reply      []byte
-	rejectCode uint64
+	rejectCode envelope.RejectCode
 	rejectMsg  string
 	errorCode  string
 }
@@ -217,13 +211,13 @@ func trapOf(v any) *trapInfo {
 func trapOutcome(self principal.Principal, t *trapInfo) outcome {
 	if t.explicit {
 		return outcome{
-			rejectCode: rejectCanisterError,
+			rejectCode: envelope.CanisterError,
 			errorCode:  errCanisterCalledTrap,
 			rejectMsg:  fmt.Sprintf("Error from Canister %s: Canister called `ic0.trap` with message: '%s'.", self, t.message),
 		}
 	}
 	return outcome{
-		rejectCode: rejectCanisterError,
+		rejectCode: envelope.CanisterError,
 		errorCode:  errCanisterTrapped,
 		rejectMsg:  fmt.Sprintf("Error from Canister %s: Canister trapped: %s.", self, t.message),
 	}
@@ -235,10 +229,10 @@ func answerOutcome(s *system) outcome {
 	case s.replied:
 		return outcome{replied: true, reply: s.reply}
 	case s.answered:
-		return outcome{rejectCode: rejectCanisterReject, errorCode: errCanisterRejectedMessage, rejectMsg: s.rejectMsg}
+		return outcome{rejectCode: envelope.CanisterReject, errorCode: errCanisterRejectedMessage, rejectMsg: s.rejectMsg}
 	default:
 		return outcome{
-			rejectCode: rejectCanisterError,
+			rejectCode: envelope.CanisterError,
 			errorCode:  errCanisterDidNotReply,
 			rejectMsg:  fmt.Sprintf("Error from Canister %s: Canister did not reply to the call.", s.self),
 		}
@@ -247,7 +241,7 @@ func answerOutcome(s *system) outcome {
 
 func noMethodOutcome(self principal.Principal, kind msgKind, method string) outcome {
 	return outcome{
-		rejectCode: rejectDestinationInvalid,
+		rejectCode: envelope.DestinationInvalid,
 		errorCode:  errCanisterMethodNotFound,
 		rejectMsg:  fmt.Sprintf("Error from Canister %s: Canister has no %s method '%s'.", self, kind, method),
 	}
@@ -255,7 +249,7 @@ func noMethodOutcome(self principal.Principal, kind msgKind, method string) outc
 
 func canisterNotFound(id principal.Principal) outcome {
 	return outcome{
-		rejectCode: rejectDestinationInvalid,
+		rejectCode: envelope.DestinationInvalid,
 		errorCode:  errCanisterNotFound,
 		rejectMsg:  fmt.Sprintf("Canister %s not found", id),
 	}

@@ -28,7 +28,7 @@ func (r *Replica) handleQuery(w http.ResponseWriter, req *http.Request) {
 		resp.Reply = &envelope.QueryReply{Arg: o.reply}
 	} else {
 		resp.Status = envelope.StatusRejected
-		resp.RejectCode = envelope.RejectCode(o.rejectCode)
+		resp.RejectCode = o.rejectCode
 		resp.RejectMessage = o.rejectMsg
 		resp.ErrorCode = o.errorCode
 	}

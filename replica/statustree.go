@@ -58,7 +58,7 @@ func statusForest(status string, o *outcome) hashtree.Node {
 			nodes = append(nodes, lab("error_code", []byte(o.errorCode)))
 		}
 		nodes = append(nodes,
-			lab("reject_code", leb128.AppendUint(nil, o.rejectCode)),
+			lab("reject_code", leb128.AppendUint(nil, uint64(o.rejectCode))),
 			lab("reject_message", []byte(o.rejectMsg)),
 			lab("status", []byte(statusRejected)))
 		return hashtree.Balanced(nodes)

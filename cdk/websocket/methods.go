@@ -183,11 +183,11 @@ func (s *Server) wsMessage(ic cdk.System) {
 	c := s.clients[m.ClientID]
 	switch {
 	case c == nil:
-		cdk.Trapf(ic, "ws_message: unknown client %d", m.ClientID)
+		ic.Trap(protocol.SessionUnknownClient.Trap("ws_message", m.ClientID))
 	case c.gw == nil:
-		cdk.Trapf(ic, "ws_message: client %d is not open", m.ClientID)
+		ic.Trap(protocol.SessionNotOpen.Trap("ws_message", m.ClientID))
 	case c.gw.id != ic.Caller():
-		cdk.Trapf(ic, "ws_message: client %d is bound to another gateway", m.ClientID)
+		ic.Trap(protocol.SessionOtherGateway.Trap("ws_message", m.ClientID))
 	}
 	if err := protocol.Verify(c.key, cm.Val, cm.Sig); err != nil {
 		s.st.stats.Rejected++

@@ -231,6 +231,17 @@ func wantTrap(t *testing.T, err error, text string) {
 	}
 }
 
+// wantSessionEnd checks that err is a trap the gateway reads as the end of the session, with reason.
+func wantSessionEnd(t *testing.T, err error, want protocol.SessionEnd) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("no error, want session end %d", want)
+	}
+	if got, ok := protocol.ParseSessionEnd(err.Error()); !ok || got != want {
+		t.Fatalf("ParseSessionEnd(%q) = %d, %v; want %d", err, got, ok, want)
+	}
+}
+
 // TestSeedExample reproduces poc-protocol.md §4.4 and §5 through the methods: the first
 // message's key, val, witness and certified data, and the certified data after the second.
 func TestSeedExample(t *testing.T) {
@@ -394,11 +405,14 @@ func TestMessages(t *testing.T) {
 	// The wrong gateway, an unknown client, a client that is not open, garbage: traps.
 	_, err := f.message(f.gwB, c, 3, &protocol.WebsocketMessage{Message: []byte("x")})
 	wantTrap(t, err, fmt.Sprintf("ws_message: client %d is bound to another gateway", c.id))
+	wantSessionEnd(t, err, protocol.SessionOtherGateway)
 	d := f.register(2)
 	_, err = f.message(f.gwA, d, 0, &protocol.WebsocketMessage{})
 	wantTrap(t, err, fmt.Sprintf("ws_message: client %d is not open", d.id))
+	wantSessionEnd(t, err, protocol.SessionNotOpen)
 	_, err = f.message(f.gwA, &testClient{id: 99, key: c.key}, 0, &protocol.WebsocketMessage{})
 	wantTrap(t, err, "ws_message: unknown client 99")
+	wantSessionEnd(t, err, protocol.SessionUnknownClient)
 	wantTrap(t, f.h.call(f.gwA, "ws_message", &ok, []byte{1, 2}), "ws_message: client message: protocol: malformed message")
 	_, err = f.message(f.gwA, c, 3, &protocol.WebsocketMessage{Service: true, Close: "x"})
 	wantTrap(t, err, "cannot send a close service message")
