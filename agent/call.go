@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/icws/icws/ic/candid"
 	"github.com/icws/icws/ic/cbor"
 	"github.com/icws/icws/ic/certificate"
 	"github.com/icws/icws/ic/envelope"
@@ -43,6 +44,10 @@ func (a *Agent) CallRaw(ctx context.Context, canister principal.Principal, metho
 	if err != nil {
 		return nil, err
 	}
+	ecid := canister
+	if canister == principal.Management() {
+		ecid = ManagementTarget(arg)
+	}
 	// Like withClockSync, but a call is signed anew (with a new nonce) only if the IC refused its
 	// submission: once accepted, it may run, and must not be sent twice.
 	for attempt := 0; ; attempt++ {
@@ -51,12 +56,12 @@ func (a *Agent) CallRaw(ctx context.Context, canister principal.Principal, metho
 		if err != nil {
 			return nil, err
 		}
-		reply, accepted, err := a.submit(ctx, t, canister, req)
+		reply, accepted, err := a.submit(ctx, t, ecid, req)
 		he, refused := isExpiryRefusal(err)
 		if accepted || !refused || attempt > 0 {
 			return reply, err
 		}
-		if serr := a.syncClock(ctx, t, endpoint{id: canister}, he, gen); serr != nil {
+		if serr := a.syncClock(ctx, t, endpoint{id: ecid}, he, gen); serr != nil {
 			return nil, fmt.Errorf("%w (measuring the IC's time to correct the local clock failed: %w)", err, serr)
 		}
 	}
@@ -224,4 +229,31 @@ func readRequestStatus(cert *certificate.Certificate, id requestid.ID) (reply []
 	default:
 		return nil, false, invalidf("request %s has the unknown status %q", id, st.Value)
 	}
+}
+
+// mgmtTarget holds the fields of a management canister argument that name its target.
+type mgmtTarget struct {
+	CanisterID     *principal.Principal `candid:"canister_id"`
+	TargetCanister *principal.Principal `candid:"target_canister"`
+	SpecifiedID    *principal.Principal `candid:"specified_id"`
+}
+
+// ManagementTarget returns the effective canister id of a call to the management canister with
+// the Candid argument arg, as DFINITY's agents compute it: the argument's
+// target_canister (install_chunked_code), canister_id, or specified_id
+// (provisional_create_canister_with_cycles), else the management canister itself.
+func ManagementTarget(arg []byte) principal.Principal {
+	var m mgmtTarget
+	if err := candid.Unmarshal(arg, &m); err != nil {
+		return principal.Management()
+	}
+	switch {
+	case m.TargetCanister != nil:
+		return *m.TargetCanister
+	case m.CanisterID != nil:
+		return *m.CanisterID
+	case m.SpecifiedID != nil:
+		return *m.SpecifiedID
+	}
+	return principal.Management()
 }

@@ -1,12 +1,10 @@
 package replica
 
 import (
-	"fmt"
 	"net/http"
 	"time"
 
 	"github.com/icws/icws/ic/envelope"
-	"github.com/icws/icws/ic/principal"
 )
 
 // handleCall serves POST /api/v2/canister/<ecid>/call (sync false: 202 once accepted) and the
@@ -19,17 +17,9 @@ func (r *Replica) handleCall(sync bool) http.HandlerFunc {
 			writeError(w, herr)
 			return
 		}
-		c := r.byID[rq.Content.CanisterID]
-		if c == nil {
+		callee := rq.Content.CanisterID
+		if o, ok := r.admit(callee); !ok {
 			// Rejected before execution, as the IC's ingress filter does: nothing is certified.
-			o := canisterNotFound(rq.Content.CanisterID)
-			if rq.Content.CanisterID == principal.Management() {
-				o = outcome{
-					rejectCode: envelope.DestinationInvalid,
-					errorCode:  errCanisterMethodNotFound,
-					rejectMsg:  fmt.Sprintf("The management canister (method %q) is not supported by the icws replica.", rq.Content.MethodName),
-				}
-			}
 			r.writeNonReplicatedReject(w, sync, o)
 			return
 		}
@@ -37,7 +27,7 @@ func (r *Replica) handleCall(sync bool) http.HandlerFunc {
 			id:     rq.ID,
 			sender: rq.Content.Sender,
 			ecid:   ecid,
-			c:      c,
+			canister: callee,
 			method: rq.Content.MethodName,
 			arg:    rq.Content.Arg,
 			expiry: rq.Content.IngressExpiry,

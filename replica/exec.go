@@ -7,16 +7,29 @@ import (
 	"github.com/icws/icws/cdk"
 	"github.com/icws/icws/ic/envelope"
 	"github.com/icws/icws/ic/principal"
+	"github.com/icws/icws/replica/wasmhost"
 )
 
 // Error codes of the IC, as DFINITY's replica reports them.
 const (
-	errCanisterNotFound        = "IC0301"
-	errCanisterRejectedMessage = "IC0406"
-	errCanisterTrapped         = "IC0502"
-	errCanisterCalledTrap      = "IC0503"
-	errCanisterDidNotReply     = "IC0506"
-	errCanisterMethodNotFound  = "IC0536"
+	errCanisterIDAlreadyExists    = "IC0205"
+	errCanisterNotFound           = "IC0301"
+	errCanisterRejectedMessage    = "IC0406"
+	errUnknownManagementMessage   = "IC0407"
+	errInvalidManagementPayload   = "IC0408"
+	errCanisterTrapped            = "IC0502"
+	errCanisterCalledTrap         = "IC0503"
+	errCanisterContractViolation  = "IC0504"
+	errCanisterInvalidWasm        = "IC0505"
+	errCanisterDidNotReply        = "IC0506"
+	errCanisterOutOfMemory        = "IC0507"
+	errCanisterStopped            = "IC0508"
+	errCanisterStopping           = "IC0509"
+	errCanisterNotStopped         = "IC0510"
+	errCanisterInvalidController  = "IC0512"
+	errCanisterInstructionLimit   = "IC0522"
+	errCanisterMethodNotFound     = "IC0536"
+	errCanisterWasmModuleNotFound = "IC0537"
 )
 
 // MaxCertifiedDataSize is the largest certified data a canister may set, in bytes.
@@ -207,39 +220,54 @@ func trapOf(v any) *trapInfo {
 	return &trapInfo{message: fmt.Sprintf("canister panicked: %v", v)}
 }
 
-// trapOutcome is the reject a trapped message produces.
-func trapOutcome(self principal.Principal, t *trapInfo) outcome {
-	if t.explicit {
-		return outcome{
-			rejectCode: envelope.CanisterError,
-			errorCode:  errCanisterCalledTrap,
-			rejectMsg:  fmt.Sprintf("Error from Canister %s: Canister called `ic0.trap` with message: '%s'.", self, t.message),
-		}
+// trapOutcome is the reject a trapped message produces, in the IC's words for each kind of trap.
+func trapOutcome(self principal.Principal, res *wasmhost.Result) outcome {
+	o := outcome{rejectCode: envelope.CanisterError}
+	switch res.TrapKind {
+	case wasmhost.TrapExplicit:
+		o.errorCode = errCanisterCalledTrap
+		o.rejectMsg = fmt.Sprintf("Error from Canister %s: Canister called `ic0.trap` with message: '%s'.", self, res.Trap)
+	case wasmhost.TrapInstructionLimit:
+		o.errorCode = errCanisterInstructionLimit
+		o.rejectMsg = fmt.Sprintf("Error from Canister %s: %s", self, res.Trap)
+	case wasmhost.TrapContractViolation:
+		o.errorCode = errCanisterContractViolation
+		o.rejectMsg = fmt.Sprintf("Error from Canister %s: Canister violated contract: %s", self, res.Trap)
+	case wasmhost.TrapOutOfMemory:
+		o.errorCode = errCanisterOutOfMemory
+		o.rejectMsg = fmt.Sprintf("Error from Canister %s: Canister ran out of memory: %s", self, res.Trap)
+	default:
+		o.errorCode = errCanisterTrapped
+		o.rejectMsg = fmt.Sprintf("Error from Canister %s: Canister trapped: %s.", self, res.Trap)
+	}
+	return o
+}
+
+// resultOutcome is the outcome of a message that ran: its reply or reject, a trap, or "did not
+// reply".
+func resultOutcome(self principal.Principal, res *wasmhost.Result) outcome {
+	switch {
+	case res.TrapKind != wasmhost.TrapNone:
+		return trapOutcome(self, res)
+	case res.Replied:
+		return replyOutcome(res.Reply)
+	case res.Rejected:
+		return outcome{rejectCode: envelope.CanisterReject, errorCode: errCanisterRejectedMessage, rejectMsg: res.RejectMessage}
 	}
 	return outcome{
 		rejectCode: envelope.CanisterError,
-		errorCode:  errCanisterTrapped,
-		rejectMsg:  fmt.Sprintf("Error from Canister %s: Canister trapped: %s.", self, t.message),
+		errorCode:  errCanisterDidNotReply,
+		rejectMsg:  fmt.Sprintf("Error from Canister %s: Canister did not reply to the call.", self),
 	}
 }
 
-// answerOutcome is the outcome of a message that returned normally.
-func answerOutcome(s *system) outcome {
-	switch {
-	case s.replied:
-		return outcome{replied: true, reply: s.reply}
-	case s.answered:
-		return outcome{rejectCode: envelope.CanisterReject, errorCode: errCanisterRejectedMessage, rejectMsg: s.rejectMsg}
-	default:
-		return outcome{
-			rejectCode: envelope.CanisterError,
-			errorCode:  errCanisterDidNotReply,
-			rejectMsg:  fmt.Sprintf("Error from Canister %s: Canister did not reply to the call.", s.self),
-		}
-	}
-}
+// emptyReply is the Candid encoding of no values, "()".
+var emptyReply = []byte("DIDL\x00\x00")
 
-func noMethodOutcome(self principal.Principal, kind msgKind, method string) outcome {
+// replyOutcome is a reply with data.
+func replyOutcome(data []byte) outcome { return outcome{replied: true, reply: data} }
+
+func noMethodOutcome(self principal.Principal, kind, method string) outcome {
 	return outcome{
 		rejectCode: envelope.DestinationInvalid,
 		errorCode:  errCanisterMethodNotFound,

@@ -2,9 +2,11 @@ package replica
 
 import (
 	"crypto/ed25519"
+	"fmt"
 	"net/http"
 
 	"github.com/icws/icws/ic/envelope"
+	"github.com/icws/icws/ic/principal"
 )
 
 // handleQuery serves POST /api/v2|v3/canister/<ecid>/query: it runs the query against the state
@@ -16,13 +18,20 @@ func (r *Replica) handleQuery(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	var o outcome
+	r.mu.RLock()
 	if c := r.byID[rq.Content.CanisterID]; c == nil {
 		o = canisterNotFound(rq.Content.CanisterID)
+		if rq.Content.CanisterID == principal.Management() {
+			o = outcome{
+				rejectCode: envelope.DestinationInvalid,
+				errorCode:  errCanisterMethodNotFound,
+				rejectMsg:  fmt.Sprintf("The management canister has no query method %q; call it as an update.", rq.Content.MethodName),
+			}
+		}
 	} else {
-		r.mu.RLock()
-		o = c.query(rq.Content.Sender, rq.Content.MethodName, rq.Content.Arg, r.state.time, r.dataCertificateLocked(c))
-		r.mu.RUnlock()
+		o = c.query(req.Context(), rq.Content.Sender, rq.Content.MethodName, rq.Content.Arg, r.state.time, r.dataCertificateLocked(c))
 	}
+	r.mu.RUnlock()
 	resp := envelope.QueryResponse{Status: envelope.StatusReplied}
 	if o.replied {
 		resp.Reply = &envelope.QueryReply{Arg: o.reply}

@@ -86,6 +86,11 @@ func (r *Replica) checkPaths(rq *envelope.Request, scope readScope, ecid princip
 			if cid != ecid {
 				return nil, errorf(http.StatusBadRequest, "Effective principal id in URL %s does not match requested principal id: %s.", ecid, cid)
 			}
+			if len(p) == 4 {
+				if herr := r.checkMetadataAccess(rq.Content.Sender, cid, string(p[3])); herr != nil {
+					return nil, herr
+				}
+			}
 		case scope == scopeCanister && bytes.Equal(p[0], labelRequestStatus) && statusPath(p[1:]):
 			id, err := requestid.FromBytes(p[1])
 			if err != nil {
@@ -118,7 +123,7 @@ func (r *Replica) checkStatusAccess(rq *envelope.Request, id requestid.ID, ecid 
 	if m.ecid != ecid {
 		return errorf(http.StatusForbidden, "Request %s was sent to effective canister id %s, not %s.", id, m.ecid, ecid)
 	}
-	if !rq.Targets().Contains(m.c.id) {
+	if !rq.Targets().Contains(m.canister) {
 		return errorf(http.StatusForbidden, "The user tries to access request IDs for canisters not belonging to sender delegation targets.")
 	}
 	return nil
@@ -192,4 +197,19 @@ func statusPath(rest [][]byte) bool {
 		}
 	}
 	return false
+}
+
+// checkMetadataAccess allows reading /canister/<id>/metadata/<name> if the section is public or
+// the sender controls the canister, as the IC does for icp:private sections.
+func (r *Replica) checkMetadataAccess(sender, id principal.Principal, name string) *httpError {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	c := r.byID[id]
+	if c == nil || c.info == nil {
+		return nil
+	}
+	if md, ok := c.info.Metadata[name]; ok && !md.Public && !c.isController(sender) {
+		return errorf(http.StatusForbidden, "Custom section %s can only be requested by the controllers of the canister.", name)
+	}
+	return nil
 }

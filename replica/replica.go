@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/icws/icws/cdk"
@@ -16,6 +17,7 @@ import (
 	"github.com/icws/icws/ic/identity"
 	"github.com/icws/icws/ic/principal"
 	"github.com/icws/icws/ic/requestid"
+	"github.com/icws/icws/replica/wasmhost"
 )
 
 // DefaultAddr is the address Start listens on when Config.Addr is empty: a free loopback port.
@@ -25,15 +27,21 @@ const DefaultAddr = "127.0.0.1:0"
 // meanwhile.
 var ErrClosed = errors.New("replica: closed")
 
-// CanisterSpec names a canister to install when the replica starts.
+// CanisterSpec names a canister to install when the replica starts: native Go code (New) or a
+// Wasm module (Wasm), exactly one of them.
 type CanisterSpec struct {
 	// Name identifies the canister in CanisterID and in the logs; names must be unique and
 	// non-empty.
 	Name string
-	// New builds the canister. It is called once, at start-up.
+	// New builds a native canister. It is called once, at start-up.
 	New func() *cdk.Canister
+	// Wasm is an IC Wasm module (gzip-compressed or not), installed as install_code would.
+	Wasm []byte
 	// Arg is the argument of canister_init (Candid); nil means no arguments ("DIDL\x00\x00").
 	Arg []byte
+	// Controllers may manage the canister through the management canister (upgrade it,
+	// read its status). None means nobody can.
+	Controllers []principal.Principal
 }
 
 // Config configures a replica. The zero value is usable: no canisters, fresh keys, a free
@@ -53,6 +61,8 @@ type Config struct {
 	Clock func() time.Time
 	// Logger receives the replica's logs and the canisters' debug prints; nil discards them.
 	Logger *slog.Logger
+	// Limits are the instruction limits of Wasm canisters; zero fields mean the IC's.
+	Limits wasmhost.Limits
 }
 
 // Limits and timings.
@@ -96,9 +106,17 @@ type Replica struct {
 	nodeID   principal.Principal
 	subnetID principal.Principal
 
-	canisters []*canister // in registration order; immutable after New
-	byID      map[principal.Principal]*canister
-	byName    map[string]*canister
+	limits wasmhost.Limits
+	wasm   wasmhost.Host // made at the first Wasm install; owned by rounds
+
+	// The canister table, guarded by mu: written by rounds (create and delete), read by
+	// queries and read_state.
+	order            []*canister // in creation order
+	byID             map[principal.Principal]*canister
+	byName           map[string]*canister // the canisters of Config.Canisters
+	nextIndex        int                  // the index of the next canister id to try
+	canistersChanged bool                 // a canister was created, deleted or changed this round
+	dir              atomic.Pointer[directory]
 
 	handler http.Handler
 
@@ -115,7 +133,13 @@ type Replica struct {
 	known map[requestid.ID]*ingress
 
 	// Owned by the round loop.
-	completed []*ingress // completed requests in completion order, for pruning
+	tasks       []*task    // messages to execute (calls, responses), carried over between rounds
+	tasksBuf    []*task    // the backing array of tasks, reused
+	finished    []*ingress // ingress messages answered in this round, woken after certification
+	inducted    []*ingress // ingress messages started in this round
+	randCounter uint64     // raw_rand calls so far
+	roundNow    uint64     // the IC time of the running round
+	completed   []*ingress // completed requests in completion order, for pruning
 	nextTimer uint64     // earliest active global timer, 0 if none
 	lastRound time.Time  // when the last round started
 	lastBatch int        // calls in the last round
@@ -124,6 +148,7 @@ type Replica struct {
 	stop      chan struct{} // closed by Close and Shutdown
 	loopDone  chan struct{} // closed when the round loop has returned
 	closeOnce sync.Once
+	closeOnceCanisters sync.Once
 
 	srvMu sync.Mutex // guards srv and url
 	srv   *http.Server
@@ -133,15 +158,16 @@ type Replica struct {
 // ingress is an accepted update call.
 type ingress struct {
 	id     requestid.ID
-	sender principal.Principal
-	ecid   principal.Principal
-	c      *canister
-	method string
+	sender   principal.Principal
+	ecid     principal.Principal
+	canister principal.Principal // the callee
+	method   string
 	arg    []byte
 	expiry uint64
 
 	// done is closed when the call's final status has been certified.
-	done chan struct{}
+	done     chan struct{}
+	answered bool // set by the round that answers it
 	// pruneAt is when the status may be forgotten; set by the round.
 	pruneAt uint64
 }
@@ -151,6 +177,7 @@ type ingress struct {
 // Serve or Handler, or Start instead. Close stops it.
 func New(cfg Config) (*Replica, error) {
 	r := &Replica{
+		limits:   cfg.Limits,
 		log:      cfg.Logger,
 		clock:    cfg.Clock,
 		round:    cfg.RoundTime,
@@ -187,34 +214,16 @@ func New(cfg Config) (*Replica, error) {
 	r.state.subnetDigest = hashtree.Digest(r.state.subnet)
 
 	now := r.nextTime()
+	ctx := context.Background()
 	for i, spec := range cfg.Canisters {
-		if spec.Name == "" {
-			return nil, fmt.Errorf("replica: canister %d has no name", i)
+		if err := r.installSpec(ctx, i, spec, now); err != nil {
+			r.closeCanisters()
+			return nil, err
 		}
-		if _, dup := r.byName[spec.Name]; dup {
-			return nil, fmt.Errorf("replica: two canisters are named %q", spec.Name)
-		}
-		if spec.New == nil {
-			return nil, fmt.Errorf("replica: canister %q has no constructor", spec.Name)
-		}
-		code := spec.New()
-		if code == nil {
-			return nil, fmt.Errorf("replica: the constructor of canister %q returned nil", spec.Name)
-		}
-		c := &canister{name: spec.Name, id: canisterIDAt(i), code: code, log: r.log}
-		arg := spec.Arg
-		if arg == nil {
-			arg = []byte("DIDL\x00\x00")
-		}
-		if err := c.init(principal.Anonymous(), arg, now); err != nil {
-			return nil, fmt.Errorf("replica: install: %w", err)
-		}
-		r.canisters = append(r.canisters, c)
-		r.byID[c.id] = c
-		r.byName[c.name] = c
-		r.log.Info("canister installed", "name", c.name, "id", c.id.String())
 	}
-	r.state.setCanisters(r.canisters)
+	r.nextIndex = len(cfg.Canisters)
+	r.state.setCanisters(r.order)
+	r.publishDirectory()
 	r.state.certify(r.keys.root, now)
 	r.nextTimer = r.earliestTimer()
 	r.handler = r.routes()
@@ -315,6 +324,8 @@ func (r *Replica) NodeKey() []byte { return append([]byte(nil), r.nodeDER...) }
 
 // CanisterID returns the id of the canister registered under name.
 func (r *Replica) CanisterID(name string) (principal.Principal, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
 	c, ok := r.byName[name]
 	if !ok {
 		return principal.Principal{}, false
@@ -328,10 +339,13 @@ type Canister struct {
 	ID   principal.Principal
 }
 
-// Canisters returns the hosted canisters in registration order.
+// Canisters returns the hosted canisters in creation order: those of Config.Canisters, then
+// those created through the management canister (with no name).
 func (r *Replica) Canisters() []Canister {
-	out := make([]Canister, len(r.canisters))
-	for i, c := range r.canisters {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	out := make([]Canister, len(r.order))
+	for i, c := range r.order {
 		out[i] = Canister{Name: c.name, ID: c.id}
 	}
 	return out
@@ -349,6 +363,7 @@ func (r *Replica) Shutdown(ctx context.Context) error {
 		err = srv.Shutdown(ctx)
 	}
 	<-r.loopDone
+	r.closeOnceCanisters.Do(r.closeCanisters)
 	return err
 }
 
@@ -364,6 +379,7 @@ func (r *Replica) Close() error {
 		err = srv.Close()
 	}
 	<-r.loopDone
+	r.closeOnceCanisters.Do(r.closeCanisters)
 	return err
 }
 
@@ -383,7 +399,7 @@ func (r *Replica) nextTime() uint64 {
 // earliestTimer returns the earliest active global timer of all canisters, 0 if none.
 func (r *Replica) earliestTimer() uint64 {
 	var t uint64
-	for _, c := range r.canisters {
+	for _, c := range r.order {
 		if c.timer != 0 && (t == 0 || c.timer < t) {
 			t = c.timer
 		}

@@ -1,8 +1,11 @@
 package replica
 
 import (
+	"context"
 	"errors"
 	"time"
+
+	"github.com/icws/icws/ic/principal"
 )
 
 // errOverloaded is returned by submit when the ingress queue is full.
@@ -94,41 +97,58 @@ func (r *Replica) idleDelay() time.Duration {
 	return d
 }
 
-// runRound executes one round: the queued calls in arrival order, then due global timers, then
-// pruning of old request statuses, then certification of the new state. Waiters of the executed
-// calls are woken once the certificate covers them.
+// runRound executes one round: the queued ingress messages in arrival order and the calls and
+// responses they lead to, then due global timers, then pruning of old request statuses, then
+// certification of the new state. Waiters of the answered calls are woken once the certificate
+// covers them.
 func (r *Replica) runRound() {
 	r.inMu.Lock()
 	batch := r.queue
 	r.queue = r.spare[:0]
 	r.inMu.Unlock()
 	r.lastBatch = len(batch)
+	ctx := context.Background()
 
 	r.mu.Lock()
 	now := r.nextTime()
-	certChanged := false
+	r.roundNow = now
 	for _, m := range batch {
-		o := m.c.update(m.sender, m.method, m.arg, now)
-		status := statusReplied
-		if !o.replied {
-			status = statusRejected
+		c := r.byID[m.canister]
+		if m.canister == principal.Management() {
+			c = nil
+		} else if c == nil {
+			// Deleted after the call was accepted.
+			r.finishIngress(m, canisterNotFound(m.canister))
+			continue
 		}
-		r.state.statuses.put(newStatusEntry(m.id, statusForest(status, &o)))
+		cc := r.newContext(c)
+		cc.ingress = m
+		r.inducted = append(r.inducted, m)
+		r.tasks = append(r.tasks, &task{kind: taskRequest, cc: cc, caller: m.sender, callee: m.canister, method: m.method, arg: m.arg})
 		m.arg = nil
-		m.pruneAt = max(now+uint64(StatusTTL), m.expiry)
-		r.completed = append(r.completed, m)
 	}
-	for _, c := range r.canisters {
-		c.fireTimer(now)
+	r.runTasks(ctx, now)
+	for _, c := range r.order {
+		r.fireTimer(ctx, c, now)
 	}
-	for _, c := range r.canisters {
-		if c.certDirty {
-			c.certDirty = false
-			certChanged = true
+	r.runTasks(ctx, now)
+	for _, m := range r.inducted {
+		if !m.answered {
+			r.state.statuses.put(newStatusEntry(m.id, statusForest(statusProcessing, nil)))
 		}
 	}
-	if certChanged {
-		r.state.setCanisters(r.canisters)
+	clear(r.inducted)
+	r.inducted = r.inducted[:0]
+	changed := r.canistersChanged
+	for _, c := range r.order {
+		changed = changed || c.certDirty
+	}
+	if changed {
+		r.state.setCanisters(r.order)
+	}
+	if r.canistersChanged {
+		r.canistersChanged = false
+		r.publishDirectory()
 	}
 	// Prune statuses whose time is up. completed is in completion order; pruneAt is nearly
 	// monotonic (it can be later for calls with a far expiry), so a late one delays the ones
@@ -140,16 +160,19 @@ func (r *Replica) runRound() {
 	}
 	pruned := r.completed[:k]
 	r.state.certify(r.keys.root, now)
-	for _, c := range r.canisters {
+	for _, c := range r.order {
 		c.dataCert.Store(nil)
 	}
 	r.nextTimer = r.earliestTimer()
+	finished := r.finished
+	r.finished = r.finished[len(r.finished):]
 	r.mu.Unlock()
 
-	for i, m := range batch {
+	for i, m := range finished {
 		close(m.done)
-		batch[i] = nil
+		finished[i] = nil
 	}
+	r.finished = finished[:0]
 	if k > 0 {
 		r.inMu.Lock()
 		for _, m := range pruned {
@@ -159,7 +182,29 @@ func (r *Replica) runRound() {
 		clear(pruned)
 		r.completed = r.completed[k:]
 	}
+	clear(batch)
 	r.inMu.Lock()
 	r.spare = batch[:0]
 	r.inMu.Unlock()
+	if len(r.tasks) > 0 {
+		r.kick() // work carried over
+	}
+}
+
+// finishIngress records the final status of an ingress message; its waiters are woken after the
+// round's certification.
+func (r *Replica) finishIngress(m *ingress, o outcome) {
+	if m.answered {
+		return
+	}
+	m.answered = true
+	status := statusReplied
+	if !o.replied {
+		status = statusRejected
+	}
+	r.state.statuses.put(newStatusEntry(m.id, statusForest(status, &o)))
+	m.arg = nil
+	m.pruneAt = max(r.roundNow+uint64(StatusTTL), m.expiry)
+	r.completed = append(r.completed, m)
+	r.finished = append(r.finished, m)
 }

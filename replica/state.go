@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/icws/icws/ic/bls"
+	"github.com/icws/icws/ic/cbor"
 	"github.com/icws/icws/ic/certificate"
 	"github.com/icws/icws/ic/hashtree"
 	"github.com/icws/icws/ic/leb128"
@@ -71,19 +72,57 @@ func newSubnetTree(subnetID principal.Principal, rootDER []byte, nodeID principa
 	return b.Tree(), nil
 }
 
-// setCanisters rebuilds the /canister subtree from the canisters' certified data.
+// setCanisters rebuilds the /canister subtree from the canisters' certified subtrees. A
+// canister's own subtree is rebuilt only if it changed (certDirty); the digest is computed over
+// the others' cached digests, so that a round costs the changed canisters' hashing only.
 func (t *stateTree) setCanisters(cs []*canister) {
-	var b hashtree.Builder
+	var full, digests hashtree.Builder
 	for _, c := range cs {
-		data := c.certifiedData
-		if data == nil {
-			data = []byte{}
+		if c.tree == nil || c.certDirty {
+			c.tree = c.certifiedTree()
+			c.treeDigest = hashtree.Digest(c.tree)
 		}
-		// Paths are distinct canister ids with one child each: Insert cannot fail.
-		_ = b.Insert([][]byte{c.id.Bytes(), labelCertifiedData}, data)
+		c.certDirty = false
+		// Paths are distinct canister ids: InsertTree cannot fail.
+		_ = full.InsertTree([][]byte{c.id.Bytes()}, c.tree)
+		_ = digests.InsertTree([][]byte{c.id.Bytes()}, hashtree.Pruned(c.treeDigest))
 	}
-	t.canisters = b.Tree()
-	t.canistersDigest = hashtree.Digest(t.canisters)
+	t.canisters = full.Tree()
+	t.canistersDigest = hashtree.Digest(digests.Tree())
+}
+
+// certifiedTree is the subtree /canister/<id>: certified_data, and for a canister with code its
+// controllers, module_hash and metadata/<name> (the icp:public and icp:private custom sections).
+func (c *canister) certifiedTree() hashtree.Node {
+	var b hashtree.Builder
+	data := c.certifiedData
+	if data == nil {
+		data = []byte{}
+	}
+	// The labels are distinct: Insert cannot fail.
+	_ = b.Insert([][]byte{labelCertifiedData}, data)
+	_ = b.Insert([][]byte{labelControllers}, controllersCBOR(c.controllers))
+	if c.info != nil {
+		_ = b.Insert([][]byte{labelModuleHash}, c.info.Hash[:])
+		for name, md := range c.info.Metadata {
+			_ = b.Insert([][]byte{labelMetadata, []byte(name)}, md.Data)
+		}
+	}
+	return b.Tree()
+}
+
+// controllersCBOR encodes controllers as /canister/<id>/controllers holds them: a self-described
+// CBOR array of principal byte strings.
+func controllersCBOR(ps []principal.Principal) []byte {
+	bs := make([][]byte, len(ps))
+	for i, p := range ps {
+		bs[i] = p.Bytes()
+	}
+	b, err := cbor.Marshal(bs)
+	if err != nil {
+		panic(fmt.Sprintf("replica: encode controllers: %v", err)) // byte strings always encode
+	}
+	return b
 }
 
 // top composes the root from its four subtrees. Both the root digest and every witness are built

@@ -69,7 +69,8 @@ func statusForest(status string, o *outcome) hashtree.Node {
 
 // Request statuses (interface spec, "Request status").
 const (
-	statusReceived = "received"
+	statusReceived   = "received"
+	statusProcessing = "processing"
 	statusReplied  = "replied"
 	statusRejected = "rejected"
 )

@@ -4,15 +4,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/icws/icws/ic/candid"
 	"github.com/icws/icws/ic/principal"
+	"github.com/icws/icws/internal/moctest"
 	"github.com/icws/icws/replica/wasmhost"
 )
 
@@ -22,43 +20,10 @@ var compilers = []struct{ name, pkg string }{
 	{"moc4.10", "motoko4"},
 }
 
-var (
-	builtMu sync.Mutex
-	built   = map[string][]byte{}
-)
-
-// moc compiles testdata/<src> with an npm motoko package, once per test binary.
+// moc compiles testdata/<src> with the npm motoko package pkg.
 func moc(t testing.TB, pkg, src string) []byte {
 	t.Helper()
-	builtMu.Lock()
-	defer builtMu.Unlock()
-	key := pkg + "/" + src
-	if b, ok := built[key]; ok {
-		return b
-	}
-	root, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := filepath.Join(root, "node_modules", pkg)
-	_, statErr := os.Stat(dir)
-	if _, err := exec.LookPath("node"); err != nil || statErr != nil {
-		if os.Getenv("ICWS_REQUIRE_NPM") == "" {
-			t.Skipf("npm package %s or node is missing: run npm ci", pkg)
-		}
-		t.Fatalf("npm package %s or node is missing (ICWS_REQUIRE_NPM is set)", pkg)
-	}
-	out := filepath.Join(t.TempDir(), "out.wasm")
-	cmd := exec.Command("node", "testdata/moc.cjs", dir, filepath.Join("testdata", src), out)
-	if msg, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("moc %s: %v\n%.2000s", pkg, err, msg)
-	}
-	b, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	built[key] = b
-	return b
+	return moctest.Compile(t, pkg, filepath.Join("testdata", src))
 }
 
 var (
