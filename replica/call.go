@@ -24,13 +24,13 @@ func (r *Replica) handleCall(sync bool) http.HandlerFunc {
 			return
 		}
 		m, err := r.submit(&ingress{
-			id:     rq.ID,
-			sender: rq.Content.Sender,
-			ecid:   ecid,
+			id:       rq.ID,
+			sender:   rq.Content.Sender,
+			ecid:     ecid,
 			canister: callee,
-			method: rq.Content.MethodName,
-			arg:    rq.Content.Arg,
-			expiry: rq.Content.IngressExpiry,
+			method:   rq.Content.MethodName,
+			arg:      rq.Content.Arg,
+			expiry:   rq.Content.IngressExpiry,
 		})
 		if err != nil {
 			plainError(w, http.StatusServiceUnavailable, "Service is overloaded, try again later.")

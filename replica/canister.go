@@ -40,7 +40,7 @@ type canister struct {
 
 	// Replicated state kept by the replica; written only in rounds.
 	certifiedData []byte
-	certDirty     bool   // the certified subtree (data, controllers, module) changed since the last certification
+	certDirty     bool          // the certified subtree (data, controllers, module) changed since the last certification
 	tree          hashtree.Node // the certified subtree /canister/<id> as of the last certification
 	treeDigest    [32]byte
 	timer         uint64 // the global timer, IC time in ns; 0 = inactive

@@ -140,17 +140,17 @@ type queryStats struct {
 }
 
 type canisterStatusResult struct {
-	Status                  runStatus        `candid:"status"`
-	ReadyForMigration       bool             `candid:"ready_for_migration"`
-	Version                 uint64           `candid:"version"`
-	Settings                definiteSettings `candid:"settings"`
-	ModuleHash              *[]byte          `candid:"module_hash"`
-	MemorySize              candid.Nat       `candid:"memory_size"`
-	MemoryMetrics           memoryMetrics    `candid:"memory_metrics"`
-	Cycles                  candid.Nat       `candid:"cycles"`
-	ReservedCycles          candid.Nat       `candid:"reserved_cycles"`
-	IdleCyclesBurnedPerDay  candid.Nat       `candid:"idle_cycles_burned_per_day"`
-	QueryStats              queryStats       `candid:"query_stats"`
+	Status                 runStatus        `candid:"status"`
+	ReadyForMigration      bool             `candid:"ready_for_migration"`
+	Version                uint64           `candid:"version"`
+	Settings               definiteSettings `candid:"settings"`
+	ModuleHash             *[]byte          `candid:"module_hash"`
+	MemorySize             candid.Nat       `candid:"memory_size"`
+	MemoryMetrics          memoryMetrics    `candid:"memory_metrics"`
+	Cycles                 candid.Nat       `candid:"cycles"`
+	ReservedCycles         candid.Nat       `candid:"reserved_cycles"`
+	IdleCyclesBurnedPerDay candid.Nat       `candid:"idle_cycles_burned_per_day"`
+	QueryStats             queryStats       `candid:"query_stats"`
 }
 
 type topUpArgs struct {

@@ -140,14 +140,14 @@ type Replica struct {
 	randCounter uint64     // raw_rand calls so far
 	roundNow    uint64     // the IC time of the running round
 	completed   []*ingress // completed requests in completion order, for pruning
-	nextTimer uint64     // earliest active global timer, 0 if none
-	lastRound time.Time  // when the last round started
-	lastBatch int        // calls in the last round
+	nextTimer   uint64     // earliest active global timer, 0 if none
+	lastRound   time.Time  // when the last round started
+	lastBatch   int        // calls in the last round
 
-	wake      chan struct{} // a round is wanted (buffered, 1)
-	stop      chan struct{} // closed by Close and Shutdown
-	loopDone  chan struct{} // closed when the round loop has returned
-	closeOnce sync.Once
+	wake               chan struct{} // a round is wanted (buffered, 1)
+	stop               chan struct{} // closed by Close and Shutdown
+	loopDone           chan struct{} // closed when the round loop has returned
+	closeOnce          sync.Once
 	closeOnceCanisters sync.Once
 
 	srvMu sync.Mutex // guards srv and url
@@ -157,13 +157,13 @@ type Replica struct {
 
 // ingress is an accepted update call.
 type ingress struct {
-	id     requestid.ID
+	id       requestid.ID
 	sender   principal.Principal
 	ecid     principal.Principal
 	canister principal.Principal // the callee
 	method   string
-	arg    []byte
-	expiry uint64
+	arg      []byte
+	expiry   uint64
 
 	// done is closed when the call's final status has been certified.
 	done     chan struct{}

@@ -71,8 +71,8 @@ func statusForest(status string, o *outcome) hashtree.Node {
 const (
 	statusReceived   = "received"
 	statusProcessing = "processing"
-	statusReplied  = "replied"
-	statusRejected = "rejected"
+	statusReplied    = "replied"
+	statusRejected   = "rejected"
 )
 
 func bitOf(id *requestid.ID, bit int) int {
