@@ -17,8 +17,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/icws/icws/canisters/chat"
-	"github.com/icws/icws/canisters/echo"
 	"github.com/icws/icws/gateway"
 	"github.com/icws/icws/replica"
 	"github.com/icws/icws/web"
@@ -41,6 +39,8 @@ type devOptions struct {
 	roundTime                         time.Duration
 	open                              bool
 	logLevel                          slog.Level
+	canisters                         canisterFlag
+	controllers                       principalsFlag
 }
 
 func parseDevFlags(args []string, stderr io.Writer) (*devOptions, error) {
@@ -55,6 +55,8 @@ func parseDevFlags(args []string, stderr io.Writer) (*devOptions, error) {
 	fs.StringVar(&o.stateDir, "state-dir", defaultStateDir("dev"), "directory keeping the replica's keys and the gateway's identity (default: a temporary directory when empty)")
 	fs.DurationVar(&o.roundTime, "round-time", 0, "time between replica rounds (0: as fast as possible; 1s imitates mainnet latency)")
 	fs.BoolVar(&o.open, "open", false, "open the demo page in a browser (xdg-open)")
+	fs.Var(&o.canisters, "canister", "`NAME=FILE.wasm`: also host this Wasm canister (gzip-compressed accepted); repeatable")
+	fs.Var(&o.controllers, "controller", "`PRINCIPAL` that controls the --canister canisters; repeatable or comma-separated")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: icws dev [--addr 127.0.0.1] [--open] [flags]")
 		fmt.Fprintln(stderr, "\nRun a local IC with the echo and chat canisters, a gateway and the demo page in one")
@@ -129,10 +131,7 @@ func runDev(ctx context.Context, args []string, stdout io.Writer) error {
 	demoURL := "http://" + devURLHost(host, lns[2])
 
 	r, err := replica.New(replica.Config{
-		Canisters: []replica.CanisterSpec{
-			{Name: "echo", New: echo.New},
-			{Name: "chat", New: chat.New},
-		},
+		Canisters: canisterSpecs(&o.canisters, o.controllers),
 		StateDir:  filepath.Join(stateDir, "replica"),
 		RoundTime: o.roundTime,
 		Logger:    log.With("part", "replica"),

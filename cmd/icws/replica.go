@@ -10,9 +10,8 @@ import (
 	"os"
 	"time"
 
-	"github.com/icws/icws/canisters/chat"
-	"github.com/icws/icws/canisters/echo"
 	"github.com/icws/icws/replica"
+	"github.com/icws/icws/replica/wasmhost"
 )
 
 // replicaShutdownTimeout bounds the graceful stop of `icws replica`.
@@ -33,10 +32,18 @@ func runReplica(ctx context.Context, args []string, stdout io.Writer) error {
 	stateDir := fs.String("state-dir", "", "directory keeping the root and node keys across restarts (default: fresh keys each start)")
 	roundTime := fs.Duration("round-time", 0, "time between rounds (0: as fast as possible; 1s imitates mainnet latency)")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	var user canisterFlag
+	var controllers principalsFlag
+	fs.Var(&user, "canister", "`NAME=FILE.wasm`: also host this Wasm canister (gzip-compressed accepted); repeatable")
+	fs.Var(&controllers, "controller", "`PRINCIPAL` that controls the --canister canisters (upgrade, status, stop); repeatable or comma-separated. Without one, nobody can manage them")
+	updateLimit := fs.Uint64("max-update-instructions", 0, "instruction limit of an update, timer or callback of a Wasm canister (0: the IC's 40 billion)")
+	queryLimit := fs.Uint64("max-query-instructions", 0, "instruction limit of a query of a Wasm canister (0: the IC's 5 billion)")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "Usage: icws replica [--listen ADDR] [--state-dir DIR] [--round-time D]")
-		fmt.Fprintln(fs.Output(), "\nRun a local Internet Computer hosting the echo and chat canisters. It prints its URL,")
-		fmt.Fprintln(fs.Output(), "root key and canister ids, then serves until SIGINT or SIGTERM.\n\nFlags:")
+		fmt.Fprintln(fs.Output(), "Usage: icws replica [--listen ADDR] [--state-dir DIR] [--round-time D] [--canister NAME=FILE.wasm --controller PRINCIPAL]...")
+		fmt.Fprintln(fs.Output(), "\nRun a local Internet Computer hosting the echo and chat canisters and your own Wasm canisters.")
+		fmt.Fprintln(fs.Output(), "More canisters can be created and installed through the management canister (icp-cli,")
+		fmt.Fprintln(fs.Output(), "@icp-sdk/canisters). It prints its URL, root key and canister ids, then serves until SIGINT")
+		fmt.Fprintln(fs.Output(), "or SIGTERM.\n\nFlags:")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -51,10 +58,8 @@ func runReplica(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	r, err := replica.Start(ctx, replica.Config{
 		Addr: *listen,
-		Canisters: []replica.CanisterSpec{
-			{Name: "echo", New: echo.New},
-			{Name: "chat", New: chat.New},
-		},
+		Canisters: canisterSpecs(&user, controllers),
+		Limits:    wasmhost.Limits{Update: *updateLimit, Query: *queryLimit},
 		StateDir:  *stateDir,
 		RoundTime: *roundTime,
 		Logger:    slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})),

@@ -1,0 +1,119 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/icws/icws/agent"
+	"github.com/icws/icws/ic/candid"
+	"github.com/icws/icws/ic/identity"
+	"github.com/icws/icws/ic/principal"
+	"github.com/icws/icws/internal/moctest"
+)
+
+func TestCanisterFlagErrors(t *testing.T) {
+	dir := t.TempDir()
+	notWasm := filepath.Join(dir, "page.html")
+	if err := os.WriteFile(notWasm, []byte("<html>"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	wasm := filepath.Join(dir, "ok.wasm")
+	if err := os.WriteFile(wasm, []byte("\x00asm\x01\x00\x00\x00"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ arg, want string }{
+		{"hello.wasm", "is not NAME=FILE.wasm"},
+		{"=x.wasm", "is not NAME=FILE.wasm"},
+		{"Hello=" + wasm, "use lower-case letters"},
+		{"echo=" + wasm, "taken by the built-in echo canister"},
+		{"hello=" + filepath.Join(dir, "missing.wasm"), "no such file"},
+		{"hello=" + notWasm, "is not a Wasm module"},
+	} {
+		var f canisterFlag
+		err := f.Set(tc.arg)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("--canister %s: %v, want %q", tc.arg, err, tc.want)
+		}
+	}
+	var f canisterFlag
+	if err := f.Set("hello=" + wasm); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Set("hello=" + wasm); err == nil || !strings.Contains(err.Error(), "given twice") {
+		t.Errorf("a name twice: %v", err)
+	}
+	var p principalsFlag
+	if err := p.Set("2vxsx-fae, not-a-principal"); err == nil || !strings.Contains(err.Error(), "not a principal") {
+		t.Errorf("--controller: %v", err)
+	}
+}
+
+// TestReplicaUserCanister runs `icws replica --canister counter=counter.wasm --controller …` with a
+// Motoko module and calls it, and manages it as its controller.
+func TestReplicaUserCanister(t *testing.T) {
+	wasm := moctest.Compile(t, moctest.Moc3, "../../replica/wasmhost/testdata/counter.mo")
+	path := filepath.Join(t.TempDir(), "counter.wasm")
+	if err := os.WriteFile(path, wasm, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	me, err := identity.GenerateEd25519()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		err := runReplica(ctx, []string{"--listen", "127.0.0.1:0", "--log-level", "error",
+			"--canister", "counter=" + path, "--controller", me.Sender().String()}, pw)
+		pw.Close()
+		done <- err
+	}()
+	got := map[string]string{}
+	sc := bufio.NewScanner(pr)
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		switch {
+		case len(f) == 2 && f[0] == "url":
+			got["url"] = f[1]
+		case len(f) == 3 && f[0] == "canister":
+			got[f[1]] = f[2]
+		}
+		if got["counter"] != "" {
+			break
+		}
+	}
+	go io.Copy(io.Discard, pr)
+	if got["url"] == "" || got["echo"] == "" || got["counter"] == "" {
+		t.Fatalf("icws replica printed %v", got)
+	}
+	a, err := agent.New(agent.Config{URL: got["url"], Identity: me, FetchRootKey: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := principal.MustDecode(got["counter"])
+	var n candid.Nat
+	if err := a.Call(ctx, id, "inc", nil, &n); err != nil || n.String() != "1" {
+		t.Fatalf("inc = %v, %v", n, err)
+	}
+	type status struct {
+		ModuleHash *[]byte `candid:"module_hash"`
+	}
+	var st status
+	if err := a.Call(ctx, principal.Management(), "canister_status", struct {
+		CanisterID principal.Principal `candid:"canister_id"`
+	}{id}, &st); err != nil || st.ModuleHash == nil {
+		t.Fatalf("canister_status as controller: %+v %v", st, err)
+	}
+	cancel()
+	if err := <-done; err != nil && err != context.Canceled {
+		t.Fatalf("icws replica: %v", err)
+	}
+}
