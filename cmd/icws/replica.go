@@ -57,7 +57,7 @@ func runReplica(ctx context.Context, args []string, stdout io.Writer) error {
 		return fmt.Errorf("--log-level: %w", err)
 	}
 	r, err := replica.Start(ctx, replica.Config{
-		Addr: *listen,
+		Addr:      *listen,
 		Canisters: canisterSpecs(&user, controllers),
 		Limits:    wasmhost.Limits{Update: *updateLimit, Query: *queryLimit},
 		StateDir:  *stateDir,
