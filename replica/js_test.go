@@ -2,6 +2,8 @@ package replica
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -9,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/icws/icws/internal/moctest"
 )
 
 // nodeModules returns the repository's node_modules, failing the test (never skipping it) when
@@ -131,5 +135,57 @@ func TestJSAgent(t *testing.T) {
 	if e := res.AsyncReject.Error; res.AsyncReject.Status != 202 || !e.IsReject || e.RejectCode == nil ||
 		*e.RejectCode != 4 || e.RejectMessage != res.RejectText {
 		t.Errorf("v2 reject: %+v", res.AsyncReject)
+	}
+}
+
+// TestJSManagement deploys a Motoko canister through the management canister with DFINITY's
+// client of it (@icp-sdk/canisters IcManagementCanister): create, status, install, a chunked
+// upgrade, settings, stop, start, uninstall and delete, and a non-controller refused.
+func TestJSManagement(t *testing.T) {
+	node := nodeModules(t)
+	wasm := moctest.Compile(t, moctest.Moc3, "wasmhost/testdata/counter.mo")
+	path := filepath.Join(t.TempDir(), "counter.wasm")
+	if err := os.WriteFile(path, wasm, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r, err := Start(context.Background(), Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, filepath.Join("testdata", "mgmt.mjs"), r.URL(), path)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("node mgmt.mjs: %v\nstdout: %s\nstderr: %s", err, out, stderr.String())
+	}
+	t.Logf("mgmt.mjs: %s", out)
+	var res map[string]json.RawMessage
+	if err := json.Unmarshal(out, &res); err != nil {
+		t.Fatalf("output %s: %v", out, err)
+	}
+	hash := sha256.Sum256(wasm)
+	for _, c := range []struct{ step, want string }{
+		{"statusNew", `"status":"running","moduleHash":null`},
+		{"otherStatus", "Only the controllers of the canister"},
+		{"install", `"ok"`},
+		{"inc", `"1"`},
+		{"statusInstalled", `"moduleHash":"` + hex.EncodeToString(hash[:]) + `"`},
+		{"chunkedUpgrade", `{"stored":2}`},
+		{"getAfterUpgrade", `"1"`},
+		{"updateSettings", `2`},
+		{"stop", `"stopped"`},
+		{"callStopped", "is stopped"},
+		{"start", `"2"`},
+		{"uninstall", `null`},
+		{"delete", `"ok"`},
+		{"statusDeleted", "not found"},
+	} {
+		if got := string(res[c.step]); !strings.Contains(got, c.want) {
+			t.Errorf("%s: %s, want it to contain %s", c.step, got, c.want)
+		}
 	}
 }
