@@ -492,6 +492,10 @@ func (c *conn) waitCalls() {
 	<-idle
 }
 
+// sessionEndGrace is how long a connection whose session the canister ended waits for the
+// canister's close notice: two polls.
+func sessionEndGrace(poll time.Duration) time.Duration { return max(2*poll, 200*time.Millisecond) }
+
 // callMessage passes one frame to ws_message, retrying transport failures within CallTimeout. A
 // false answer or a reject counts as a bad message, except after a retry, where false may mean the
 // first attempt went through.
@@ -526,7 +530,11 @@ func (c *conn) callMessage(frame []byte) {
 			g.m.wsMessage[resultReject].inc()
 			g.icUp()
 			if _, gone := protocol.ParseSessionEnd(re.Message); gone {
-				c.closeWith(protocol.CloseSessionEnded, "")
+				// The canister ended the session. Its close notice, if it left one, comes
+				// with the next poll and closes the connection with its reason; close without
+				// one only if that poll brings none.
+				c.hub.poke()
+				time.AfterFunc(sessionEndGrace(g.cfg.PollInterval), func() { c.closeWith(protocol.CloseSessionEnded, "") })
 				return
 			}
 			c.badMessage("ws_message rejected: " + re.Message)
