@@ -140,7 +140,8 @@ func TestJSAgent(t *testing.T) {
 
 // TestJSManagement deploys a Motoko canister through the management canister with DFINITY's
 // client of it (@icp-sdk/canisters IcManagementCanister): create, status, install, a chunked
-// upgrade, settings, stop, start, uninstall and delete, and a non-controller refused.
+// upgrade, settings, stop, start, uninstall and delete, and a non-controller refused. The
+// controller signs with agent-js's Secp256k1KeyIdentity.
 func TestJSManagement(t *testing.T) {
 	node := nodeModules(t)
 	wasm := moctest.Compile(t, moctest.Moc3, "wasmhost/testdata/counter.mo")

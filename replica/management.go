@@ -573,6 +573,7 @@ func (r *Replica) statusOf(c *canister) canisterStatusResult {
 			WasmMemoryLimit:      candid.NatOf(s.wasmMemoryLimit),
 			WasmMemoryThreshold:  candid.NatOf(s.wasmMemoryThreshold),
 			LogMemoryLimit:       candid.NatOf(4096),
+			StatusVisibility:     logVisibility{Controllers: &candidNull},
 			EnvironmentVariables: slices.Clone(s.environment),
 		},
 		Cycles: candid.NatOf(fixedCycles),

@@ -8,7 +8,8 @@ import (
 // The Candid types of the management canister's interface (the interface spec's ic.did), as far
 // as the replica implements it. Records decode by subtyping: fields a client sends that are not
 // here are skipped, opt fields it leaves out are nil. Replies carry the newest fields that
-// DFINITY's tools read (icp-cli 1.5 reads log_memory_limit and log_memory_store_size).
+// DFINITY's tools read (icp-cli 1.5 reads log_memory_limit, status_visibility,
+// minimum_incoming_canister_call_cycles and log_memory_store_size).
 
 var candidNull = candid.Null{}
 
@@ -36,17 +37,19 @@ type environmentVariable struct {
 }
 
 type definiteSettings struct {
-	Controllers          []principal.Principal `candid:"controllers"`
-	ComputeAllocation    candid.Nat            `candid:"compute_allocation"`
-	MemoryAllocation     candid.Nat            `candid:"memory_allocation"`
-	FreezingThreshold    candid.Nat            `candid:"freezing_threshold"`
-	ReservedCyclesLimit  candid.Nat            `candid:"reserved_cycles_limit"`
-	LogVisibility        logVisibility         `candid:"log_visibility"`
-	SnapshotVisibility   logVisibility         `candid:"snapshot_visibility"`
-	WasmMemoryLimit      candid.Nat            `candid:"wasm_memory_limit"`
-	WasmMemoryThreshold  candid.Nat            `candid:"wasm_memory_threshold"`
-	LogMemoryLimit       candid.Nat            `candid:"log_memory_limit"`
-	EnvironmentVariables []environmentVariable `candid:"environment_variables"`
+	Controllers           []principal.Principal `candid:"controllers"`
+	ComputeAllocation     candid.Nat            `candid:"compute_allocation"`
+	MemoryAllocation      candid.Nat            `candid:"memory_allocation"`
+	FreezingThreshold     candid.Nat            `candid:"freezing_threshold"`
+	ReservedCyclesLimit   candid.Nat            `candid:"reserved_cycles_limit"`
+	LogVisibility         logVisibility         `candid:"log_visibility"`
+	SnapshotVisibility    logVisibility         `candid:"snapshot_visibility"`
+	WasmMemoryLimit       candid.Nat            `candid:"wasm_memory_limit"`
+	WasmMemoryThreshold   candid.Nat            `candid:"wasm_memory_threshold"`
+	LogMemoryLimit        candid.Nat            `candid:"log_memory_limit"`
+	StatusVisibility      logVisibility         `candid:"status_visibility"`
+	MinimumIncomingCycles candid.Nat            `candid:"minimum_incoming_canister_call_cycles"`
+	EnvironmentVariables  []environmentVariable `candid:"environment_variables"`
 }
 
 type createCanisterArgs struct {

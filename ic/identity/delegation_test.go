@@ -315,8 +315,8 @@ func TestVerifyDelegationsReject(t *testing.T) {
 		"unsupported key in chain": {
 			build: func(t *testing.T) chainFixture {
 				f := newChain(t, 1, nil)
-				// Delegate from the Ed25519 key to a secp256k1 key, then from it.
-				k1 := unhex(t, "3056301006072a8648ce3d020106052b8104000a034200"+"04"+strings.Repeat("11", 64))
+				// Delegate from the Ed25519 key to a BLS12-381 key, then from it.
+				k1 := unhex(t, "308182301d060d2b0601040182dc7c0503010201060c2b0601040182dc7c05030201036100"+strings.Repeat("11", 96))
 				sd, _ := identity.SignDelegation(f.keys[0], identity.Delegation{PubKey: k1, Expiration: later})
 				f.chain = append(f.chain, sd, identity.SignedDelegation{
 					Delegation: identity.Delegation{PubKey: seedFor(7), Expiration: later},
@@ -324,7 +324,7 @@ func TestVerifyDelegationsReject(t *testing.T) {
 				})
 				return f
 			},
-			wantErr: identity.ErrUnsupportedKey, wantMsg: "secp256k1",
+			wantErr: identity.ErrUnsupportedKey, wantMsg: "BLS12-381",
 		},
 	}
 	for name, tc := range tests {

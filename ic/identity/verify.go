@@ -50,10 +50,11 @@ type subjectPublicKeyInfo struct {
 // VerifySignature checks sig over msg (used as is; callers add domain
 // separators) under a DER SubjectPublicKeyInfo public key.
 //
-// Supported: Ed25519 (44-byte DER, 64-byte signature) and ECDSA P-256
-// (signature r ‖ s, 32 bytes each, big-endian, over SHA-256(msg)). Other
-// well-formed keys (ECDSA secp256k1, RSA, WebAuthn/COSE, canister signatures,
-// BLS, ...) are refused with ErrUnsupportedKey and the algorithm's name.
+// Supported: Ed25519 (44-byte DER, 64-byte signature), ECDSA P-256 and ECDSA
+// secp256k1 (signature r ‖ s, 32 bytes each, big-endian, over SHA-256(msg);
+// secp256k1 with low s, as the IC requires). Other well-formed keys (RSA,
+// WebAuthn/COSE, canister signatures, BLS, ...) are refused with
+// ErrUnsupportedKey and the algorithm's name.
 func VerifySignature(derPublicKey, msg, sig []byte) error {
 	// Fast path: the Ed25519 form every IC agent emits.
 	if len(derPublicKey) == Ed25519DERSize && string(derPublicKey[:len(Ed25519DERPrefix)]) == Ed25519DERPrefix {
@@ -83,7 +84,7 @@ func VerifySignature(derPublicKey, msg, sig []byte) error {
 		case curve.Equal(oidP256):
 			return verifyP256(spki.PublicKey, msg, sig)
 		case curve.Equal(oidSecp256k1):
-			return fmt.Errorf("%w: ECDSA secp256k1", ErrUnsupportedKey)
+			return verifySecp256k1(spki.PublicKey, msg, sig)
 		case curve.Equal(oidECDSASecp384r1):
 			return fmt.Errorf("%w: ECDSA P-384", ErrUnsupportedKey)
 		default:

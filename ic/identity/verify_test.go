@@ -119,7 +119,6 @@ func TestVerifySignatureUnsupported(t *testing.T) {
 		der  []byte
 		want string
 	}{
-		"secp256k1 (agent-js prefix)":    {unhex(t, "3056301006072a8648ce3d020106052b8104000a034200"+"04"+strings.Repeat("ab", 64)), "ECDSA secp256k1"},
 		"BLS12-381 (IC root key prefix)": {unhex(t, "308182301d060d2b0601040182dc7c0503010201060c2b0601040182dc7c05030201036100"+strings.Repeat("cd", 96)), "BLS12-381"},
 		"canister signature":             {spki(t, asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 56387, 1, 2}, nil, []byte{10, 0, 0, 0, 0, 0, 0, 0, 7, 1, 1, 's'}), "canister signature"},
 		"WebAuthn":                       {spki(t, asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 56387, 1, 1}, nil, []byte{0xa5}), "WebAuthn"},

@@ -1,10 +1,11 @@
 // Drives the replica's management canister with DFINITY's own client, @icp-sdk/canisters
-// (IcManagementCanister) over @icp-sdk/core's HttpAgent: node mgmt.mjs <replica URL> <module.wasm>.
+// (IcManagementCanister) over @icp-sdk/core's HttpAgent, signing with a secp256k1 identity: node mgmt.mjs <replica URL> <module.wasm>.
 // Prints one JSON object of what each step gave; errors are reported, not thrown.
 import fs from 'node:fs';
 import crypto from 'node:crypto';
 import { Actor, HttpAgent } from '@icp-sdk/core/agent';
 import { Ed25519KeyIdentity } from '@icp-sdk/core/identity';
+import { Secp256k1KeyIdentity } from '@icp-sdk/core/identity/secp256k1';
 import { IDL } from '@icp-sdk/core/candid';
 import { IcManagementCanister } from '@icp-sdk/canisters/ic-management';
 
@@ -16,7 +17,8 @@ const step = async (name, f) => {
   try { out[name] = await f(); } catch (e) { out[name] = { error: String(e?.message ?? e).slice(0, 600) }; }
 };
 
-const me = Ed25519KeyIdentity.generate();
+// The controller signs with secp256k1, the key kind of icp-cli and dfx identities.
+const me = Secp256k1KeyIdentity.generate();
 const agent = await HttpAgent.create({ host, identity: me, shouldFetchRootKey: true });
 const mgmt = IcManagementCanister.create({ agent });
 const other = await HttpAgent.create({ host, identity: Ed25519KeyIdentity.generate(), shouldFetchRootKey: true });

@@ -1,0 +1,139 @@
+package replica
+
+import (
+	"context"
+	"encoding/hex"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/icws/icws/ic/principal"
+	"github.com/icws/icws/internal/moctest"
+)
+
+// icpCLI runs DFINITY's icp-cli (npm @icp-sdk/icp-cli-linux-x64) with its own HOME.
+type icpCLI struct {
+	t    *testing.T
+	ctx  context.Context
+	bin  string
+	home string
+	net  []string // --network … --root-key …
+}
+
+func (c *icpCLI) run(args ...string) (string, error) {
+	c.t.Helper()
+	cmd := exec.CommandContext(c.ctx, c.bin, args...)
+	cmd.Dir = c.home
+	cmd.Env = append(os.Environ(), "HOME="+c.home, "DO_NOT_TRACK=1", "RUST_BACKTRACE=0")
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+func (c *icpCLI) must(args ...string) string {
+	c.t.Helper()
+	out, err := c.run(args...)
+	if err != nil {
+		c.t.Fatalf("icp %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+// on runs a command against the replica.
+func (c *icpCLI) on(args ...string) string {
+	c.t.Helper()
+	return c.must(append(args, c.net...)...)
+}
+
+// TestICPCLI deploys and manages canisters on the replica with icp-cli 1.5, as a developer does:
+// status and calls of a canister given at start, a canister created through the management
+// canister, installed with a Motoko 4.10 module (wasm64, enhanced orthogonal persistence),
+// upgraded keeping its heap, stopped and deleted.
+func TestICPCLI(t *testing.T) {
+	bin, err := filepath.Abs(filepath.Join("..", "node_modules", "@icp-sdk", "icp-cli-linux-x64", "bin", "icp"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(bin); err != nil {
+		if os.Getenv("ICWS_REQUIRE_NPM") == "" {
+			t.Skipf("icp-cli is not installed (%v): run npm ci at the repository root", err)
+		}
+		t.Fatalf("icp-cli is not installed (%v; ICWS_REQUIRE_NPM is set): run npm ci at the repository root", err)
+	}
+	wasm3 := moctest.Compile(t, moctest.Moc3, "wasmhost/testdata/counter.mo")
+	wasm4 := moctest.Compile(t, moctest.Moc4, "wasmhost/testdata/counter.mo")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	c := &icpCLI{t: t, ctx: ctx, bin: bin, home: t.TempDir()}
+	c.must("identity", "new", "dev", "--storage", "plaintext")
+	c.must("identity", "default", "dev")
+	out := c.must("identity", "principal")
+	me, err := principal.Decode(strings.TrimSpace(lastLine(out)))
+	if err != nil {
+		t.Fatalf("icp identity principal printed %q: %v", out, err)
+	}
+
+	r, err := Start(context.Background(), Config{Canisters: []CanisterSpec{
+		{Name: "counter", Wasm: wasm3, Controllers: []principal.Principal{me}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	c.net = []string{"--network", r.URL(), "--root-key", hex.EncodeToString(r.RootKey())}
+	counter, _ := r.CanisterID("counter")
+	cid := counter.String()
+
+	st := c.on("canister", "status", cid)
+	for _, want := range []string{"Status: Running", "controller: " + me.String(), "Module hash: 0x"} {
+		if !strings.Contains(st, want) {
+			t.Errorf("icp canister status lacks %q:\n%s", want, st)
+		}
+	}
+	if got := c.on("canister", "call", cid, "inc", "()"); !strings.Contains(got, "(1 : nat)") {
+		t.Fatalf("icp canister call inc: %s", got)
+	}
+
+	did := filepath.Join("..", "node_modules", "@icp-sdk", "canisters", "declarations", "ic-management", "ic-management.did")
+	did, _ = filepath.Abs(did)
+	created := c.on("canister", "call", "aaaaa-aa", "provisional_create_canister_with_cycles",
+		"(record { amount = null; settings = null; specified_id = null })", "--candid", did)
+	m := regexp.MustCompile(`principal "([a-z0-9-]+)"`).FindStringSubmatch(created)
+	if m == nil {
+		t.Fatalf("provisional_create_canister_with_cycles: %s", created)
+	}
+	id := m[1]
+	wasmPath := filepath.Join(c.home, "counter4.wasm")
+	if err := os.WriteFile(wasmPath, wasm4, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c.on("canister", "install", id, "--wasm", wasmPath)
+	c.on("canister", "call", id, "inc", "()")
+	if got := c.on("canister", "call", id, "inc", "()"); !strings.Contains(got, "(2 : nat)") {
+		t.Fatalf("inc: %s", got)
+	}
+	// Mode auto on an installed EOP canister is an upgrade with wasm_memory_persistence = keep.
+	c.on("canister", "install", id, "--wasm", wasmPath)
+	if got := c.on("canister", "call", id, "get", "()"); !strings.Contains(got, "(2 : nat)") {
+		t.Fatalf("get after upgrade: %s (the heap was not kept)", got)
+	}
+	c.on("canister", "stop", id)
+	if st := c.on("canister", "status", id); !strings.Contains(st, "Status: Stopped") {
+		t.Fatalf("status after stop:\n%s", st)
+	}
+	c.on("canister", "delete", id, "--no-recover-cycles")
+	if out, err := c.run(append([]string{"canister", "status", id}, c.net...)...); err == nil || !strings.Contains(out, "not found") {
+		t.Fatalf("status of a deleted canister: %v\n%s", err, out)
+	}
+}
+
+func lastLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
+		return s[i+1:]
+	}
+	return s
+}
