@@ -13,7 +13,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -230,21 +229,6 @@ func readUsage(pid int) (procUsage, error) {
 		}
 	}
 	return u, nil
-}
-
-// raiseFileLimit raises the soft limit of open files to the hard limit, and returns the limit.
-func raiseFileLimit() uint64 {
-	var l syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
-		return 0
-	}
-	if l.Cur < l.Max {
-		l.Cur = l.Max
-		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
-			_ = syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l)
-		}
-	}
-	return l.Cur
 }
 
 // tail keeps the last max bytes written to it (a server's stderr).

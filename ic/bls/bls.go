@@ -4,17 +4,20 @@
 // BLS_SIG_BLS12381G1_XMD:SHA-256_SSWU_RO_NUL_. Subnet and root keys travel DER-wrapped (133 bytes,
 // a fixed 37-byte prefix followed by the key).
 //
-// The package keeps github.com/supranational/blst (cgo) behind this small API, so that another
-// implementation can replace it without touching callers.
+// Two implementations stand behind this small API, chosen at build time: github.com/supranational/blst
+// (C and assembly, through cgo) when cgo is on, and github.com/consensys/gnark-crypto (pure Go) when
+// it is off (CGO_ENABLED=0: static, cross-compiled, Windows and ARM builds) or when the build tag
+// purego asks for it. Both pass the same vectors; Backend names the one in use.
 package bls
 
 import (
 	"bytes"
+	"crypto/hkdf"
 	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"fmt"
-
-	blst "github.com/supranational/blst/bindings/go"
+	"math/big"
 )
 
 // Sizes of the encodings.
@@ -65,29 +68,11 @@ func PublicKeyFromDER(der []byte) ([]byte, error) {
 	return bytes.Clone(der[len(derPrefix):]), nil
 }
 
-// PublicKey is a validated public key: a point of G2, in the prime-order subgroup, not the
-// identity. It is immutable and safe for concurrent use.
-type PublicKey struct {
-	p          blst.P2Affine
-	compressed [PublicKeySize]byte
-}
+// Bytes returns the 96-byte compressed key.
+func (pk *PublicKey) Bytes() []byte { return bytes.Clone(pk.compressed[:]) }
 
-// ParsePublicKey decompresses and validates a 96-byte public key. Parse a key once and reuse it:
-// decompression and the subgroup check cost about as much as a verification.
-func ParsePublicKey(b []byte) (*PublicKey, error) {
-	if len(b) != PublicKeySize {
-		return nil, fmt.Errorf("%w: public key has %d bytes, want %d", ErrInvalidKey, len(b), PublicKeySize)
-	}
-	pk := &PublicKey{}
-	if pk.p.Uncompress(b) == nil {
-		return nil, fmt.Errorf("%w: public key is not a compressed G2 point", ErrInvalidKey)
-	}
-	if !pk.p.KeyValidate() {
-		return nil, fmt.Errorf("%w: public key is the identity or outside the G2 subgroup", ErrInvalidKey)
-	}
-	copy(pk.compressed[:], b)
-	return pk, nil
-}
+// DER returns the 133-byte DER encoding of the key.
+func (pk *PublicKey) DER() []byte { return PublicKeyToDER(pk.compressed[:]) }
 
 // ParseDERPublicKey is PublicKeyFromDER followed by ParsePublicKey.
 func ParseDERPublicKey(der []byte) (*PublicKey, error) {
@@ -96,26 +81,6 @@ func ParseDERPublicKey(der []byte) (*PublicKey, error) {
 		return nil, err
 	}
 	return ParsePublicKey(raw)
-}
-
-// Bytes returns the 96-byte compressed key.
-func (pk *PublicKey) Bytes() []byte { return bytes.Clone(pk.compressed[:]) }
-
-// DER returns the 133-byte DER encoding of the key.
-func (pk *PublicKey) DER() []byte { return PublicKeyToDER(pk.compressed[:]) }
-
-// Verify reports whether sig is a valid signature of msg under pk. The signature must be a
-// 48-byte compressed G1 point in the prime-order subgroup and not the identity.
-func (pk *PublicKey) Verify(sig, msg []byte) bool {
-	if len(sig) != SignatureSize {
-		return false
-	}
-	var s blst.P1Affine
-	if s.Uncompress(sig) == nil || !s.SigValidate(true) {
-		return false
-	}
-	// The signature was group-checked just above; the key when it was parsed.
-	return s.Verify(false, &pk.p, false, msg, []byte(DST))
 }
 
 // Verify reports whether sig (48 bytes) is a valid signature of msg under the public key pk
@@ -128,14 +93,9 @@ func Verify(pk, sig, msg []byte) bool {
 	return key.Verify(sig, msg)
 }
 
-// SecretKey is a BLS secret key (a scalar modulo the group order). It is safe for concurrent use.
-type SecretKey struct {
-	sk blst.SecretKey
-	pk [PublicKeySize]byte
-}
-
 // GenerateKey derives a secret key from at least 32 bytes of input keying material, as KeyGen of
-// the IETF BLS signature draft. With ikm nil it reads 32 random bytes from crypto/rand.
+// the IETF BLS signature draft (HKDF-SHA-256, salt "BLS-SIG-KEYGEN-SALT-" rehashed until the key
+// is nonzero, no key_info). With ikm nil it reads 32 random bytes from crypto/rand.
 func GenerateKey(ikm []byte) (*SecretKey, error) {
 	if ikm == nil {
 		ikm = make([]byte, 32)
@@ -146,46 +106,45 @@ func GenerateKey(ikm []byte) (*SecretKey, error) {
 	if len(ikm) < 32 {
 		return nil, fmt.Errorf("%w: key material has %d bytes, want at least 32", ErrInvalidKey, len(ikm))
 	}
-	sk := blst.KeyGen(ikm)
-	if sk == nil {
-		return nil, fmt.Errorf("%w: key generation failed", ErrInvalidKey)
+	salt := []byte("BLS-SIG-KEYGEN-SALT-")
+	ikm0 := append(bytes.Clone(ikm), 0) // IKM || I2OSP(0, 1)
+	for range 256 {
+		h := sha256.Sum256(salt)
+		salt = h[:]
+		prk, err := hkdf.Extract(sha256.New, ikm0, salt)
+		if err != nil {
+			return nil, fmt.Errorf("bls: key generation: %w", err)
+		}
+		okm, err := hkdf.Expand(sha256.New, prk, "\x00\x30", 48) // key_info || I2OSP(L, 2), L = 48
+		if err != nil {
+			return nil, fmt.Errorf("bls: key generation: %w", err)
+		}
+		sk := new(big.Int).SetBytes(okm)
+		sk.Mod(sk, groupOrder)
+		if sk.Sign() != 0 {
+			return SecretKeyFromBytes(sk.FillBytes(make([]byte, SecretKeySize)))
+		}
 	}
-	return newSecretKey(sk), nil
+	return nil, fmt.Errorf("%w: key generation found no nonzero key", ErrInvalidKey)
 }
 
-// SecretKeyFromBytes decodes a secret key from its 32-byte big-endian form (as returned by Bytes).
-// The scalar must be nonzero and less than the group order.
-func SecretKeyFromBytes(b []byte) (*SecretKey, error) {
+// groupOrder is r, the order of G1 and G2.
+var groupOrder, _ = new(big.Int).SetString("73eda753299d7d483339d80809a1d80553bda402fffe5bfeffffffff00000001", 16)
+
+// checkScalar checks a 32-byte big-endian secret key: nonzero and less than the group order.
+func checkScalar(b []byte) error {
 	if len(b) != SecretKeySize {
-		return nil, fmt.Errorf("%w: secret key has %d bytes, want %d", ErrInvalidKey, len(b), SecretKeySize)
+		return fmt.Errorf("%w: secret key has %d bytes, want %d", ErrInvalidKey, len(b), SecretKeySize)
 	}
-	var sk blst.SecretKey
-	if sk.Deserialize(b) == nil {
-		return nil, fmt.Errorf("%w: secret key is zero or not less than the group order", ErrInvalidKey)
+	v := new(big.Int).SetBytes(b)
+	if v.Sign() == 0 || v.Cmp(groupOrder) >= 0 {
+		return fmt.Errorf("%w: secret key is zero or not less than the group order", ErrInvalidKey)
 	}
-	return newSecretKey(&sk), nil
+	return nil
 }
-
-func newSecretKey(sk *blst.SecretKey) *SecretKey {
-	k := &SecretKey{sk: *sk}
-	var pk blst.P2Affine
-	pk.From(&k.sk)
-	copy(k.pk[:], pk.Compress())
-	return k
-}
-
-// Bytes returns the 32-byte big-endian encoding of the secret key, for storage. Keep it secret.
-func (k *SecretKey) Bytes() []byte { return k.sk.Serialize() }
-
-// PublicKey returns the 96-byte compressed public key.
-func (k *SecretKey) PublicKey() []byte { return bytes.Clone(k.pk[:]) }
 
 // PublicKeyDER returns the 133-byte DER encoding of the public key.
 func (k *SecretKey) PublicKeyDER() []byte { return PublicKeyToDER(k.pk[:]) }
 
-// Sign returns the 48-byte signature of msg.
-func (k *SecretKey) Sign(msg []byte) []byte {
-	var sig blst.P1Affine
-	sig.Sign(&k.sk, msg, []byte(DST))
-	return sig.Compress()
-}
+// PublicKey returns the 96-byte compressed public key.
+func (k *SecretKey) PublicKey() []byte { return bytes.Clone(k.pk[:]) }

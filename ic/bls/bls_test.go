@@ -62,6 +62,21 @@ func TestVerifyVectors(t *testing.T) {
 	}
 }
 
+// TestKeyGenVector pins GenerateKey (the IETF draft's KeyGen) and the public key of its result, so
+// that both backends derive and encode keys alike (the vector is blst's KeyGen output).
+func TestKeyGenVector(t *testing.T) {
+	k, err := GenerateKey(bytes.Repeat([]byte{42}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := hex.EncodeToString(k.Bytes()), "25aa74f11f7a2f36b3911256d2f4eaaef652b64460da8e0eeed6009b2b97297e"; got != want {
+		t.Errorf("%s: secret key %s, want %s", Backend, got, want)
+	}
+	if got, want := hex.EncodeToString(k.PublicKey()), "a57565542eaa01ef2b910bf0eaba4d98a1e5b8b79cc425db08f8780732d0ea9bc85fc6175f272b2344bb27bc572ebf14022e52689dcedfccf44a00e5bd1aa59db44517217d6b0f21b372169ee761938c28914ddcb9663de54db288e760a8e14f"; got != want {
+		t.Errorf("%s: public key %s, want %s", Backend, got, want)
+	}
+}
+
 func TestSignVerify(t *testing.T) {
 	k, err := GenerateKey(bytes.Repeat([]byte{42}, 32))
 	if err != nil {

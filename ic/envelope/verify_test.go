@@ -149,7 +149,8 @@ func TestVerifyFailures(t *testing.T) {
 		},
 		"unsupported sender key": {
 			body: func() []byte {
-				k1 := unhex(t, "3056301006072a8648ce3d020106052b8104000a034200"+"04"+strings.Repeat("11", 64))
+				// A BLS12-381 key: well-formed DER, not an algorithm ingress signatures use.
+				k1 := unhex(t, "308182301d060d2b0601040182dc7c0503010201060c2b0601040182dc7c05030201036100"+strings.Repeat("11", 96))
 				return signedBody(t, content(principal.SelfAuthenticating(k1), "call"), k1, make([]byte, 64), nil)
 			},
 			wantAuth: identity.ErrUnsupportedKey,

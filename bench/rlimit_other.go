@@ -1,0 +1,6 @@
+//go:build !unix
+
+package bench
+
+// raiseFileLimit returns 0: the limit of open files is not known on this system.
+func raiseFileLimit() uint64 { return 0 }
