@@ -75,8 +75,16 @@ func (s *Server) MarshalStable() ([]byte, error) {
 		return nil, errors.New("websocket: MarshalStable: more than 2^32 records")
 	}
 
-	size := 6 + 10*8 + 3*4 + len(gws)*(minGatewaySize+principal.MaxLength) +
-		len(ids)*(minClientSize+principal.MaxLength) + 4 + len(s.entries)*(minMessageSize+16) + hashSize
+	size := len(stableMagic) + 2 + 10*8 + 4 + 4 + 4 + len(s.entries)*minMessageSize + 4 + hashSize
+	for _, g := range gws {
+		size += minGatewaySize + g.id.Len()
+	}
+	for _, c := range s.clients {
+		size += minClientSize + c.owner.Len()
+	}
+	for _, e := range s.entries {
+		size += len(e.val)
+	}
 	b := make([]byte, 0, size)
 	b = append(b, stableMagic...)
 	b = binary.LittleEndian.AppendUint16(b, StableVersion)
@@ -139,7 +147,11 @@ func (s *Server) MarshalStable() ([]byte, error) {
 	b = binary.LittleEndian.AppendUint32(b, uint32(n))
 	b = s.tree.AppendShape(b)
 	root := s.tree.RootHash()
-	return append(b, root[:]...), nil
+	b = append(b, root[:]...)
+	if len(b) != size {
+		return nil, fmt.Errorf("websocket: MarshalStable: %d bytes, %d expected", len(b), size)
+	}
+	return b, nil
 }
 
 // UnmarshalStable replaces the server's state with one MarshalStable encoded, for a canister's
