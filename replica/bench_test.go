@@ -9,6 +9,7 @@ import (
 
 	"github.com/icws/icws/ic/candid"
 	"github.com/icws/icws/ic/envelope"
+	"github.com/icws/icws/internal/moctest"
 )
 
 // benchClient is an HTTP client for many concurrent loopback requests.
@@ -61,12 +62,31 @@ func presign(b testing.TB, h *harness, typ, method string, n int) [][]byte {
 // signed requests, many concurrent clients, each answered with a certificate.
 //
 //	go test -run XXX -bench UpdateCalls -benchtime 20000x ./replica/
+//
+// The native sub-benchmark runs the Go test counter, wasm the Motoko counter (moc 3.9.7) through
+// the Wasm host, metered: their ratio is the cost of real Wasm in the replica.
 func BenchmarkUpdateCalls(b *testing.B) {
-	h := newHarness(b)
-	bodies := presign(b, h, envelope.RequestTypeCall, "inc", b.N)
-	rounds := h.r.certHeight()
-	runRequests(b, h.baseURL+endpoint("v3", h.cid, "call"), bodies, http.StatusOK, "calls/s")
-	b.ReportMetric(float64(b.N)/float64(h.r.certHeight()-rounds), "calls/round")
+	for _, c := range canisterKinds(b) {
+		b.Run(c.name, func(b *testing.B) {
+			h := newHarness(b, c.opts...)
+			bodies := presign(b, h, envelope.RequestTypeCall, "inc", b.N)
+			rounds := h.r.certHeight()
+			runRequests(b, h.baseURL+endpoint("v3", h.cid, "call"), bodies, http.StatusOK, "calls/s")
+			b.ReportMetric(float64(b.N)/float64(h.r.certHeight()-rounds), "calls/round")
+		})
+	}
+}
+
+// canisterKinds are the two hosts of the counter canister.
+func canisterKinds(b *testing.B) []struct {
+	name string
+	opts []harnessOpt
+} {
+	wasm := moctest.Compile(b, moctest.Moc3, "wasmhost/testdata/counter.mo")
+	return []struct {
+		name string
+		opts []harnessOpt
+	}{{"native", nil}, {"wasm", []harnessOpt{withWasmCounter(wasm)}}}
 }
 
 // BenchmarkQueries measures queries per second over loopback HTTP: signed requests, many
@@ -74,9 +94,13 @@ func BenchmarkUpdateCalls(b *testing.B) {
 //
 //	go test -run XXX -bench Queries -benchtime 20000x ./replica/
 func BenchmarkQueries(b *testing.B) {
-	h := newHarness(b)
-	bodies := presign(b, h, envelope.RequestTypeQuery, "get", b.N)
-	runRequests(b, h.baseURL+endpoint("v2", h.cid, "query"), bodies, http.StatusOK, "queries/s")
+	for _, c := range canisterKinds(b) {
+		b.Run(c.name, func(b *testing.B) {
+			h := newHarness(b, c.opts...)
+			bodies := presign(b, h, envelope.RequestTypeQuery, "get", b.N)
+			runRequests(b, h.baseURL+endpoint("v2", h.cid, "query"), bodies, http.StatusOK, "queries/s")
+		})
+	}
 }
 
 // certHeight returns the number of certifications so far.

@@ -52,6 +52,12 @@ type harnessOpt func(*Config)
 
 func withClock(c *fakeClock) harnessOpt { return func(cfg *Config) { cfg.Clock = c.Now } }
 
+// withWasmCounter replaces the native counter by the Motoko counter (testdata of wasmhost) as
+// the Wasm module wasm: same name, same inc and get methods.
+func withWasmCounter(wasm []byte) harnessOpt {
+	return func(cfg *Config) { cfg.Canisters = []CanisterSpec{{Name: "counter", Wasm: wasm}} }
+}
+
 func newHarness(t testing.TB, opts ...harnessOpt) *harness {
 	t.Helper()
 	code, st := newCounter()
