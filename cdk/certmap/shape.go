@@ -50,7 +50,8 @@ func appendShape(b []byte, n *node) []byte {
 // the map that was saved. It fails with ErrBadShape unless the keys strictly increase, the shape
 // holds exactly len(keys) nodes and it satisfies the invariants of the tree (black root, no red
 // right child, no red node with a red child, the same number of black nodes on every path), which
-// the map's Insert and Delete rely on. The map keeps values; the caller must not change them.
+// the map's Insert and Delete rely on. The map keeps values; the caller must not change them. The
+// nodes share one allocation, freed when the last of them is deleted.
 func FromShape(shape []byte, keys []string, values [][]byte) (Map, error) {
 	if len(keys) != len(values) {
 		return Map{}, fmt.Errorf("%w: %d keys but %d values", ErrBadShape, len(keys), len(values))
