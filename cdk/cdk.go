@@ -66,6 +66,18 @@ type Canister struct {
 	Queries map[string]Method
 	// Timer runs when the global timer fires (canister_global_timer); nil means none.
 	Timer Method
+	// PreUpgrade runs before an upgrade replaces the canister's code (canister_pre_upgrade) and
+	// returns the state to keep; nil (the field or the result) keeps nothing. A Wasm host writes
+	// the bytes to stable memory.
+	PreUpgrade func(ic System) []byte
+	// PostUpgrade runs after an upgrade installed the new code (canister_post_upgrade), in place
+	// of Init, with what the old code's PreUpgrade returned (nil if nothing); ic.Arg is the
+	// upgrade's argument.
+	PostUpgrade func(ic System, saved []byte)
+	// Candid is the canister's Candid service description (a .did file's text), published as the
+	// module's icp:public candid:service metadata by icws build; websocket.Server.Register sets it
+	// to the WebSocket interface when it is empty.
+	Candid string
 	// State, when not nil, lets the host roll back what a trapped message changed. A Wasm host
 	// rolls memory back by itself and never calls it.
 	State Transactional

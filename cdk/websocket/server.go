@@ -96,8 +96,10 @@ func New(cfg Config) *Server {
 	}
 }
 
-// Register adds the ws_* methods to c and makes the server c's Timer and State. It panics if c
-// already has one of those methods, a Timer or a State (see Config.OnTick for periodic work).
+// Register adds the ws_* methods to c and makes the server c's Timer and State, and its
+// PreUpgrade and PostUpgrade, which keep the whole server (clients, queues, certified map) across
+// an upgrade (MarshalStable, UnmarshalStable, Resume). It panics if c already has one of those
+// methods, a Timer, a State or upgrade hooks (see Config.OnTick for periodic work).
 func (s *Server) Register(c *cdk.Canister) {
 	if c.Updates == nil {
 		c.Updates = make(map[string]cdk.Method)
@@ -118,11 +120,37 @@ func (s *Server) Register(c *cdk.Canister) {
 	add(c.Queries, protocol.MethodGetMessages, s.wsGetMessages)
 	add(c.Updates, protocol.MethodMessage, s.Batch(s.wsMessage))
 	add(c.Queries, protocol.MethodStats, s.wsStats)
-	if c.Timer != nil || c.State != nil {
-		panic("websocket: the canister already has a Timer or State")
+	if c.Timer != nil || c.State != nil || c.PreUpgrade != nil || c.PostUpgrade != nil {
+		panic("websocket: the canister already has a Timer, State or upgrade hooks")
 	}
 	c.Timer = s.Batch(s.Timer)
 	c.State = s
+	c.PreUpgrade = s.preUpgrade
+	c.PostUpgrade = s.postUpgrade
+	if c.Candid == "" {
+		c.Candid = protocol.CandidInterface
+	}
+}
+
+// preUpgrade is the canister's PreUpgrade: the server's stable encoding.
+func (s *Server) preUpgrade(ic cdk.System) []byte {
+	b, err := s.MarshalStable()
+	if err != nil {
+		cdk.Trapf(ic, "websocket: pre_upgrade: %v", err)
+	}
+	return b
+}
+
+// postUpgrade is the canister's PostUpgrade: it restores what preUpgrade saved (nothing saved is
+// a fresh server, as after an install) and resumes.
+func (s *Server) postUpgrade(ic cdk.System, saved []byte) {
+	if saved == nil {
+		return
+	}
+	if err := s.UnmarshalStable(saved); err != nil {
+		cdk.Trapf(ic, "websocket: post_upgrade: %v (the old code saved state this code cannot read; upgrade through a version that can)", err)
+	}
+	s.Resume(ic)
 }
 
 // Batch wraps an update, init or timer method of the application so that the Sends and Closes

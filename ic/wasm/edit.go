@@ -529,3 +529,9 @@ func (m *Module) RemoveStart() (uint32, bool) {
 	m.Sections = slices.DeleteFunc(m.Sections, func(s Section) bool { return s.ID == SecStart })
 	return s, true
 }
+
+// SetStart makes the function with index idx the module's start function.
+func (m *Module) SetStart(idx uint32) {
+	m.sectionIndex(SecStart)
+	m.Start = &idx
+}
