@@ -18,6 +18,7 @@ import (
 	"github.com/icws/icws/ic/hashtree"
 	"github.com/icws/icws/ic/identity"
 	"github.com/icws/icws/ic/principal"
+	"github.com/icws/icws/internal/wasmtest"
 	"github.com/icws/icws/protocol"
 	"github.com/icws/icws/replica"
 )
@@ -37,12 +38,28 @@ type ic struct {
 
 func (e *ic) now() time.Time { return time.Now().Add(time.Duration(e.offset.Load())) }
 
-func newIC(t *testing.T) *ic {
+// hosts are the two ways the echo canister runs: native Go in the replica's process, and the
+// IC Wasm module icws build makes of the same source.
+var hosts = []string{"native", "wasm"}
+
+// echoSpec is the echo canister as host runs it, controlled by controller.
+func echoSpec(t *testing.T, host string, controller principal.Principal) replica.CanisterSpec {
+	if host == "wasm" {
+		return replica.CanisterSpec{Name: "echo", Wasm: wasmtest.Build(t, wasmtest.Echo).Wasm, Controllers: []principal.Principal{controller}}
+	}
+	return replica.CanisterSpec{Name: "echo", New: echo.New}
+}
+
+func newIC(t *testing.T, host string) *ic {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	t.Cleanup(cancel)
 	e := &ic{t: t, ctx: ctx}
+	userID, err := identity.GenerateEd25519()
+	if err != nil {
+		t.Fatal(err)
+	}
 	rep, err := replica.Start(ctx, replica.Config{
-		Canisters: []replica.CanisterSpec{{Name: "echo", New: echo.New}},
+		Canisters: []replica.CanisterSpec{echoSpec(t, host, userID.Sender())},
 		Clock:     e.now,
 	})
 	if err != nil {
@@ -57,14 +74,16 @@ func newIC(t *testing.T) *ic {
 	if e.verifier, err = certificate.NewVerifier(certificate.VerifierConfig{RootKey: rep.RootKey(), Now: e.now}); err != nil {
 		t.Fatal(err)
 	}
-	e.gwA, e.gwB, e.user = e.agent(), e.agent(), e.agent()
+	e.gwA, e.gwB, e.user = e.agent(nil), e.agent(nil), e.agent(userID)
 	return e
 }
 
-func (e *ic) agent() *agent.Agent {
-	id, err := identity.GenerateEd25519()
-	if err != nil {
-		e.t.Fatal(err)
+func (e *ic) agent(id identity.Identity) *agent.Agent {
+	if id == nil {
+		var err error
+		if id, err = identity.GenerateEd25519(); err != nil {
+			e.t.Fatal(err)
+		}
 	}
 	a, err := agent.New(agent.Config{URL: e.rep.URL(), Identity: id, RootKey: e.rep.RootKey(), Now: e.now})
 	if err != nil {
@@ -196,7 +215,12 @@ func wantReject(t *testing.T, err error, text string) {
 }
 
 func TestEndToEnd(t *testing.T) {
-	e := newIC(t)
+	for _, host := range hosts {
+		t.Run(host, func(t *testing.T) { testEndToEnd(t, newIC(t, host)) })
+	}
+}
+
+func testEndToEnd(t *testing.T, e *ic) {
 	self := e.canister.String()
 	c := e.register()
 	if c.id != 16 {
@@ -269,7 +293,12 @@ func TestEndToEnd(t *testing.T) {
 }
 
 func TestGarbageCollectionAfterFiveMinutes(t *testing.T) {
-	e := newIC(t)
+	for _, host := range hosts {
+		t.Run(host, func(t *testing.T) { testGarbageCollection(t, newIC(t, host)) })
+	}
+}
+
+func testGarbageCollection(t *testing.T, e *ic) {
 	self := e.canister.String()
 	c := e.register()
 	if ok, err := e.open(e.gwA, c, self); !ok || err != nil {

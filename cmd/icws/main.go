@@ -5,6 +5,7 @@
 //	icws gateway   the WebSocket gateway between clients and canisters
 //	icws client    a terminal chat over a verified WebSocket to a canister
 //	icws bench     load scenarios with a baseline in the same run
+//	icws build     compile a Go canister package to an IC Wasm module
 //
 // Run `icws <command> -h` for the flags of each command.
 package main
@@ -35,6 +36,7 @@ func commands() []command {
 		{"gateway", "run the WebSocket gateway in front of an IC (local or mainnet)", runGateway},
 		{"client", "chat with a canister over a verified WebSocket, from the terminal", runClient},
 		{"bench", "measure the gateway: fan-out, upstream, idle connections, and a bare WebSocket baseline", runBench},
+		{"build", "compile a Go canister package (func New() *cdk.Canister) to an IC Wasm module", runBuild},
 		{"version", "print the version, the Go toolchain, the platform and the BLS implementation", runVersion},
 	}
 }
