@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"github.com/icws/icws/internal/wasmtest"
 	"log/slog"
 	"net/http/httptest"
 	"os"
@@ -16,8 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/icws/icws/canisters/chat"
-	"github.com/icws/icws/canisters/echo"
 	"github.com/icws/icws/cdk"
 	"github.com/icws/icws/cdk/websocket"
 	"github.com/icws/icws/client"
@@ -118,8 +117,8 @@ func newEnv(t *testing.T) *env {
 	rep, err := replica.Start(ctx, replica.Config{
 		Addr: "127.0.0.1:0",
 		Canisters: []replica.CanisterSpec{
-			{Name: "echo", New: echo.New},
-			{Name: "chat", New: chat.New},
+			{Name: "echo", Wasm: wasmtest.Build(t, wasmtest.Echo).Wasm},
+			{Name: "chat", Wasm: wasmtest.Build(t, wasmtest.Chat).Wasm},
 			{Name: "fastecho", New: newFastEcho},
 			{Name: "hourecho", New: newEchoWith(time.Hour, 250*time.Millisecond)},
 			{Name: "silentecho", New: newEchoWith(-1, 0)},

@@ -7,6 +7,9 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"github.com/icws/icws/canisters/chat"
+	"github.com/icws/icws/canisters/echo"
+	"github.com/icws/icws/internal/wasmtest"
 	"net"
 	"net/http"
 	"strings"
@@ -17,8 +20,6 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/icws/icws/agent"
-	"github.com/icws/icws/canisters/chat"
-	"github.com/icws/icws/canisters/echo"
 	"github.com/icws/icws/ic/certificate"
 	"github.com/icws/icws/ic/hashtree"
 	"github.com/icws/icws/ic/identity"
@@ -43,10 +44,24 @@ type testIC struct {
 	srv *http.Server
 }
 
+// startIC starts a replica with the echo and chat canisters as the IC Wasm modules icws build
+// makes of them.
 func startIC(t testing.TB) *testIC {
 	t.Helper()
+	return startICWith(t, []replica.CanisterSpec{{Name: "echo", Wasm: wasmtest.Build(t, wasmtest.Echo).Wasm}, {Name: "chat", Wasm: wasmtest.Build(t, wasmtest.Chat).Wasm}})
+}
+
+// startNativeIC hosts the canisters as Go values instead, for tests that measure this process's
+// heap, which a Wasm canister's linear memory (it grows, never shrinks) would swell.
+func startNativeIC(t testing.TB) *testIC {
+	t.Helper()
+	return startICWith(t, []replica.CanisterSpec{{Name: "echo", New: echo.New}, {Name: "chat", New: chat.New}})
+}
+
+func startICWith(t testing.TB, canisters []replica.CanisterSpec) *testIC {
+	t.Helper()
 	rep, err := replica.New(replica.Config{
-		Canisters: []replica.CanisterSpec{{Name: "echo", New: echo.New}, {Name: "chat", New: chat.New}},
+		Canisters: canisters,
 		Logger:    testLogger(t),
 	})
 	if err != nil {

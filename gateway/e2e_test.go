@@ -595,7 +595,7 @@ func TestShutdownClosesEveryClient(t *testing.T) {
 // TestNoLeaks opens and closes a hundred connections and checks that no goroutine and no memory
 // is left behind.
 func TestNoLeaks(t *testing.T) {
-	ic := startIC(t)
+	ic := startNativeIC(t)
 	gw := startGateway(t, ic, Config{})
 	a := ic.agent(t)
 	cycle := func(n int) {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/icws/icws/internal/wasmtest"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -20,7 +21,6 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/icws/icws/canisters/chat"
-	"github.com/icws/icws/canisters/echo"
 	"github.com/icws/icws/gateway"
 	"github.com/icws/icws/ic/identity"
 	"github.com/icws/icws/protocol"
@@ -312,7 +312,7 @@ func TestBrowser(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 
 	r, err := replica.Start(ctx, replica.Config{
-		Canisters: []replica.CanisterSpec{{Name: "echo", New: echo.New}, {Name: "chat", New: chat.New}},
+		Canisters: []replica.CanisterSpec{{Name: "echo", Wasm: wasmtest.Build(t, wasmtest.Echo).Wasm}, {Name: "chat", Wasm: wasmtest.Build(t, wasmtest.Chat).Wasm}},
 		Logger:    log,
 	})
 	if err != nil {

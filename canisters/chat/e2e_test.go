@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"fmt"
+	"github.com/icws/icws/internal/wasmtest"
 	"testing"
 	"time"
 
@@ -19,7 +20,7 @@ import (
 func TestRoom(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	rep, err := replica.Start(ctx, replica.Config{Canisters: []replica.CanisterSpec{{Name: "chat", New: chat.New}}})
+	rep, err := replica.Start(ctx, replica.Config{Canisters: []replica.CanisterSpec{{Name: "chat", Wasm: wasmtest.Build(t, wasmtest.Chat).Wasm}}})
 	if err != nil {
 		t.Fatal(err)
 	}

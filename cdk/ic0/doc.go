@@ -9,5 +9,6 @@
 //
 // What the IC cannot do fails loudly: a Go panic in a method traps with its message, a method
 // that leaves a goroutine running traps, and the post-linker turns sleeping, file and network
-// access and the wall clock into traps that name them.
+// access into traps that name them. The wall clock cannot trap (Go's garbage collector reads it):
+// time.Now tells no real time in a canister; the IC's time is cdk.System.Time.
 package ic0

@@ -1,23 +1,74 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"os"
+	"os/exec"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/icws/icws/canisters/chat"
 	"github.com/icws/icws/canisters/echo"
+	"github.com/icws/icws/cdk"
+	"github.com/icws/icws/cdk/build"
 	"github.com/icws/icws/ic/principal"
 	"github.com/icws/icws/replica"
 )
 
-// builtinCanisters are the canisters `icws replica` and `icws dev` always host.
-func builtinCanisters() []replica.CanisterSpec {
-	return []replica.CanisterSpec{
-		{Name: "echo", New: echo.New},
-		{Name: "chat", New: chat.New},
+// builtins are the canisters `icws replica` and `icws dev` always host: their names, packages
+// and native constructors.
+var builtins = []struct {
+	name, pkg string
+	new       func() *cdk.Canister
+}{
+	{"echo", "github.com/icws/icws/canisters/echo", echo.New},
+	{"chat", "github.com/icws/icws/canisters/chat", chat.New},
+}
+
+// builtinCanisters returns the built-in canisters as IC Wasm modules that icws build makes of
+// their source, or, with native, as Go values in the replica's process. When their source cannot
+// be built here (a binary run outside the icws module, no Go toolchain) it logs why and hosts
+// them natively.
+func builtinCanisters(ctx context.Context, native bool, log *slog.Logger) ([]replica.CanisterSpec, error) {
+	specs := make([]replica.CanisterSpec, len(builtins))
+	for i, b := range builtins {
+		specs[i] = replica.CanisterSpec{Name: b.name, New: b.new}
 	}
+	if native {
+		return specs, nil
+	}
+	errs := make([]error, len(builtins))
+	var wg sync.WaitGroup
+	for i, b := range builtins {
+		wg.Go(func() {
+			res, err := build.Build(ctx, build.Options{Package: b.pkg, Gzip: false})
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			specs[i] = replica.CanisterSpec{Name: b.name, Wasm: res.Wasm}
+			log.Info("built to IC Wasm with icws build", "canister", b.name, "bytes", len(res.Wasm))
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err == nil {
+			continue
+		}
+		if errors.Is(err, exec.ErrNotFound) || strings.Contains(err.Error(), "go list") {
+			log.Warn("hosting the built-in canisters as native Go: their source cannot be built here (run icws from the icws module to host them as Wasm, or pass --native to say so)", "canister", builtins[i].name, "err", err)
+			for j, b := range builtins {
+				specs[j] = replica.CanisterSpec{Name: b.name, New: b.new}
+			}
+			return specs, nil
+		}
+		return nil, fmt.Errorf("building the built-in %s canister to Wasm: %w (pass --native to host it as Go)", builtins[i].name, err)
+	}
+	return specs, nil
 }
 
 // canisterName is what a --canister name may be: what `icws dev` prints and tools can pass on.
@@ -45,8 +96,8 @@ func (f *canisterFlag) Set(v string) error {
 	if !canisterName.MatchString(name) {
 		return fmt.Errorf("canister name %q: use lower-case letters, digits, - and _, starting with a letter", name)
 	}
-	for _, b := range builtinCanisters() {
-		if b.Name == name {
+	for _, b := range builtins {
+		if b.name == name {
 			return fmt.Errorf("canister name %q is taken by the built-in %s canister; choose another name", name, name)
 		}
 	}
@@ -93,8 +144,8 @@ func (f *principalsFlag) Set(v string) error {
 
 // canisterSpecs is the built-in canisters followed by the user's, each of the user's controlled
 // by controllers.
-func canisterSpecs(user *canisterFlag, controllers principalsFlag) []replica.CanisterSpec {
-	specs := builtinCanisters()
+func canisterSpecs(builtin []replica.CanisterSpec, user *canisterFlag, controllers principalsFlag) []replica.CanisterSpec {
+	specs := builtin
 	for _, s := range user.specs {
 		s.Controllers = append([]principal.Principal(nil), controllers...)
 		specs = append(specs, s)

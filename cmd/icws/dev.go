@@ -40,6 +40,7 @@ type devOptions struct {
 	open                              bool
 	logLevel                          slog.Level
 	canisters                         canisterFlag
+	native                            bool
 	controllers                       principalsFlag
 }
 
@@ -55,6 +56,7 @@ func parseDevFlags(args []string, stderr io.Writer) (*devOptions, error) {
 	fs.StringVar(&o.stateDir, "state-dir", defaultStateDir("dev"), "directory keeping the replica's keys and the gateway's identity (default: a temporary directory when empty)")
 	fs.DurationVar(&o.roundTime, "round-time", 0, "time between replica rounds (0: as fast as possible; 1s imitates mainnet latency)")
 	fs.BoolVar(&o.open, "open", false, "open the demo page in a browser (xdg-open)")
+	fs.BoolVar(&o.native, "native", false, "host echo and chat as Go code in this process instead of the Wasm modules icws build makes of them")
 	fs.Var(&o.canisters, "canister", "`NAME=FILE.wasm`: also host this Wasm canister (gzip-compressed accepted); repeatable")
 	fs.Var(&o.controllers, "controller", "`PRINCIPAL` that controls the --canister canisters; repeatable or comma-separated")
 	fs.Usage = func() {
@@ -130,8 +132,15 @@ func runDev(ctx context.Context, args []string, stdout io.Writer) error {
 	gatewayURL := "ws://" + devURLHost(host, lns[1])
 	demoURL := "http://" + devURLHost(host, lns[2])
 
+	builtin, err := builtinCanisters(ctx, o.native, log.With("part", "build"))
+	if err != nil {
+		for _, l := range lns {
+			l.Close()
+		}
+		return err
+	}
 	r, err := replica.New(replica.Config{
-		Canisters: canisterSpecs(&o.canisters, o.controllers),
+		Canisters: canisterSpecs(builtin, &o.canisters, o.controllers),
 		StateDir:  filepath.Join(stateDir, "replica"),
 		RoundTime: o.roundTime,
 		Logger:    log.With("part", "replica"),

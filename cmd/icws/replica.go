@@ -37,6 +37,7 @@ func runReplica(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.Var(&user, "canister", "`NAME=FILE.wasm`: also host this Wasm canister (gzip-compressed accepted); repeatable")
 	fs.Var(&controllers, "controller", "`PRINCIPAL` that controls the --canister canisters (upgrade, status, stop); repeatable or comma-separated. Without one, nobody can manage them")
 	updateLimit := fs.Uint64("max-update-instructions", 0, "instruction limit of an update, timer or callback of a Wasm canister (0: the IC's 40 billion)")
+	native := fs.Bool("native", false, "host echo and chat as Go code in this process instead of the Wasm modules icws build makes of them")
 	queryLimit := fs.Uint64("max-query-instructions", 0, "instruction limit of a query of a Wasm canister (0: the IC's 5 billion)")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "Usage: icws replica [--listen ADDR] [--state-dir DIR] [--round-time D] [--canister NAME=FILE.wasm --controller PRINCIPAL]...")
@@ -56,13 +57,18 @@ func runReplica(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
 		return fmt.Errorf("--log-level: %w", err)
 	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	builtin, err := builtinCanisters(ctx, *native, log)
+	if err != nil {
+		return err
+	}
 	r, err := replica.Start(ctx, replica.Config{
 		Addr:      *listen,
-		Canisters: canisterSpecs(&user, controllers),
+		Canisters: canisterSpecs(builtin, &user, controllers),
 		Limits:    wasmhost.Limits{Update: *updateLimit, Query: *queryLimit},
 		StateDir:  *stateDir,
 		RoundTime: *roundTime,
-		Logger:    slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})),
+		Logger:    log,
 	})
 	if err != nil {
 		return err
