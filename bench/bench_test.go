@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"math"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -94,9 +95,16 @@ func TestFanoutSmoke(t *testing.T) {
 			row := r.Fanout[0]
 			checkFanout(t, row.Gateway, "gateway", 3, 7)
 			checkFanout(t, row.Baseline, "baseline", 3, 7)
-			if row.Ratio == nil || row.Ratio.Throughput <= 0 {
-				t.Errorf("no ratio gateway/baseline: %+v", row.Ratio)
+			// The ratio is a timing: only its presence, sign and agreement with the figures it
+			// comes from are asserted, never its size.
+			if row.Ratio == nil {
+				t.Fatal("no ratio gateway/baseline")
 			}
+			want := row.Gateway.PerSecond / row.Baseline.PerSecond
+			if got := row.Ratio.Throughput; got <= 0 || math.Abs(got-want) > want/100 {
+				t.Errorf("throughput ratio %v, want %.4g (%v / %v msg/s) to three digits", got, want, row.Gateway.PerSecond, row.Baseline.PerSecond)
+			}
+			t.Logf("throughput gateway/baseline %v (%v / %v msg/s)", row.Ratio.Throughput, row.Gateway.PerSecond, row.Baseline.PerSecond)
 			if g := row.Gateway; g.Polls == 0 || g.Rounds == 0 || g.FrameBytes <= 40 {
 				t.Errorf("gateway metrics missing: %d polls, %d rounds, %v bytes per frame", g.Polls, g.Rounds, g.FrameBytes)
 			}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -225,11 +226,18 @@ func round(v float64, decimals int) float64 {
 	return float64(int64(v*p+0.5)) / p
 }
 
+// ratio returns a/b to three significant digits, or 0 if b is 0. Significant digits, not
+// decimals: a throughput ratio of 0.0049 (a poll-bound gateway against the bare baseline) must not
+// read as 0.
 func ratio(a, b float64) float64 {
 	if b == 0 {
 		return 0
 	}
-	return round(a/b, 2)
+	r, err := strconv.ParseFloat(strconv.FormatFloat(a/b, 'g', 3, 64), 64)
+	if err != nil {
+		return a / b
+	}
+	return r
 }
 
 // WriteJSON writes the report as indented JSON.
@@ -274,7 +282,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 					f.ServerCPU, f.ServerCPUPerMessage, rep, f.LoadCPU, f.ServerRSS, f.OpenSeconds)
 			}
 			if row.Ratio != nil {
-				fmt.Fprintf(tw, "%d\tgateway/baseline\t\t%.2f×\t%.1f×\t\t%.1f×\t\t%.1f×\t\t\t\t\t\n",
+				fmt.Fprintf(tw, "%d\tgateway/baseline\t\t%.3g×\t%.1f×\t\t%.1f×\t\t%.1f×\t\t\t\t\t\n",
 					row.Clients, row.Ratio.Throughput, row.Ratio.LatencyP50, row.Ratio.LatencyP99, row.Ratio.CPUPerMessage)
 			}
 		}

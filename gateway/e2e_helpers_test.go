@@ -189,6 +189,7 @@ func startGatewayWithAgent(t testing.TB, a *agent.Agent, cfg Config, lcs ...net.
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
 		g.Shutdown(ctx)
+		checkOnePoller(t, g)
 	})
 	return tg
 }

@@ -124,7 +124,27 @@ func newTestGateway(t *testing.T, cfg Config, newAPI func(gateway string) canist
 		t.Fatal(err)
 	}
 	t.Cleanup(g.hardCancel)
+	t.Cleanup(func() { checkOnePoller(t, g) })
 	return g
+}
+
+// checkOnePoller fails the test if a canister ever had more than one poll loop at once.
+func checkOnePoller(t testing.TB, g *Gateway) {
+	t.Helper()
+	g.mu.Lock()
+	hubs := make([]*hub, 0, len(g.hubs))
+	for _, h := range g.hubs {
+		hubs = append(hubs, h)
+	}
+	g.mu.Unlock()
+	for _, h := range hubs {
+		h.mu.Lock()
+		n := h.maxLoops
+		h.mu.Unlock()
+		if n > 1 {
+			t.Errorf("canister %s had %d poll loops at once, want at most 1", h.canister, n)
+		}
+	}
 }
 
 // testConn is a connection without a socket, for routing tests: its writer is off, so messages

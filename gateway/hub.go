@@ -27,6 +27,15 @@ type hub struct {
 	closingIDs map[uint64]chan struct{} // guarded by mu; ws_close in flight, by client id
 	running    bool                     // guarded by mu; a poller goroutine runs
 	cursor     uint64                   // guarded by mu while no poller runs; the poller's own while it runs
+
+	// One poller per canister is an invariant: loops counts the poll loops that run, maxLoops the
+	// most that ever ran at once (tests check it never exceeds 1; poll logs an error if it does).
+	loops    int // guarded by mu
+	maxLoops int // guarded by mu
+
+	// afterStop, if set (tests only; nil in production), is called by a poller after it decided
+	// to stop and before it returns, to widen the window in which a new client starts the next.
+	afterStop func()
 }
 
 // hubFor returns the hub of canister, creating it if needed.
@@ -115,15 +124,21 @@ func (h *hub) poke() {
 	}
 }
 
-// stopIfIdle stops the poller, keeping cursor, if the hub has no clients.
-func (h *hub) stopIfIdle(cursor uint64) bool {
+// stop decides whether the poller stops and, if it does, clears running in the same critical
+// section: it stops when the gateway stops (force) or the hub has no clients, keeping cursor for
+// the next poller. A client that joins after stop returns true finds running false and starts a
+// new poller; one that joined before finds it true and is served by this one. Deciding and
+// clearing under two locks would let a client start a second poller in between.
+func (h *hub) stop(cursor uint64, force bool) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if len(h.clients) > 0 {
+	if !force && len(h.clients) > 0 {
 		return false
 	}
 	h.running = false
 	h.cursor = cursor
+	h.loops--
+	h.g.m.pollers.dec()
 	return true
 }
 
@@ -137,18 +152,24 @@ func (h *hub) stopIfIdle(cursor uint64) bool {
 func (h *hub) poll(cursor uint64) {
 	g := h.g
 	defer g.active.Done()
-	defer g.m.pollers.dec()
+	h.mu.Lock()
+	h.loops++
+	h.maxLoops = max(h.maxLoops, h.loops)
+	loops := h.loops
+	h.mu.Unlock()
+	if loops > 1 {
+		h.log.Error("more than one poller for a canister", "pollers", loops)
+	}
 	h.log.Debug("poller started", "cursor", cursor)
 	bo := backoff{min: g.cfg.PollInterval, max: 5 * time.Second}
 	var failing int // consecutive failures
 	var lastLog time.Time
 	fresh := true // no batch taken since the poller started
 	for {
-		if g.hardCtx.Err() != nil || h.stopIfIdle(cursor) {
-			h.mu.Lock()
-			h.running = false
-			h.cursor = cursor
-			h.mu.Unlock()
+		if h.stop(cursor, g.hardCtx.Err() != nil) {
+			if h.afterStop != nil {
+				h.afterStop()
+			}
 			h.log.Debug("poller stopped", "cursor", cursor)
 			return
 		}

@@ -3,6 +3,7 @@ package gateway
 import (
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -81,11 +82,6 @@ func TestPollerRoutesAndStops(t *testing.T) {
 		return fake
 	})
 	const perClient = 60
-	for i := 0; i < perClient; i++ {
-		for c := uint64(1); c <= 3; c++ {
-			fake.push(c, []byte(fmt.Sprintf("%d/%d", c, i)))
-		}
-	}
 	h := g.hubFor(testCanister)
 	conns := []*conn{testConn(g, 1), testConn(g, 2), testConn(g, 3)}
 	for _, c := range conns {
@@ -93,6 +89,14 @@ func TestPollerRoutesAndStops(t *testing.T) {
 			t.Fatal("add asked to wait for a ws_close")
 		}
 	}
+	// The messages are queued once every client is registered (the first client's poller may
+	// already have polled), and one poke wakes the poller from its hour-long wait.
+	for i := 0; i < perClient; i++ {
+		for c := uint64(1); c <= 3; c++ {
+			fake.push(c, []byte(fmt.Sprintf("%d/%d", c, i)))
+		}
+	}
+	h.poke()
 	if got := g.hubFor(testCanister); got != h {
 		t.Fatal("hubFor made a second hub for one canister")
 	}
@@ -307,4 +311,71 @@ func TestHubReplacesAndWaitsForClose(t *testing.T) {
 		t.Fatal("ws_close registered without need")
 	}
 	waitFor(t, "poller stopped", func() bool { return g.m.pollers.get() == 0 })
+}
+
+// TestOnePollerWhenClientJoinsAsPollerStops checks that a client that joins while the poller is
+// stopping gets exactly one poller: the stopping one is gone (it decided to stop and cleared
+// running in one step), the new one is the only one, and a later client starts no other. The test
+// hook holds the stopping poller between its decision and its return.
+func TestOnePollerWhenClientJoinsAsPollerStops(t *testing.T) {
+	var fake *fakeIC
+	g := newTestGateway(t, Config{PollInterval: time.Hour}, func(gw string) canisterAPI {
+		fake = &fakeIC{gateway: gw}
+		return fake
+	})
+	h := g.hubFor(testCanister)
+	stopping, resume := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	h.afterStop = func() {
+		once.Do(func() {
+			close(stopping)
+			<-resume
+		})
+	}
+	c1, c2, c3 := testConn(g, 1), testConn(g, 2), testConn(g, 3)
+	h.add(c1)
+	waitFor(t, "the first poll", func() bool { return len(fake.calls()) == 1 })
+	h.leave(c1, false)
+	select {
+	case <-stopping:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the poller did not stop after its last client left")
+	}
+
+	// The first poller is held after its decision to stop; c2 joins.
+	h.add(c2)
+	waitFor(t, "the second client's poll", func() bool { return len(fake.calls()) == 2 })
+	close(resume)
+	waitFor(t, "the stopping poller gone", func() bool {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		return h.loops == 1
+	})
+	h.add(c3)
+	fake.push(3, []byte("to c3"))
+	h.poke()
+	waitFor(t, "the message to c3", func() bool { return c3.q.len() > 0 })
+
+	h.mu.Lock()
+	loops, maxLoops, running := h.loops, h.maxLoops, h.running
+	h.mu.Unlock()
+	if n := g.m.pollers.get(); n != 1 {
+		t.Errorf("pollers gauge = %d with clients, want 1", n)
+	}
+	if loops != 1 || maxLoops != 1 || !running {
+		t.Errorf("poll loops %d, at most %d, running %v; want 1, 1, true", loops, maxLoops, running)
+	}
+
+	h.leave(c2, false)
+	h.leave(c3, false)
+	waitFor(t, "poller stopped", func() bool { return g.m.pollers.get() == 0 })
+	h.mu.Lock()
+	loops, maxLoops = h.loops, h.maxLoops
+	h.mu.Unlock()
+	if loops != 0 || maxLoops != 1 {
+		t.Errorf("after stop: poll loops %d, at most %d; want 0, 1", loops, maxLoops)
+	}
+	if n := c3.q.len(); n != 1 {
+		t.Errorf("c3 got %d copies of its message, want 1", n)
+	}
 }
