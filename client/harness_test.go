@@ -115,7 +115,8 @@ func newEnv(t *testing.T) *env {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	rep, err := replica.Start(ctx, replica.Config{
-		Addr: "127.0.0.1:0",
+		WasmCacheDir: wasmtest.CacheDir(),
+		Addr:         "127.0.0.1:0",
 		Canisters: []replica.CanisterSpec{
 			{Name: "echo", Wasm: wasmtest.Build(t, wasmtest.Echo).Wasm},
 			{Name: "chat", Wasm: wasmtest.Build(t, wasmtest.Chat).Wasm},

@@ -61,8 +61,9 @@ func startNativeIC(t testing.TB) *testIC {
 func startICWith(t testing.TB, canisters []replica.CanisterSpec) *testIC {
 	t.Helper()
 	rep, err := replica.New(replica.Config{
-		Canisters: canisters,
-		Logger:    testLogger(t),
+		WasmCacheDir: wasmtest.CacheDir(),
+		Canisters:    canisters,
+		Logger:       testLogger(t),
 	})
 	if err != nil {
 		t.Fatal(err)

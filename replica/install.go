@@ -22,10 +22,11 @@ func (r *Replica) wasmHost(ctx context.Context) (wasmhost.Host, error) {
 		return r.wasm, nil
 	}
 	h, err := wasmhost.New(ctx, wasmhost.Options{
-		Limits:  r.limits,
-		RootKey: r.rootDER,
-		Subnet:  r.subnetID,
-		Logger:  r.log,
+		Limits:   r.limits,
+		RootKey:  r.rootDER,
+		Subnet:   r.subnetID,
+		Logger:   r.log,
+		CacheDir: r.cache,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("replica: the Wasm host: %w", err)

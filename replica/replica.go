@@ -63,6 +63,9 @@ type Config struct {
 	Logger *slog.Logger
 	// Limits are the instruction limits of Wasm canisters; zero fields mean the IC's.
 	Limits wasmhost.Limits
+	// WasmCacheDir, if not empty, keeps compiled Wasm modules on disk across starts (a Go
+	// canister's 5 MB module takes seconds to compile).
+	WasmCacheDir string
 }
 
 // Limits and timings.
@@ -107,6 +110,7 @@ type Replica struct {
 	subnetID principal.Principal
 
 	limits wasmhost.Limits
+	cache  string        // Config.WasmCacheDir
 	wasm   wasmhost.Host // made at the first Wasm install; owned by rounds
 
 	// The canister table, guarded by mu: written by rounds (create and delete), read by
@@ -178,6 +182,7 @@ type ingress struct {
 func New(cfg Config) (*Replica, error) {
 	r := &Replica{
 		limits:   cfg.Limits,
+		cache:    cfg.WasmCacheDir,
 		log:      cfg.Logger,
 		clock:    cfg.Clock,
 		round:    cfg.RoundTime,

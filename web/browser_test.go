@@ -312,8 +312,9 @@ func TestBrowser(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 
 	r, err := replica.Start(ctx, replica.Config{
-		Canisters: []replica.CanisterSpec{{Name: "echo", Wasm: wasmtest.Build(t, wasmtest.Echo).Wasm}, {Name: "chat", Wasm: wasmtest.Build(t, wasmtest.Chat).Wasm}},
-		Logger:    log,
+		WasmCacheDir: wasmtest.CacheDir(),
+		Canisters:    []replica.CanisterSpec{{Name: "echo", Wasm: wasmtest.Build(t, wasmtest.Echo).Wasm}, {Name: "chat", Wasm: wasmtest.Build(t, wasmtest.Chat).Wasm}},
+		Logger:       log,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -20,7 +20,7 @@ import (
 func TestRoom(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	rep, err := replica.Start(ctx, replica.Config{Canisters: []replica.CanisterSpec{{Name: "chat", Wasm: wasmtest.Build(t, wasmtest.Chat).Wasm}}})
+	rep, err := replica.Start(ctx, replica.Config{Canisters: []replica.CanisterSpec{{Name: "chat", Wasm: wasmtest.Build(t, wasmtest.Chat).Wasm}}, WasmCacheDir: wasmtest.CacheDir()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -59,8 +59,9 @@ func newIC(t *testing.T, host string) *ic {
 		t.Fatal(err)
 	}
 	rep, err := replica.Start(ctx, replica.Config{
-		Canisters: []replica.CanisterSpec{echoSpec(t, host, userID.Sender())},
-		Clock:     e.now,
+		WasmCacheDir: wasmtest.CacheDir(),
+		Canisters:    []replica.CanisterSpec{echoSpec(t, host, userID.Sender())},
+		Clock:        e.now,
 	})
 	if err != nil {
 		t.Fatal(err)

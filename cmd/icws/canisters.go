@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -151,4 +152,14 @@ func canisterSpecs(builtin []replica.CanisterSpec, user *canisterFlag, controlle
 		specs = append(specs, s)
 	}
 	return specs
+}
+
+// wasmCacheDir is where the replica keeps compiled Wasm modules: the user's cache directory
+// (~/.cache/icws/wasm on Linux), or none when there is no such directory.
+func wasmCacheDir() string {
+	d, err := os.UserCacheDir()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(d, "icws", "wasm")
 }

@@ -140,10 +140,11 @@ func runDev(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	r, err := replica.New(replica.Config{
-		Canisters: canisterSpecs(builtin, &o.canisters, o.controllers),
-		StateDir:  filepath.Join(stateDir, "replica"),
-		RoundTime: o.roundTime,
-		Logger:    log.With("part", "replica"),
+		Canisters:    canisterSpecs(builtin, &o.canisters, o.controllers),
+		StateDir:     filepath.Join(stateDir, "replica"),
+		WasmCacheDir: wasmCacheDir(),
+		RoundTime:    o.roundTime,
+		Logger:       log.With("part", "replica"),
 	})
 	if err != nil {
 		lns[0].Close()

@@ -63,12 +63,13 @@ func runReplica(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	r, err := replica.Start(ctx, replica.Config{
-		Addr:      *listen,
-		Canisters: canisterSpecs(builtin, &user, controllers),
-		Limits:    wasmhost.Limits{Update: *updateLimit, Query: *queryLimit},
-		StateDir:  *stateDir,
-		RoundTime: *roundTime,
-		Logger:    log,
+		Addr:         *listen,
+		Canisters:    canisterSpecs(builtin, &user, controllers),
+		Limits:       wasmhost.Limits{Update: *updateLimit, Query: *queryLimit},
+		StateDir:     *stateDir,
+		RoundTime:    *roundTime,
+		Logger:       log,
+		WasmCacheDir: wasmCacheDir(),
 	})
 	if err != nil {
 		return err

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"os"
 	"path/filepath"
 	"runtime"
 	"sync"
@@ -64,3 +65,7 @@ func Gzip(t testing.TB, pkg string) []byte {
 	}
 	return b.Bytes()
 }
+
+// CacheDir is the compilation cache the tests' replicas share (replica.Config.WasmCacheDir):
+// one directory for every test binary of a run, so that each module is compiled once.
+func CacheDir() string { return filepath.Join(os.TempDir(), "icws-test-wasm-cache") }

@@ -24,6 +24,9 @@ type Options struct {
 	RootKey []byte              // ic0.root_key_*: the replica's root public key (DER)
 	Subnet  principal.Principal // ic0.subnet_self_*
 	Logger  *slog.Logger
+	// CacheDir, if not empty, keeps compiled modules on disk (shared by hosts and processes that
+	// name the same directory), so that a module is compiled once, not at every start.
+	CacheDir string
 }
 
 // wazyHost is the Host on the wazy engine. Each word size has its own runtime, whose "ic0"
@@ -44,6 +47,13 @@ type wazyHost struct {
 func New(ctx context.Context, opts Options) (Host, error) {
 	h := &wazyHost{opts: opts, rootKey: opts.RootKey, subnet: opts.Subnet,
 		cache: wazy.NewCompilationCache(), compiled: make(map[[32]byte]*module)}
+	if opts.CacheDir != "" {
+		c, err := wazy.NewCompilationCacheWithDir(opts.CacheDir)
+		if err != nil {
+			return nil, fmt.Errorf("wasmhost: the compilation cache in %s: %w", opts.CacheDir, err)
+		}
+		h.cache = c
+	}
 	for i := range h.runtimes {
 		cfg := wazy.NewRuntimeConfigCompiler().
 			WithCoreFeatures(api.CoreFeaturesV2 | api.CoreFeatureMemory64).
