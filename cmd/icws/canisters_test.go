@@ -71,7 +71,7 @@ func TestReplicaUserCanister(t *testing.T) {
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
-		err := runReplica(ctx, []string{"--listen", "127.0.0.1:0", "--log-level", "error",
+		err := runReplica(ctx, []string{"--listen", "127.0.0.1:0", "--log-level", "error", "--native",
 			"--canister", "counter=" + path, "--controller", me.Sender().String()}, pw)
 		pw.Close()
 		done <- err
