@@ -28,6 +28,10 @@ import (
 // ErrBuild is wrapped by every error of Build.
 var ErrBuild = errors.New("icws build")
 
+// ErrNoPackage is wrapped (beside ErrBuild) when the go command cannot find or load the
+// package: it is not there, or not in a module the current directory can see.
+var ErrNoPackage = errors.New("package not found")
+
 // Options configure Build.
 type Options struct {
 	// Package is the canister package: an import path, or a directory such as ./canisters/echo
@@ -156,15 +160,22 @@ func Build(ctx context.Context, opts Options) (*Result, error) {
 	}
 	res.Link, res.RawSize, res.Wasm = rep, len(linked), linked
 	if opts.Gzip {
-		var b bytes.Buffer
-		zw, _ := gzip.NewWriterLevel(&b, gzip.BestCompression)
-		zw.Write(linked)
-		if err := zw.Close(); err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrBuild, err)
-		}
-		res.Wasm = b.Bytes()
+		res.Wasm = Gzip(linked, gzip.BestCompression)
 	}
 	return res, nil
+}
+
+// Gzip compresses a module as the IC accepts it (install_code and chunked uploads take gzipped
+// modules; the module hash is then the gzip's). level is a compress/gzip level.
+func Gzip(wasm []byte, level int) []byte {
+	var b bytes.Buffer
+	zw, err := gzip.NewWriterLevel(&b, level)
+	if err != nil {
+		zw, _ = gzip.NewWriterLevel(&b, gzip.DefaultCompression)
+	}
+	zw.Write(wasm) // writes to a bytes.Buffer do not fail
+	zw.Close()
+	return b.Bytes()
 }
 
 // icNames are the IC names of the fixed entry points.
@@ -188,7 +199,7 @@ func list(ctx context.Context, goCmd, dir, pattern string) (*pkgInfo, error) {
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		return nil, fmt.Errorf("%w: go list %s: %w\n%s", ErrBuild, pattern, err, stderr.Bytes())
+		return nil, fmt.Errorf("%w: %w: go list %s: %w\n%s", ErrBuild, ErrNoPackage, pattern, err, stderr.Bytes())
 	}
 	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
 	if len(lines) != 1 {

@@ -116,5 +116,8 @@ func TestBuildRefuses(t *testing.T) {
 		if !errors.Is(err, build.ErrBuild) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("build %s: %v, want an error saying %q", tc.pkg, err, tc.want)
 		}
+		if notFound := tc.pkg == "./nonexistent"; errors.Is(err, build.ErrNoPackage) != notFound {
+			t.Errorf("build %s: errors.Is(err, ErrNoPackage) = %v, want %v", tc.pkg, !notFound, notFound)
+		}
 	}
 }

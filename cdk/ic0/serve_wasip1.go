@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"runtime"
 	"slices"
+	"unsafe"
 
 	"github.com/icws/icws/cdk"
 	"github.com/icws/icws/ic/principal"
@@ -168,21 +169,20 @@ type system struct {
 }
 
 func (s *system) Caller() principal.Principal {
-	b := make([]byte, msgCallerSize())
-	msgCallerCopy(ptr(b), 0, uint32(len(b)))
-	p, err := principal.FromBytes(b)
-	if err != nil {
-		s.Trap("msg_caller: " + err.Error())
-	}
-	return p
+	return s.principal("msg_caller", msgCallerSize(), msgCallerCopy)
 }
 
 func (s *system) Self() principal.Principal {
-	b := make([]byte, canisterSelfSize())
-	canisterSelfCopy(ptr(b), 0, uint32(len(b)))
+	return s.principal("canister_self", canisterSelfSize(), canisterSelfCopy)
+}
+
+// principal reads a principal through an ic0 size/copy pair.
+func (s *system) principal(name string, size uint32, copyFn func(dst unsafe.Pointer, off, n uint32)) principal.Principal {
+	b := make([]byte, size)
+	copyFn(ptr(b), 0, uint32(len(b)))
 	p, err := principal.FromBytes(b)
 	if err != nil {
-		s.Trap("canister_self: " + err.Error())
+		s.Trap(name + ": " + err.Error())
 	}
 	return p
 }

@@ -60,7 +60,7 @@ func builtinCanisters(ctx context.Context, native bool, log *slog.Logger) ([]rep
 		if err == nil {
 			continue
 		}
-		if errors.Is(err, exec.ErrNotFound) || strings.Contains(err.Error(), "go list") {
+		if errors.Is(err, exec.ErrNotFound) || errors.Is(err, build.ErrNoPackage) {
 			log.Warn("hosting the built-in canisters as native Go: their source cannot be built here (run icws from the icws module to host them as Wasm, or pass --native to say so)", "canister", builtins[i].name, "err", err)
 			for j, b := range builtins {
 				specs[j] = replica.CanisterSpec{Name: b.name, New: b.new}

@@ -3,7 +3,6 @@
 package wasmtest
 
 import (
-	"bytes"
 	"compress/gzip"
 	"context"
 	"os"
@@ -56,14 +55,7 @@ func Build(t testing.TB, pkg string) *build.Result {
 // is larger than the IC's ingress limit).
 func Gzip(t testing.TB, pkg string) []byte {
 	t.Helper()
-	r := Build(t, pkg)
-	var b bytes.Buffer
-	zw, _ := gzip.NewWriterLevel(&b, gzip.BestSpeed)
-	zw.Write(r.Wasm)
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return b.Bytes()
+	return build.Gzip(Build(t, pkg).Wasm, gzip.BestSpeed)
 }
 
 // CacheDir is the compilation cache the tests' replicas share (replica.Config.WasmCacheDir):
