@@ -109,6 +109,8 @@ func dialSDK(ctx context.Context, e *icEnv, d *websocket.Dialer, readBuffer int)
 		Agent:      e.users,
 		Dialer:     d,
 		ReadBuffer: readBuffer,
+		// The bench canister sends no heartbeats (bench/canister), so its silence means nothing.
+		HeartbeatTimeout: -1,
 	})
 	if err != nil {
 		return nil, err

@@ -26,9 +26,9 @@ const (
 	DefaultMaxCertificateAge = 5 * time.Minute
 	// DefaultMaxClockSkew is how far ahead of the local clock a certificate or a timestamp may be.
 	DefaultMaxClockSkew = 30 * time.Second
-	// DefaultHeartbeatTimeout is how long Recv waits for a certified message, once the canister
-	// has shown that it sends heartbeats, before it reports Withheld: two heartbeat intervals of
-	// the canister library (30 s each) and an allowance for the network.
+	// DefaultHeartbeatTimeout is how long Recv waits for a certified message, from the opening of
+	// the connection and then from the last one, before it reports Withheld: two heartbeat
+	// intervals of the canister library (30 s each) and an allowance for the network.
 	DefaultHeartbeatTimeout = 75 * time.Second
 	// pongWriteTimeout bounds the write of a pong that answers a gateway's ping.
 	pongWriteTimeout = 10 * time.Second
@@ -84,11 +84,14 @@ type Config struct {
 	MaxClockSkew time.Duration
 
 	// HeartbeatTimeout is how long Recv waits for any certified message (heartbeats included)
-	// before it reports Withheld; default DefaultHeartbeatTimeout, negative to never. It applies
-	// once the canister sent a heartbeat, so canisters without heartbeats are not affected. It
-	// also bounds how long Reconnect's resending waits for the canister's acknowledgement (which
-	// an icws canister sends as soon as the client reopens). Keep it above twice the canister's
-	// heartbeat interval.
+	// before it reports Withheld; default DefaultHeartbeatTimeout, negative to never. It is armed
+	// when a socket opens: an icws canister confirms the open with its first heartbeat (at its
+	// first timer tick after the client's keep-alive), so a gateway that withholds everything
+	// from the start is caught too. A canister that sends no heartbeats (the seed's, or
+	// HeartbeatInterval < 0) needs a negative HeartbeatTimeout. It also bounds how long
+	// Reconnect's resending waits for the canister's acknowledgement (which an icws canister
+	// sends as soon as the client reopens). Keep it above twice the canister's heartbeat
+	// interval.
 	HeartbeatTimeout time.Duration
 
 	// Dialer opens WebSocket connections; nil means a dialer with DefaultHandshakeTimeout and the

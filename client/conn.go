@@ -66,11 +66,11 @@ type Conn struct {
 	ended error
 	// lastSock is the socket Recv last read from.
 	lastSock *socket
-	// lastHeard is when a message of ours last passed the checks, or when Recv switched to the
-	// current socket (local clock).
+	// lastHeard is when a message of ours last passed the checks, or when the socket Recv reads
+	// from was opened (local clock).
 	lastHeard time.Time
-	// heartbeats is set once the canister sent a heartbeat: from then on, silence is suspect,
-	// and its acknowledgements can be counted on.
+	// heartbeats is set once the canister sent a heartbeat: from then on its acknowledgements
+	// can be counted on.
 	heartbeats atomic.Bool
 
 	// writeMu (a one-slot semaphore, so that waiting for it respects contexts) serializes
@@ -140,6 +140,8 @@ type socket struct {
 	floor uint64
 	// proven is set by Recv once a message of ours arrived through the socket.
 	proven bool
+	// opened is when the socket was opened (local clock): its silence is counted from then.
+	opened time.Time
 
 	// mu guards failed.
 	mu sync.Mutex
@@ -322,21 +324,21 @@ func (c *Conn) Recv(ctx context.Context) (Message, error) {
 
 // use makes s the socket Recv reads from, if it is not already: what comes through it below
 // the next expected sequence number came through earlier sockets, and its silence is counted
-// from now.
+// from its opening.
 func (c *Conn) use(s *socket) {
 	if s != c.lastSock {
 		c.lastSock = s
 		s.floor = c.v.next
-		c.lastHeard = time.Now()
+		c.lastHeard = s.opened
 	}
 }
 
 // errSwitched is nextFrame's report that Reconnect replaced the socket it watched.
 var errSwitched = errors.New("client: socket replaced")
 
-// nextFrame returns the next frame from the readers. Once the canister has shown that it sends
-// heartbeats, it fails with Withheld when nothing arrived through s for Config.HeartbeatTimeout
-// (or with errSwitched if s is no longer in use by then).
+// nextFrame returns the next frame from the readers. It fails with Withheld when no message of
+// ours arrived through s for Config.HeartbeatTimeout, counted from its opening and then from the
+// last one (or with errSwitched if s is no longer in use by then).
 func (c *Conn) nextFrame(ctx context.Context, s *socket) (frame, error) {
 	select {
 	case f := <-c.frames:
@@ -347,7 +349,7 @@ func (c *Conn) nextFrame(ctx context.Context, s *socket) (frame, error) {
 		return frame{}, err
 	}
 	var deadline time.Time
-	if c.heartbeats.Load() && c.cfg.HeartbeatTimeout > 0 {
+	if c.cfg.HeartbeatTimeout > 0 {
 		deadline = c.lastHeard.Add(c.cfg.HeartbeatTimeout)
 	}
 	if c.resyncing.Load() && c.cfg.HeartbeatTimeout > 0 {
@@ -382,8 +384,7 @@ func (c *Conn) nextFrame(ctx context.Context, s *socket) (frame, error) {
 		if err := c.checkResync(s); err != nil {
 			return frame{}, err
 		}
-		err := &VerifyError{Kind: Withheld, Detail: fmt.Sprintf("no certified message came through %s for %v, although the canister sends heartbeats",
-			s.gateway, c.cfg.HeartbeatTimeout)}
+		err := c.silence(s)
 		s.fail(err)
 		return frame{}, err
 	}

@@ -133,7 +133,7 @@ func (c *Conn) open(ctx context.Context, gateway string) (*socket, error) {
 		_ = ws.Close()
 		return nil, fmt.Errorf("client: failed to send the first message to %s: %w", gateway, err)
 	}
-	return &socket{ws: ws, gateway: gateway, quit: make(chan struct{}), exited: make(chan struct{})}, nil
+	return &socket{ws: ws, gateway: gateway, quit: make(chan struct{}), exited: make(chan struct{}), opened: time.Now()}, nil
 }
 
 // Reconnect moves the connection to a gateway (another one, or the same one again): it opens a

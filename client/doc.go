@@ -74,10 +74,11 @@
 // message it sent is acknowledged (otherwise those messages keep the session alive).
 // Keep calling Recv: a canister closes a client that has been silent for its idle timeout (90 s).
 //
-// They also expose a gateway that holds messages back: once a heartbeat came, Recv fails with
-// Withheld when no certified message arrives for Config.HeartbeatTimeout, or when a heartbeat
-// shows that a message the client sent more than Config.MaxMessageAge earlier never reached the
-// canister. The canister's close notice (a service message with a reason) ends the stream with a
+// They also expose a gateway that holds messages back: Recv fails with Withheld when no
+// certified message arrives for Config.HeartbeatTimeout, counted from the opening of the socket
+// (the canister's first heartbeat confirms the open) and then from the last one, or when a
+// heartbeat shows that a message the client sent more than Config.MaxMessageAge earlier never
+// reached the canister. The canister's close notice (a service message with a reason) ends the stream with a
 // *CanisterClosedError.
 //
 // # What happens after a failed check

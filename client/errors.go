@@ -42,7 +42,7 @@ const (
 	// more than the configured skew. The local clock is probably wrong.
 	Future
 	// Withheld: the gateway holds messages back. Either no certified message arrived for
-	// Config.HeartbeatTimeout although the canister sends heartbeats, or the canister's
+	// Config.HeartbeatTimeout (since the socket opened, or since the last one), or the canister's
 	// acknowledgements show that a message the client sent more than Config.MaxMessageAge ago
 	// never reached it.
 	Withheld

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,30 +13,7 @@ import (
 	"github.com/icws/icws/protocol"
 )
 
-// TestSilentGateway has the gateway stop delivering anything, heartbeats included: the client
-// reports it as withheld once the heartbeat timeout passes.
-func TestSilentGateway(t *testing.T) {
-	e := newEnv(t)
-	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-	defer cancel()
-	var silent atomic.Bool
-	p := newProxy(t, e.gateway(t), func(f *proxyFrame) [][]byte {
-		if silent.Load() {
-			return nil
-		}
-		if f.msg.Service {
-			silent.Store(true) // after the first heartbeat, which shows that the canister sends them
-		}
-		return [][]byte{f.data}
-	})
-	cfg := e.config(e.fastEcho, p.url)
-	cfg.HeartbeatTimeout = 3 * time.Second
-	c := dial(t, ctx, cfg)
-	ve := recvErr(t, ctx, c, client.Withheld)
-	if !strings.Contains(ve.Detail, "heartbeats") {
-		t.Fatalf("withheld error %q does not say why", ve)
-	}
-}
+// The silent gateways are in silent_test.go, on synctest.
 
 // TestSwallowedClientMessages has the gateway drop what the client sends: the canister's
 // heartbeats show that it never got the client's message, and the client reports it.

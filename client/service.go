@@ -25,6 +25,21 @@ func (c *Conn) checkResync(s *socket) error {
 	return err
 }
 
+// silence is the Withheld error of a socket through which no message of ours came for
+// Config.HeartbeatTimeout: none since it was opened (the canister's confirmation of the open, its
+// first heartbeat, never came), or none since the last one.
+func (c *Conn) silence(s *socket) *VerifyError {
+	if !s.proven {
+		return &VerifyError{Kind: Withheld, Detail: fmt.Sprintf(
+			"no certified message came through %s within %v of opening the connection: the canister's first heartbeat, which confirms the open, never arrived; "+
+				"the gateway withholds the canister's messages (reconnect, through another gateway if you can), or the canister sends no heartbeats (then set Config.HeartbeatTimeout negative)",
+			s.gateway, c.cfg.HeartbeatTimeout)}
+	}
+	return &VerifyError{Kind: Withheld, Detail: fmt.Sprintf(
+		"no certified message came through %s for %v, although the canister sends heartbeats: the gateway withholds the canister's messages, or it or the IC is down; reconnect, through another gateway if you can",
+		s.gateway, c.cfg.HeartbeatTimeout)}
+}
+
 // service handles a verified service message of the canister: its acknowledgement (which may
 // make room for the frames waiting to be written), the end of a resynchronization, a keep-alive
 // in answer when the client has nothing unconfirmed, or the close notice.

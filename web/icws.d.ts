@@ -120,7 +120,7 @@ export interface Options {
   openTimeoutMs?: number;
   maxQueued?: number;
   maxUnsent?: number;
-  /** Once heartbeats came, recv fails with withheld after this long without a certified message; negative never. */
+  /** recv fails with withheld after this long without a certified message, counted from the open (the canister confirms it with its first heartbeat) and then from the last one; negative never (for canisters without heartbeats). */
   heartbeatTimeoutMs?: number;
   /** recv fails with withheld when a heartbeat shows a message written this long ago never arrived; negative never. */
   ackTimeoutMs?: number;

@@ -78,6 +78,7 @@ func parseClientFlags(args []string, stderr io.Writer) (*clientOptions, error) {
 		identityPEM  = fs.String("identity", "", "PEM file of the Ed25519 identity that registers the client (default: anonymous)")
 		jsonMode     = fs.Bool("json", false, `scripts: read one {"text": …} per line, print one JSON object per message`)
 		maxAge       = fs.Duration("max-age", client.DefaultMaxMessageAge, "refuse messages queued longer ago than this")
+		hbTimeout    = fs.Duration("heartbeat-timeout", client.DefaultHeartbeatTimeout, "fail as withheld when no certified message came for this long since the open or the last one (negative: never, for canisters without heartbeats)")
 		linger       = fs.Duration("linger", time.Second, "after the end of input, keep printing messages this long before closing")
 		verbose      = fs.Bool("v", false, "log the client's debug messages to stderr")
 	)
@@ -113,11 +114,12 @@ func parseClientFlags(args []string, stderr io.Writer) (*clientOptions, error) {
 	}
 	o := &clientOptions{gateways: gateways, json: *jsonMode, linger: *linger}
 	o.cfg = client.Config{
-		Gateway:       gateways[0],
-		IC:            *icURL,
-		Canister:      id,
-		FetchRootKey:  *fetchRootKey,
-		MaxMessageAge: *maxAge,
+		Gateway:          gateways[0],
+		IC:               *icURL,
+		Canister:         id,
+		FetchRootKey:     *fetchRootKey,
+		MaxMessageAge:    *maxAge,
+		HeartbeatTimeout: *hbTimeout,
 	}
 	if *rootKeyFile != "" {
 		if *fetchRootKey {

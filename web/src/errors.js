@@ -25,8 +25,8 @@ export const Kind = Object.freeze({
   /** The certificate or the message is ahead of the local clock by more than allowed. */
   FUTURE: 'future',
   /**
-   * The gateway holds messages back: no certified message came for heartbeatTimeoutMs although
-   * the canister sends heartbeats, or the canister's acknowledgements show that a message sent
+   * The gateway holds messages back: no certified message came for heartbeatTimeoutMs (since the
+   * socket opened, or since the last one), or the canister's acknowledgements show that a message sent
    * more than ackTimeoutMs ago never reached it (the Go client's Withheld).
    */
   WITHHELD: 'withheld',

@@ -52,9 +52,9 @@ export const DEFAULT_OPEN_TIMEOUT_MS = 10_000;
 export const DEFAULT_MAX_QUEUED = 10_000;
 export const DEFAULT_MAX_UNSENT = 10_000;
 /**
- * How long recv waits for a certified message, once the canister has shown that it sends
- * heartbeats (every 30 s), before it fails with withheld: two intervals and a network allowance,
- * as the Go client's DefaultHeartbeatTimeout.
+ * How long recv waits for a certified message, from the opening of the socket and then from the
+ * last one, before it fails with withheld: two heartbeat intervals (30 s each) and a network
+ * allowance, as the Go client's DefaultHeartbeatTimeout.
  */
 export const DEFAULT_HEARTBEAT_TIMEOUT_MS = 75_000;
 /** How long a sent message may stay unacknowledged by a heartbeat before recv fails with withheld. */
@@ -97,9 +97,10 @@ const registerIdl = ({ IDL: I }) => I.Service({ ws_register: I.Func([I.Vec(I.Nat
  *   (queued while the gateway's limits hold them back, or written and kept for reconnect to send
  *   again; default 10 000); beyond that send throws (with a canister that never acknowledges,
  *   the oldest written one is dropped instead)
- * @property {number} [heartbeatTimeoutMs] once the canister sent a heartbeat, recv fails with a
- *   withheld VerifyError when no certified message arrives for this long; default 75 s,
- *   negative never
+ * @property {number} [heartbeatTimeoutMs] recv fails with a withheld VerifyError when no
+ *   certified message arrives for this long, counted from the opening of the socket (an icws
+ *   canister confirms the open with its first heartbeat) and then from the last one; default
+ *   75 s, negative never (needed for a canister that sends no heartbeats)
  * @property {number} [ackTimeoutMs] recv fails with withheld when a heartbeat shows that a message
  *   written this long ago never reached the canister; default 2 minutes, negative never
  * @property {() => number} [now] the clock (ms); tests only
@@ -194,8 +195,6 @@ export class IcWebSocket {
   #openTimeoutMs;
   #heartbeatTimeoutMs;
   #ackTimeoutMs;
-  /** set once the canister sent a service message: from then on, silence is suspect */
-  #heartbeats = false;
   /** local time (ms) of the last certified frame through the socket in use, or of its opening */
   #lastHeard = 0;
   /** @type {Promise<unknown>} */ #reconnectTail = Promise.resolve();
@@ -484,7 +483,9 @@ export class IcWebSocket {
         }
         const left = this.#silenceLeft();
         if (left === 0) {
-          this.#failed = new VerifyError(Kind.WITHHELD, '', `no certified message came through ${this.#sock.gateway} for ${this.#heartbeatTimeoutMs / 1000} s, although the canister sends heartbeats: the gateway or the IC is down, or the gateway withholds messages; reconnect, through another gateway if you can`);
+          this.#failed = this.#sock.proven
+            ? new VerifyError(Kind.WITHHELD, '', `no certified message came through ${this.#sock.gateway} for ${this.#heartbeatTimeoutMs / 1000} s, although the canister sends heartbeats: the gateway or the IC is down, or the gateway withholds messages; reconnect, through another gateway if you can`)
+            : new VerifyError(Kind.WITHHELD, '', `no certified message came through ${this.#sock.gateway} within ${this.#heartbeatTimeoutMs / 1000} s of opening the connection: the canister's first heartbeat, which confirms the open, never arrived; the gateway withholds the canister's messages (reconnect, through another gateway if you can), or the canister sends no heartbeats (then set heartbeatTimeoutMs negative)`);
           throw this.#failed;
         }
         await new Promise((resolve) => {
@@ -523,7 +524,6 @@ export class IcWebSocket {
       }
       if (m.service) {
         if (sock !== this.#sock) continue; // its acknowledgement is the old gateway's view
-        this.#heartbeats = true;
         this.#ack(m.ack);
         const lost = this.#ackTimeoutMs >= 0 && !this.#resyncing ? this.#unacked.find((u) => u.sentAt !== undefined && this.#now() - u.sentAt > this.#ackTimeoutMs) : undefined;
         if (lost) {
@@ -637,10 +637,11 @@ export class IcWebSocket {
 
   /**
    * How long recv may still wait for a certified frame before the silence means withheld: 0 when
-   * it is over, Infinity when the canister never sent heartbeats or the timeout is off.
+   * it is over, Infinity when the timeout is off. The silence counts from the opening of the
+   * socket in use, then from its last certified frame.
    */
   #silenceLeft() {
-    if (!this.#heartbeats || this.#heartbeatTimeoutMs < 0) return Infinity;
+    if (this.#heartbeatTimeoutMs < 0) return Infinity;
     return Math.max(0, this.#lastHeard + this.#heartbeatTimeoutMs - this.#now());
   }
 

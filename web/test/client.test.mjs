@@ -278,14 +278,14 @@ class CanisterStandIn {
 }
 
 /** A connection on a first stand-in socket, as connect leaves it (the first message written). */
-async function reconnectable(now = () => 1_000_000) {
+async function reconnectable(now = () => 1_000_000, opts = {}) {
   const { StandInSocket, made } = socketClass();
   const secret = ed25519.utils.randomSecretKey();
   StandInSocket.publicKey = ed25519.getPublicKey(secret);
   const ws = new StandInSocket('ws://a.invalid');
   await new Promise((resolve) => { setTimeout(resolve, 0); });
   ws.first = { openNonce: 0n, clientId: 16n, sigOk: true }; // connect wrote it
-  const conn = new IcWebSocket(ws, secret, new CanisterStandIn(), 16n, Principal.fromText('aaaaa-aa'), { gateway: ws.url, WebSocket: /** @type {any} */ (StandInSocket), now });
+  const conn = new IcWebSocket(ws, secret, new CanisterStandIn(), 16n, Principal.fromText('aaaaa-aa'), { gateway: ws.url, WebSocket: /** @type {any} */ (StandInSocket), now, ...opts });
   return { conn, made, a: ws };
 }
 
@@ -388,15 +388,88 @@ test('IcWebSocket.reconnect: unacknowledged messages are sent again, in order, o
   conn.close('done');
 });
 
+/** Lets every pending step of the client run. */
+const settle = () => new Promise((resolve) => { setImmediate(resolve); });
+
+/**
+ * Moves the clock and the mocked timers by ms, a step at a time, and returns how long it took
+ * until p settled (Infinity if it did not within ms).
+ * @param {{advance: (ms: number) => void}} c @param {import('node:test').MockTimers} timers
+ * @param {Promise<unknown>} p @param {number} ms @param {number} step
+ */
+async function settlesAfter(c, timers, p, ms, step = 1_000) {
+  let done = false;
+  p.then(() => { done = true; }, () => { done = true; });
+  await settle();
+  for (let t = 0; t < ms; t += step) {
+    if (done) return t;
+    c.advance(step);
+    timers.tick(step);
+    await settle();
+  }
+  return done ? ms : Infinity;
+}
+
+test('IcWebSocket liveness: a gateway silent from the start fails recv with withheld heartbeatTimeoutMs after the open', async (t) => {
+  const c = clock();
+  const { conn } = await reconnectable(c.now);
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  const r = conn.recv();
+  const settled = r.then(() => 'resolved', (e) => e);
+  const took = await settlesAfter(c, t.mock.timers, r, 200_000);
+  assert.equal(took, 75_000, 'detected when the heartbeat timeout passed since the open');
+  const err = await settled;
+  assert.ok(err instanceof VerifyError, `got ${err}`);
+  assert.equal(err.kind, Kind.WITHHELD);
+  assert.ok(err.fatal);
+  assert.match(err.message, /no certified message came through ws:\/\/a\.invalid within 75 s of opening the connection.*never arrived.*heartbeatTimeoutMs negative/);
+  conn.close();
+});
+
+test('IcWebSocket liveness: a gateway that passes five replies and withholds the sixth and everything after fails recv with withheld', async (t) => {
+  const c = clock();
+  const { conn, a } = await reconnectable(c.now);
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  // No heartbeat before the withheld reply (the canister's first comes at its first timer tick),
+  // so nothing but the open arms the timer.
+  for (let i = 0; i < 6; i++) {
+    conn.send(text(`m${i}`));
+    if (i === 5) break; // its reply is withheld, and so is every later frame
+    c.advance(2_000);
+    t.mock.timers.tick(2_000);
+    a.deliver({ seq: i, text: `m${i} ping` });
+    assert.equal(new TextDecoder().decode((await conn.recv()).payload), `m${i} ping`);
+  }
+  const r = conn.recv();
+  const settled = r.then(() => 'resolved', (e) => e);
+  const took = await settlesAfter(c, t.mock.timers, r, 200_000);
+  assert.equal(took, 75_000, 'detected when the heartbeat timeout passed since the last certified frame (and the last send)');
+  const err = await settled;
+  assert.ok(err instanceof VerifyError, `got ${err}`);
+  assert.equal(err.kind, Kind.WITHHELD);
+  assert.match(err.message, /no certified message came through ws:\/\/a\.invalid for 75 s, although the canister sends heartbeats/);
+  conn.close();
+});
+
+test('IcWebSocket liveness: with a negative heartbeatTimeoutMs, silence never fails recv', async (t) => {
+  const c = clock();
+  const { conn, a } = await reconnectable(c.now, { heartbeatTimeoutMs: -1 });
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  const r = conn.recv();
+  assert.equal(await settlesAfter(c, t.mock.timers, r, 600_000, 10_000), Infinity, 'recv still waits after 10 minutes');
+  a.deliver({ seq: 0, text: 'late' });
+  assert.equal(new TextDecoder().decode((await r).payload), 'late');
+  conn.close();
+});
+
 test('IcWebSocket liveness: once heartbeats came, silence for heartbeatTimeoutMs fails recv with withheld', async (t) => {
   const c = clock();
   const { conn, a } = await reconnectable(c.now);
   t.mock.timers.enable({ apis: ['setTimeout'] });
-  // Before any heartbeat: silence is not suspect (a canister may send none).
   const first = conn.recv();
-  c.advance(200_000);
-  t.mock.timers.tick(200_000);
-  a.deliver({ seq: 0, ack: 0, ts: 1 }); // the first heartbeat; the client answers with keep-alive 0
+  c.advance(60_000);
+  t.mock.timers.tick(60_000);
+  a.deliver({ seq: 0, ack: 0, ts: 1 }); // the first heartbeat, within the timeout of the open; the client answers with keep-alive 0
   a.deliver({ seq: 1, text: 'hello' });
   assert.equal(new TextDecoder().decode((await first).payload), 'hello');
   const second = conn.recv();
