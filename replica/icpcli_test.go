@@ -13,6 +13,8 @@ import (
 
 	"github.com/icws/icws/ic/principal"
 	"github.com/icws/icws/internal/moctest"
+
+	"github.com/icws/icws/internal/testenv"
 )
 
 // icpCLI runs DFINITY's icp-cli (npm @icp-sdk/icp-cli-linux-x64) with its own HOME.
@@ -53,15 +55,10 @@ func (c *icpCLI) on(args ...string) string {
 // canister, installed with a Motoko 4.10 module (wasm64, enhanced orthogonal persistence),
 // upgraded keeping its heap, stopped and deleted.
 func TestICPCLI(t *testing.T) {
-	bin, err := filepath.Abs(filepath.Join("..", "node_modules", "@icp-sdk", "icp-cli-linux-x64", "bin", "icp"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	modules := testenv.NodeModules(t, "@icp-sdk/icp-cli-linux-x64", "@icp-sdk/canisters")
+	bin := filepath.Join(modules, "@icp-sdk", "icp-cli-linux-x64", "bin", "icp")
 	if _, err := os.Stat(bin); err != nil {
-		if os.Getenv("ICWS_REQUIRE_NPM") == "" {
-			t.Skipf("icp-cli is not installed (%v): run npm ci at the repository root", err)
-		}
-		t.Fatalf("icp-cli is not installed (%v; ICWS_REQUIRE_NPM is set): run npm ci at the repository root", err)
+		t.Fatalf("the npm package @icp-sdk/icp-cli-linux-x64 has no icp binary (%v): run npm ci at the repository root", err)
 	}
 	wasm3 := moctest.Compile(t, moctest.Moc3, "wasmhost/testdata/counter.mo")
 	wasm4 := moctest.Compile(t, moctest.Moc4, "wasmhost/testdata/counter.mo")
@@ -97,8 +94,7 @@ func TestICPCLI(t *testing.T) {
 		t.Fatalf("icp canister call inc: %s", got)
 	}
 
-	did := filepath.Join("..", "node_modules", "@icp-sdk", "canisters", "declarations", "ic-management", "ic-management.did")
-	did, _ = filepath.Abs(did)
+	did := filepath.Join(modules, "@icp-sdk", "canisters", "declarations", "ic-management", "ic-management.did")
 	created := c.on("canister", "call", "aaaaa-aa", "provisional_create_canister_with_cycles",
 		"(record { amount = null; settings = null; specified_id = null })", "--candid", did)
 	m := regexp.MustCompile(`principal "([a-z0-9-]+)"`).FindStringSubmatch(created)

@@ -1,6 +1,8 @@
 package replica
 
 import (
+	"github.com/icws/icws/internal/testenv"
+
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -15,18 +17,11 @@ import (
 	"github.com/icws/icws/internal/moctest"
 )
 
-// nodeModules returns the repository's node_modules, failing the test (never skipping it) when
-// Node.js or the agent packages are missing.
+// nodeModules returns the node binary after checking that Node.js and the agent package are
+// installed (testenv: a skip, or a failure under ICWS_REQUIRE_NPM).
 func nodeModules(t *testing.T) (node string) {
 	t.Helper()
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Fatalf("node not found (%v): install Node.js 18 or later, then run npm ci at the repository root", err)
-	}
-	pkg := filepath.Join("..", "node_modules", "@dfinity", "agent", "package.json")
-	if _, err := os.Stat(pkg); err != nil {
-		t.Fatalf("@dfinity/agent is not installed (%v): run npm ci at the repository root", err)
-	}
+	node, _ = testenv.Node(t, "@dfinity/agent")
 	return node
 }
 

@@ -1,6 +1,8 @@
 package web
 
 import (
+	"github.com/icws/icws/internal/testenv"
+
 	"bytes"
 	"context"
 	"encoding/json"
@@ -33,19 +35,12 @@ const chromiumPath = "/usr/bin/chromium"
 // browserTimeout bounds the whole browser run.
 const browserTimeout = 3 * time.Minute
 
-// requireNode returns the node binary, failing the test (never skipping it) with how to install
-// what is missing: Node.js, the npm packages, and for the browser tests Chromium.
+// requireNode returns the node binary after checking that Node.js and the npm packages are
+// installed (testenv: a skip, or a failure under ICWS_REQUIRE_NPM) and, for the browser tests,
+// Chromium (a failure: scripts/test.sh installs it).
 func requireNode(t *testing.T, chromium bool) string {
 	t.Helper()
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Fatalf("node not found (%v): install Node.js 20 or later, then run npm ci at the repository root", err)
-	}
-	for _, pkg := range []string{"@dfinity/agent", "@noble/curves", "esbuild", "playwright-core"} {
-		if _, err := os.Stat(filepath.Join("..", "node_modules", filepath.FromSlash(pkg), "package.json")); err != nil {
-			t.Fatalf("the npm package %s is not installed (%v): run npm ci at the repository root", pkg, err)
-		}
-	}
+	node, _ := testenv.Node(t, "@dfinity/agent", "@noble/curves", "esbuild", "playwright-core")
 	if chromium {
 		if _, err := os.Stat(chromiumPath); err != nil {
 			t.Fatalf("Chromium is missing (%v): install it with apt-get update && apt-get install -y chromium", err)

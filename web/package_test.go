@@ -1,6 +1,8 @@
 package web
 
 import (
+	"github.com/icws/icws/internal/testenv"
+
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -60,13 +62,7 @@ var tscLine = regexp.MustCompile(`(?m)^([^\s(]+)\((\d+),\d+\): error (TS\d+):`)
 // declarations do constrain).
 func TestTypeScript(t *testing.T) {
 	node := requireNode(t, false)
-	tsc, err := filepath.Abs(filepath.Join("..", "node_modules", "typescript", "bin", "tsc"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(tsc); err != nil {
-		t.Fatalf("typescript is not installed (%v): run npm ci at the repository root", err)
-	}
+	tsc := filepath.Join(testenv.NodeModules(t, "typescript"), "typescript", "bin", "tsc")
 	pkg, err := filepath.Abs(".")
 	if err != nil {
 		t.Fatal(err)

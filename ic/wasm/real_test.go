@@ -4,9 +4,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"sync"
 	"testing"
+
+	"github.com/icws/icws/internal/testenv"
 )
 
 // The actor every test compiles: state, an update and a query.
@@ -25,25 +26,10 @@ var (
 	realModules map[string][]byte
 )
 
-func repoRoot() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..")
-}
-
-func needNPM(t testing.TB, path string) {
-	if _, err := os.Stat(path); err != nil {
-		if os.Getenv("ICWS_REQUIRE_NPM") != "" {
-			t.Fatalf("%s missing (ICWS_REQUIRE_NPM is set): %v", path, err)
-		}
-		t.Skipf("%s missing: run npm ci", path)
-	}
-}
-
 // compileMoc compiles testActor with the npm package pkg ("motoko" or "motoko4").
 func compileMoc(t testing.TB, pkg string) []byte {
-	root := repoRoot()
-	dir := filepath.Join(root, "node_modules", pkg)
-	needNPM(t, dir)
+	node, modules := testenv.Node(t, pkg)
+	dir := filepath.Join(modules, pkg)
 	tmp := t.TempDir()
 	script, src, out := filepath.Join(tmp, "moc.js"), filepath.Join(tmp, "Main.mo"), filepath.Join(tmp, "out.wasm")
 	if err := os.WriteFile(script, []byte(mocScript), 0o644); err != nil {
@@ -52,7 +38,7 @@ func compileMoc(t testing.TB, pkg string) []byte {
 	if err := os.WriteFile(src, []byte(testActor), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("node", script, dir, src, out)
+	cmd := exec.Command(node, script, dir, src, out)
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("moc (%s): %v\n%s", pkg, err, b)
 	}

@@ -11,6 +11,8 @@ import (
 	"runtime"
 	"sync"
 	"testing"
+
+	"github.com/icws/icws/internal/testenv"
 )
 
 // Packages of the npm motoko compilers, as named in package.json.
@@ -39,18 +41,11 @@ func Compile(t testing.TB, pkg, src string) []byte {
 	if b, ok := cache[key]; ok {
 		return b
 	}
+	node, modules := testenv.Node(t, pkg)
 	_, file, _, _ := runtime.Caller(0)
-	here := filepath.Dir(file)
-	dir := filepath.Join(here, "..", "..", "node_modules", pkg)
-	_, statErr := os.Stat(dir)
-	if _, err := exec.LookPath("node"); err != nil || statErr != nil {
-		if os.Getenv("ICWS_REQUIRE_NPM") == "" {
-			t.Skipf("npm package %s or node is missing: run npm ci at the repository root", pkg)
-		}
-		t.Fatalf("npm package %s or node is missing (ICWS_REQUIRE_NPM is set): run npm ci at the repository root", pkg)
-	}
+	dir := filepath.Join(modules, pkg)
 	out := filepath.Join(t.TempDir(), "out.wasm")
-	cmd := exec.Command("node", filepath.Join(here, "moc.cjs"), dir, abs, out)
+	cmd := exec.Command(node, filepath.Join(filepath.Dir(file), "moc.cjs"), dir, abs, out)
 	if msg, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("moc (%s) %s: %v\n%.2000s", pkg, src, err, msg)
 	}

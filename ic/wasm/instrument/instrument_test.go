@@ -6,13 +6,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"testing"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 
 	"github.com/icws/icws/ic/wasm"
+
+	"github.com/icws/icws/internal/testenv"
 )
 
 var errOutOfInstructions = errors.New("instruction limit exceeded")
@@ -104,21 +105,15 @@ func TestLoopTrapsAtLimit(t *testing.T) {
 }
 
 func mocModule(t *testing.T, pkg string) []byte {
-	_, file, _, _ := runtime.Caller(0)
-	dir := filepath.Join(filepath.Dir(file), "..", "..", "..", "node_modules", pkg)
-	if _, err := os.Stat(dir); err != nil {
-		if os.Getenv("ICWS_REQUIRE_NPM") != "" {
-			t.Fatal(err)
-		}
-		t.Skip("node_modules missing: run npm ci")
-	}
+	node, modules := testenv.Node(t, pkg)
+	dir := filepath.Join(modules, pkg)
 	tmp := t.TempDir()
 	script := `const mo = require(process.argv[2]); mo.write('Main.mo', 'persistent actor { var n : Nat = 0; public func inc() : async Nat { n += 1; n }; public query func get() : async Nat { n } };');
 const r = mo.wasm('Main.mo', 'ic'); require('fs').writeFileSync(process.argv[3], r.wasm);`
 	js := filepath.Join(tmp, "moc.js")
 	os.WriteFile(js, []byte(script), 0o644)
 	out := filepath.Join(tmp, "m.wasm")
-	if b, err := exec.Command("node", js, dir, out).CombinedOutput(); err != nil {
+	if b, err := exec.Command(node, js, dir, out).CombinedOutput(); err != nil {
 		t.Fatalf("moc: %v\n%s", err, b)
 	}
 	b, err := os.ReadFile(out)
