@@ -13,6 +13,7 @@ import (
 
 	"github.com/icws/icws/cdk/build"
 	"github.com/icws/icws/ic/wasm"
+	"github.com/icws/icws/internal/testenv"
 	"github.com/icws/icws/internal/wasmtest"
 )
 
@@ -62,13 +63,7 @@ func TestBuiltModules(t *testing.T) {
 // TestICWasmAgrees runs DFINITY's ic-wasm on the built module: its metadata reader finds the
 // Candid interface and check-endpoints finds the exports and the interface in agreement.
 func TestICWasmAgrees(t *testing.T) {
-	bin := filepath.Join("..", "..", "node_modules", "@icp-sdk", "ic-wasm-linux-x64", "bin", "ic-wasm")
-	if _, err := os.Stat(bin); err != nil {
-		if os.Getenv("ICWS_REQUIRE_NPM") != "" {
-			t.Fatalf("%s missing (ICWS_REQUIRE_NPM is set): %v", bin, err)
-		}
-		t.Skipf("%s missing: run npm ci at the repository root", bin)
-	}
+	bin := filepath.Join(testenv.NodeModules(t, "@icp-sdk/ic-wasm-linux-x64"), "@icp-sdk", "ic-wasm-linux-x64", "bin", "ic-wasm")
 	res := wasmtest.Build(t, wasmtest.Echo)
 	dir := t.TempDir()
 	mod, did, hidden := filepath.Join(dir, "echo.wasm"), filepath.Join(dir, "echo.did"), filepath.Join(dir, "hidden.txt")
