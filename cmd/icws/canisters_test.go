@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/icws/icws/ic/candid"
 	"github.com/icws/icws/ic/identity"
 	"github.com/icws/icws/ic/principal"
+	"github.com/icws/icws/ic/wasm"
 	"github.com/icws/icws/internal/moctest"
 )
 
@@ -115,5 +117,36 @@ func TestReplicaUserCanister(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil && err != context.Canceled {
 		t.Fatalf("icws replica: %v", err)
+	}
+}
+
+// TestBuiltinCanisters builds the built-in canisters to Wasm as icws dev and icws replica do, and
+// checks that each is an IC module, and that --native hosts them as Go values.
+func TestBuiltinCanisters(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	specs, err := builtinCanisters(ctx, false, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(specs) != len(builtins) {
+		t.Fatalf("%d specs for %d built-ins", len(specs), len(builtins))
+	}
+	for i, s := range specs {
+		if s.Name != builtins[i].name || s.New != nil {
+			t.Errorf("spec %d: name %q, native %v; want %q as Wasm", i, s.Name, s.New != nil, builtins[i].name)
+		}
+		if _, _, err := wasm.DecodeIC(s.Wasm); err != nil {
+			t.Errorf("%s: %v", s.Name, err)
+		}
+	}
+	native, err := builtinCanisters(ctx, true, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range native {
+		if s.New == nil || s.Wasm != nil {
+			t.Errorf("--native %s: hosted as Wasm", s.Name)
+		}
 	}
 }

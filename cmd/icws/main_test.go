@@ -29,14 +29,15 @@ func TestRunUsage(t *testing.T) {
 	}
 }
 
-// TestDev starts `icws dev` on free ports, loads the demo page and its config, and stops it.
+// TestDev starts `icws dev` on free ports, loads the demo page and its config, and stops it. It
+// hosts the built-ins natively: its subject is dev's wiring; TestBuiltinCanisters builds them.
 func TestDev(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
-		err := runDev(ctx, []string{"--replica-port", "0", "--gateway-port", "0", "--web-port", "0", "--state-dir", t.TempDir()}, pw)
+		err := runDev(ctx, []string{"--native", "--replica-port", "0", "--gateway-port", "0", "--web-port", "0", "--state-dir", t.TempDir()}, pw)
 		pw.Close()
 		done <- err
 	}()
