@@ -186,7 +186,7 @@ func runDev(ctx context.Context, args []string, stdout io.Writer) error {
 		canisters[c.Name] = c.ID.String()
 	}
 	webSrv := &http.Server{
-		Handler:           web.Handler(web.Config{Gateway: gatewayURL, IC: replicaURL, RootKey: r.RootKey(), Canisters: canisters}),
+		Handler:           web.Handler(web.Config{Gateway: gatewayURL, IC: replicaURL, RootKey: r.RootKey(), Canisters: canisters, TamperRelay: true, Logger: log}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
