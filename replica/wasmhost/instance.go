@@ -406,6 +406,8 @@ func (i *instance) Restore(snap []byte) error {
 	}
 	i.shadow = append(i.shadow[:0], heap...)
 	i.stable.data = append([]byte(nil), snap[r.off:]...)
+	clear(i.stable.undo)
+	i.stable.begin() // restore rolls stable memory back to its size as of begin: the snapshot's
 	i.restore(globals)
 	return nil
 }
