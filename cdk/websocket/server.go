@@ -56,6 +56,7 @@ type state struct {
 	nonceFloor   uint64 // every message nonce ever used is below it
 	timerAt      uint64 // the global timer the server set, 0 if none
 	open         uint64 // clients bound to a gateway
+	detached     uint64 // of those, the detached ones
 	fifo         list   // every queued message, oldest first
 	stats        protocol.Stats
 }
@@ -74,6 +75,7 @@ type client struct {
 	keepalive  bool   // the client sent a keep-alive: it gets heartbeats and can time out
 	lastIn     uint64 // IC time of ws_open or of the last accepted client message
 	lastBeat   uint64 // IC time of the last heartbeat sent (ProtocolOmnia: of ws_open or the last AckMessage)
+	detached   uint64 // IC time its gateway called ws_close (see Config.DetachGrace), 0 while attached
 	queue      list   // its queued messages
 	nonce      uint64 // ProtocolOmnia: the client_nonce of its ClientKey (the principal is owner)
 	waiting    bool   // ProtocolOmnia: an AckMessage was sent and no KeepAliveMessage came since
@@ -242,7 +244,8 @@ func (s *Server) Close(ic cdk.System, client uint64, reason string) error {
 
 // closing says how a client is closed.
 type closing struct {
-	// gone says its gateway reported the connection ended: its queued messages are deleted.
+	// gone says the client is gone (its gateway reported the connection ended with detaching
+	// off, its detach grace passed, or it said goodbye): its queued messages are deleted.
 	// Otherwise they stay, followed by a close notice, when there is one.
 	gone bool
 	// text is the seed close notice's reason.
@@ -254,6 +257,7 @@ type closing struct {
 // close deletes c as why says.
 func (s *Server) close(ic cdk.System, c *client, why closing) {
 	wasOpen := c.gw != nil
+	s.attach(c)
 	if wasOpen {
 		switch {
 		case why.gone:
@@ -286,7 +290,29 @@ func (s *Server) close(ic cdk.System, c *client, why closing) {
 	}
 }
 
-// IsOpen reports whether client is open (registered and bound to a gateway).
+// detach marks c, open, as detached from its gateway at time now: it stays open and bound, its
+// queue kept, until it reopens or Config.DetachGrace passes.
+func (s *Server) detach(c *client, now uint64) {
+	if c.detached != 0 {
+		return
+	}
+	s.saveClient(c)
+	c.detached = max(now, 1)
+	s.st.detached++
+}
+
+// attach clears c's detached mark, if any.
+func (s *Server) attach(c *client) {
+	if c.detached == 0 {
+		return
+	}
+	s.saveClient(c)
+	c.detached = 0
+	s.st.detached--
+}
+
+// IsOpen reports whether client is open (registered and bound to a gateway), detached or not:
+// Send to a detached client queues for it.
 func (s *Server) IsOpen(client uint64) bool {
 	c := s.clients[client]
 	return c != nil && c.gw != nil
@@ -318,6 +344,7 @@ func (s *Server) Stats() protocol.Stats {
 	st := s.st.stats
 	st.Clients = uint64(len(s.clients))
 	st.OpenClients = s.st.open
+	st.DetachedClients = s.st.detached
 	st.Gateways = uint64(len(s.gateways))
 	st.Queued = uint64(len(s.entries))
 	return st
