@@ -67,18 +67,18 @@ func (s *Server) omniaOpen(ic cdk.System) {
 		return
 	}
 	key := omnia.ClientKey{Principal: caller, Nonce: a.ClientNonce}
-	if old := s.byPrincipal[caller]; old != nil {
-		if old.nonce == a.ClientNonce {
-			omniaReply(ic, omniaErr("Client with key %s already has an open connection", key))
-			return
-		}
+	old := s.byPrincipal[caller]
+	switch {
+	case old != nil && old.nonce == a.ClientNonce:
+		omniaReply(ic, omniaErr("Client with key %s already has an open connection", key))
+		return
+	case old == nil && len(s.clients) >= s.cfg.MaxClients:
+		omniaReply(ic, omniaErr("Too many clients (at most %d)", s.cfg.MaxClients))
+		return
+	case old != nil:
 		// One connection per principal: the older one goes, without a close notice, as in
 		// ic-websocket-cdk; what is queued for it stays until it expires.
 		s.close(ic, old, closing{})
-	}
-	if len(s.clients) >= s.cfg.MaxClients {
-		omniaReply(ic, omniaErr("Too many clients (at most %d)", s.cfg.MaxClients))
-		return
 	}
 	now := ic.Time()
 	g := s.gatewayFor(a.GatewayPrincipal)

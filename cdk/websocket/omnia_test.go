@@ -24,7 +24,8 @@ type omniaFixture struct {
 	received []string
 	opened   []uint64
 	closed   []uint64
-	trapNext bool
+	trapNext bool // OnMessage sends, then traps
+	trapOpen bool // OnOpen sends, then traps
 }
 
 func newOmniaFixture(t *testing.T, cfg Config) *omniaFixture {
@@ -34,6 +35,9 @@ func newOmniaFixture(t *testing.T, cfg Config) *omniaFixture {
 		f.opened = append(f.opened, c)
 		if err := f.s.Send(ic, c, []byte("hello")); err != nil {
 			ic.Trap(err.Error())
+		}
+		if f.trapOpen {
+			ic.Trap("application trap in OnOpen")
 		}
 	}
 	cfg.OnMessage = func(ic cdk.System, c uint64, p []byte) {
@@ -318,13 +322,15 @@ func TestOmniaRefusals(t *testing.T) {
 	}
 }
 
-// TestOmniaOneConnectionPerPrincipal: a principal that opens again loses its older connection.
+// TestOmniaOneConnectionPerPrincipal: a principal that opens again loses its older connection,
+// even when the canister is full; a new principal is refused then.
 func TestOmniaOneConnectionPerPrincipal(t *testing.T) {
-	f := newOmniaFixture(t, Config{})
+	f := newOmniaFixture(t, Config{MaxClients: 1})
 	alice := clientPrincipal(t, 1)
 	if err := f.open(alice, 1, f.gwA); err != nil {
 		t.Fatal(err)
 	}
+	wantErr(t, f.open(clientPrincipal(t, 2), 1, f.gwA), "Too many clients (at most 1)")
 	if err := f.open(alice, 2, f.gwB); err != nil {
 		t.Fatal(err)
 	}
@@ -399,12 +405,21 @@ func TestOmniaKeepAlive(t *testing.T) {
 	}
 }
 
-// TestOmniaTrapRollsBack: a trap in OnMessage undoes the whole message, its sequence number
-// included, so the client's retry is accepted.
+// TestOmniaTrapRollsBack: a trap in OnOpen or OnMessage undoes the whole message (the
+// connection, the principal's entry, the queue, the sequence number), so the client's retry is
+// accepted.
 func TestOmniaTrapRollsBack(t *testing.T) {
 	f := newOmniaFixture(t, Config{})
 	alice := clientPrincipal(t, 1)
 	key := omnia.ClientKey{Principal: alice, Nonce: 1}
+	f.trapOpen = true
+	if err := f.open(alice, 1, f.gwA); err == nil || !strings.Contains(err.Error(), "application trap in OnOpen") {
+		t.Fatalf("got %v, want the trap", err)
+	}
+	if _, ok := f.s.ClientOf(alice); ok || len(f.s.clients) != 0 || len(f.s.gateways) != 0 || len(f.s.entries) != 0 {
+		t.Fatalf("the trapped ws_open left state: %d clients, %d gateways, %d messages", len(f.s.clients), len(f.s.gateways), len(f.s.entries))
+	}
+	f.trapOpen = false
 	if err := f.open(alice, 1, f.gwA); err != nil {
 		t.Fatal(err)
 	}
