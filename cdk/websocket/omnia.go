@@ -177,7 +177,7 @@ func (s *Server) omniaMessage(ic cdk.System) {
 	}
 	// The client is alive, and it has verified every message up to the one it names: those need
 	// not be kept.
-	c.waiting = false
+	c.waitSince = 0
 	seen := sm.KeepAlive.LastIncomingSequenceNum
 	c.queue.each(func(e *entry) {
 		if e.seq <= seen {
@@ -214,24 +214,23 @@ func (s *Server) omniaGetMessages(ic cdk.System) {
 }
 
 // omniaTick is the timer's work for open client c in ProtocolOmnia: an AckMessage every
-// HeartbeatInterval, and the close of a client whose KeepAliveMessage did not follow the last
-// one within IdleTimeout.
+// HeartbeatInterval, and the close of a client that sent no KeepAliveMessage within IdleTimeout
+// of the first AckMessage it left unanswered (however often acks are sent).
 func (s *Server) omniaTick(ic cdk.System, c *client, now uint64) {
 	every, deadline := ns(s.cfg.HeartbeatInterval), ns(s.cfg.IdleTimeout)
 	if every == 0 {
 		return
 	}
-	since := uint64(0)
-	if now > c.lastBeat {
-		since = now - c.lastBeat
-	}
+	older := func(t, d uint64) bool { return now > t && now-t > d }
 	switch {
-	case c.waiting && since > deadline:
+	case c.waitSince != 0 && older(c.waitSince, deadline):
 		s.close(ic, c, closing{omnia: omnia.ReasonKeepAliveTimeout})
-	case since >= every:
+	case now < c.lastBeat || now-c.lastBeat >= every:
 		s.saveClient(c)
 		c.lastBeat = now
-		c.waiting = true
+		if c.waitSince == 0 {
+			c.waitSince = max(now, 1)
+		}
 		s.enqueueOmniaService(ic, c, omnia.ServiceMessage{Ack: &omnia.AckMessage{LastIncomingSequenceNum: c.inSeq - 1}})
 	}
 }

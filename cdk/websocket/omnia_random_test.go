@@ -111,7 +111,7 @@ func dumpOmnia(s *Server) string {
 	b.WriteString(dumpState(s))
 	var ps []string
 	for p, c := range s.byPrincipal {
-		ps = append(ps, fmt.Sprintf("\nprincipal %s -> %d nonce=%d waiting=%v", p, c.id, c.nonce, c.waiting))
+		ps = append(ps, fmt.Sprintf("\nprincipal %s -> %d nonce=%d waitSince=%d", p, c.id, c.nonce, c.waitSince))
 	}
 	slices.Sort(ps)
 	b.WriteString(strings.Join(ps, ""))

@@ -548,3 +548,49 @@ func TestOmniaInterface(t *testing.T) {
 		}
 	}
 }
+
+// TestOmniaKeepAliveFastAcks: with acks more frequent than the keep-alive deadline, a silent
+// client is still closed one deadline after the first ack it left unanswered, and a client that
+// answers every ack is never closed.
+func TestOmniaKeepAliveFastAcks(t *testing.T) {
+	f := newOmniaFixture(t, Config{HeartbeatInterval: 20e9, IdleTimeout: 60e9, TickInterval: 5e9})
+	alice, bob := clientPrincipal(t, 1), clientPrincipal(t, 2)
+	ka, kb := omnia.ClientKey{Principal: alice, Nonce: 1}, omnia.ClientKey{Principal: bob, Nonce: 1}
+	for _, p := range []principal.Principal{alice, bob} {
+		if err := f.open(p, 1, f.gwA); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seq, closedAt := uint64(1), uint64(0)
+	start := f.h.now
+	next := uint64(0)
+	for step := 0; step < 40 && closedAt == 0; step++ { // 200 s at most
+		if err := f.h.advance(5e9); err != nil {
+			t.Fatal(err)
+		}
+		ms, _ := f.poll(f.gwA, next)
+		for _, m := range ms {
+			_, n, _ := omnia.ParseKey(m.key)
+			next = n + 1
+			if m.msg.Key.Equal(ka) && m.service.Ack != nil {
+				if err := f.keepAlive(ka, seq, m.msg.SequenceNum); err != nil {
+					t.Fatal(err)
+				}
+				seq++
+			}
+			if m.msg.Key.Equal(kb) && m.service.Close != nil {
+				if m.service.Close.Reason != omnia.ReasonKeepAliveTimeout {
+					t.Fatalf("bob closed with %v", m.service.Close.Reason)
+				}
+				closedAt = f.h.now
+			}
+		}
+	}
+	// Bob's first ack came 20 s after the open; the deadline is 60 s after it, seen at a tick.
+	if closedAt == 0 || closedAt-start < 80e9 || closedAt-start > 90e9 {
+		t.Fatalf("bob closed %d s after the open, want 80–90 s", (closedAt-start)/1e9)
+	}
+	if !f.s.IsOpen(16) || seq < 4 {
+		t.Errorf("alice open %v after %d keep-alives", f.s.IsOpen(16), seq-1)
+	}
+}
