@@ -10,12 +10,13 @@ import (
 
 // This file is ProtocolOmnia: the four methods of an ic-websocket-cdk 0.4 canister, with that
 // library's semantics and error texts, on the server's clients, gateway queues, certified map,
-// journal and timer. Differences from ic-websocket-cdk, all hardening: ws_close, like
-// ws_get_messages, acts only for the client's own gateway; the queues are bounded
-// (MaxQueuePerGateway, MaxBatchBytes) and count their drops; a client closed by its gateway
-// leaves no queued messages behind, and a KeepAliveMessage deletes what it acknowledges; a gateway
-// that appears after another is dropped starts its keys above every nonce ever used, so a poller
-// that kept its cursor misses nothing.
+// journal and timer. Differences from ic-websocket-cdk (docs/PROTOCOL.md §11.8), all hardening:
+// the queues and clients are bounded (MaxQueuePerGateway, MaxBatchBytes, MaxClients) and count
+// their drops; a client closed by its gateway leaves no queued messages behind, and a
+// KeepAliveMessage deletes what it acknowledges; a gateway that appears (again) starts its keys
+// above every nonce ever used, so a poller that kept its cursor misses nothing; anonymous and
+// management gateway principals are refused; an upgrade with connections fails instead of
+// losing them.
 
 // ClientOf returns the id of the open connection of client principal p (ProtocolOmnia).
 func (s *Server) ClientOf(p principal.Principal) (uint64, bool) {
