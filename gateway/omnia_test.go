@@ -1,0 +1,198 @@
+package gateway
+
+import (
+	"bytes"
+	"crypto/rand"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/icws/icws/ic/envelope"
+	"github.com/icws/icws/ic/identity"
+	"github.com/icws/icws/ic/principal"
+	"github.com/icws/icws/protocol"
+	"github.com/icws/icws/protocol/omnia"
+)
+
+// omniaClient is a Go client of the Omnia protocol for tests: it signs its calls with its own
+// identity (secp256k1, as ic-websocket-js does by default) and speaks to the gateway's /omnia
+// endpoint.
+type omniaClient struct {
+	t        testing.TB
+	id       identity.Identity
+	canister principal.Principal
+	nonce    uint64
+	ws       *websocket.Conn
+	gateway  principal.Principal // from the handshake
+}
+
+func newOmniaClient(t testing.TB, canister principal.Principal) *omniaClient {
+	t.Helper()
+	id, err := identity.GenerateSecp256k1()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b [8]byte
+	rand.Read(b[:])
+	n := uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 | uint64(b[4])<<32 | uint64(b[5])<<40 | uint64(b[6])<<48 | uint64(b[7]&0x7f)<<56
+	return &omniaClient{t: t, id: id, canister: canister, nonce: n}
+}
+
+// dial opens the WebSocket and reads the handshake, checking its bytes.
+func (c *omniaClient) dial(gw *testGW) {
+	c.t.Helper()
+	d := websocket.Dialer{HandshakeTimeout: 10 * time.Second}
+	ws, _, err := d.Dial(gw.url+"/omnia", nil)
+	if err != nil {
+		c.t.Fatalf("dial: %v", err)
+	}
+	c.t.Cleanup(func() { ws.Close() })
+	c.ws = ws
+	ws.SetReadDeadline(time.Now().Add(20 * time.Second))
+	typ, hs, err := ws.ReadMessage()
+	if err != nil {
+		c.t.Fatalf("reading the handshake: %v", err)
+	}
+	if want := omnia.Handshake(gw.Principal()); typ != websocket.BinaryMessage || !bytes.Equal(hs, want) {
+		c.t.Fatalf("handshake = %d %x, want binary %x", typ, hs, want)
+	}
+	if c.gateway, err = omnia.DecodeHandshake(hs); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// call returns the client frame of a call of method with arg, signed by the client.
+func (c *omniaClient) call(canister principal.Principal, method string, arg []byte) []byte {
+	c.t.Helper()
+	nonce := make([]byte, 16)
+	rand.Read(nonce)
+	env, err := envelope.Sign(c.id, envelope.Content{
+		RequestType:   envelope.RequestTypeCall,
+		Sender:        c.id.Sender(),
+		Nonce:         nonce,
+		IngressExpiry: uint64(time.Now().Add(4 * time.Minute).UnixNano()),
+		CanisterID:    canister,
+		MethodName:    method,
+		Arg:           arg,
+	})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	body, err := env.Marshal()
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return omnia.AppendClientFrame(nil, body)
+}
+
+// openFrame is the client's ws_open frame naming gateway.
+func (c *omniaClient) openFrame(gateway principal.Principal) []byte {
+	return c.call(c.canister, omniaOpen, omnia.EncodeOpenArgs(omnia.OpenArgs{ClientNonce: c.nonce, GatewayPrincipal: gateway}))
+}
+
+func (c *omniaClient) send(frame []byte) {
+	c.t.Helper()
+	if err := c.ws.WriteMessage(websocket.BinaryMessage, frame); err != nil {
+		c.t.Fatalf("write: %v", err)
+	}
+}
+
+// closed reads until the gateway closes the connection and returns the Close frame's code and
+// reason.
+func (c *omniaClient) closed() (int, string) {
+	c.t.Helper()
+	c.ws.SetReadDeadline(time.Now().Add(30 * time.Second))
+	for {
+		_, _, err := c.ws.ReadMessage()
+		var ce *websocket.CloseError
+		if errors.As(err, &ce) {
+			return ce.Code, ce.Text
+		}
+		if err != nil {
+			c.t.Fatalf("read: %v, want a Close frame", err)
+		}
+	}
+}
+
+// The Omnia endpoint's refusals of a first frame, each with its close code and a reason that says
+// what was wrong, against the real replica (its canisters speak the seed protocol, so a relayed
+// ws_open reaches the IC and is refused by the canister).
+func TestOmniaOpenRefused(t *testing.T) {
+	ic := startNativeIC(t)
+	gw := startGateway(t, ic, Config{})
+	other := principal.MustDecode("aaaaa-aa")
+	tests := []struct {
+		name     string
+		frame    func(c *omniaClient) []byte
+		text     bool
+		code     protocol.CloseCode
+		inReason string
+	}{
+		{"text frame", func(*omniaClient) []byte { return []byte("hello") }, true, protocol.CloseBadFirstMessage, "text frame"},
+		{"not CBOR", func(*omniaClient) []byte { return []byte{0xff, 0x00} }, false, protocol.CloseBadFirstMessage, "malformed frame"},
+		{"a seed S2", func(*omniaClient) []byte {
+			return protocol.SignedFirstMessage{FirstMessage: []byte{1}, Sig: []byte{2}}.Marshal()
+		}, false, protocol.CloseBadFirstMessage, "no \"envelope\""},
+		{"ws_message first", func(c *omniaClient) []byte { return c.call(c.canister, omniaMessage, []byte("DIDL\x00\x00")) }, false, protocol.CloseBadFirstMessage, "open with a call of ws_open"},
+		{"bad open args", func(c *omniaClient) []byte { return c.call(c.canister, omniaOpen, []byte("DIDL\x00\x00")) }, false, protocol.CloseBadFirstMessage, "CanisterWsOpenArguments"},
+		{"another gateway", func(c *omniaClient) []byte { return c.openFrame(other) }, false, protocol.CloseBadFirstMessage, "names gateway aaaaa-aa"},
+		{"seed canister", func(c *omniaClient) []byte { return c.openFrame(c.gateway) }, false, protocol.CloseOpenRefused, "ws_open rejected"},
+		{"no such canister", func(c *omniaClient) []byte {
+			c.canister = principal.CanisterID(4242)
+			return c.openFrame(c.gateway)
+		}, false, protocol.CloseUnknownCanister, "no canister"},
+		{"bad signature", func(c *omniaClient) []byte {
+			f := c.openFrame(c.gateway)
+			f[len(f)-1] ^= 1 // the last byte of sender_sig
+			return f
+		}, false, protocol.CloseOpenRefused, "the IC refused the ws_open call (HTTP 4"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newOmniaClient(t, ic.echo)
+			c.dial(gw)
+			if tt.text {
+				c.ws.WriteMessage(websocket.TextMessage, tt.frame(c))
+			} else {
+				c.send(tt.frame(c))
+			}
+			code, reason := c.closed()
+			t.Logf("closed with %d %q", code, reason)
+			if code != int(tt.code) || !strings.Contains(reason, tt.inReason) {
+				t.Fatalf("closed with %d %q, want %d with %q", code, reason, tt.code, tt.inReason)
+			}
+		})
+	}
+}
+
+// A seed client at the seed endpoint is untouched by the Omnia endpoint, and a seed first message
+// sent to the Omnia endpoint is refused there (the protocols are chosen by endpoint, never by
+// guessing).
+func TestOmniaEndpointsApart(t *testing.T) {
+	ic := startNativeIC(t)
+	gw := startGateway(t, ic, Config{})
+	a := ic.agent(t)
+	c := register(t, a, ic.echo)
+	c.connect(gw.url + "/")
+	if err := c.sendText("ping"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.expect("ping"); err != nil {
+		t.Fatal(err)
+	}
+
+	s := register(t, a, ic.echo)
+	if err := s.dial(gw.url + "/omnia"); err != nil {
+		t.Fatal(err)
+	}
+	s.ws.ReadMessage() // the Omnia handshake
+	if err := s.ws.WriteMessage(websocket.BinaryMessage, s.firstMessage()); err != nil {
+		t.Fatal(err)
+	}
+	if code, reason := s.closeCode(20 * time.Second); code != int(protocol.CloseBadFirstMessage) || !strings.Contains(reason, "envelope") {
+		t.Fatalf("a seed first message at /omnia: closed with %d %q", code, reason)
+	}
+}
