@@ -507,11 +507,14 @@ func writeFrame(ctx context.Context, ws *websocket.Conn, data []byte) error {
 	return err
 }
 
-// Close ends the connection: it sends a Close frame with code 1000 and reason to the gateway
-// (which then ends the client's session at the canister with ws_close), waits briefly for the
-// gateway's answer and closes the socket. Recv and Send return ErrClosed afterwards, and so does
-// a second Close. Reasons longer than 123 bytes are cut.
+// Close ends the connection: it sends the canister a signed goodbye (a close service message,
+// which ends the session at once; without it the canister keeps the session for a while after
+// the gateway's ws_close, waiting for a reconnection), then a Close frame with code 1000 and
+// reason to the gateway, waits briefly for the gateway's answer and closes the socket. Recv and
+// Send return ErrClosed afterwards, and so does a second Close. Reasons longer than 123 bytes
+// are cut.
 func (c *Conn) Close(reason string) error {
+	c.goodbye(reason)
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -544,6 +547,31 @@ func (c *Conn) Close(reason string) error {
 
 // closeSocket sends a Close frame, waits up to timeout for the reader to see the gateway's
 // answer, and closes the connection. It returns once the reader goroutine has exited.
+// goodbye sends the canister the client's signed close service message through the current
+// socket, if it works, within DefaultCloseTimeout. Failing is harmless: the session then ends
+// when the canister's detach grace passes.
+func (c *Conn) goodbye(reason string) {
+	ctx, cancel := context.WithTimeout(context.Background(), DefaultCloseTimeout)
+	defer cancel()
+	s, err := c.current()
+	if err != nil || s.err() != nil || c.acquire(ctx, c.writeMu) != nil {
+		return
+	}
+	defer func() { <-c.writeMu }()
+	if cur, err := c.current(); err != nil || cur != s || c.resyncing.Load() {
+		return
+	}
+	if reason == "" {
+		reason = "closed by the client"
+	}
+	if len(reason) > 123 {
+		reason = reason[:123]
+	}
+	if err := c.sendLocked(ctx, s, &protocol.WebsocketMessage{Service: true, Close: reason}, false); err != nil {
+		c.log.Debug("client: goodbye not sent", "client", c.clientID, "err", err)
+	}
+}
+
 func closeSocket(s *socket, code int, reason string, timeout time.Duration) error {
 	s.stop()
 	err := s.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(timeout))

@@ -20,6 +20,7 @@ const (
 	DefaultIdleTimeout        = 90 * time.Second
 	DefaultTickInterval       = 10 * time.Second
 	DefaultAckInterval        = protocol.AckInterval
+	DefaultDetachGrace        = 5 * time.Minute
 )
 
 // Protocol constants that clients and gateways rely on.
@@ -43,9 +44,9 @@ type Config struct {
 	// OnMessage runs for every application message a client sends, in sequence order, once. The
 	// payload aliases the call's argument; copy it to keep it.
 	OnMessage func(ic cdk.System, client uint64, payload []byte)
-	// OnClose runs after an open client was closed, for any reason (its gateway or owner called
-	// ws_close, the application called Close, its session or keep-alive expired). The client is
-	// gone: Send to it fails.
+	// OnClose runs after an open client was closed, for any reason (its owner called ws_close,
+	// the application called Close, its session, keep-alive or detach grace expired, or its
+	// gateway called ws_close with detaching off). The client is gone: Send to it fails.
 	OnClose func(ic cdk.System, client uint64)
 	// OnTick runs at the end of each timer tick (every TickInterval while there are clients or
 	// messages). The library owns the canister's global timer; use this for periodic work.
@@ -87,6 +88,14 @@ type Config struct {
 	// need these acknowledgements to pace their sending (protocol.MaxPendingFrames). Negative
 	// turns them off (clients then fall back to a slow pace); so does disabling heartbeats.
 	AckInterval int
+	// DetachGrace is how long a client stays open after its gateway called ws_close (the
+	// connection ended: the gateway stopped, restarted or lost the client): the client is
+	// detached, its queue is kept (and Sends go on filling it, within MaxQueuePerGateway and
+	// MessageTTL), and a ws_open through any gateway within the grace reattaches it with nothing
+	// lost. When the grace passes, the client is closed and its queue deleted (Stats.DetachExpired,
+	// DroppedClosed). Its owner's ws_close still ends it at once. Negative: the gateway's ws_close
+	// closes the client at once and deletes its queue (the seed's behaviour).
+	DetachGrace time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -113,6 +122,7 @@ func (c Config) withDefaults() Config {
 	setDur(&c.HeartbeatInterval, DefaultHeartbeatInterval)
 	setDur(&c.IdleTimeout, DefaultIdleTimeout)
 	setDur(&c.TickInterval, DefaultTickInterval)
+	setDur(&c.DetachGrace, DefaultDetachGrace)
 	return c
 }
 

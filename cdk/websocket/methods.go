@@ -122,7 +122,15 @@ func (s *Server) wsOpen(ic cdk.System) {
 	if fm.OpenNonce != 0 {
 		c.openNonce = fm.OpenNonce
 	}
+	wasDetached := c.detached != 0
+	s.attach(c)
 	switch {
+	case old == g && wasDetached:
+		// The same gateway again, after it detached the client (its connection ended): the
+		// gateway may have fetched and dropped messages meanwhile, so they get new keys, above
+		// its cursor.
+		s.moveQueue(c, g)
+		s.certify(ic)
 	case old == g:
 		// The same gateway again (its connection was replaced): nothing moves.
 	case old != nil:
@@ -184,7 +192,7 @@ func (s *Server) wsMessage(ic cdk.System) {
 	switch {
 	case c == nil:
 		ic.Trap(protocol.SessionUnknownClient.Trap("ws_message", m.ClientID))
-	case c.gw == nil:
+	case c.gw == nil || c.detached != 0:
 		ic.Trap(protocol.SessionNotOpen.Trap("ws_message", m.ClientID))
 	case c.gw.id != ic.Caller():
 		ic.Trap(protocol.SessionOtherGateway.Trap("ws_message", m.ClientID))
@@ -201,13 +209,18 @@ func (s *Server) wsMessage(ic cdk.System) {
 		replyBool(ic, false)
 		return
 	}
-	if m.Close != "" {
-		cdk.Trapf(ic, "ws_message: client %d: a client cannot send a close service message", c.id)
-	}
 	s.saveClient(c)
 	c.inSeq++
 	c.lastIn = ic.Time()
 	s.st.stats.Received++
+	if m.Service && m.Close != "" {
+		// The client's own signed goodbye: its session ends now, with its queue, rather than
+		// waiting out the detach grace after its gateway's ws_close. Only the client can say
+		// this; a gateway can only detach it.
+		s.close(ic, c, "", true)
+		replyBool(ic, true)
+		return
+	}
 	if m.Service {
 		// A keep-alive: the client asks for heartbeats, and what it acknowledges (it received
 		// and verified every message below Ack) need not be kept.
@@ -231,9 +244,10 @@ func (s *Server) wsMessage(ic cdk.System) {
 	replyBool(ic, true)
 }
 
-// ws_close: (nat64) -> (). From the client's gateway (the connection ended: the client's queue
-// is deleted) or from the principal that registered it (the gateway is told with a close
-// service message).
+// ws_close: (nat64) -> (). From the client's gateway (the connection ended: the client is
+// detached for Config.DetachGrace, its queue kept for a reopen through any gateway; with
+// detaching off, it is closed and its queue deleted) or from the principal that registered it
+// (closed at once; the gateway is told with a close service message).
 func (s *Server) wsClose(ic cdk.System) {
 	var id uint64
 	args(ic, &id)
@@ -243,6 +257,8 @@ func (s *Server) wsClose(ic cdk.System) {
 	}
 	caller := ic.Caller()
 	switch {
+	case c.gw != nil && c.gw.id == caller && s.cfg.DetachGrace > 0:
+		s.detach(c, ic.Time())
 	case c.gw != nil && c.gw.id == caller:
 		s.close(ic, c, "", true)
 	case !caller.IsAnonymous() && caller == c.owner:

@@ -53,6 +53,7 @@ type state struct {
 	nonceFloor   uint64 // every message nonce ever used is below it
 	timerAt      uint64 // the global timer the server set, 0 if none
 	open         uint64 // clients bound to a gateway
+	detached     uint64 // of those, the detached ones
 	fifo         list   // every queued message, oldest first
 	stats        protocol.Stats
 }
@@ -71,6 +72,7 @@ type client struct {
 	keepalive  bool   // the client sent a keep-alive: it gets heartbeats and can time out
 	lastIn     uint64 // IC time of ws_open or of the last accepted client message
 	lastBeat   uint64 // IC time of the last heartbeat sent
+	detached   uint64 // IC time its gateway called ws_close (see Config.DetachGrace), 0 while attached
 	queue      list   // its queued messages
 	gen        uint64
 }
@@ -208,10 +210,12 @@ func (s *Server) Close(ic cdk.System, client uint64, reason string) error {
 	return nil
 }
 
-// close deletes c. byGateway says its gateway asked (the client is gone): its queued messages are
-// deleted. Otherwise they stay, followed by a close service message with reason.
+// close deletes c. byGateway says its gateway asked (the client is gone) or its detach grace
+// passed: its queued messages are deleted. Otherwise they stay, followed by a close service
+// message with reason.
 func (s *Server) close(ic cdk.System, c *client, reason string, byGateway bool) {
 	wasOpen := c.gw != nil
+	s.attach(c)
 	if wasOpen {
 		if byGateway {
 			c.queue.each(func(e *entry) {
@@ -236,7 +240,29 @@ func (s *Server) close(ic cdk.System, c *client, reason string, byGateway bool) 
 	}
 }
 
-// IsOpen reports whether client is open (registered and bound to a gateway).
+// detach marks c, open, as detached from its gateway at time now: it stays open and bound, its
+// queue kept, until it reopens or Config.DetachGrace passes.
+func (s *Server) detach(c *client, now uint64) {
+	if c.detached != 0 {
+		return
+	}
+	s.saveClient(c)
+	c.detached = max(now, 1)
+	s.st.detached++
+}
+
+// attach clears c's detached mark, if any.
+func (s *Server) attach(c *client) {
+	if c.detached == 0 {
+		return
+	}
+	s.saveClient(c)
+	c.detached = 0
+	s.st.detached--
+}
+
+// IsOpen reports whether client is open (registered and bound to a gateway), detached or not:
+// Send to a detached client queues for it.
 func (s *Server) IsOpen(client uint64) bool {
 	c := s.clients[client]
 	return c != nil && c.gw != nil
@@ -268,6 +294,7 @@ func (s *Server) Stats() protocol.Stats {
 	st := s.st.stats
 	st.Clients = uint64(len(s.clients))
 	st.OpenClients = s.st.open
+	st.DetachedClients = s.st.detached
 	st.Gateways = uint64(len(s.gateways))
 	st.Queued = uint64(len(s.entries))
 	return st

@@ -11,8 +11,8 @@ const maxCollectPerTick = 20000
 
 // Timer is the canister's global-timer method (Register installs it). Each tick deletes expired
 // messages, forgets registrations never opened within RegistrationTTL, closes sessions older than
-// SessionTTL and clients whose keep-alives stopped, sends heartbeats, runs OnTick, and sets the
-// next tick while there are clients or messages.
+// SessionTTL, detached clients past DetachGrace and clients whose keep-alives stopped, sends
+// heartbeats, runs OnTick, and sets the next tick while there are clients or messages.
 func (s *Server) Timer(ic cdk.System) {
 	s.st.timerAt = 0
 	now := ic.Time()
@@ -24,7 +24,7 @@ func (s *Server) Timer(ic cdk.System) {
 		ids = append(ids, id)
 	}
 	slices.Sort(ids)
-	regTTL, sessionTTL := ns(s.cfg.RegistrationTTL), ns(s.cfg.SessionTTL)
+	regTTL, sessionTTL, grace := ns(s.cfg.RegistrationTTL), ns(s.cfg.SessionTTL), ns(s.cfg.DetachGrace)
 	beat, idle := ns(s.cfg.HeartbeatInterval), ns(s.cfg.IdleTimeout)
 	older := func(t, d uint64) bool { return now > t && now-t > d }
 	for _, id := range ids {
@@ -39,6 +39,12 @@ func (s *Server) Timer(ic cdk.System) {
 			}
 		case sessionTTL > 0 && older(c.registered, sessionTTL):
 			s.close(ic, c, "session expired", false)
+		case c.detached != 0:
+			// Waiting for a reopen: no heartbeats, no keep-alive timeout, only the grace.
+			if older(c.detached, grace) {
+				s.st.stats.DetachExpired++
+				s.close(ic, c, "", true)
+			}
 		case beat > 0 && c.keepalive && older(c.lastIn, idle):
 			s.close(ic, c, "keep-alive timeout", false)
 		case beat > 0 && c.keepalive && (now < c.lastBeat || now-c.lastBeat >= beat):
