@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"encoding/hex"
 	"errors"
+	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/icws/icws/ic/cbor"
 	"github.com/icws/icws/ic/envelope"
@@ -223,5 +225,41 @@ func TestDecodeClientFrameRefuses(t *testing.T) {
 				t.Fatalf("err = %v, want ErrBadFrame mentioning %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// The first frame of the real ic-websocket-js 0.5.0 (from npm, with @dfinity/agent 2.4.1),
+// recorded from a loopback stand-in gateway that sent Handshake(testGateway): its ws_open call,
+// signed by the secp256k1 identity of secret key 03…03. It decodes, and the body to relay is the
+// client's envelope byte for byte.
+func TestClientFrameFromICWebSocketJS(t *testing.T) {
+	raw, err := os.ReadFile("testdata/ic-websocket-js-0.5.0-ws_open.hex")
+	if err != nil {
+		t.Fatal(err)
+	}
+	frame := unhexT(t, strings.TrimSpace(string(raw)))
+	f, err := DecodeClientFrame(frame)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prefix := unhexT(t, "d9d9f7 a1 68 656e76656c6f7065")
+	if !bytes.HasPrefix(frame, prefix) || !bytes.Equal(f.Body, append(unhexT(t, "d9d9f7"), frame[len(prefix):]...)) {
+		t.Fatalf("Body is not the client's envelope:\n%x", f.Body)
+	}
+	c := f.Request.Content
+	if f.Method() != "ws_open" || c.RequestType != "call" || len(c.Nonce) != 16 || f.CanisterID().String() != "bkyz2-fmaaa-aaaaa-qaaaq-cai" {
+		t.Fatalf("content %+v", c)
+	}
+	if len(f.Request.SenderPubKey) != 88 || len(f.Request.SenderSig) != 64 || !f.Sender().Equal(principal.SelfAuthenticating(f.Request.SenderPubKey)) {
+		t.Fatalf("sender %s, pubkey %d bytes, sig %d bytes", f.Sender(), len(f.Request.SenderPubKey), len(f.Request.SenderSig))
+	}
+	args, err := DecodeOpenArgs(f.Arg())
+	if err != nil || !args.GatewayPrincipal.Equal(testGateway(t)) || args.ClientNonce == 0 {
+		t.Fatalf("ws_open args %+v, %v", args, err)
+	}
+	// The request id is the IC's: the envelope's signature covers it (checked up to the expiry,
+	// which has passed since the recording).
+	if err := f.Request.Verify(time.Unix(0, int64(c.IngressExpiry)).Add(-time.Minute)); err != nil {
+		t.Fatalf("the recorded signature does not verify: %v", err)
 	}
 }
