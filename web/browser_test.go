@@ -1,14 +1,13 @@
 package web
 
 import (
-	"github.com/icws/icws/internal/testenv"
-
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-	"github.com/icws/icws/internal/wasmtest"
+	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -25,6 +24,8 @@ import (
 	"github.com/icws/icws/canisters/chat"
 	"github.com/icws/icws/gateway"
 	"github.com/icws/icws/ic/identity"
+	"github.com/icws/icws/internal/testenv"
+	"github.com/icws/icws/internal/wasmtest"
 	"github.com/icws/icws/protocol"
 	"github.com/icws/icws/replica"
 )
@@ -93,7 +94,9 @@ type tamperProxy struct {
 	mu        sync.Mutex
 	tampered  int
 	forwarded map[string]bool
-	changed   chan struct{} // closed and replaced when forwarded grows
+	changed   chan struct{}                       // closed and replaced when forwarded grows
+	live      map[*websocket.Conn]*websocket.Conn // browser side → gateway side, while relaying
+	cut       int                                 // connections /cut ended
 }
 
 func newTamperProxy(target, secret string) *tamperProxy {
@@ -103,12 +106,17 @@ func newTamperProxy(target, secret string) *tamperProxy {
 		up:        websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}, // the gateway checks it
 		forwarded: map[string]bool{},
 		changed:   make(chan struct{}),
+		live:      map[*websocket.Conn]*websocket.Conn{},
 	}
 }
 
 func (p *tamperProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path == "/seen" {
+	switch r.URL.Path {
+	case "/seen":
 		p.serveSeen(w, r)
+		return
+	case "/cut":
+		p.serveCut(w)
 		return
 	}
 	h := http.Header{}
@@ -129,6 +137,14 @@ func (p *tamperProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		up.Close()
 		return
 	}
+	p.mu.Lock()
+	p.live[down] = up
+	p.mu.Unlock()
+	defer func() {
+		p.mu.Lock()
+		delete(p.live, down)
+		p.mu.Unlock()
+	}()
 	done := make(chan struct{}, 2)
 	go func() { relay(down, up, nil); done <- struct{}{} }()
 	go func() { relay(up, down, p.inspect); done <- struct{}{} }()
@@ -222,6 +238,27 @@ func (p *tamperProxy) serveSeen(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// serveCut ends every relayed connection as a gateway going away would: 1001 to the browser,
+// the gateway's side dropped (so the gateway calls ws_close, as after any lost connection).
+func (p *tamperProxy) serveCut(w http.ResponseWriter) {
+	p.mu.Lock()
+	live := maps.Clone(p.live)
+	p.cut += len(live)
+	p.mu.Unlock()
+	for down, up := range live {
+		_ = down.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, "cut by the test"), time.Now().Add(time.Second))
+		up.Close()
+		down.Close()
+	}
+	fmt.Fprintf(w, "%d\n", len(live))
+}
+
+func (p *tamperProxy) cutCount() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.cut
+}
+
 func (p *tamperProxy) tamperedCount() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -256,8 +293,10 @@ type browserResult struct {
 	Errors         []string               `json:"errors"`
 	Failure        string                 `json:"failure"`
 	AfterForwarded bool                   `json:"afterForwarded"`
-	Screenshot     string                 `json:"screenshot"`
-	Events         browserEvents          `json:"events"`
+	// Reconnected says page B's chat went from reconnecting back to open after /cut.
+	Reconnected bool          `json:"reconnected"`
+	Screenshot  string        `json:"screenshot"`
+	Events      browserEvents `json:"events"`
 	// EchoBeforeClick is each page's echo tab before its Start button was pressed.
 	EchoBeforeClick map[string]struct {
 		State string `json:"state"`
@@ -353,6 +392,8 @@ func TestBrowser(t *testing.T) {
 
 	const secret = "Meet me at the north gate at 10:00"
 	const after = "Did you get that?"
+	const away = "Written while B was away"
+	const back = "B is back"
 	proxy := newTamperProxy(gwURL, secret)
 	proxySrv := httptest.NewServer(proxy)
 	t.Cleanup(proxySrv.Close)
@@ -372,7 +413,7 @@ func TestBrowser(t *testing.T) {
 	_ = os.Remove(shot)
 	cfg, err := json.Marshal(map[string]string{
 		"pageA": pageA.URL, "pageB": pageB.URL, "proxy": proxySrv.URL,
-		"secret": secret, "after": after, "screenshot": shot, "chromium": chromiumPath,
+		"secret": secret, "after": after, "away": away, "back": back, "screenshot": shot, "chromium": chromiumPath,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -457,6 +498,24 @@ func TestBrowser(t *testing.T) {
 	for _, s := range []string{secret, tamperedText, "north gate", after} {
 		if strings.Contains(b.BodyText, s) || strings.Contains(b.HTML, s) {
 			t.Errorf("page B shows %q: a rejected message, or one after it, was rendered", s)
+		}
+	}
+	if n := proxy.cutCount(); n == 0 {
+		t.Error("the proxy cut no connection")
+	}
+	if !res.Reconnected {
+		t.Error("page B did not reconnect by itself after its connection was cut")
+	}
+	for _, want := range []struct{ text, from string }{
+		{away, "client " + ac.ClientID},
+		{back, "you"},
+	} {
+		got := bc.find(want.text)
+		if len(got) != 1 || got[0].Status != "verified" || str(got[0].From) != want.from {
+			t.Errorf("page B chat after reconnecting: %q: got %+v, want one verified entry from %s", want.text, got, want.from)
+		}
+		if got := ac.find(want.text); len(got) != 1 || got[0].Status != "verified" {
+			t.Errorf("page A chat: %q: got %+v, want one verified entry", want.text, got)
 		}
 	}
 	if n := proxy.tamperedCount(); n != 1 {

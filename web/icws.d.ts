@@ -61,6 +61,8 @@ export declare class ClosedError extends Error {
 
 /** Whether err ends the stream of recv. */
 export declare function isFatal(err: unknown): boolean;
+/** Whether IcWebSocket.reconnect can cure err (a lost connection, a gap, withheld messages). */
+export declare function shouldReconnect(err: unknown): boolean;
 /** Whether a client seeing this close code should connect again. */
 export declare function closeCodeReconnects(code: number): boolean;
 /** The reason of a close code in words. */

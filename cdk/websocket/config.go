@@ -5,6 +5,7 @@ import (
 
 	"github.com/icws/icws/cdk"
 	"github.com/icws/icws/protocol"
+	"github.com/icws/icws/protocol/omnia"
 )
 
 // Defaults of Config.
@@ -34,10 +35,48 @@ const (
 	// gateway's keys are consecutive; a gateway that appears later starts above every nonce ever
 	// used, so a gateway never sees a nonce twice.
 	FirstNonce = 16
+	// FirstOmniaNonce is FirstNonce in ProtocolOmnia, ic-websocket-cdk's: the first key is
+	// `<gateway>_00000000000000000000`. A gateway that appears later starts above every nonce
+	// ever used, as in the seed protocol.
+	FirstOmniaNonce = 0
+)
+
+// Protocol is the wire protocol a Server speaks; one per canister.
+type Protocol uint8
+
+// Protocols.
+const (
+	// ProtocolSeed is the seed protocol of docs/PROTOCOL.md: ws_register, Ed25519 client keys,
+	// client ids. The zero value.
+	ProtocolSeed Protocol = iota
+	// ProtocolOmnia is the production IC WebSocket protocol (package protocol/omnia): the
+	// interface of an ic-websocket-cdk 0.4 canister, for ic-websocket-js 0.5 clients and any
+	// gateway. Clients are IC principals; each connection still gets a client id for the
+	// callbacks, Send and Close (see Server.ClientOf and Server.ClientKey).
+	ProtocolOmnia
+)
+
+// Defaults of Config that differ in ProtocolOmnia: ic-websocket-cdk 0.4's.
+const (
+	// DefaultOmniaAckInterval is HeartbeatInterval's default in ProtocolOmnia, the CDK's
+	// send_ack_interval_ms; ic-websocket-js's ackMessageIntervalMs must equal it.
+	DefaultOmniaAckInterval = omnia.DefaultAckInterval
+	// DefaultOmniaKeepAliveTimeout is IdleTimeout's default in ProtocolOmnia.
+	DefaultOmniaKeepAliveTimeout = omnia.KeepAliveTimeout
+	// DefaultOmniaAppMessage is AppMessage's default.
+	DefaultOmniaAppMessage = "blob"
 )
 
 // Config configures a Server. Zero fields take the defaults above.
 type Config struct {
+	// Protocol is the protocol the server speaks; the zero value is the seed's.
+	Protocol Protocol
+	// AppMessage is, in ProtocolOmnia, the Candid type of the application's messages, which the
+	// canister's interface publishes as the second argument of ws_message (ic-websocket-js
+	// clients take it from the IDL generated from it), e.g. `record { text : text; timestamp :
+	// nat64 }`. Payloads are that type's Candid, encoded and decoded by the application.
+	AppMessage string
+
 	// OnOpen runs in ws_open when a client opens for the first time (not when it reconnects
 	// through another gateway). The client is open: Send works.
 	OnOpen func(ic cdk.System, client uint64)
@@ -76,6 +115,12 @@ type Config struct {
 	// acknowledgement) sent to clients that asked for them by sending a keep-alive. Negative
 	// disables heartbeats, every other acknowledgement (AckInterval, and the one a reopened
 	// client gets at once) and keep-alive timeouts.
+	//
+	// In ProtocolOmnia it is the period of the AckMessage every open client gets
+	// (DefaultOmniaAckInterval, 300 s); negative disables them and keep-alive timeouts.
+	// IdleTimeout is then the time after each AckMessage within which the client's
+	// KeepAliveMessage must arrive, or it is closed with KeepAliveTimeout
+	// (DefaultOmniaKeepAliveTimeout, 60 s). AckInterval and SessionTTL do not apply.
 	HeartbeatInterval time.Duration
 	// IdleTimeout closes a client that sent keep-alives before but has sent nothing for this
 	// long. Clients that never sent a keep-alive (the seed's) are not timed out.
@@ -119,6 +164,13 @@ func (c Config) withDefaults() Config {
 	}
 	setDur(&c.MessageTTL, DefaultMessageTTL)
 	setDur(&c.RegistrationTTL, DefaultRegistrationTTL)
+	if c.Protocol == ProtocolOmnia {
+		setDur(&c.HeartbeatInterval, DefaultOmniaAckInterval)
+		setDur(&c.IdleTimeout, DefaultOmniaKeepAliveTimeout)
+		if c.AppMessage == "" {
+			c.AppMessage = DefaultOmniaAppMessage
+		}
+	}
 	setDur(&c.HeartbeatInterval, DefaultHeartbeatInterval)
 	setDur(&c.IdleTimeout, DefaultIdleTimeout)
 	setDur(&c.TickInterval, DefaultTickInterval)

@@ -217,7 +217,7 @@ func (s *Server) wsMessage(ic cdk.System) {
 		// The client's own signed goodbye: its session ends now, with its queue, rather than
 		// waiting out the detach grace after its gateway's ws_close. Only the client can say
 		// this; a gateway can only detach it.
-		s.close(ic, c, "", true)
+		s.close(ic, c, closing{gone: true})
 		replyBool(ic, true)
 		return
 	}
@@ -260,9 +260,9 @@ func (s *Server) wsClose(ic cdk.System) {
 	case c.gw != nil && c.gw.id == caller && s.cfg.DetachGrace > 0:
 		s.detach(c, ic.Time())
 	case c.gw != nil && c.gw.id == caller:
-		s.close(ic, c, "", true)
+		s.close(ic, c, closing{gone: true})
 	case !caller.IsAnonymous() && caller == c.owner:
-		s.close(ic, c, "closed by the client's owner", false)
+		s.close(ic, c, closing{text: "closed by the client's owner"})
 	default:
 		cdk.Trapf(ic, "ws_close: %s is neither the gateway nor the owner of client %d", caller, id)
 	}
@@ -282,33 +282,52 @@ func (s *Server) wsGetMessages(ic cdk.System) {
 		reply(ic, out)
 		return
 	}
+	batch, _ := s.batch(g, nonce)
+	if len(batch) == 0 {
+		reply(ic, out)
+		return
+	}
+	out.Messages = make([]protocol.Message, len(batch))
+	for i, e := range batch {
+		out.Messages[i] = protocol.Message{ClientID: e.client, Key: e.key, Val: e.val}
+	}
+	out.Cert, out.Tree = s.certifiedBatch(ic, batch)
+	reply(ic, out)
+}
+
+// batch returns the messages of g's queue from nonce on, in key order, at most MaxBatch and
+// MaxBatchBytes of them (but at least one), and whether more follow in the queue.
+func (s *Server) batch(g *gateway, nonce uint64) (batch []*entry, more bool) {
 	from := string(protocol.AppendKey(make([]byte, 0, len(g.prefix)+protocol.NonceDigits), g.text, nonce))
 	size := 0
-	var last string
 	s.tree.Ascend(from, func(key string, _ []byte) bool {
 		if len(key) != len(from) || key[:len(g.prefix)] != g.prefix {
 			return false
 		}
 		e := s.entries[key]
-		if len(out.Messages) > 0 && size+len(e.val) > s.cfg.MaxBatchBytes {
+		if len(batch) == s.cfg.MaxBatch || len(batch) > 0 && size+len(e.val) > s.cfg.MaxBatchBytes {
+			more = true
 			return false
 		}
 		size += len(e.val)
-		out.Messages = append(out.Messages, protocol.Message{ClientID: e.client, Key: key, Val: e.val})
-		last = key
-		return len(out.Messages) < s.cfg.MaxBatch
+		batch = append(batch, e)
+		return true
 	})
-	if len(out.Messages) == 0 {
-		reply(ic, out)
-		return
+	return batch, more
+}
+
+// certifiedBatch returns the data certificate and the witness, the self-describe CBOR of
+// labeled("websocket", range witness), of a batch of at least one message. It traps outside a
+// query, where there is no certificate.
+func (s *Server) certifiedBatch(ic cdk.System, batch []*entry) (cert, tree []byte) {
+	cert = ic.DataCertificate()
+	if cert == nil {
+		cdk.Trapf(ic, "%s: no data certificate; call it as a query", ic.MethodName())
 	}
-	out.Cert = ic.DataCertificate()
-	if out.Cert == nil {
-		ic.Trap("ws_get_messages: no data certificate; call it as a query")
-	}
-	w := hashtree.Labeled{Label: []byte(Label), Tree: s.tree.WitnessRange(out.Messages[0].Key, last)}
-	out.Tree = hashtree.AppendCBOR(append(make([]byte, 0, 3+64*len(out.Messages)+len(from)*len(out.Messages)), selfDescribe...), w)
-	reply(ic, out)
+	first, last := batch[0].key, batch[len(batch)-1].key
+	w := hashtree.Labeled{Label: []byte(Label), Tree: s.tree.WitnessRange(first, last)}
+	tree = hashtree.AppendCBOR(append(make([]byte, 0, 3+64*len(batch)+len(first)*len(batch)), selfDescribe...), w)
+	return cert, tree
 }
 
 // selfDescribe is the CBOR self-describe tag 55799 that precedes the witness.

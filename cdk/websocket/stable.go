@@ -57,7 +57,15 @@ const (
 // (keys, owners, gateways, sequence numbers, keep-alive state), gateways, queued messages, the
 // certified map's exact tree, counters and the due time of the global timer it set. Call it
 // between messages' changes (a pre_upgrade hook is fine); it does not change the server.
+//
+// A ProtocolOmnia server is saved only while it has no clients and no queued messages (then its
+// counters and nonces are kept, so gateways' cursors stay valid); with connections it fails,
+// which makes the upgrade fail and leaves the canister as it was: upgrade when no client is
+// connected.
 func (s *Server) MarshalStable() ([]byte, error) {
+	if s.omnia() && (len(s.clients) > 0 || len(s.entries) > 0) {
+		return nil, fmt.Errorf("websocket: MarshalStable: a ProtocolOmnia server keeps no connections across upgrades, and it has %d clients and %d queued messages; upgrade when none is connected", len(s.clients), len(s.entries))
+	}
 	gws := make([]*gateway, 0, len(s.gateways))
 	for _, g := range s.gateways {
 		gws = append(gws, g)
@@ -167,6 +175,9 @@ func (s *Server) UnmarshalStable(data []byte) error {
 	d := stableDecoder{b: data}
 	if err := d.state(s); err != nil {
 		return fmt.Errorf("%w: %w", ErrBadStable, err)
+	}
+	if s.omnia() && (len(d.clients) > 0 || len(d.entries) > 0) {
+		return fmt.Errorf("%w: the saved state has %d clients and %d queued messages, which a ProtocolOmnia server cannot take (it was a seed-protocol server's)", ErrBadStable, len(d.clients), len(d.entries))
 	}
 	clients, gateways, entries, tree := s.clients, s.gateways, s.entries, s.tree
 	s.journal(func() { s.clients, s.gateways, s.entries, s.tree = clients, gateways, entries, tree })

@@ -32,21 +32,27 @@ func (s *Server) Timer(ic cdk.System) {
 		if c == nil { // closed by a callback of this tick
 			continue
 		}
+		if s.omnia() {
+			if c.gw != nil {
+				s.omniaTick(ic, c, now)
+			}
+			continue
+		}
 		switch {
 		case c.gw == nil:
 			if older(c.registered, regTTL) {
 				s.deleteClient(c)
 			}
 		case sessionTTL > 0 && older(c.registered, sessionTTL):
-			s.close(ic, c, "session expired", false)
+			s.close(ic, c, closing{text: "session expired"})
 		case c.detached != 0:
 			// Waiting for a reopen: no heartbeats, no keep-alive timeout, only the grace.
 			if older(c.detached, grace) {
 				s.st.stats.DetachExpired++
-				s.close(ic, c, "", true)
+				s.close(ic, c, closing{gone: true})
 			}
 		case beat > 0 && c.keepalive && older(c.lastIn, idle):
-			s.close(ic, c, "keep-alive timeout", false)
+			s.close(ic, c, closing{text: "keep-alive timeout"})
 		case beat > 0 && c.keepalive && (now < c.lastBeat || now-c.lastBeat >= beat):
 			s.saveClient(c)
 			c.lastBeat = now

@@ -1,10 +1,21 @@
 // The icws demo page: a chat room on the chat canister and the seed's ping-pong on echo. Every
 // message shown passed the client's checks; a message that failed one is shown as rejected, with
 // the check and the reason, and none of its content.
-import { IcWebSocket, VerifyError, decodeAppMessage, decodeCborMap, encodeAppMessage, explain, isFatal } from './icws.js';
+import { IcWebSocket, VerifyError, decodeAppMessage, decodeCborMap, encodeAppMessage, explain, isFatal, shouldReconnect } from './icws.js';
 
 /** How many times the echo tab answers with "-pong" on its own. */
 const PING_PONG_ROUNDS = 5;
+
+/**
+ * Reconnection: attempts in a row without a message in between, and the waits before them
+ * (doubling from the first to the last; about two minutes in all).
+ */
+const RECONNECT_ATTEMPTS = 8;
+const RECONNECT_FIRST_MS = 500;
+const RECONNECT_MAX_MS = 30_000;
+
+/** @param {number} ms */
+const sleep = (ms) => new Promise((resolve) => { setTimeout(resolve, ms); });
 
 /**
  * @param {string} tag @param {Record<string, string>} [attrs] @param {...(Node|string)} children
@@ -91,19 +102,36 @@ class Room {
       return;
     }
     this.section.dataset.clientId = String(this.conn.clientId);
-    this.setStatus('open', `Connected to ${this.name} (${id}) as client ${this.conn.clientId}, through ${this.cfg.gateway}.`);
+    const connected = `Connected to ${this.name} (${id}) as client ${this.conn.clientId}, through ${this.cfg.gateway}.`;
+    this.setStatus('open', connected);
+    let attempts = 0;
     for (;;) {
       let msg;
       try {
         msg = await this.conn.recv();
       } catch (e) {
         if (e instanceof VerifyError) this.showRejected(e);
-        if (isFatal(e)) {
+        if (!isFatal(e)) continue;
+        if (!shouldReconnect(e) || attempts >= RECONNECT_ATTEMPTS) {
           this.stopped(e);
           return;
         }
+        // The canister keeps the session for a while: reconnecting loses nothing, and what it
+        // had not confirmed is sent again. Sending waits (the input is off) until then.
+        attempts++;
+        const wait = Math.min(RECONNECT_MAX_MS, RECONNECT_FIRST_MS * 2 ** (attempts - 1));
+        const x = explain(e);
+        this.setStatus('reconnecting', `${x.title} Reconnecting in ${delay(wait)} (attempt ${attempts} of ${RECONNECT_ATTEMPTS})…`, x.detail);
+        await sleep(wait);
+        try {
+          await this.conn.reconnect(this.cfg.gateway);
+          this.setStatus('open', connected);
+        } catch {
+          // The socket did not open: the next recv fails again, and the next attempt waits longer.
+        }
         continue;
       }
+      attempts = 0;
       this.showVerified(msg);
     }
   }
