@@ -5,14 +5,21 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net"
+	"net/http"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/icws/icws/canisters/omniaecho"
+	"github.com/icws/icws/cdk"
+	"github.com/icws/icws/cdk/websocket"
+	"github.com/icws/icws/ic/candid"
 	"github.com/icws/icws/internal/testenv"
 	"github.com/icws/icws/protocol"
+	"github.com/icws/icws/replica"
 )
 
 // omniaJSDir is the npm project of the real ic-websocket-js 0.5.0 and its agent-js 2 peers,
@@ -27,6 +34,8 @@ type omniaJSEvent struct {
 	Reason string   `json:"reason"`
 	Text   string   `json:"text"`
 	Errors []string `json:"errors"`
+	// LastIncoming is an AckMessage's last_incoming_sequence_num (decimal).
+	LastIncoming string `json:"last_incoming_sequence_num"`
 }
 
 // runOmniaJS runs testdata/omnia-js/omnia.cjs with opts and returns its events and whether it
@@ -89,5 +98,111 @@ func TestOmniaJSOpenRefused(t *testing.T) {
 	last := events[len(events)-1]
 	if last.Event != "pass" || !strings.Contains(last.Why, "Canister") {
 		t.Fatalf("last event %+v, want the canister's refusal", last)
+	}
+}
+
+// startOmniaIC starts a replica with omnia-echo (canisters/omniaecho, as icws replica hosts it)
+// and omnia-echo-fast: the same echo on the Omnia interface with the ack timer at ackEvery and the
+// keep-alive deadline at keepAlive, so that ack rounds take seconds, not minutes.
+func startOmniaIC(t testing.TB, ackEvery, keepAlive time.Duration) (ic *testIC, echo, fast string) {
+	t.Helper()
+	fastEcho := func() *cdk.Canister {
+		var s *websocket.Server
+		s = websocket.New(websocket.Config{
+			Protocol:          websocket.ProtocolOmnia,
+			AppMessage:        omniaecho.AppMessageCandid,
+			HeartbeatInterval: ackEvery,
+			IdleTimeout:       keepAlive,
+			TickInterval:      200 * time.Millisecond,
+			OnMessage: func(sys cdk.System, client uint64, payload []byte) {
+				var m omniaecho.AppMessage
+				if err := candid.Unmarshal(payload, &m); err != nil {
+					cdk.Trapf(sys, "omnia-echo-fast: %v", err)
+				}
+				b, err := candid.Marshal(omniaecho.AppMessage{Text: m.Text, Timestamp: sys.Time()})
+				if err != nil {
+					cdk.Trapf(sys, "omnia-echo-fast: %v", err)
+				}
+				if err := s.Send(sys, client, b); err != nil {
+					cdk.Trapf(sys, "omnia-echo-fast: %v", err)
+				}
+			},
+		})
+		c := &cdk.Canister{}
+		s.Register(c)
+		return c
+	}
+	ic = startICWith(t, []replica.CanisterSpec{{Name: "omnia-echo", New: omniaecho.New}, {Name: "omnia-echo-fast", New: fastEcho}})
+	e, _ := ic.rep.CanisterID("omnia-echo")
+	f, _ := ic.rep.CanisterID("omnia-echo-fast")
+	return ic, e.String(), f.String()
+}
+
+// The real ic-websocket-js 0.5.0, unmodified, through the gateway's Omnia endpoint to omnia-echo:
+// it opens (its OpenMessage verified by the library: certificate, witness, SHA-256 of the
+// content, sequence number), sends {text, timestamp} messages and gets each text back, verified
+// the same way, then closes with 1000.
+func TestOmniaJSEcho(t *testing.T) {
+	ic, echo, _ := startOmniaIC(t, time.Minute, time.Minute)
+	gw := startGateway(t, ic, Config{})
+	for _, ep := range []struct{ name, url string }{{"path", gw.url + "/omnia"}, {"listener", serveOmnia(t, gw)}} {
+		t.Run(ep.name, func(t *testing.T) {
+			events, ok := runOmniaJS(t, map[string]any{
+				"gateway": ep.url, "ic": ic.url(), "canister": echo, "mode": "echo", "count": 5,
+			}, 60*time.Second)
+			if !ok {
+				t.Fatalf("ic-websocket-js failed: %+v", events)
+			}
+			var texts []string
+			for _, e := range events {
+				if e.Event == "message" {
+					texts = append(texts, e.Text)
+				}
+			}
+			if strings.Join(texts, ",") != "hello 0,hello 1,hello 2,hello 3,hello 4" {
+				t.Fatalf("echoes %q", texts)
+			}
+		})
+	}
+}
+
+// serveOmnia serves gw's OmniaHandler on a loopback listener of its own (icws gateway
+// --omnia-listen) and returns its ws:// URL, with no path.
+func serveOmnia(t testing.TB, gw *testGW) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: gw.OmniaHandler(), ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return "ws://" + ln.Addr().String()
+}
+
+// Keep-alive and ack through the gateway: the canister acks every 2 s and closes a client whose
+// keep-alive does not follow an ack within 1.5 s (KeepAliveTimeout); the library answers each
+// AckMessage with a KeepAliveMessage, which the gateway relays. Three rounds pass with the
+// connection open, then the client closes with 1000. A keep-alive lost on the way would close it
+// with 4000 instead.
+func TestOmniaJSKeepAlive(t *testing.T) {
+	ic, _, fast := startOmniaIC(t, 2*time.Second, 1500*time.Millisecond)
+	gw := startGateway(t, ic, Config{})
+	events, ok := runOmniaJS(t, map[string]any{
+		"gateway": gw.url + "/omnia", "ic": ic.url(), "canister": fast, "mode": "echo", "count": 2, "acks": 3, "ackMs": 2000,
+	}, 90*time.Second)
+	if !ok {
+		t.Fatalf("ic-websocket-js failed: %+v", events)
+	}
+	// The client sent 2 messages, then one keep-alive after each ack: the canister's count of
+	// the client's messages goes 2, 3, 4, so every keep-alive reached it through the gateway.
+	var acks []string
+	for _, e := range events {
+		if e.Event == "ack" {
+			acks = append(acks, e.LastIncoming)
+		}
+	}
+	if strings.Join(acks, ",") != "2,3,4" {
+		t.Fatalf("acks of sequence numbers %q, want 2,3,4", acks)
 	}
 }
