@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -204,5 +205,83 @@ func TestOmniaJSKeepAlive(t *testing.T) {
 	}
 	if strings.Join(acks, ",") != "2,3,4" {
 		t.Fatalf("acks of sequence numbers %q, want 2,3,4", acks)
+	}
+}
+
+// chromiumPath is where Debian's chromium package puts the browser (scripts/test.sh installs it).
+const chromiumPath = "/usr/bin/chromium"
+
+// The same real ic-websocket-js 0.5.0 in headless Chromium: session.cjs bundled by esbuild with
+// its agent-js 2 dependencies, on a page served from loopback, with the browser's own WebSocket,
+// against the gateway's Omnia endpoint and omnia-echo on the replica (which answers CORS).
+func TestOmniaChromiumEcho(t *testing.T) {
+	node, rootModules := testenv.Node(t, "esbuild", "playwright-core")
+	testenv.NodeModulesIn(t, omniaJSDir, "ic-websocket-js", "@dfinity/agent", "buffer")
+	if _, err := os.Stat(chromiumPath); err != nil {
+		t.Fatalf("Chromium is missing (%v): install it with apt-get update && apt-get install -y chromium", err)
+	}
+	dir := t.TempDir()
+	bundle := filepath.Join(dir, "bundle.js")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	esbuild := exec.CommandContext(ctx, filepath.Join(rootModules, ".bin", "esbuild"), filepath.Join("testdata", "omnia-js", "browser-entry.cjs"),
+		"--bundle", "--platform=browser", "--format=iife", "--define:global=globalThis", "--log-level=warning", "--outfile="+bundle,
+		// Node globals some of agent-js 2's dependencies reach for, as an app's bundler provides them.
+		"--banner:js=globalThis.process = globalThis.process || {env: {}, browser: true, nextTick: (f, ...a) => queueMicrotask(() => f(...a))};")
+	if out, err := esbuild.CombinedOutput(); err != nil {
+		t.Fatalf("esbuild: %v\n%s", err, out)
+	}
+	page := http.NewServeMux()
+	page.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Write([]byte(`<!doctype html><meta charset="utf-8"><title>ic-websocket-js</title><script src="/bundle.js"></script>`))
+	})
+	page.HandleFunc("/bundle.js", func(w http.ResponseWriter, r *http.Request) { http.ServeFile(w, r, bundle) })
+	pln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	psrv := &http.Server{Handler: page, ReadHeaderTimeout: 10 * time.Second}
+	go psrv.Serve(pln)
+	t.Cleanup(func() { psrv.Close() })
+
+	ic, echo, _ := startOmniaIC(t, time.Minute, time.Minute)
+	gw := startGateway(t, ic, Config{})
+	cfg, err := json.Marshal(map[string]any{
+		"page":     "http://" + pln.Addr().String() + "/",
+		"chromium": chromiumPath,
+		"opts": map[string]any{
+			"gateway": gw.url + "/omnia", "ic": ic.url(), "canister": echo, "mode": "echo", "count": 3, "timeoutMs": 60000,
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.CommandContext(ctx, node, "browser.mjs", string(cfg))
+	cmd.Dir = filepath.Join("testdata", "omnia-js")
+	cmd.WaitDelay = 5 * time.Second
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, runErr := cmd.Output()
+	var res struct {
+		OK     bool           `json:"ok"`
+		Events []omniaJSEvent `json:"events"`
+		Errors []string       `json:"errors"`
+	}
+	if err := json.Unmarshal(bytes.TrimSpace(out), &res); err != nil {
+		t.Fatalf("browser.mjs printed %q (%v): %v\nstderr:\n%s", out, runErr, err, stderr.Bytes())
+	}
+	t.Logf("Chromium: %+v", res)
+	if !res.OK || runErr != nil || len(res.Errors) > 0 {
+		t.Fatalf("ic-websocket-js in Chromium failed (%v): %+v", runErr, res)
+	}
+	var texts []string
+	for _, e := range res.Events {
+		if e.Event == "message" {
+			texts = append(texts, e.Text)
+		}
+	}
+	if strings.Join(texts, ",") != "hello 0,hello 1,hello 2" {
+		t.Fatalf("echoes in Chromium %q", texts)
 	}
 }

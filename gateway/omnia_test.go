@@ -2,14 +2,18 @@ package gateway
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
 
+	"github.com/icws/icws/canisters/omniaecho"
+	"github.com/icws/icws/ic/candid"
 	"github.com/icws/icws/ic/envelope"
 	"github.com/icws/icws/ic/identity"
 	"github.com/icws/icws/ic/principal"
@@ -195,4 +199,134 @@ func TestOmniaEndpointsApart(t *testing.T) {
 	if code, reason := s.closeCode(20 * time.Second); code != int(protocol.CloseBadFirstMessage) || !strings.Contains(reason, "envelope") {
 		t.Fatalf("a seed first message at /omnia: closed with %d %q", code, reason)
 	}
+}
+
+// key is the client's ClientKey.
+func (c *omniaClient) key() omnia.ClientKey {
+	return omnia.ClientKey{Principal: c.id.Sender(), Nonce: c.nonce}
+}
+
+// message is the client frame of a ws_message call carrying content as message seq.
+func (c *omniaClient) message(seq uint64, service bool, content []byte) []byte {
+	return c.call(c.canister, omniaMessage, omnia.EncodeMessageArgs(omnia.MessageArgs{Msg: omnia.WebsocketMessage{
+		Key: c.key(), SequenceNum: seq, Timestamp: uint64(time.Now().UnixNano()), IsServiceMessage: service, Content: content,
+	}}))
+}
+
+// next reads the next frame and decodes it: the frame, then its content, checking the key's
+// gateway and the message's client.
+func (c *omniaClient) next() omnia.WebsocketMessage {
+	c.t.Helper()
+	c.ws.SetReadDeadline(time.Now().Add(20 * time.Second))
+	typ, data, err := c.ws.ReadMessage()
+	if err != nil {
+		c.t.Fatalf("read: %v", err)
+	}
+	f, err := omnia.DecodeFrame(data)
+	if err != nil || typ != websocket.BinaryMessage {
+		c.t.Fatalf("frame %d %x: %v", typ, data, err)
+	}
+	if gw, _, err := omnia.ParseKey(f.Key); err != nil || !gw.Equal(c.gateway) || len(f.Cert) == 0 || len(f.Tree) == 0 {
+		c.t.Fatalf("frame key %q (%v), cert %d bytes, tree %d bytes", f.Key, err, len(f.Cert), len(f.Tree))
+	}
+	m, err := omnia.UnmarshalWebsocketMessage(f.Content)
+	if err != nil || !m.Key.Equal(c.key()) {
+		c.t.Fatalf("content %x: %+v, %v", f.Content, m, err)
+	}
+	return m
+}
+
+// open sends ws_open and reads the canister's OpenMessage.
+func (c *omniaClient) open(gw *testGW) {
+	c.t.Helper()
+	c.dial(gw)
+	c.send(c.openFrame(c.gateway))
+	m := c.next()
+	sm, err := omnia.DecodeServiceMessage(m.Content)
+	if err != nil || !m.IsServiceMessage || m.SequenceNum != 1 || sm.Open == nil || !sm.Open.Key.Equal(c.key()) {
+		c.t.Fatalf("first message %+v (%+v, %v), want the OpenMessage", m, sm, err)
+	}
+}
+
+func appMessage(t testing.TB, text string) []byte {
+	t.Helper()
+	b, err := candid.Marshal(omniaecho.AppMessage{Text: text, Timestamp: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// A Go client of the Omnia protocol through the gateway to omnia-echo: echoes in order; frames that
+// are not this client's ws_message calls to this canister are bad messages (closed with 4006 after
+// MaxBadMessages); a wrong sequence number reaches the canister, which closes the session with a
+// CloseMessage; ws_close is called when the socket ends, and by Shutdown.
+func TestOmniaSession(t *testing.T) {
+	ic, echo, _ := startOmniaIC(t, time.Minute, time.Minute)
+	canister := principal.MustDecode(echo)
+
+	t.Run("echo", func(t *testing.T) {
+		gw := startGateway(t, ic, Config{})
+		c := newOmniaClient(t, canister)
+		c.open(gw)
+		for i := uint64(1); i <= 3; i++ {
+			c.send(c.message(i, false, appMessage(t, fmt.Sprint("m", i))))
+		}
+		for i := uint64(2); i <= 4; i++ {
+			m := c.next()
+			var got omniaecho.AppMessage
+			if err := candid.Unmarshal(m.Content, &got); err != nil || m.SequenceNum != i || m.IsServiceMessage || got.Text != fmt.Sprint("m", i-1) {
+				t.Fatalf("message %+v (%+v, %v), want echo m%d with sequence number %d", m, got, err, i-1, i)
+			}
+		}
+		c.ws.Close()
+		waitFor(t, "ws_close", func() bool { return gw.m.wsClose[resultTrue].get() == 1 })
+	})
+
+	t.Run("misaddressed", func(t *testing.T) {
+		gw := startGateway(t, ic, Config{MaxBadMessages: 3})
+		c := newOmniaClient(t, canister)
+		c.open(gw)
+		other := newOmniaClient(t, canister)
+		other.nonce = c.nonce
+		c.send(c.call(ic.echo, omniaMessage, []byte("DIDL\x00\x00")))                                                          // another canister
+		c.send(other.message(1, false, appMessage(t, "not mine")))                                                             // another client's call
+		c.send(c.call(canister, omniaOpen, omnia.EncodeOpenArgs(omnia.OpenArgs{ClientNonce: 1, GatewayPrincipal: c.gateway}))) // not ws_message
+		code, reason := c.closed()
+		if code != int(protocol.CloseTooManyBadMessages) || !strings.Contains(reason, "ws_message") {
+			t.Fatalf("closed with %d %q, want %d", code, reason, protocol.CloseTooManyBadMessages)
+		}
+		if n := gw.m.wsMessage[resultTrue].get() + gw.m.wsMessage[resultFalse].get(); n != 0 {
+			t.Fatalf("%d ws_message calls for misaddressed frames, want none", n)
+		}
+	})
+
+	t.Run("wrong sequence number", func(t *testing.T) {
+		gw := startGateway(t, ic, Config{})
+		c := newOmniaClient(t, canister)
+		c.open(gw)
+		c.send(c.message(7, false, appMessage(t, "skipped ahead")))
+		m := c.next()
+		sm, err := omnia.DecodeServiceMessage(m.Content)
+		if err != nil || sm.Close == nil || sm.Close.Reason != omnia.ReasonWrongSequenceNumber {
+			t.Fatalf("message %+v (%+v, %v), want CloseMessage(WrongSequenceNumber)", m, sm, err)
+		}
+		waitFor(t, "the refused ws_message", func() bool { return gw.m.wsMessage[resultFalse].get() == 1 })
+	})
+
+	t.Run("shutdown", func(t *testing.T) {
+		gw := startGateway(t, ic, Config{})
+		c := newOmniaClient(t, canister)
+		c.open(gw)
+		gw.srv.Close()
+		if err := gw.Shutdown(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if code, _ := c.closed(); code != int(protocol.CloseGoingAway) {
+			t.Fatalf("closed with %d, want 1001", code)
+		}
+		if n := gw.m.wsClose[resultTrue].get(); n != 1 {
+			t.Fatalf("%d ws_close calls succeeded, want 1", n)
+		}
+	})
 }
