@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -329,4 +330,33 @@ func TestOmniaSession(t *testing.T) {
 			t.Fatalf("%d ws_close calls succeeded, want 1", n)
 		}
 	})
+}
+
+// BenchmarkOmniaEchoRoundTrip measures one Omnia client's round trip through the gateway to
+// omnia-echo on the in-process replica: the signed ws_message relayed (synchronous /api/v3 call,
+// outcome read), the poller poked, the echo polled and written. Round trips are sequential, so
+// the report is the latency (p50, p99) and its inverse. The per-connection rate limit (20 frames a
+// second by default) is off: a round trip takes less than 50 ms here.
+//
+//	go test -run '^$' -bench OmniaEchoRoundTrip -benchtime 300x ./gateway
+func BenchmarkOmniaEchoRoundTrip(b *testing.B) {
+	ic, echo, _ := startOmniaIC(b, time.Minute, time.Minute)
+	gw := startGateway(b, ic, Config{MessageRate: -1})
+	c := newOmniaClient(b, principal.MustDecode(echo))
+	c.open(gw)
+	lat := make([]time.Duration, 0, b.N)
+	payload := appMessage(b, "benchmark")
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		start := time.Now()
+		c.send(c.message(uint64(i)+1, false, payload))
+		if m := c.next(); m.SequenceNum != uint64(i)+2 || m.IsServiceMessage {
+			b.Fatalf("message %+v, want echo %d", m, i+2)
+		}
+		lat = append(lat, time.Since(start))
+	}
+	b.StopTimer()
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
 }
