@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"net"
 	"slices"
 	"strings"
 	"testing"
@@ -47,9 +48,12 @@ func newOmniaClient(t testing.TB, canister principal.Principal) *omniaClient {
 }
 
 // dial opens the WebSocket and reads the handshake, checking its bytes.
-func (c *omniaClient) dial(gw *testGW) {
+func (c *omniaClient) dial(gw *testGW) { c.dialWith(gw, &net.Dialer{}) }
+
+// dialWith is dial with a net.Dialer of the test's, for socket options.
+func (c *omniaClient) dialWith(gw *testGW, nd *net.Dialer) {
 	c.t.Helper()
-	d := websocket.Dialer{HandshakeTimeout: 10 * time.Second}
+	d := websocket.Dialer{HandshakeTimeout: 10 * time.Second, NetDialContext: nd.DialContext}
 	ws, _, err := d.Dial(gw.url+"/omnia", nil)
 	if err != nil {
 		c.t.Fatalf("dial: %v", err)
