@@ -246,7 +246,8 @@ func TestOmniaChromiumEcho(t *testing.T) {
 	t.Cleanup(func() { psrv.Close() })
 
 	ic, echo, _ := startOmniaIC(t, time.Minute, time.Minute)
-	gw := startGateway(t, ic, Config{})
+	// The page comes from another origin than the gateway's, as a dapp's does: allow it.
+	gw := startGateway(t, ic, Config{AllowedOrigins: []string{"http://" + pln.Addr().String()}})
 	cfg, err := json.Marshal(map[string]any{
 		"page":     "http://" + pln.Addr().String() + "/",
 		"chromium": chromiumPath,
