@@ -95,6 +95,8 @@ async function start(opts, out, resolve) {
     if (!opts.acks) return ws.close();
     // Stay open through ack rounds: the library answers each AckMessage with a keep-alive; a
     // missed one makes the canister close us (KeepAliveTimeout), a missed ack makes the library.
+    // The library has no event for an ack, so its handler is wrapped to count them; the
+    // library's own handler (verification done before it, the keep-alive after) still runs.
     out("waiting for acks", { acks: opts.acks });
     let rounds = 0;
     const orig = ws._handleAckMessageFromCanister.bind(ws);
