@@ -55,7 +55,7 @@ func parseDevFlags(args []string, stderr io.Writer) (*devOptions, error) {
 	fs.IntVar(&o.replicaPort, "replica-port", devReplicaPort, "port of the replica (0: any free port)")
 	fs.IntVar(&o.gatewayPort, "gateway-port", devGatewayPort, "port of the gateway (0: any free port)")
 	fs.IntVar(&o.webPort, "web-port", devWebPort, "port of the demo page (0: any free port)")
-	fs.StringVar(&o.stateDir, "state-dir", defaultStateDir("dev"), "directory keeping the replica's keys and the gateway's identity (default: a temporary directory when empty)")
+	fs.StringVar(&o.stateDir, "state-dir", defaultStateDir("dev"), "directory keeping the replica's keys and state (canisters and their memory, see icws replica -h) and the gateway's identity (a temporary directory when empty)")
 	fs.DurationVar(&o.roundTime, "round-time", 0, "time between replica rounds (0: as fast as possible; 1s imitates mainnet latency)")
 	fs.BoolVar(&o.open, "open", false, "open the demo page in a browser (xdg-open)")
 	fs.BoolVar(&o.native, "native", false, "host echo and chat as Go code in this process instead of the Wasm modules icws build makes of them")
@@ -186,7 +186,7 @@ func runDev(ctx context.Context, args []string, stdout io.Writer) error {
 		canisters[c.Name] = c.ID.String()
 	}
 	webSrv := &http.Server{
-		Handler:           web.Handler(web.Config{Gateway: gatewayURL, IC: replicaURL, RootKey: r.RootKey(), Canisters: canisters}),
+		Handler:           web.Handler(web.Config{Gateway: gatewayURL, IC: replicaURL, RootKey: r.RootKey(), Canisters: canisters, TamperRelay: true, Logger: log}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
