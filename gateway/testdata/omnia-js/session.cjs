@@ -6,7 +6,8 @@
 // `count` {text, timestamp} messages, expect each text back, then close with 1000; with `acks`,
 // also stay open through that many ack rounds, each answered by the library's keep-alive; `ackMs`
 // is the canister's ack interval) or "refused" (expect a close before the open, with `wantCode`
-// and a reason containing `wantReason`); timeoutMs bounds it all.
+// and a reason containing `wantReason`); timeoutMs bounds it all. noRootKeyGate turns off the
+// workaround for the library's root-key race described below.
 // out(event, fields) reports each event.
 "use strict";
 
@@ -57,17 +58,46 @@ async function start(opts, out, resolve) {
   const agent = HttpAgent.createSync({ host: opts.ic, identity });
   await agent.fetchRootKey();
   const canisterActor = Actor.createActor(idlFactory, { agent, canisterId: opts.canister });
-  const ws = new IcWebSocket(
-    opts.gateway,
-    undefined,
-    createWsConfig({
-      canisterId: opts.canister,
-      canisterActor,
-      identity,
-      networkUrl: opts.ic,
-      ackMessageIntervalMs: opts.ackMs,
-    }),
-  );
+  // ic-websocket-js 0.5.0 starts fetching the IC's root key in its constructor without waiting
+  // for it (`void this._httpAgent.fetchRootKey()`), and verifies each canister message with
+  // whatever root key its agent holds when the message arrives. Until the fetch is done that is
+  // the mainnet key, so a message that arrives first (an OpenMessage from a gateway that polls
+  // right after ws_open, on a local replica: milliseconds) fails with "Certificate validation
+  // failed". An app can hold the frames back until the fetch is done, as here: the WebSocket the
+  // library makes hands each frame to it only after the library's own agent has its root key
+  // (fetchRootKey returns the same promise the constructor started). The order is kept.
+  let release;
+  const rootKeyReady = new Promise((r) => (release = r));
+  const Base = globalThis.WebSocket;
+  globalThis.WebSocket = class extends Base {
+    get onmessage() {
+      return super.onmessage;
+    }
+    set onmessage(handler) {
+      super.onmessage = (ev) => rootKeyReady.then(() => handler(ev));
+    }
+  };
+  let ws;
+  try {
+    ws = new IcWebSocket(
+      opts.gateway,
+      undefined,
+      createWsConfig({
+        canisterId: opts.canister,
+        canisterActor,
+        identity,
+        networkUrl: opts.ic,
+        ackMessageIntervalMs: opts.ackMs,
+      }),
+    );
+  } finally {
+    globalThis.WebSocket = Base;
+  }
+  const gate = opts.noRootKeyGate ? Promise.resolve() : ws._httpAgent.fetchRootKey();
+  gate.then(release, (e) => {
+    out("error", { error: `fetching the root key: ${e}` });
+    release();
+  });
   out("created", { principal: identity.getPrincipal().toText() });
 
   let opened = false;
