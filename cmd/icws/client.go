@@ -22,7 +22,7 @@ import (
 	"github.com/icws/icws/protocol"
 )
 
-// Reconnection policy of `icws client`.
+// Failover policy of `icws client` (client.Config.Failover).
 const (
 	clientMaxReconnects = 5
 	clientFirstBackoff  = 500 * time.Millisecond
@@ -114,7 +114,7 @@ func parseClientFlags(args []string, stderr io.Writer) (*clientOptions, error) {
 	}
 	o := &clientOptions{gateways: gateways, json: *jsonMode, linger: *linger}
 	o.cfg = client.Config{
-		Gateway:          gateways[0],
+		Gateways:         gateways,
 		IC:               *icURL,
 		Canister:         id,
 		FetchRootKey:     *fetchRootKey,
@@ -157,11 +157,19 @@ func runClientIO(ctx context.Context, args []string, stdin io.Reader, stdout, st
 	if err != nil {
 		return err
 	}
+	out := &clientPrinter{w: stdout, json: o.json}
+	o.cfg.Failover = &client.Failover{
+		Attempts:   clientMaxReconnects,
+		Backoff:    clientFirstBackoff,
+		MaxBackoff: clientMaxBackoff,
+		// With another gateway to go to, a forged frame is a reason to leave this one.
+		Forged:      len(o.gateways) > 1,
+		OnReconnect: out.moved,
+	}
 	conn, err := client.Dial(ctx, o.cfg)
 	if err != nil {
 		return err
 	}
-	out := &clientPrinter{w: stdout, json: o.json}
 	sess := &clientSession{conn: conn}
 	out.connected(conn)
 
@@ -249,17 +257,18 @@ func (s *clientSession) set(c *client.Conn) {
 	s.conn = c
 }
 
-// clientReceive prints verified messages until ctx ends or the connection fails for good. After
-// a verification failure it resumes through another gateway (Reconnect); after a gateway close
-// of the "reconnect" class, whose gateway has ended the session, it connects again as a new
-// client (Dial).
+// clientReceive prints verified messages until ctx ends or the connection fails for good. The
+// client library's failover (client.Config.Failover) resumes the session through the next
+// gateway after a failure that reconnecting cures, and reports each move (clientPrinter.moved);
+// only when the canister no longer knows the session (its detach grace passed: ws_open refused,
+// 4001) does this connect again, once, as a new client.
 func clientReceive(ctx context.Context, sess *clientSession, o *clientOptions, out *clientPrinter) error {
-	attempts, next := 0, 0
+	redialed := false
 	for {
 		conn := sess.get()
 		msg, err := conn.Recv(ctx)
 		if err == nil {
-			attempts = 0
+			redialed = false
 			out.message(&msg)
 			continue
 		}
@@ -270,61 +279,23 @@ func clientReceive(ctx context.Context, sess *clientSession, o *clientOptions, o
 			out.errorf(err)
 			continue
 		}
-		resume, redial := clientRecovery(err, len(o.gateways))
-		if !resume && !redial || attempts >= clientMaxReconnects {
+		if client.CloseStatus(err) != int(protocol.CloseOpenRefused) || redialed {
 			return err
 		}
 		out.errorf(err)
-		backoff := min(clientFirstBackoff<<attempts, clientMaxBackoff)
-		attempts++
-		next = (next + 1) % len(o.gateways)
-		gw := o.gateways[next]
-		if resume {
-			out.notef("resuming through %s in %v (attempt %d of %d)", gw, backoff, attempts, clientMaxReconnects)
-		} else {
-			out.notef("the gateway ended the session; connecting again as a new client through %s in %v (attempt %d of %d)",
-				gw, backoff, attempts, clientMaxReconnects)
-		}
-		t := time.NewTimer(backoff)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		}
-		if resume {
-			if err := conn.Reconnect(ctx, gw); err != nil {
-				out.errorf(err)
-			}
-			continue
-		}
+		redialed = true
+		gw := conn.Gateway()
+		out.notef("the session is gone; connecting again as a new client through %s", gw)
 		cfg := o.cfg
 		cfg.Gateway = gw
 		fresh, err := client.Dial(ctx, cfg)
 		if err != nil {
-			out.errorf(err)
-			continue
+			return err
 		}
 		_ = conn.Close("replaced")
 		sess.set(fresh)
 		out.connected(fresh)
 	}
-}
-
-// clientRecovery says what can cure err: resuming the session through another gateway
-// (Reconnect; needs another gateway to try), or only a new session (Dial).
-func clientRecovery(err error, gateways int) (resume, redial bool) {
-	var ce *client.CloseError
-	if errors.As(err, &ce) {
-		return false, ce.Reconnect()
-	}
-	var ve *client.VerifyError
-	if errors.As(err, &ve) && gateways > 1 {
-		// Forged, lost, late or withheld messages: another gateway can deliver them. A clock
-		// that is off (Future) would fail there too.
-		return ve.Kind != client.Future, false
-	}
-	return false, false
 }
 
 // clientPrinter writes messages, notes and errors, as text or JSON lines.
@@ -395,6 +366,18 @@ func (p *clientPrinter) connected(c *client.Conn) {
 		p.notef("connected to %s as client %d through %s; type a line to send it, Ctrl-D to quit",
 			c.Canister(), c.ClientID(), c.Gateway())
 	}
+}
+
+// moved reports a move of the failover policy.
+func (p *clientPrinter) moved(m client.Move) {
+	if m.Attempt == 1 {
+		p.errorf(m.Cause)
+	}
+	if m.Err != nil {
+		p.notef("attempt %d of %d: could not resume through %s: %v", m.Attempt, clientMaxReconnects, m.To, m.Err)
+		return
+	}
+	p.notef("resumed the session through %s after %v (attempt %d of %d)", m.To, m.Backoff.Round(time.Millisecond), m.Attempt, clientMaxReconnects)
 }
 
 func (p *clientPrinter) notef(format string, args ...any) {
