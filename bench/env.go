@@ -46,14 +46,7 @@ func startIC(ctx context.Context, o *Options) (e *icEnv, err error) {
 	if e.canister, err = principal.Decode(e.replica.info.Canister); err != nil {
 		return nil, fmt.Errorf("bench: the replica's canister id: %w", err)
 	}
-	args := []string{"--ic", e.replica.info.URL, "--root-key", e.replica.info.RootKey}
-	if o.PollInterval > 0 {
-		args = append(args, "--poll-interval", o.PollInterval.String())
-	}
-	if o.SendQueue > 0 {
-		args = append(args, "--send-queue", strconv.Itoa(o.SendQueue))
-	}
-	if e.gateway, err = startServer(ctx, o.Launcher, RoleGateway, args...); err != nil {
+	if e.gateway, err = e.startGateway(ctx, o, ""); err != nil {
 		return nil, err
 	}
 	e.gatewayURL = e.gateway.info.URL
@@ -64,6 +57,22 @@ func startIC(ctx context.Context, o *Options) (e *icEnv, err error) {
 		return nil, err
 	}
 	return e, nil
+}
+
+// startGateway starts a gateway process in front of e's replica, listening on addr ("" for a
+// free loopback port).
+func (e *icEnv) startGateway(ctx context.Context, o *Options, addr string) (*server, error) {
+	args := []string{"--ic", e.replica.info.URL, "--root-key", e.replica.info.RootKey}
+	if o.PollInterval > 0 {
+		args = append(args, "--poll-interval", o.PollInterval.String())
+	}
+	if o.SendQueue > 0 {
+		args = append(args, "--send-queue", strconv.Itoa(o.SendQueue))
+	}
+	if addr != "" {
+		args = append(args, "--listen", addr)
+	}
+	return startServer(ctx, o.Launcher, RoleGateway, args...)
 }
 
 // broadcast asks the load canister to send count payloads of size bytes to every open client and

@@ -15,11 +15,12 @@ const (
 	ScenarioUpstream = "upstream"
 	ScenarioIdle     = "idle"
 	ScenarioBaseline = "baseline"
+	ScenarioFailover = "failover"
 )
 
 // Scenarios lists the scenarios in the order `icws bench` documents them.
 func Scenarios() []string {
-	return []string{ScenarioFanout, ScenarioUpstream, ScenarioIdle, ScenarioBaseline}
+	return []string{ScenarioFanout, ScenarioUpstream, ScenarioIdle, ScenarioBaseline, ScenarioFailover}
 }
 
 // Defaults of Options, chosen so that each scenario runs in well under two minutes on a 2-core
@@ -44,8 +45,11 @@ const (
 
 // DefaultClients returns the client counts a scenario runs with by default.
 func DefaultClients(scenario string) []int {
-	if scenario == ScenarioUpstream {
+	switch scenario {
+	case ScenarioUpstream:
 		return []int{100, 1000}
+	case ScenarioFailover:
+		return []int{DefaultFailoverClients}
 	}
 	return []int{100, 1000, 5000}
 }
@@ -58,9 +62,14 @@ type Options struct {
 	// Clients are the client counts, one run each (fanout, upstream, baseline); default
 	// DefaultClients.
 	Clients []int
-	// Messages is the number of broadcasts every client receives in a fan-out run; default
-	// DefaultFanoutMessages / clients, within [5, 200].
+	// Messages is the number of broadcasts every client receives in a fan-out run, default
+	// DefaultFanoutMessages / clients, within [5, 200]; in a failover run, default
+	// DefaultFailoverMessages.
 	Messages int
+	// Graceful makes the failover scenario stop gateway A with SIGTERM (1001 and ws_close for
+	// every client), restart it, and then stop B: a rolling restart. Without it, A is killed
+	// (SIGKILL) mid-stream.
+	Graceful bool
 	// Rate is, for fanout and baseline, the broadcasts per second (0: as fast as the window
 	// allows); for upstream, the messages per second each client sends (default
 	// DefaultUpstreamRate).

@@ -74,6 +74,7 @@ func Serve(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer
 		pollInterval = fs.Duration("poll-interval", 0, "gateway: Config.PollInterval (0: default)")
 		sendQueue    = fs.Int("send-queue", 0, "gateway and baseline: messages queued per client (0: default)")
 		logLevel     = fs.String("log-level", "warn", "log level of the server")
+		listen       = fs.String("listen", "127.0.0.1:0", "gateway and baseline: loopback address to listen on (a restarted gateway takes its old one)")
 	)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -125,7 +126,7 @@ func Serve(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer
 		if err != nil {
 			return err
 		}
-		url, closeSrv, err := serveHTTP(ctx, gw.Handler(), log)
+		url, closeSrv, err := serveHTTP(ctx, *listen, gw.Handler(), log)
 		if err != nil {
 			return err
 		}
@@ -139,7 +140,7 @@ func Serve(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer
 		}
 	case RoleBaseline:
 		srv := newBroadcastServer(*sendQueue)
-		url, closeSrv, err := serveHTTP(ctx, srv, log)
+		url, closeSrv, err := serveHTTP(ctx, *listen, srv, log)
 		if err != nil {
 			return err
 		}
@@ -188,10 +189,15 @@ func gatewayConfig(icURL string, rootKey []byte, id identity.Identity, poll time
 	}
 }
 
-// serveHTTP serves h on a free loopback port until ctx ends or the returned stop is called.
-func serveHTTP(ctx context.Context, h http.Handler, log *slog.Logger) (url string, stop func(), err error) {
+// serveHTTP serves h on addr (a loopback address; port 0 for a free one) until ctx ends or the
+// returned stop is called.
+func serveHTTP(ctx context.Context, addr string, h http.Handler, log *slog.Logger) (url string, stop func(), err error) {
+	host, _, err := net.SplitHostPort(addr)
+	if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
+		return "", nil, fmt.Errorf("--listen %q: want a loopback address such as 127.0.0.1:0", addr)
+	}
 	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
+	ln, err := lc.Listen(ctx, "tcp", addr)
 	if err != nil {
 		return "", nil, fmt.Errorf("listen: %w", err)
 	}
