@@ -109,10 +109,12 @@ type Config struct {
 	// WriteTimeout bounds each write to a client; default 10s. A client that cannot take a frame
 	// in that time is closed.
 	WriteTimeout time.Duration
-	// AllowedOrigins lists the web origins (scheme://host[:port]) whose pages may open WebSockets;
-	// "*" or an empty list allows every origin. Requests without an Origin header (programs, not
-	// browsers) are always allowed. Allowing every origin lets any website use this gateway's
-	// capacity; set a list for a gateway that serves known dapps.
+	// AllowedOrigins lists the web origins (scheme://host[:port], see NormalizeOrigin) whose
+	// pages may open WebSockets; "*" allows every origin. Empty allows none but the gateway's own
+	// host (same-origin pages). Requests without an Origin header (programs, not browsers) are
+	// always allowed. A page of any other origin gets its WebSocket closed at once with
+	// protocol.CloseOriginNotAllowed and a reason naming its origin, and the refusal is logged
+	// at warn level. Allowing every origin lets any website use this gateway's capacity.
 	AllowedOrigins []string
 
 	// CloseRetryTimeout bounds how long ws_close is retried after a connection ends; default 5m.

@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/ed25519"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -378,6 +380,114 @@ func TestRateAndSizeLimits(t *testing.T) {
 	})
 }
 
+// TestOrigins runs a gateway of each kind of allow-list: a page of another origin is accepted as
+// a WebSocket and closed at once with 4009 and a reason naming its origin and the flag, and the
+// refusal is logged at warn level; a page of the gateway's own origin, a program (no Origin) and,
+// with '*', any page go on to the handshake (where a malformed first message gets 4000).
+func TestOrigins(t *testing.T) {
+	ic := startIC(t)
+	const foreign = "http://127.0.0.1:5173"
+	for _, tc := range []struct {
+		name    string
+		allowed []string
+		refused []string // origins closed with 4009; "self" is the gateway's own
+		passed  []string
+	}{
+		{"empty", nil, []string{foreign, "null", "https://127.0.0.1:5174"}, []string{"", "self"}},
+		{"list", []string{foreign}, []string{"http://localhost:5173", "http://127.0.0.1:5174"}, []string{foreign, "", "self"}},
+		{"star", []string{"*"}, nil, []string{foreign, "null", "", "self"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			logs := &recordingHandler{}
+			gw := startGateway(t, ic, Config{AllowedOrigins: tc.allowed, Logger: slog.New(logs)})
+			self := "http://" + strings.TrimPrefix(gw.url, "ws://")
+			dial := func(origin string) *testClient {
+				if origin == "self" {
+					origin = self
+				}
+				h := http.Header{}
+				if origin != "" {
+					h.Set("Origin", origin)
+				}
+				ws, resp, err := websocket.DefaultDialer.Dial(gw.url, h)
+				if err != nil {
+					t.Fatalf("Origin %q: %v (%v): want an upgrade", origin, err, resp)
+				}
+				t.Cleanup(func() { ws.Close() })
+				return &testClient{t: t, ws: ws}
+			}
+			for _, o := range tc.refused {
+				code, reason := dial(o).closeCode(readWait)
+				if code != int(protocol.CloseOriginNotAllowed) || reason != originRefusal(o) ||
+					!strings.Contains(reason, "origin "+o+" is not allowed") || !strings.Contains(reason, "--allowed-origins") {
+					t.Errorf("Origin %q: closed with %d %q, want 4009 naming the origin and --allowed-origins", o, code, reason)
+				}
+				rec, ok := logs.find("origin", o)
+				if !ok || rec.Level != slog.LevelWarn || !strings.HasPrefix(rec.attrs["remote"], "127.0.0.1:") {
+					t.Errorf("Origin %q: refusal logged as %+v (found %v), want warn with origin and remote", o, rec, ok)
+				}
+			}
+			for _, o := range tc.passed {
+				c := dial(o)
+				if err := c.ws.WriteMessage(websocket.BinaryMessage, []byte("not a first message")); err != nil {
+					t.Fatal(err)
+				}
+				if code, reason := c.closeCode(readWait); code != int(protocol.CloseBadFirstMessage) {
+					t.Errorf("Origin %q: closed with %d %q, want 4000 (it passed the origin check)", o, code, reason)
+				}
+			}
+			if n := gw.m.refused[refusedOrigin].get(); n != uint64(len(tc.refused)) {
+				t.Errorf("refused origins counted %d, want %d", n, len(tc.refused))
+			}
+			if n := gw.m.closes[slices.Index(closeCodes[:], 4009)].get(); n != uint64(len(tc.refused)) {
+				t.Errorf("closes with 4009 counted %d, want %d", n, len(tc.refused))
+			}
+		})
+	}
+}
+
+// recordingHandler is a slog.Handler that keeps the records it is given, with their attributes
+// as text.
+type recordingHandler struct {
+	mu   sync.Mutex
+	recs []loggedRecord
+}
+
+type loggedRecord struct {
+	Level slog.Level
+	Msg   string
+	attrs map[string]string
+}
+
+func (h *recordingHandler) Enabled(context.Context, slog.Level) bool { return true }
+
+func (h *recordingHandler) Handle(_ context.Context, r slog.Record) error {
+	rec := loggedRecord{Level: r.Level, Msg: r.Message, attrs: map[string]string{}}
+	r.Attrs(func(a slog.Attr) bool {
+		rec.attrs[a.Key] = a.Value.String()
+		return true
+	})
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.recs = append(h.recs, rec)
+	return nil
+}
+
+func (h *recordingHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *recordingHandler) WithGroup(string) slog.Handler      { return h }
+
+// find returns the first record whose attribute key is value.
+func (h *recordingHandler) find(key, value string) (loggedRecord, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, r := range h.recs {
+		if r.attrs[key] == value {
+			return r, true
+		}
+	}
+	return loggedRecord{}, false
+}
+
 func TestConnectionCapsAndOrigins(t *testing.T) {
 	ic := startIC(t)
 	gw := startGateway(t, ic, Config{MaxConnections: 3, MaxConnectionsPerIP: 2, AllowedOrigins: []string{"http://localhost:5173"}})
@@ -396,8 +506,10 @@ func TestConnectionCapsAndOrigins(t *testing.T) {
 		t.Cleanup(func() { ws.Close() })
 		return ws, 101
 	}
-	if _, status := dial("https://evil.example"); status != http.StatusForbidden {
-		t.Errorf("a foreign origin got %d", status)
+	if ws, status := dial("https://evil.example"); status != 101 {
+		t.Errorf("a foreign origin got %d, want 101 and a close with 4009", status)
+	} else if code, _ := (&testClient{t: t, ws: ws}).closeCode(readWait); code != int(protocol.CloseOriginNotAllowed) {
+		t.Errorf("a foreign origin was closed with %d, want 4009", code)
 	}
 	if _, status := dial("http://localhost:5173"); status != 101 {
 		t.Errorf("the allowed origin got %d", status)

@@ -141,9 +141,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "this is an icws gateway: open a WebSocket here", http.StatusUpgradeRequired)
 		return
 	}
-	if !g.origins.allow(r) {
+	if origin, ok := g.origins.allow(r); !ok {
 		g.m.refused[refusedOrigin].inc()
-		http.Error(w, "origin not allowed", http.StatusForbidden)
+		g.refuseOrigin(w, r, origin)
 		return
 	}
 	ip := remoteIP(r)
@@ -199,6 +199,34 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Serve on a goroutine of its own and let net/http's one end: its stack, grown while the
 	// request was parsed, and the request itself are not kept for the life of the connection.
 	go c.serve()
+}
+
+// refuseOrigin answers the upgrade of a page whose origin is not allowed: it accepts the
+// WebSocket and closes it at once with CloseOriginNotAllowed and a reason naming the origin and
+// the setting to change. A browser shows a refused upgrade (403) to the page only as 1006, with
+// no reason; a Close frame's reason reaches it. It waits briefly for the client's Close frame, so
+// that the browser sees a clean close.
+func (g *Gateway) refuseOrigin(w http.ResponseWriter, r *http.Request, origin string) {
+	g.log.Warn("refused a WebSocket from a web page whose origin is not allowed (allow it with --allowed-origins, Config.AllowedOrigins)",
+		"origin", origin, "remote", r.RemoteAddr)
+	ws, err := g.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return // the upgrader answered the request
+	}
+	defer ws.Close()
+	deadline := time.Now().Add(closeWait)
+	msg := websocket.FormatCloseMessage(int(protocol.CloseOriginNotAllowed), originRefusal(origin))
+	if err := ws.WriteControl(websocket.CloseMessage, msg, deadline); err != nil {
+		return
+	}
+	g.m.closeCode(int(protocol.CloseOriginNotAllowed))
+	_ = ws.SetReadDeadline(deadline)
+	ws.SetReadLimit(1 << 10)
+	for range 4 { // a page may have sent a frame before it read the Close frame
+		if _, _, err := ws.NextReader(); err != nil {
+			return
+		}
+	}
 }
 
 // Handler returns the gateway's HTTP handler: the WebSocket endpoint at every path but /healthz

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"fmt"
 	"net"
 	"net/http"
 	"net/netip"
@@ -76,58 +77,121 @@ func remoteIP(r *http.Request) netip.Addr {
 
 // originChecker decides whether a browser's Origin may open a WebSocket.
 type originChecker struct {
-	any     bool            // "*" was listed, or the list is empty
-	origins map[string]bool // lower-cased scheme://host[:port]
+	any     bool            // "*" was listed
+	origins map[string]bool // NormalizeOrigin of each listed origin
 }
 
 // newOriginChecker builds a checker from an allow-list of origins such as
-// "http://localhost:5173" or "https://app.example.org"; "*" allows every origin, and so does an
-// empty list. Origins are compared without case; a trailing slash is ignored.
+// "http://localhost:5173" or "https://app.example.org"; "*" allows every origin. An empty list
+// allows none but the gateway's own (same-origin pages). Origins are compared as NormalizeOrigin
+// writes them.
 func newOriginChecker(allowed []string) (*originChecker, error) {
-	c := &originChecker{any: len(allowed) == 0, origins: make(map[string]bool)}
+	c := &originChecker{origins: make(map[string]bool)}
 	for _, o := range allowed {
 		o = strings.TrimSpace(o)
 		if o == "*" {
 			c.any = true
 			continue
 		}
-		norm, err := normalizeOrigin(o)
+		norm, err := NormalizeOrigin(o)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("gateway: allowed origins: %w", err)
 		}
 		c.origins[norm] = true
 	}
 	return c, nil
 }
 
-func normalizeOrigin(o string) (string, error) {
+// OriginError is an allowed origin that is not of the form scheme://host[:port].
+type OriginError struct {
+	// Origin is the text as given.
+	Origin string
+	// Problem says what is wrong with it.
+	Problem string
+}
+
+// Error implements error. It shows the form an origin must have.
+func (e *OriginError) Error() string {
+	return strconv.Quote(e.Origin) + " is not a web origin (" + e.Problem +
+		"): want scheme://host[:port], such as http://127.0.0.1:5173 or https://app.example.org, or '*' for every origin"
+}
+
+// NormalizeOrigin checks that o is a web origin, scheme://host[:port] as browsers send it in the
+// Origin header, and returns it in lower case without a trailing slash or the scheme's default
+// port ("HTTPS://App.Example.org:443/" is "https://app.example.org"). It returns an *OriginError
+// for anything else: a missing scheme, a path, a query, user info or a wildcard.
+func NormalizeOrigin(o string) (string, error) {
+	bad := func(problem string) (string, error) { return "", &OriginError{Origin: o, Problem: problem} }
+	if strings.Contains(o, "*") {
+		return bad("wildcards are not supported: list each origin, or pass '*' alone")
+	}
+	if !strings.Contains(o, "://") {
+		return bad("no scheme")
+	}
 	u, err := url.Parse(strings.TrimSuffix(o, "/"))
-	if err != nil || u.Scheme == "" || u.Host == "" || u.Path != "" || u.RawQuery != "" || u.User != nil {
-		return "", &originError{origin: o}
+	switch {
+	case err != nil:
+		return bad("it does not parse")
+	case u.Scheme == "" || u.Host == "":
+		return bad("no host")
+	case u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.ForceQuery:
+		return bad("an origin has no path or query")
+	case u.User != nil:
+		return bad("an origin has no user info")
 	}
-	return strings.ToLower(u.Scheme + "://" + u.Host), nil
+	scheme, host := strings.ToLower(u.Scheme), strings.ToLower(u.Host)
+	if p := u.Port(); p != "" {
+		if n, err := strconv.ParseUint(p, 10, 16); err != nil || n == 0 {
+			return bad("port " + p + " is not 1 to 65535")
+		}
+	}
+	if def := map[string]string{"http": ":80", "https": ":443", "ws": ":80", "wss": ":443"}[scheme]; def != "" {
+		host = strings.TrimSuffix(host, def)
+	}
+	return scheme + "://" + host, nil
 }
 
-type originError struct{ origin string }
-
-func (e *originError) Error() string {
-	return "gateway: allowed origin " + strconv.Quote(e.origin) + " is not of the form scheme://host[:port]"
-}
-
-// allow reports whether r may be upgraded. A request without an Origin header does not come from
-// a browser page (a browser always sends one on a WebSocket handshake) and is allowed: the check
-// protects the gateway from other websites, not from programs, which can send any header.
-func (c *originChecker) allow(r *http.Request) bool {
-	if c.any {
-		return true
-	}
+// allow reports whether r may be upgraded, and its Origin header. A request without an Origin
+// header does not come from a browser page (a browser always sends one on a WebSocket
+// handshake) and is allowed: the check protects the gateway from other websites, not from
+// programs, which can send any header. A page served by the gateway's own host (same origin) is
+// allowed too.
+func (c *originChecker) allow(r *http.Request) (string, bool) {
 	o := r.Header.Get("Origin")
-	if o == "" {
-		return true
+	if c.any || o == "" {
+		return o, true
 	}
-	norm, err := normalizeOrigin(o)
+	norm, err := NormalizeOrigin(o)
 	if err != nil {
-		return false
+		return o, false // "null" (a file or a sandboxed frame) and other non-origins
 	}
-	return c.origins[norm]
+	if c.origins[norm] {
+		return o, true
+	}
+	// Same origin: the host the page came from is the one this request is addressed to (the
+	// scheme may differ behind a TLS-terminating proxy, as gorilla/websocket's own check allows).
+	self, err := NormalizeOrigin("http://" + r.Host)
+	_, host, _ := strings.Cut(norm, "://")
+	return o, err == nil && strings.TrimPrefix(self, "http://") == host
+}
+
+// maxOriginInReason is the longest origin that originRefusal quotes whole; a longer one is cut,
+// so that the reason fits a Close frame (123 bytes).
+const maxOriginInReason = maxReasonBytes - 65
+
+// originRefusal is the reason of the Close frame that refuses origin: it names the origin and
+// the gateway setting that would allow it (or, for what is no origin, such as "null", where to
+// serve the page from).
+func originRefusal(origin string) string {
+	origin = strings.ToValidUTF8(origin, "?") // a Close reason must be UTF-8
+	if len(origin) > maxOriginInReason {
+		origin = truncate(origin, maxOriginInReason-3) + "..."
+	}
+	if _, err := NormalizeOrigin(origin); err != nil { // "null": a file, a sandboxed frame
+		return "origin " + origin + " is not allowed: serve the page from an origin in the gateway's --allowed-origins"
+	}
+	if r := "origin " + origin + " is not allowed: start the gateway with --allowed-origins " + origin; len(r) <= maxReasonBytes {
+		return r
+	}
+	return "origin " + origin + " is not allowed: add it to the gateway's --allowed-origins"
 }

@@ -3,6 +3,7 @@ package gateway
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -61,36 +62,101 @@ func TestRemoteIP(t *testing.T) {
 	}
 }
 
-func TestOriginChecker(t *testing.T) {
-	if _, err := newOriginChecker([]string{"localhost:5173"}); err == nil {
-		t.Error("an origin without a scheme was accepted")
+func TestNormalizeOrigin(t *testing.T) {
+	for _, tc := range []struct {
+		in, want, problem string
+	}{
+		{"http://localhost:5173", "http://localhost:5173", ""},
+		{"https://App.Example.org/", "https://app.example.org", ""},
+		{"HTTPS://app.example.org:443", "https://app.example.org", ""},
+		{"http://127.0.0.1:80", "http://127.0.0.1", ""},
+		{"http://[::1]:5173", "http://[::1]:5173", ""},
+		{"chrome-extension://abcdef", "chrome-extension://abcdef", ""},
+		{"localhost:5173", "", "no scheme"},
+		{"127.0.0.1:5173", "", "no scheme"},
+		{"http://", "", "no host"},
+		{"http://localhost:5173/app", "", "no path"},
+		{"http://localhost:5173?x=1", "", "no path or query"},
+		{"http://u:p@localhost:5173", "", "no user info"},
+		{"https://*.example.org", "", "wildcards are not supported"},
+		{"http://localhost:0", "", "port 0"},
+		{"http://localhost:99999", "", "port 99999"},
+	} {
+		got, err := NormalizeOrigin(tc.in)
+		if tc.problem == "" {
+			if err != nil || got != tc.want {
+				t.Errorf("NormalizeOrigin(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
+			}
+			continue
+		}
+		var oe *OriginError
+		if !errors.As(err, &oe) || oe.Origin != tc.in || !strings.Contains(err.Error(), tc.problem) ||
+			!strings.Contains(err.Error(), "want scheme://host[:port], such as http://127.0.0.1:5173") {
+			t.Errorf("NormalizeOrigin(%q) = %q, %v; want an *OriginError saying %q and the form to use", tc.in, got, err, tc.problem)
+		}
 	}
-	c, err := newOriginChecker([]string{"http://localhost:5173", "https://App.Example.org/"})
+}
+
+func TestOriginChecker(t *testing.T) {
+	if _, err := newOriginChecker([]string{"localhost:5173"}); err == nil || !strings.Contains(err.Error(), `"localhost:5173" is not a web origin (no scheme)`) {
+		t.Errorf("an origin without a scheme: %v", err)
+	}
+	list, err := newOriginChecker([]string{"http://localhost:5173", " https://App.Example.org/ "})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for origin, want := range map[string]bool{
-		"":                        true, // not a browser
-		"http://localhost:5173":   true,
-		"https://app.example.org": true,
-		"http://localhost:5174":   false,
-		"https://evil.example":    false,
-		"null":                    false,
+	empty, err := newOriginChecker(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	star, err := newOriginChecker([]string{"*"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const host = "gw.example:8080" // the host the requests are addressed to
+	for _, tc := range []struct {
+		origin            string
+		list, empty, star bool
+	}{
+		{"", true, true, true}, // not a browser
+		{"http://localhost:5173", true, false, true},
+		{"https://app.example.org", true, false, true},
+		{"https://app.example.org:443", true, false, true},
+		{"http://localhost:5174", false, false, true},
+		{"https://evil.example", false, false, true},
+		{"null", false, false, true},
+		{"http://gw.example:8080", true, true, true},  // same origin
+		{"https://GW.example:8080", true, true, true}, // same host behind a TLS proxy
+		{"http://gw.example:8081", false, false, true},
 	} {
-		r := httptest.NewRequest("GET", "/", nil)
-		if origin != "" {
-			r.Header.Set("Origin", origin)
+		r := httptest.NewRequest("GET", "http://"+host+"/", nil)
+		if tc.origin != "" {
+			r.Header.Set("Origin", tc.origin)
 		}
-		if got := c.allow(r); got != want {
-			t.Errorf("allow(%q) = %v, want %v", origin, got, want)
+		for _, c := range []struct {
+			name string
+			c    *originChecker
+			want bool
+		}{{"list", list, tc.list}, {"empty", empty, tc.empty}, {"star", star, tc.star}} {
+			if o, got := c.c.allow(r); got != c.want || o != tc.origin {
+				t.Errorf("%s: allow(Origin %q) = %q, %v; want %v", c.name, tc.origin, o, got, c.want)
+			}
 		}
 	}
-	all, _ := newOriginChecker(nil)
-	star, _ := newOriginChecker([]string{"*"})
-	r := httptest.NewRequest("GET", "/", nil)
-	r.Header.Set("Origin", "https://anything.example")
-	if !all.allow(r) || !star.allow(r) {
-		t.Error("an empty list or * did not allow every origin")
+}
+
+func TestOriginRefusal(t *testing.T) {
+	for _, tc := range []struct{ origin, want string }{
+		{"http://127.0.0.1:5173", "origin http://127.0.0.1:5173 is not allowed: start the gateway with --allowed-origins http://127.0.0.1:5173"},
+		{"https://a-rather-long-name.example.org", "origin https://a-rather-long-name.example.org is not allowed: add it to the gateway's --allowed-origins"},
+		{"https://" + strings.Repeat("x", 100) + ".org", "origin https://" + strings.Repeat("x", 47) + "... is not allowed: add it to the gateway's --allowed-origins"},
+		{"http://\xff\xfe", "origin http://? is not allowed: serve the page from an origin in the gateway's --allowed-origins"},
+		{"null", "origin null is not allowed: serve the page from an origin in the gateway's --allowed-origins"},
+	} {
+		got := originRefusal(tc.origin)
+		if got != tc.want || len(got) > maxReasonBytes {
+			t.Errorf("originRefusal(%q) = %q (%d bytes)\nwant %q", tc.origin, got, len(got), tc.want)
+		}
 	}
 }
 

@@ -97,7 +97,7 @@ const (
 var methodNames = [numMethods]string{"ws_get_client_key", "ws_open", "ws_message", "ws_close", "ws_get_messages"}
 
 // closeCodes are the close codes counted by icws_gateway_closes_total; anything else is "other".
-var closeCodes = [...]int{1000, 1001, 1006, 1009, 1011, 4000, 4001, 4002, 4003, 4004, 4005, 4006, 4007, 4008}
+var closeCodes = [...]int{1000, 1001, 1006, 1009, 1011, 4000, 4001, 4002, 4003, 4004, 4005, 4006, 4007, 4008, 4009}
 
 // metrics holds every metric of one Gateway.
 type metrics struct {

@@ -45,6 +45,11 @@ const (
 	// it (the client's owner or the application called close, the registration expired) or the
 	// client was moved to another gateway. Stop.
 	CloseSessionEnded CloseCode = 4008
+	// CloseOriginNotAllowed: the gateway does not serve pages of the browser's web origin (the
+	// Origin header of the upgrade). The reason names the origin and the gateway flag that
+	// allows it. Stop: the page must be served from an allowed origin, or the gateway told to
+	// allow this one.
+	CloseOriginNotAllowed CloseCode = 4009
 )
 
 // Reconnect reports whether a client seeing this code should connect again. Unknown codes in
@@ -55,7 +60,7 @@ func (c CloseCode) Reconnect() bool {
 		CloseHandshakeTimeout, CloseCanisterUnavailable:
 		return true
 	case CloseNormal, CloseMessageTooBig, CloseBadFirstMessage, CloseOpenRefused,
-		CloseUnknownCanister, CloseTooManyBadMessages, CloseSessionEnded:
+		CloseUnknownCanister, CloseTooManyBadMessages, CloseSessionEnded, CloseOriginNotAllowed:
 		return false
 	}
 	return c < 4000 || c > 4099
@@ -90,6 +95,8 @@ func (c CloseCode) Reason() string {
 		return "canister unavailable"
 	case CloseSessionEnded:
 		return "session ended by the canister"
+	case CloseOriginNotAllowed:
+		return "origin not allowed"
 	}
 	return "close code " + strconv.Itoa(int(c))
 }

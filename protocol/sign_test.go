@@ -64,7 +64,7 @@ func TestCloseCodes(t *testing.T) {
 		CloseNormal: false, CloseGoingAway: true, CloseMessageTooBig: false, CloseInternalError: true,
 		CloseBadFirstMessage: false, CloseOpenRefused: false, CloseUnknownCanister: false,
 		CloseTooSlow: true, CloseRateLimited: true, CloseHandshakeTimeout: true,
-		CloseTooManyBadMessages: false, CloseCanisterUnavailable: true, CloseSessionEnded: false,
+		CloseTooManyBadMessages: false, CloseCanisterUnavailable: true, CloseSessionEnded: false, CloseOriginNotAllowed: false,
 		1006: true, 4050: false, 4100: true,
 	}
 	for c, want := range reconnect {

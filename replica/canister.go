@@ -38,6 +38,11 @@ type canister struct {
 
 	chunks map[[32]byte][]byte // the chunk store (upload_chunk)
 
+	// With Config.StateDir: persistDirty says the canister's file must be rewritten after this
+	// round; pendingModule is a module installed and not yet written to its file.
+	persistDirty  bool
+	pendingModule []byte
+
 	// Replicated state kept by the replica; written only in rounds.
 	certifiedData []byte
 	certDirty     bool          // the certified subtree (data, controllers, module) changed since the last certification
@@ -126,6 +131,13 @@ func (c *canister) exec(ctx context.Context, m *wasmhost.Message) *wasmhost.Resu
 	if res.TrapKind != wasmhost.TrapNone || m.Entry == wasmhost.EntryQuery {
 		return res
 	}
+	c.apply(res)
+	return res
+}
+
+// apply records what a message that did not trap changed of the replica's state of c.
+func (c *canister) apply(res *wasmhost.Result) {
+	c.persistDirty = true
 	if res.CertifiedDataSet {
 		c.certifiedData = res.CertifiedData
 		c.certDirty = true
@@ -133,7 +145,6 @@ func (c *canister) exec(ctx context.Context, m *wasmhost.Message) *wasmhost.Resu
 	if res.TimerSet {
 		c.timer = res.Timer
 	}
-	return res
 }
 
 // label names c in logs: its registered name, or its id.

@@ -205,12 +205,11 @@ func (p *tamperProxy) inspect(frame []byte) []byte {
 	if ev.Message.Text != p.secret || p.tampered > 0 {
 		return frame
 	}
-	val := bytes.Clone(cm.Val)
-	i := bytes.Index(val, []byte(p.secret))
-	val[i+len(p.secret)-1] ^= 1 // "…10:00" becomes "…10:01"
-	cm.Val = val
-	p.tampered++
-	return cm.Marshal()
+	out, ok := Tamper(frame, 0) // "…10:00" becomes "…10:01"
+	if ok {
+		p.tampered++
+	}
+	return out
 }
 
 // serveSeen answers 200 once a chat message with the text ?text= was forwarded to a browser, or
@@ -294,9 +293,11 @@ type browserResult struct {
 	Failure        string                 `json:"failure"`
 	AfterForwarded bool                   `json:"afterForwarded"`
 	// Reconnected says page B's chat went from reconnecting back to open after /cut.
-	Reconnected bool          `json:"reconnected"`
-	Screenshot  string        `json:"screenshot"`
-	Events      browserEvents `json:"events"`
+	Reconnected bool `json:"reconnected"`
+	// TamperUnchecked says page A's tamper switch turned itself off after the forged message.
+	TamperUnchecked bool          `json:"tamperUnchecked"`
+	Screenshot      string        `json:"screenshot"`
+	Events          browserEvents `json:"events"`
 	// EchoBeforeClick is each page's echo tab before its Start button was pressed.
 	EchoBeforeClick map[string]struct {
 		State string `json:"state"`
@@ -394,11 +395,12 @@ func TestBrowser(t *testing.T) {
 	const after = "Did you get that?"
 	const away = "Written while B was away"
 	const back = "B is back"
+	const forged = "This one is forged on its way to A"
 	proxy := newTamperProxy(gwURL, secret)
 	proxySrv := httptest.NewServer(proxy)
 	t.Cleanup(proxySrv.Close)
 
-	pageA.Config.Handler = Handler(Config{Gateway: gwURL, IC: r.URL(), RootKey: r.RootKey(), Canisters: canisters})
+	pageA.Config.Handler = Handler(Config{Gateway: gwURL, IC: r.URL(), RootKey: r.RootKey(), Canisters: canisters, TamperRelay: true, Logger: log})
 	pageB.Config.Handler = Handler(Config{Gateway: "ws" + strings.TrimPrefix(proxySrv.URL, "http"), IC: r.URL(), RootKey: r.RootKey(), Canisters: canisters})
 	pageA.Start()
 	pageB.Start()
@@ -413,7 +415,7 @@ func TestBrowser(t *testing.T) {
 	_ = os.Remove(shot)
 	cfg, err := json.Marshal(map[string]string{
 		"pageA": pageA.URL, "pageB": pageB.URL, "proxy": proxySrv.URL,
-		"secret": secret, "after": after, "away": away, "back": back, "screenshot": shot, "chromium": chromiumPath,
+		"secret": secret, "after": after, "away": away, "back": back, "forged": forged, "screenshot": shot, "chromium": chromiumPath,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -463,10 +465,25 @@ func TestBrowser(t *testing.T) {
 			t.Errorf("page A chat: %q: got %+v, want one verified entry from %s", want.text, got, want.from)
 		}
 	}
-	for _, it := range ac.Items {
+	// A rejected one message only, forged by the relay of its tamper switch, and then showed the
+	// genuine one, verified.
+	var aRejected []int
+	for i, it := range ac.Items {
 		if it.Status == "rejected" {
-			t.Errorf("page A chat rejected a message: %+v", it)
+			aRejected = append(aRejected, i)
 		}
+	}
+	switch {
+	case len(aRejected) != 1 || str(ac.Items[aRejected[0]].Kind) != "tampered":
+		t.Errorf("page A chat: rejected entries at %v, want one, tampered (items %+v)", aRejected, ac.Items)
+	case aRejected[0]+1 >= len(ac.Items) || str(ac.Items[aRejected[0]+1].Text) != forged || ac.Items[aRejected[0]+1].Status != "verified":
+		t.Errorf("page A chat: after the forged message, want the genuine %q verified; items %+v", forged, ac.Items[aRejected[0]:])
+	}
+	if got := ac.find(forged); len(got) != 1 {
+		t.Errorf("page A chat: %q shown %d times, want once (verified)", forged, len(got))
+	}
+	if !res.TamperUnchecked {
+		t.Error("page A's tamper switch is still on after the forged message")
 	}
 
 	// B: the conversation before the tampered message, then the rejection, then nothing.

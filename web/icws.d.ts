@@ -148,6 +148,8 @@ export declare class IcWebSocket {
   readonly unsent: number;
   /** The next sequence number the canister confirmed receiving. */
   readonly acked: bigint;
+  /** The next sequence number recv expects from the canister: every message below it was delivered. */
+  readonly received: bigint;
   /** Sequence numbers of the application's messages the canister has not confirmed yet. */
   readonly unconfirmed: bigint[];
   /** Signs payload as the next message and queues it; returns its sequence number. */

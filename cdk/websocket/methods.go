@@ -122,17 +122,15 @@ func (s *Server) wsOpen(ic cdk.System) {
 	if fm.OpenNonce != 0 {
 		c.openNonce = fm.OpenNonce
 	}
-	wasDetached := c.detached != 0
 	s.attach(c)
 	switch {
-	case old == g && wasDetached:
-		// The same gateway again, after it detached the client (its connection ended): the
-		// gateway may have fetched and dropped messages meanwhile, so they get new keys, above
-		// its cursor.
+	case old == g:
+		// The same gateway again: its connection was replaced, or it detached the client when the
+		// connection ended. It may have fetched messages the client never got (and dropped them,
+		// or passed them through a connection now gone), so the unacknowledged ones get new
+		// keys, above its cursor; the client skips those it has.
 		s.moveQueue(c, g)
 		s.certify(ic)
-	case old == g:
-		// The same gateway again (its connection was replaced): nothing moves.
 	case old != nil:
 		// Reconnection through another gateway: the queue moves along, with new keys, except
 		// what the client has acknowledged.

@@ -42,6 +42,7 @@ type devOptions struct {
 	canisters                         canisterFlag
 	native                            bool
 	controllers                       principalsFlag
+	origins                           []string // --allowed-origins, beside the demo page's own
 }
 
 func parseDevFlags(args []string, stderr io.Writer) (*devOptions, error) {
@@ -49,18 +50,19 @@ func parseDevFlags(args []string, stderr io.Writer) (*devOptions, error) {
 	fs.SetOutput(stderr)
 	o := &devOptions{}
 	logLevel := fs.String("log-level", "warn", "log level of the replica and the gateway: debug, info, warn or error")
+	origins := fs.String("allowed-origins", "", allowedOriginsUsage+"; the demo page's origin is always allowed")
 	fs.StringVar(&o.addr, "addr", "127.0.0.1", "host or IP address to serve everything on")
 	fs.IntVar(&o.replicaPort, "replica-port", devReplicaPort, "port of the replica (0: any free port)")
 	fs.IntVar(&o.gatewayPort, "gateway-port", devGatewayPort, "port of the gateway (0: any free port)")
 	fs.IntVar(&o.webPort, "web-port", devWebPort, "port of the demo page (0: any free port)")
-	fs.StringVar(&o.stateDir, "state-dir", defaultStateDir("dev"), "directory keeping the replica's keys and the gateway's identity (default: a temporary directory when empty)")
+	fs.StringVar(&o.stateDir, "state-dir", defaultStateDir("dev"), "directory keeping the replica's keys and state (canisters and their memory, see icws replica -h) and the gateway's identity (a temporary directory when empty)")
 	fs.DurationVar(&o.roundTime, "round-time", 0, "time between replica rounds (0: as fast as possible; 1s imitates mainnet latency)")
 	fs.BoolVar(&o.open, "open", false, "open the demo page in a browser (xdg-open)")
 	fs.BoolVar(&o.native, "native", false, "host echo and chat as Go code in this process instead of the Wasm modules icws build makes of them")
 	fs.Var(&o.canisters, "canister", "`NAME=FILE.wasm`: also host this Wasm canister (gzip-compressed accepted); repeatable")
 	fs.Var(&o.controllers, "controller", "`PRINCIPAL` that controls the --canister canisters; repeatable or comma-separated")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: icws dev [--addr 127.0.0.1] [--open] [flags]")
+		fmt.Fprintln(stderr, "Usage: icws dev [--addr 127.0.0.1] [--open] [--canister NAME=FILE.wasm] [--allowed-origins ORIGINS] [flags]")
 		fmt.Fprintln(stderr, "\nRun a local IC with the echo and chat canisters, a gateway and the demo page in one")
 		fmt.Fprintln(stderr, "process, and print their URLs. A taken default port is replaced by a free one. Ctrl-C")
 		fmt.Fprintln(stderr, "stops all of it: the gateway closes its clients first, then the page, then the replica.\n\nFlags:")
@@ -85,6 +87,10 @@ func parseDevFlags(args []string, stderr io.Writer) (*devOptions, error) {
 	}
 	if o.roundTime < 0 {
 		return nil, errors.New("--round-time must not be negative")
+	}
+	var err error
+	if o.origins, err = parseOrigins(*origins); err != nil {
+		return nil, err
 	}
 	return o, nil
 }
@@ -162,7 +168,7 @@ func runDev(ctx context.Context, args []string, stdout io.Writer) error {
 			URL:            replicaURL,
 			Identity:       id,
 			RootKey:        r.RootKey(),
-			AllowedOrigins: devOrigins(demoURL, lns[2]),
+			AllowedOrigins: append(devOrigins(demoURL, lns[2]), o.origins...),
 			Logger:         log.With("part", "gateway"),
 		})
 	}
@@ -180,7 +186,7 @@ func runDev(ctx context.Context, args []string, stdout io.Writer) error {
 		canisters[c.Name] = c.ID.String()
 	}
 	webSrv := &http.Server{
-		Handler:           web.Handler(web.Config{Gateway: gatewayURL, IC: replicaURL, RootKey: r.RootKey(), Canisters: canisters}),
+		Handler:           web.Handler(web.Config{Gateway: gatewayURL, IC: replicaURL, RootKey: r.RootKey(), Canisters: canisters, TamperRelay: true, Logger: log}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}

@@ -36,7 +36,7 @@ func parseGatewayFlags(args []string, stderr io.Writer) (*gatewayOptions, error)
 		icURL        = fs.String("ic-url", "", "URL of the IC's HTTP interface, e.g. http://127.0.0.1:4943 or https://icp-api.io (required)")
 		fetchRootKey = fs.Bool("fetch-root-key", false, "read the root key from the IC (local replicas only: it trusts the network)")
 		rootKeyFile  = fs.String("root-key", "", "file with the IC's DER root key, binary or hex (default: the mainnet key for icp-api.io and icp0.io)")
-		origins      = fs.String("allowed-origins", "", "comma-separated web origins allowed to connect, e.g. http://localhost:5173 (default: all)")
+		origins      = fs.String("allowed-origins", "", allowedOriginsUsage)
 		logLevel     = fs.String("log-level", "info", "log level: debug, info, warn or error")
 	)
 	fs.StringVar(&o.listen, "listen", "127.0.0.1:8080", "address to accept WebSockets on")
@@ -101,12 +101,33 @@ func parseGatewayFlags(args []string, stderr io.Writer) (*gatewayOptions, error)
 	if o.cfg.MaxMessageBytes <= 0 {
 		return nil, errors.New("--max-message-bytes must be positive")
 	}
-	for _, s := range strings.Split(*origins, ",") {
-		if s = strings.TrimSpace(s); s != "" {
-			o.cfg.AllowedOrigins = append(o.cfg.AllowedOrigins, s)
-		}
+	allowed, err := parseOrigins(*origins)
+	if err != nil {
+		return nil, err
 	}
+	o.cfg.AllowedOrigins = allowed
 	return o, nil
+}
+
+// allowedOriginsUsage is the help of --allowed-origins, on icws gateway and icws dev.
+const allowedOriginsUsage = "comma-separated web `origins` (scheme://host:port) whose pages may connect, e.g. http://127.0.0.1:5173, or '*' for all (default: none but the gateway's own; programs without an Origin always may)"
+
+// parseOrigins reads an --allowed-origins value: origins separated by commas, each checked, or
+// '*'.
+func parseOrigins(v string) ([]string, error) {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		if s != "*" {
+			if _, err := gateway.NormalizeOrigin(s); err != nil {
+				return nil, fmt.Errorf("--allowed-origins: %w", err)
+			}
+		}
+		out = append(out, s)
+	}
+	return out, nil
 }
 
 // runGateway is `icws gateway`. It serves until ctx is canceled (SIGINT, SIGTERM), then shuts

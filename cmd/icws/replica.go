@@ -29,7 +29,7 @@ func runReplica(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("icws replica", flag.ContinueOnError)
 	fs.SetOutput(os.Stderr)
 	listen := fs.String("listen", "127.0.0.1:4943", "address to serve the IC HTTP interface on")
-	stateDir := fs.String("state-dir", "", "directory keeping the root and node keys across restarts (default: fresh keys each start)")
+	stateDir := fs.String("state-dir", "", "directory keeping the replica's keys and whole state across restarts, even a kill -9: canisters, their ids and memory, sessions and queues (default: nothing kept, fresh keys each start)")
 	roundTime := fs.Duration("round-time", 0, "time between rounds (0: as fast as possible; 1s imitates mainnet latency)")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	var user canisterFlag
@@ -44,7 +44,13 @@ func runReplica(ctx context.Context, args []string, stdout io.Writer) error {
 		fmt.Fprintln(fs.Output(), "\nRun a local Internet Computer hosting the echo and chat canisters and your own Wasm canisters.")
 		fmt.Fprintln(fs.Output(), "More canisters can be created and installed through the management canister (icp-cli,")
 		fmt.Fprintln(fs.Output(), "@icp-sdk/canisters). It prints its URL, root key and canister ids, then serves until SIGINT")
-		fmt.Fprintln(fs.Output(), "or SIGTERM.\n\nFlags:")
+		fmt.Fprintln(fs.Output(), "or SIGTERM.")
+		fmt.Fprintln(fs.Output(), "\nWith --state-dir DIR the replica writes its state to DIR after every round that changed it")
+		fmt.Fprintln(fs.Output(), "(DIR/state, besides the keys), so that a replica stopped in any way, kill -9 included, and started")
+		fmt.Fprintln(fs.Output(), "again on DIR has the same root key, canisters, ids and state: clients' sessions and queues go on.")
+		fmt.Fprintln(fs.Output(), "The built-in and --canister canisters keep their saved state instead of being installed again; a")
+		fmt.Fprintln(fs.Output(), "--canister given another module is upgraded to it. A damaged state or one of another format")
+		fmt.Fprintln(fs.Output(), "version is refused with an error; move DIR/state away to start afresh (docs/RELIABILITY.md).\n\nFlags:")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {

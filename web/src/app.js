@@ -56,6 +56,10 @@ class Room {
     /** @type {IcWebSocket|null} */
     this.conn = null;
     this.pongs = 0;
+    /** whether the connection goes through the forging relay (the tamper switch) */
+    this.tampering = false;
+    /** @type {HTMLInputElement|null} */
+    this.tamperBox = null;
     this.form.addEventListener('submit', (ev) => {
       ev.preventDefault();
       const text = this.input.value.trim();
@@ -104,6 +108,7 @@ class Room {
     this.section.dataset.clientId = String(this.conn.clientId);
     const connected = `Connected to ${this.name} (${id}) as client ${this.conn.clientId}, through ${this.cfg.gateway}.`;
     this.setStatus('open', connected);
+    this.setupTamper();
     let attempts = 0;
     for (;;) {
       let msg;
@@ -112,6 +117,20 @@ class Room {
       } catch (e) {
         if (e instanceof VerifyError) this.showRejected(e);
         if (!isFatal(e)) continue;
+        if (this.tampering && e instanceof VerifyError && e.kind === 'tampered') {
+          // The forging relay did what it is for: back to the honest gateway, which delivers
+          // the genuine message (the canister kept it: the page never acknowledged it).
+          this.tampering = false;
+          if (this.tamperBox) this.tamperBox.checked = false;
+          this.setStatus('reconnecting', 'The relay forged a message and the page rejected it (above). Back to the gateway, which delivers the genuine one…');
+          try {
+            await this.conn.reconnect(this.cfg.gateway);
+            this.setStatus('open', connected);
+          } catch {
+            // recv fails again, and the page stops with the forged message's error.
+          }
+          continue;
+        }
         if (!shouldReconnect(e) || attempts >= RECONNECT_ATTEMPTS) {
           this.stopped(e);
           return;
@@ -134,6 +153,38 @@ class Room {
       attempts = 0;
       this.showVerified(msg);
     }
+  }
+
+  /**
+   * Shows the tamper switch when the page's server has a forging relay (icws dev): checking it
+   * moves the connection there, unchecking it back to the gateway.
+   */
+  setupTamper() {
+    const label = /** @type {HTMLElement|null} */ (this.section.querySelector('label.tamper'));
+    const box = /** @type {HTMLInputElement|null} */ (this.section.querySelector('input[name="tamper"]'));
+    if (!label || !box || !this.cfg.tamper) return;
+    this.tamperBox = box;
+    label.hidden = false;
+    const base = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}${this.cfg.tamper}`;
+    box.addEventListener('change', async () => {
+      if (!this.conn) return;
+      this.tampering = box.checked;
+      // The relay forges the first message the page has not had yet (the canister sends again
+      // what the page has not acknowledged; those the page skips).
+      const relay = `${base}?from=${this.conn.received}`;
+      try {
+        if (box.checked) {
+          await this.conn.reconnect(relay);
+          this.setStatus('open', `Connected through the forging relay ${base}: it will change one byte of the next message.`);
+        } else {
+          await this.conn.reconnect(this.cfg.gateway);
+          this.setStatus('open', `Connected through ${this.cfg.gateway}.`);
+        }
+      } catch (e) {
+        const x = explain(e);
+        this.setStatus('failed', `Could not switch. ${x.title} ${x.todo}`, x.detail);
+      }
+    });
   }
 
   /** @param {unknown} e */

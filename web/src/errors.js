@@ -81,10 +81,11 @@ const CLOSE_REASONS = new Map([
   [4006, 'too many bad messages'],
   [4007, 'canister unavailable'],
   [4008, 'session ended by the canister'],
+  [4009, 'origin not allowed'],
 ]);
 
 const RECONNECT = new Set([1001, 1011, 4003, 4004, 4005, 4007]);
-const STOP = new Set([1000, 1009, 4000, 4001, 4002, 4006, 4008]);
+const STOP = new Set([1000, 1009, 4000, 4001, 4002, 4006, 4008, 4009]);
 
 /**
  * Whether a client seeing this close code should connect again. Unknown codes in 4000–4099
@@ -222,7 +223,9 @@ export function explain(err) {
   }
   if (err instanceof CloseError) {
     if (err.code === CLOSE_ORIGIN_NOT_ALLOWED) {
-      return r(`The gateway refused this page's origin${err.reason ? ` (${err.reason})` : ''}.`, 'Start the gateway with --allowed-origins and this page\'s origin, such as --allowed-origins http://127.0.0.1:5173.');
+      const here = globalThis.location?.origin;
+      const origin = here && here !== 'null' ? here : 'http://127.0.0.1:5173';
+      return r(`The gateway refused this page's origin${err.reason ? ` (${err.reason})` : ''}.`, `Start the gateway (icws gateway or icws dev) with --allowed-origins ${origin}, or serve this page from an origin the gateway allows.`);
     }
     if (err.reconnect) return r('The connection to the gateway was lost.', 'Reconnect (the page does so by itself when reconnection is on); if it keeps failing, check that the gateway runs.');
     return r(`The gateway ended the connection: ${closeCodeReason(err.code)}.`, 'Reload the page to connect again.');

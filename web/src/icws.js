@@ -654,6 +654,11 @@ export class IcWebSocket {
     return this.#unacked.filter((u) => u.app).map((u) => u.seq);
   }
 
+  /** The next sequence number recv expects from the canister: every message below it was delivered. */
+  get received() {
+    return this.#v.next;
+  }
+
   /** The next sequence number the canister confirmed receiving (from its acknowledgements). */
   get acked() {
     return this.#acked;
