@@ -16,11 +16,13 @@ const (
 	ScenarioIdle     = "idle"
 	ScenarioBaseline = "baseline"
 	ScenarioFailover = "failover"
+	ScenarioOutage   = "outage"
+	ScenarioRestart  = "restart"
 )
 
 // Scenarios lists the scenarios in the order `icws bench` documents them.
 func Scenarios() []string {
-	return []string{ScenarioFanout, ScenarioUpstream, ScenarioIdle, ScenarioBaseline, ScenarioFailover}
+	return []string{ScenarioFanout, ScenarioUpstream, ScenarioIdle, ScenarioBaseline, ScenarioFailover, ScenarioOutage, ScenarioRestart}
 }
 
 // Defaults of Options, chosen so that each scenario runs in well under two minutes on a 2-core
@@ -33,6 +35,7 @@ const (
 	DefaultHold         = 5 * time.Second
 	DefaultDialers      = 32
 	DefaultRunTimeout   = 110 * time.Second
+	DefaultOutage       = 30 * time.Second
 	// DefaultWindowMessages is the most messages in flight (sent, not yet at every client) in a
 	// fan-out run, as broadcasts: DefaultWindowMessages / clients, within [2, 64]. It stays
 	// under the gateway's queue per client (256) and the canister's queue (canister.MaxQueue).
@@ -48,7 +51,7 @@ func DefaultClients(scenario string) []int {
 	switch scenario {
 	case ScenarioUpstream:
 		return []int{100, 1000}
-	case ScenarioFailover:
+	case ScenarioFailover, ScenarioOutage, ScenarioRestart:
 		return []int{DefaultFailoverClients}
 	}
 	return []int{100, 1000, 5000}
@@ -70,6 +73,11 @@ type Options struct {
 	// every client), restart it, and then stop B: a rolling restart. Without it, A is killed
 	// (SIGKILL) mid-stream.
 	Graceful bool
+	// Outage is how long the outage scenario keeps the replica stopped (SIGSTOP); default
+	// DefaultOutage.
+	Outage time.Duration
+	// stateDir is the replica's state dir (the restart scenario's).
+	stateDir string
 	// Rate is, for fanout and baseline, the broadcasts per second (0: as fast as the window
 	// allows); for upstream, the messages per second each client sends (default
 	// DefaultUpstreamRate).
@@ -135,7 +143,10 @@ func (o Options) withDefaults(scenario string) (Options, error) {
 	if _, err := ParseVerifyMode(string(o.Verify)); err != nil {
 		return o, err
 	}
-	if o.Rate < 0 || o.Messages < 0 || o.Window < 0 || o.Duration < 0 || o.RoundTime < 0 || o.Conns < 0 || o.Hold < 0 || o.Sources < 0 || o.Dialers < 0 {
+	if o.Outage == 0 {
+		o.Outage = DefaultOutage
+	}
+	if o.Rate < 0 || o.Outage < 0 || o.Messages < 0 || o.Window < 0 || o.Duration < 0 || o.RoundTime < 0 || o.Conns < 0 || o.Hold < 0 || o.Sources < 0 || o.Dialers < 0 {
 		return o, errors.New("bench: negative option")
 	}
 	if scenario == ScenarioUpstream && o.Rate == 0 {

@@ -57,6 +57,7 @@ type Settings struct {
 	RoundTime    string  `json:"replica_round_time,omitempty"`    // Options.RoundTime if set
 	PollInterval string  `json:"gateway_poll_interval,omitempty"` // Options.PollInterval if set
 	SendQueue    int     `json:"gateway_send_queue,omitempty"`    // Options.SendQueue if set
+	Outage       string  `json:"replica_outage,omitempty"`        // Options.Outage (outage)
 }
 
 // Latency is a latency distribution in milliseconds.
@@ -305,17 +306,20 @@ func (r *Report) WriteTable(w io.Writer) error {
 	if len(r.Failover) > 0 {
 		fmt.Fprintln(tw, "clients\tmessages\tmode\tdelivered\tlost\tduplicated\tout of order\tfailed clients\tattempts\tfailed attempts\tp50 ms\tp99 ms\tseconds\t")
 		for _, f := range r.Failover {
-			mode := "kill -9"
-			if f.Graceful {
+			mode := f.Scenario
+			switch {
+			case f.Graceful:
 				mode = "graceful"
+			case f.Scenario == ScenarioFailover:
+				mode = "kill -9"
 			}
 			fmt.Fprintf(tw, "%d\t%d\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%.1f\t%.1f\t%.1f\t\n", f.Clients, f.Messages, mode, f.Delivered,
 				f.Lost, f.Duplicated, f.OutOfOrder, f.FailedClients, f.Attempts, f.FailedAttempts, f.Latency.P50, f.Latency.P99, f.Seconds)
 		}
-		fmt.Fprintln(tw, "\nfault\tat broadcast\texit ms\trestart s\trecovered\treconnect p50 ms\treconnect p99 ms\trecovery p50 ms\trecovery p99 ms\trecovery max ms\t")
+		fmt.Fprintln(tw, "\nfault\tat broadcast\texit ms\tpaused s\trestart s\tpoll errors\trecovered\treconnect p50 ms\treconnect p99 ms\trecovery p50 ms\trecovery p99 ms\trecovery max ms\t")
 		for _, f := range r.Failover {
 			for _, ft := range f.Faults {
-				fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.2f\t%d/%d\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t\n", ft.Fault, ft.AtBroadcast, ft.ExitMillis, ft.RestartSeconds,
+				fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.2f\t%.2f\t%.0f\t%d/%d\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t\n", ft.Fault, ft.AtBroadcast, ft.ExitMillis, ft.PausedSeconds, ft.RestartSeconds, ft.PollErrors,
 					ft.Recovered, f.Clients, ft.Reconnect.P50, ft.Reconnect.P99, ft.Recovery.P50, ft.Recovery.P99, ft.Recovery.Max)
 			}
 			if f.FirstError != "" {
