@@ -32,9 +32,9 @@ const (
 type FailoverResult struct {
 	// Scenario is the fault scenario.
 	Scenario string `json:"scenario"`
-	Clients  int  `json:"clients"`  // clients receiving the stream
-	Messages int  `json:"messages"` // broadcasts each client must receive
-	Graceful bool `json:"graceful"` // SIGTERM (1001, ws_close for each client), not kill -9
+	Clients  int    `json:"clients"`  // clients receiving the stream
+	Messages int    `json:"messages"` // broadcasts each client must receive
+	Graceful bool   `json:"graceful"` // SIGTERM (1001, ws_close for each client), not kill -9
 	// Delivered is the number of messages the application got (repeats included); Lost the
 	// broadcasts a client never got, Duplicated those it got more than once, OutOfOrder those
 	// that came after a later one; the goal of each is 0.
