@@ -86,6 +86,14 @@ func parseGatewayFlags(args []string, stderr io.Writer) (*gatewayOptions, error)
 	case !gateway.IsMainnetURL(*icURL):
 		return nil, fmt.Errorf("%s is not the IC mainnet: pass --fetch-root-key (a local replica) or --root-key FILE", *icURL)
 	}
+	if err := checkListen("--listen", o.listen, "127.0.0.1:8080"); err != nil {
+		return nil, err
+	}
+	if o.metrics != "" {
+		if err := checkListen("--metrics", o.metrics, "127.0.0.1:9090"); err != nil {
+			return nil, err
+		}
+	}
 	if (o.tlsCert == "") != (o.tlsKey == "") {
 		return nil, errors.New("--tls-cert and --tls-key go together")
 	}
