@@ -72,6 +72,17 @@ type Conn struct {
 	// heartbeats is set once the canister sent a heartbeat: from then on its acknowledgements
 	// can be counted on.
 	heartbeats atomic.Bool
+	// gateways is the failover list: Config.Gateway, then Config.Gateways. Static after Dial.
+	gateways []string
+	// foAttempts counts the failover's reconnections since a message of ours last arrived, and
+	// foLast is the last one's failure; guarded by readMu.
+	foAttempts int
+	foLast     error
+	// foTried is the gateway the failover tried last ("" before the first attempt); guarded by
+	// readMu.
+	foTried string
+	// failing is set while the failover policy moves the connection: Send waits for the move.
+	failing atomic.Bool
 
 	// writeMu (a one-slot semaphore, so that waiting for it respects contexts) serializes
 	// writes and guards resyncSince, openNonce and lim; nextOut and written change only with
@@ -104,11 +115,12 @@ type Conn struct {
 	// bg counts the goroutines that close replaced sockets; Close waits for them.
 	bg sync.WaitGroup
 
-	// mu guards the sockets and closed.
+	// mu guards the sockets, moved and closed.
 	mu      sync.Mutex
 	cur     *socket   // the socket in use
 	retired []*socket // earlier sockets, kept open until the new one proves itself
 	closed  bool
+	moved   chan struct{} // closed and replaced when Reconnect moved the connection or a failover ended
 }
 
 // sentMessage is a signed frame kept until the canister confirms it.
@@ -257,6 +269,28 @@ func (c *Conn) Recv(ctx context.Context) (Message, error) {
 	}
 	defer func() { <-c.readMu }()
 	for {
+		m, err := c.recv(ctx)
+		if err == nil || c.cfg.Failover == nil || ctx.Err() != nil {
+			return m, err
+		}
+		if !c.cfg.Failover.cures(err) {
+			if c.foAttempts == 0 || !IsFatal(err) {
+				return m, err
+			}
+			// A gateway or the canister refused the move (4001 or 4008, say).
+			ferr := &FailoverError{Attempts: c.foAttempts, Last: c.foLast, Err: err}
+			c.endFailover()
+			return Message{}, ferr
+		}
+		if ferr := c.failOver(ctx, err); ferr != nil {
+			return Message{}, ferr
+		}
+	}
+}
+
+// recv is Recv without the failover policy. The caller holds readMu.
+func (c *Conn) recv(ctx context.Context) (Message, error) {
+	for {
 		if c.ended != nil {
 			return Message{}, c.ended
 		}
@@ -395,6 +429,9 @@ func (c *Conn) nextFrame(ctx context.Context, s *socket) (frame, error) {
 // client's session).
 func (c *Conn) heard(s *socket) {
 	c.lastHeard = time.Now()
+	if c.foAttempts > 0 {
+		c.endFailover()
+	}
 	if s.proven {
 		return
 	}
@@ -439,6 +476,13 @@ func (c *Conn) Send(ctx context.Context, payload []byte) error {
 			return fmt.Errorf("client: failed to send: %w", err)
 		}
 		if err := s.err(); err != nil {
+			moved, werr := c.awaitMove(ctx, s)
+			if werr != nil {
+				return fmt.Errorf("client: failed to send: waiting for the failover from %s: %w", s.gateway, werr)
+			}
+			if moved {
+				continue
+			}
 			return fmt.Errorf("client: failed to send: the connection through %s failed (Reconnect or Close): %w", s.gateway, err)
 		}
 		if err := c.waitRoom(ctx, s, len(payload)+frameOverhead); err != nil {
@@ -507,11 +551,14 @@ func writeFrame(ctx context.Context, ws *websocket.Conn, data []byte) error {
 	return err
 }
 
-// Close ends the connection: it sends a Close frame with code 1000 and reason to the gateway
-// (which then ends the client's session at the canister with ws_close), waits briefly for the
-// gateway's answer and closes the socket. Recv and Send return ErrClosed afterwards, and so does
-// a second Close. Reasons longer than 123 bytes are cut.
+// Close ends the connection: it sends the canister a signed goodbye (a close service message,
+// which ends the session at once; without it the canister keeps the session for a while after
+// the gateway's ws_close, waiting for a reconnection), then a Close frame with code 1000 and
+// reason to the gateway, waits briefly for the gateway's answer and closes the socket. Recv and
+// Send return ErrClosed afterwards, and so does a second Close. Reasons longer than 123 bytes
+// are cut.
 func (c *Conn) Close(reason string) error {
+	c.goodbye(reason)
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -544,6 +591,31 @@ func (c *Conn) Close(reason string) error {
 
 // closeSocket sends a Close frame, waits up to timeout for the reader to see the gateway's
 // answer, and closes the connection. It returns once the reader goroutine has exited.
+// goodbye sends the canister the client's signed close service message through the current
+// socket, if it works, within DefaultCloseTimeout. Failing is harmless: the session then ends
+// when the canister's detach grace passes.
+func (c *Conn) goodbye(reason string) {
+	ctx, cancel := context.WithTimeout(context.Background(), DefaultCloseTimeout)
+	defer cancel()
+	s, err := c.current()
+	if err != nil || s.err() != nil || c.acquire(ctx, c.writeMu) != nil {
+		return
+	}
+	defer func() { <-c.writeMu }()
+	if cur, err := c.current(); err != nil || cur != s || c.resyncing.Load() {
+		return
+	}
+	if reason == "" {
+		reason = "closed by the client"
+	}
+	if len(reason) > 123 {
+		reason = reason[:123]
+	}
+	if err := c.sendLocked(ctx, s, &protocol.WebsocketMessage{Service: true, Close: reason}, false); err != nil {
+		c.log.Debug("client: goodbye not sent", "client", c.clientID, "err", err)
+	}
+}
+
 func closeSocket(s *socket, code int, reason string, timeout time.Duration) error {
 	s.stop()
 	err := s.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(timeout))

@@ -75,6 +75,8 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 		lim:      newRateLimiter(),
 		fallback: newFallbackLimiter(),
 		ackWake:  make(chan struct{}),
+		moved:    make(chan struct{}),
+		gateways: cfg.gateways(),
 		v: &verifier{
 			clientID:   clientID,
 			verifyCert: verifyCert,
@@ -196,6 +198,8 @@ func (c *Conn) Reconnect(ctx context.Context, gateway string) error {
 	old := c.cur
 	c.cur = s
 	c.retired = append(c.retired, old)
+	close(c.moved)
+	c.moved = make(chan struct{})
 	c.mu.Unlock()
 	old.stop()
 

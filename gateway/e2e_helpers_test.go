@@ -282,6 +282,13 @@ func (c *testClient) send(payload []byte) error {
 	return c.ws.WriteMessage(websocket.BinaryMessage, protocol.SignClientMessage(c.key, m))
 }
 
+// goodbye sends the client's signed close service message: the canister ends the session at once.
+func (c *testClient) goodbye() error {
+	m := &protocol.WebsocketMessage{ClientID: c.id, SequenceNum: c.outSeq, Timestamp: uint64(time.Now().UnixNano()), Service: true, Close: "bye"}
+	c.outSeq++
+	return c.ws.WriteMessage(websocket.BinaryMessage, protocol.SignClientMessage(c.key, m))
+}
+
 func (c *testClient) sendText(text string) error {
 	return c.send(protocol.AppMessage{Text: text}.Marshal())
 }

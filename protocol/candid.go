@@ -41,6 +41,7 @@ type Stats = record {
   clients: nat64; open_clients: nat64; gateways: nat64; queued: nat64;
   sent: nat64; received: nat64; dropped_overflow: nat64; dropped_expired: nat64;
   dropped_closed: nat64; acknowledged: nat64; rejected: nat64;
+  detached_clients: nat64; detach_expired: nat64;
 };
 service : {
   "ws_register": (blob) -> (nat64);
@@ -81,4 +82,9 @@ type Stats struct {
 	// Rejected counts client messages refused (bad signature, replay, reorder) and first
 	// messages refused (bad signature, an open_nonce that is not fresh).
 	Rejected uint64 `candid:"rejected"`
+	// DetachedClients is the number of open clients whose gateway called ws_close: their queue is
+	// kept for a grace period, waiting for them to reopen through any gateway.
+	DetachedClients uint64 `candid:"detached_clients"`
+	// DetachExpired counts detached clients closed because the grace period passed.
+	DetachExpired uint64 `candid:"detach_expired"`
 }

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"io"
 	"net/http"
+	"slices"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/icws/icws/ic/candid"
 	"github.com/icws/icws/ic/envelope"
@@ -108,4 +110,53 @@ func (r *Replica) certHeight() uint64 {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	return r.state.height
+}
+
+// BenchmarkPersistRounds measures what Config.StateDir costs a round: sequential synchronous
+// update calls (one call, one round, one certificate each) to the counter, on a replica without
+// and one with a state directory (under $TMPDIR, or -statedir-parent). It reports both rates,
+// their ratio and what the state directory wrote per round.
+//
+//	go test -run XXX -bench PersistRounds -benchtime 2000x ./replica/
+func BenchmarkPersistRounds(b *testing.B) {
+	for _, c := range canisterKinds(b) {
+		b.Run(c.name, func(b *testing.B) {
+			rate := func(h *harness) float64 {
+				bodies := presign(b, h, envelope.RequestTypeCall, "inc", b.N)
+				client := benchClient()
+				url := h.baseURL + endpoint("v3", h.cid, "call")
+				start := time.Now()
+				for _, body := range bodies {
+					resp, err := client.Post(url, "application/cbor", bytes.NewReader(body))
+					if err != nil {
+						b.Fatal(err)
+					}
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != http.StatusOK {
+						b.Fatalf("HTTP %d", resp.StatusCode)
+					}
+				}
+				return float64(b.N) / time.Since(start).Seconds()
+			}
+			plain := newHarness(b, c.opts...)
+			dir := b.TempDir()
+			saved := newHarness(b, append(slices.Clone(c.opts), func(cfg *Config) { cfg.StateDir = dir })...)
+			b.ResetTimer()
+			without := rate(plain)
+			with := rate(saved)
+			b.StopTimer()
+			saved.r.mu.RLock()
+			st := saved.r.store.stats
+			saved.r.mu.RUnlock()
+			b.ReportMetric(without, "rounds/s")
+			b.ReportMetric(with, "rounds/s-statedir")
+			b.ReportMetric(with/without, "ratio")
+			if st.rounds > 0 {
+				b.ReportMetric(float64(st.bytes)/float64(st.rounds), "B/round-written")
+				b.ReportMetric(float64(st.time.Microseconds())/float64(st.rounds), "µs/round-writing")
+				b.ReportMetric(float64(st.checkpoints), "checkpoints")
+			}
+		})
+	}
 }

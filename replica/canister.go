@@ -38,6 +38,12 @@ type canister struct {
 
 	chunks map[[32]byte][]byte // the chunk store (upload_chunk)
 
+	// With Config.StateDir: persistDirty says the canister changed this round, sinceCheckpoint
+	// since the last checkpoint; fullNext that its next journal record must be whole (new code,
+	// or a delta was lost); pendingModule is a module installed and not yet written to its file.
+	persistDirty, sinceCheckpoint, fullNext bool
+	pendingModule                           []byte
+
 	// Replicated state kept by the replica; written only in rounds.
 	certifiedData []byte
 	certDirty     bool          // the certified subtree (data, controllers, module) changed since the last certification
@@ -126,6 +132,13 @@ func (c *canister) exec(ctx context.Context, m *wasmhost.Message) *wasmhost.Resu
 	if res.TrapKind != wasmhost.TrapNone || m.Entry == wasmhost.EntryQuery {
 		return res
 	}
+	c.apply(res)
+	return res
+}
+
+// apply records what a message that did not trap changed of the replica's state of c.
+func (c *canister) apply(res *wasmhost.Result) {
+	c.persistDirty = true
 	if res.CertifiedDataSet {
 		c.certifiedData = res.CertifiedData
 		c.certDirty = true
@@ -133,7 +146,6 @@ func (c *canister) exec(ctx context.Context, m *wasmhost.Message) *wasmhost.Resu
 	if res.TimerSet {
 		c.timer = res.Timer
 	}
-	return res
 }
 
 // label names c in logs: its registered name, or its id.

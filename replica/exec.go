@@ -43,6 +43,8 @@ const (
 	kindQuery
 	kindInit
 	kindTimer
+	kindPreUpgrade
+	kindPostUpgrade
 )
 
 func (k msgKind) String() string {
@@ -53,10 +55,17 @@ func (k msgKind) String() string {
 		return "query"
 	case kindInit:
 		return "canister_init"
+	case kindPreUpgrade:
+		return "canister_pre_upgrade"
+	case kindPostUpgrade:
+		return "canister_post_upgrade"
 	default:
 		return "canister_global_timer"
 	}
 }
+
+// answers reports whether a message of kind k has a caller to answer.
+func (k msgKind) answers() bool { return k == kindUpdate || k == kindQuery }
 
 // outcome is what one message produced: a reply, a reject or a trap.
 type outcome struct {
@@ -116,7 +125,7 @@ func (s *system) Arg() []byte {
 
 func (s *system) Reply(data []byte) {
 	s.checkLive("Reply")
-	if s.kind == kindInit || s.kind == kindTimer {
+	if !s.kind.answers() {
 		s.trap("ic0.msg_reply cannot be called in %s", s.kind)
 	}
 	if s.answered {
@@ -128,7 +137,7 @@ func (s *system) Reply(data []byte) {
 
 func (s *system) Reject(message string) {
 	s.checkLive("Reject")
-	if s.kind == kindInit || s.kind == kindTimer {
+	if !s.kind.answers() {
 		s.trap("ic0.msg_reject cannot be called in %s", s.kind)
 	}
 	if s.answered {
@@ -147,6 +156,9 @@ func (s *system) SetCertifiedData(data []byte) {
 	s.checkLive("SetCertifiedData")
 	if s.kind == kindQuery {
 		s.trap("ic0.certified_data_set cannot be called in a query")
+	}
+	if s.kind == kindPreUpgrade {
+		s.trap("ic0.certified_data_set cannot be called in canister_pre_upgrade")
 	}
 	if len(data) > MaxCertifiedDataSize {
 		s.trap("ic0.certified_data_set: certified data is %d bytes, at most %d allowed", len(data), MaxCertifiedDataSize)

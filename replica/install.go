@@ -138,6 +138,9 @@ func (r *Replica) install(ctx context.Context, c *canister, caller principal.Pri
 		}
 	}
 	c.certDirty = true
+	if r.store != nil {
+		c.pendingModule, c.fullNext = wasm, true
+	}
 	r.bump(c)
 	r.log.Info("canister code installed", "canister", c.label(), "id", c.id.String(),
 		"mode", modeName(mode), "module_bytes", len(wasm), "wasm64", info.Wasm64)
@@ -171,7 +174,7 @@ func modeName(m installMode) string {
 }
 
 // installSpec creates and installs the i-th canister of Config.Canisters.
-func (r *Replica) installSpec(ctx context.Context, i int, spec CanisterSpec, now uint64) error {
+func (r *Replica) installSpec(ctx context.Context, i int, spec CanisterSpec, now uint64, id principal.Principal) error {
 	switch {
 	case spec.Name == "":
 		return fmt.Errorf("replica: canister %d has no name", i)
@@ -184,7 +187,7 @@ func (r *Replica) installSpec(ctx context.Context, i int, spec CanisterSpec, now
 	}
 	c := &canister{
 		name:        spec.Name,
-		id:          canisterIDAt(i),
+		id:          id,
 		log:         r.log,
 		controllers: slices.Clone(spec.Controllers),
 		status:      wasmhost.StatusRunning,
@@ -225,5 +228,8 @@ func (r *Replica) closeCanisters() {
 	}
 	if r.wasm != nil {
 		_ = r.wasm.Close(ctx)
+	}
+	if r.store != nil {
+		r.store.close()
 	}
 }

@@ -231,12 +231,17 @@ func (r *Replica) addCanister(c *canister) {
 	r.byID[c.id] = c
 	r.order = append(r.order, c)
 	r.canistersChanged = true
+	c.persistDirty = true
+	if r.store != nil {
+		r.store.metaDirty = true
+	}
 }
 
 // bump records a change of c's code, settings or status: its canister_version goes up and the
 // ingress directory is republished after the round.
 func (r *Replica) bump(c *canister) {
 	c.version++
+	c.persistDirty = true
 	r.canistersChanged = true
 }
 
@@ -363,6 +368,7 @@ func (r *Replica) mgmtUploadChunk(_ context.Context, x *mgmtCall) ([]byte, bool,
 				"The chunk store of canister %s holds %d chunks, its maximum; clear it with clear_chunk_store.", c.id, MaxChunks)
 		}
 		c.chunks[h] = bytes.Clone(a.Chunk)
+		c.persistDirty = true
 	}
 	return candidReply(chunkHash{Hash: h[:]})
 }
@@ -377,6 +383,7 @@ func (r *Replica) mgmtClearChunkStore(_ context.Context, x *mgmtCall) ([]byte, b
 		return nil, false, err
 	}
 	c.chunks = nil
+	c.persistDirty = true
 	return emptyReply, false, nil
 }
 
@@ -482,7 +489,7 @@ func (r *Replica) uninstall(ctx context.Context, c *canister) {
 	if len(c.certifiedData) > 0 {
 		c.certDirty = true
 	}
-	c.certifiedData, c.timer = nil, 0
+	c.certifiedData, c.timer, c.fullNext = nil, 0, true
 	r.bump(c)
 }
 
@@ -622,6 +629,9 @@ func (r *Replica) mgmtDelete(ctx context.Context, x *mgmtCall) ([]byte, bool, er
 	}
 	r.order = slices.DeleteFunc(r.order, func(o *canister) bool { return o == c })
 	r.canistersChanged = true
+	if r.store != nil {
+		r.store.metaDirty = true
+	}
 	r.log.Info("canister deleted", "id", c.id.String())
 	return emptyReply, false, nil
 }
@@ -655,6 +665,9 @@ func (r *Replica) mgmtRawRand(_ context.Context, x *mgmtCall) ([]byte, bool, err
 		return nil, false, rejectf(envelope.CanisterReject, errCanisterRejectedMessage, "raw_rand can only be called by canisters, not by ingress messages.")
 	}
 	r.randCounter++
+	if r.store != nil {
+		r.store.metaDirty = true
+	}
 	h := sha256.New()
 	h.Write([]byte("icws raw_rand"))
 	h.Write(r.state.signature)

@@ -4,10 +4,12 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 
 	"github.com/icws/icws/cdk"
+	"github.com/icws/icws/ic/principal"
 	"github.com/icws/icws/replica/wasmhost"
 )
 
@@ -142,3 +144,54 @@ func (n *native) Restore([]byte) error { return errNativeSnapshot }
 
 // Close implements wasmhost.Instance.
 func (n *native) Close(context.Context) error { return nil }
+
+// preUpgrade runs the canister's PreUpgrade, as an upgrade would, to save its state: ok is false
+// if it has none. It changes nothing: what the hook asks of the system (certified data, the
+// timer) is dropped, and a trap is an error.
+func (n *native) preUpgrade(self principal.Principal, now uint64) (saved []byte, ok bool, err error) {
+	if n.code.PreUpgrade == nil {
+		return nil, false, nil
+	}
+	s := &system{kind: kindPreUpgrade, caller: principal.Anonymous(), self: self, time: now, log: n.log, name: n.name}
+	t := guard(func() {
+		defer func() { s.finished = true }()
+		saved = n.code.PreUpgrade(s)
+	})
+	if t != nil {
+		return nil, false, fmt.Errorf("canister_pre_upgrade trapped: %s", t.message)
+	}
+	if saved == nil {
+		saved = []byte{}
+	}
+	return saved, true, nil
+}
+
+// postUpgrade runs the canister's PostUpgrade with what its PreUpgrade saved, in a transaction
+// of its State, and returns what it set (certified data, the timer) or its trap.
+func (n *native) postUpgrade(m *wasmhost.Message, saved []byte) *wasmhost.Result {
+	s := &system{kind: kindPostUpgrade, caller: m.Caller, self: m.Self, time: m.Time, arg: m.Arg, log: n.log, name: n.name, timer: m.Timer}
+	st := n.code.State
+	if st != nil {
+		if t := guard(st.Begin); t != nil {
+			return trapResult(t)
+		}
+	}
+	t := invoke(func(ic cdk.System) { n.code.PostUpgrade(ic, saved) }, s)
+	if t == nil && st != nil {
+		t = guard(st.Commit)
+	}
+	if t != nil {
+		if st != nil {
+			_ = guard(st.Rollback)
+		}
+		return trapResult(t)
+	}
+	res := &wasmhost.Result{}
+	if s.certSet {
+		res.CertifiedData, res.CertifiedDataSet = s.certData, true
+	}
+	if s.timerSet {
+		res.Timer, res.TimerSet = s.timer, true
+	}
+	return res
+}

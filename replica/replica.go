@@ -52,7 +52,12 @@ type Config struct {
 	// Canisters are installed in this order; the i-th gets the i-th canister id of the range
 	// (see CanisterRange).
 	Canisters []CanisterSpec
-	// StateDir, if not empty, keeps the root and node keys across restarts (created if needed).
+	// StateDir, if not empty, keeps the replica's state across restarts (created if needed):
+	// the root and node keys, and the whole replicated state, written after every round that
+	// changed it, so that a replica killed at any moment and started again on the same directory
+	// has the same canisters, ids and state and the statuses clients may still read (see
+	// docs/RELIABILITY.md). The Canisters of a restarted replica keep their saved state instead of
+	// being installed again; a Wasm one given another module is upgraded to it.
 	StateDir string
 	// RoundTime is the time between round starts. Zero runs a round as soon as work is queued;
 	// 1s imitates mainnet latency.
@@ -112,6 +117,7 @@ type Replica struct {
 	limits wasmhost.Limits
 	cache  string        // Config.WasmCacheDir
 	wasm   wasmhost.Host // made at the first Wasm install; owned by rounds
+	store  *store        // the saved state, with Config.StateDir; owned by rounds
 
 	// The canister table, guarded by mu: written by rounds (create and delete), read by
 	// queries and read_state.
@@ -174,6 +180,9 @@ type ingress struct {
 	answered bool // set by the round that answers it
 	// pruneAt is when the status may be forgotten; set by the round.
 	pruneAt uint64
+	// With Config.StateDir: the outcome and the round time, kept for the request log.
+	result     *outcome
+	answeredAt uint64
 }
 
 // New creates a replica: it makes or loads the keys, installs the canisters (running their
@@ -218,17 +227,41 @@ func New(cfg Config) (*Replica, error) {
 	}
 	r.state.subnetDigest = hashtree.Digest(r.state.subnet)
 
-	now := r.nextTime()
 	ctx := context.Background()
-	for i, spec := range cfg.Canisters {
-		if err := r.installSpec(ctx, i, spec, now); err != nil {
-			r.closeCanisters()
+	exists := false
+	if cfg.StateDir != "" {
+		if r.store, exists, err = openStore(cfg.StateDir); err != nil {
 			return nil, err
 		}
 	}
-	r.nextIndex = len(cfg.Canisters)
+	if exists {
+		if err := r.load(ctx, cfg.Canisters, r.nextTime()); err != nil {
+			r.closeCanisters()
+			return nil, err
+		}
+	} else {
+		now := r.nextTime()
+		for i, spec := range cfg.Canisters {
+			if err := r.installSpec(ctx, i, spec, now, canisterIDAt(i)); err != nil {
+				r.closeCanisters()
+				return nil, err
+			}
+		}
+		r.nextIndex = len(cfg.Canisters)
+	}
+	now := r.nextTime()
+	r.roundNow = now
 	r.state.setCanisters(r.order)
 	r.publishDirectory()
+	r.canistersChanged = false
+	if r.store != nil {
+		// A checkpoint of everything: a fresh state directory, or the loaded state with its
+		// journal folded in.
+		if err := r.checkpoint(ctx, now); err != nil {
+			r.closeCanisters()
+			return nil, fmt.Errorf("replica: write the state to %s: %w", r.store.dir, err)
+		}
+	}
 	r.state.certify(r.keys.root, now)
 	r.nextTimer = r.earliestTimer()
 	r.handler = r.routes()

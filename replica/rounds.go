@@ -159,6 +159,9 @@ func (r *Replica) runRound() {
 		k++
 	}
 	pruned := r.completed[:k]
+	if r.store != nil {
+		r.persist(ctx, now)
+	}
 	r.state.certify(r.keys.root, now)
 	for _, c := range r.order {
 		c.dataCert.Store(nil)
@@ -205,6 +208,9 @@ func (r *Replica) finishIngress(m *ingress, o outcome) {
 	r.state.statuses.put(newStatusEntry(m.id, statusForest(status, &o)))
 	m.arg = nil
 	m.pruneAt = max(r.roundNow+uint64(StatusTTL), m.expiry)
+	if r.store != nil {
+		m.result, m.answeredAt = &o, r.roundNow
+	}
 	r.completed = append(r.completed, m)
 	r.finished = append(r.finished, m)
 }

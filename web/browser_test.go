@@ -1,14 +1,13 @@
 package web
 
 import (
-	"github.com/icws/icws/internal/testenv"
-
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-	"github.com/icws/icws/internal/wasmtest"
+	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -25,6 +24,8 @@ import (
 	"github.com/icws/icws/canisters/chat"
 	"github.com/icws/icws/gateway"
 	"github.com/icws/icws/ic/identity"
+	"github.com/icws/icws/internal/testenv"
+	"github.com/icws/icws/internal/wasmtest"
 	"github.com/icws/icws/protocol"
 	"github.com/icws/icws/replica"
 )
@@ -93,7 +94,9 @@ type tamperProxy struct {
 	mu        sync.Mutex
 	tampered  int
 	forwarded map[string]bool
-	changed   chan struct{} // closed and replaced when forwarded grows
+	changed   chan struct{}                       // closed and replaced when forwarded grows
+	live      map[*websocket.Conn]*websocket.Conn // browser side → gateway side, while relaying
+	cut       int                                 // connections /cut ended
 }
 
 func newTamperProxy(target, secret string) *tamperProxy {
@@ -103,12 +106,17 @@ func newTamperProxy(target, secret string) *tamperProxy {
 		up:        websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}, // the gateway checks it
 		forwarded: map[string]bool{},
 		changed:   make(chan struct{}),
+		live:      map[*websocket.Conn]*websocket.Conn{},
 	}
 }
 
 func (p *tamperProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path == "/seen" {
+	switch r.URL.Path {
+	case "/seen":
 		p.serveSeen(w, r)
+		return
+	case "/cut":
+		p.serveCut(w)
 		return
 	}
 	h := http.Header{}
@@ -129,6 +137,14 @@ func (p *tamperProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		up.Close()
 		return
 	}
+	p.mu.Lock()
+	p.live[down] = up
+	p.mu.Unlock()
+	defer func() {
+		p.mu.Lock()
+		delete(p.live, down)
+		p.mu.Unlock()
+	}()
 	done := make(chan struct{}, 2)
 	go func() { relay(down, up, nil); done <- struct{}{} }()
 	go func() { relay(up, down, p.inspect); done <- struct{}{} }()
@@ -189,12 +205,11 @@ func (p *tamperProxy) inspect(frame []byte) []byte {
 	if ev.Message.Text != p.secret || p.tampered > 0 {
 		return frame
 	}
-	val := bytes.Clone(cm.Val)
-	i := bytes.Index(val, []byte(p.secret))
-	val[i+len(p.secret)-1] ^= 1 // "…10:00" becomes "…10:01"
-	cm.Val = val
-	p.tampered++
-	return cm.Marshal()
+	out, ok := Tamper(frame, 0) // "…10:00" becomes "…10:01"
+	if ok {
+		p.tampered++
+	}
+	return out
 }
 
 // serveSeen answers 200 once a chat message with the text ?text= was forwarded to a browser, or
@@ -220,6 +235,27 @@ func (p *tamperProxy) serveSeen(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+}
+
+// serveCut ends every relayed connection as a gateway going away would: 1001 to the browser,
+// the gateway's side dropped (so the gateway calls ws_close, as after any lost connection).
+func (p *tamperProxy) serveCut(w http.ResponseWriter) {
+	p.mu.Lock()
+	live := maps.Clone(p.live)
+	p.cut += len(live)
+	p.mu.Unlock()
+	for down, up := range live {
+		_ = down.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, "cut by the test"), time.Now().Add(time.Second))
+		up.Close()
+		down.Close()
+	}
+	fmt.Fprintf(w, "%d\n", len(live))
+}
+
+func (p *tamperProxy) cutCount() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.cut
 }
 
 func (p *tamperProxy) tamperedCount() int {
@@ -256,8 +292,12 @@ type browserResult struct {
 	Errors         []string               `json:"errors"`
 	Failure        string                 `json:"failure"`
 	AfterForwarded bool                   `json:"afterForwarded"`
-	Screenshot     string                 `json:"screenshot"`
-	Events         browserEvents          `json:"events"`
+	// Reconnected says page B's chat went from reconnecting back to open after /cut.
+	Reconnected bool `json:"reconnected"`
+	// TamperUnchecked says page A's tamper switch turned itself off after the forged message.
+	TamperUnchecked bool          `json:"tamperUnchecked"`
+	Screenshot      string        `json:"screenshot"`
+	Events          browserEvents `json:"events"`
 	// EchoBeforeClick is each page's echo tab before its Start button was pressed.
 	EchoBeforeClick map[string]struct {
 		State string `json:"state"`
@@ -353,11 +393,14 @@ func TestBrowser(t *testing.T) {
 
 	const secret = "Meet me at the north gate at 10:00"
 	const after = "Did you get that?"
+	const away = "Written while B was away"
+	const back = "B is back"
+	const forged = "This one is forged on its way to A"
 	proxy := newTamperProxy(gwURL, secret)
 	proxySrv := httptest.NewServer(proxy)
 	t.Cleanup(proxySrv.Close)
 
-	pageA.Config.Handler = Handler(Config{Gateway: gwURL, IC: r.URL(), RootKey: r.RootKey(), Canisters: canisters})
+	pageA.Config.Handler = Handler(Config{Gateway: gwURL, IC: r.URL(), RootKey: r.RootKey(), Canisters: canisters, TamperRelay: true, Logger: log})
 	pageB.Config.Handler = Handler(Config{Gateway: "ws" + strings.TrimPrefix(proxySrv.URL, "http"), IC: r.URL(), RootKey: r.RootKey(), Canisters: canisters})
 	pageA.Start()
 	pageB.Start()
@@ -372,7 +415,7 @@ func TestBrowser(t *testing.T) {
 	_ = os.Remove(shot)
 	cfg, err := json.Marshal(map[string]string{
 		"pageA": pageA.URL, "pageB": pageB.URL, "proxy": proxySrv.URL,
-		"secret": secret, "after": after, "screenshot": shot, "chromium": chromiumPath,
+		"secret": secret, "after": after, "away": away, "back": back, "forged": forged, "screenshot": shot, "chromium": chromiumPath,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -422,10 +465,25 @@ func TestBrowser(t *testing.T) {
 			t.Errorf("page A chat: %q: got %+v, want one verified entry from %s", want.text, got, want.from)
 		}
 	}
-	for _, it := range ac.Items {
+	// A rejected one message only, forged by the relay of its tamper switch, and then showed the
+	// genuine one, verified.
+	var aRejected []int
+	for i, it := range ac.Items {
 		if it.Status == "rejected" {
-			t.Errorf("page A chat rejected a message: %+v", it)
+			aRejected = append(aRejected, i)
 		}
+	}
+	switch {
+	case len(aRejected) != 1 || str(ac.Items[aRejected[0]].Kind) != "tampered":
+		t.Errorf("page A chat: rejected entries at %v, want one, tampered (items %+v)", aRejected, ac.Items)
+	case aRejected[0]+1 >= len(ac.Items) || str(ac.Items[aRejected[0]+1].Text) != forged || ac.Items[aRejected[0]+1].Status != "verified":
+		t.Errorf("page A chat: after the forged message, want the genuine %q verified; items %+v", forged, ac.Items[aRejected[0]:])
+	}
+	if got := ac.find(forged); len(got) != 1 {
+		t.Errorf("page A chat: %q shown %d times, want once (verified)", forged, len(got))
+	}
+	if !res.TamperUnchecked {
+		t.Error("page A's tamper switch is still on after the forged message")
 	}
 
 	// B: the conversation before the tampered message, then the rejection, then nothing.
@@ -457,6 +515,24 @@ func TestBrowser(t *testing.T) {
 	for _, s := range []string{secret, tamperedText, "north gate", after} {
 		if strings.Contains(b.BodyText, s) || strings.Contains(b.HTML, s) {
 			t.Errorf("page B shows %q: a rejected message, or one after it, was rendered", s)
+		}
+	}
+	if n := proxy.cutCount(); n == 0 {
+		t.Error("the proxy cut no connection")
+	}
+	if !res.Reconnected {
+		t.Error("page B did not reconnect by itself after its connection was cut")
+	}
+	for _, want := range []struct{ text, from string }{
+		{away, "client " + ac.ClientID},
+		{back, "you"},
+	} {
+		got := bc.find(want.text)
+		if len(got) != 1 || got[0].Status != "verified" || str(got[0].From) != want.from {
+			t.Errorf("page B chat after reconnecting: %q: got %+v, want one verified entry from %s", want.text, got, want.from)
+		}
+		if got := ac.find(want.text); len(got) != 1 || got[0].Status != "verified" {
+			t.Errorf("page A chat: %q: got %+v, want one verified entry", want.text, got)
 		}
 	}
 	if n := proxy.tamperedCount(); n != 1 {

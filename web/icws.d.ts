@@ -61,6 +61,8 @@ export declare class ClosedError extends Error {
 
 /** Whether err ends the stream of recv. */
 export declare function isFatal(err: unknown): boolean;
+/** Whether IcWebSocket.reconnect can cure err (a lost connection, a gap, withheld messages). */
+export declare function shouldReconnect(err: unknown): boolean;
 /** Whether a client seeing this close code should connect again. */
 export declare function closeCodeReconnects(code: number): boolean;
 /** The reason of a close code in words. */
@@ -146,6 +148,8 @@ export declare class IcWebSocket {
   readonly unsent: number;
   /** The next sequence number the canister confirmed receiving. */
   readonly acked: bigint;
+  /** The next sequence number recv expects from the canister: every message below it was delivered. */
+  readonly received: bigint;
   /** Sequence numbers of the application's messages the canister has not confirmed yet. */
   readonly unconfirmed: bigint[];
   /** Signs payload as the next message and queues it; returns its sequence number. */

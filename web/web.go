@@ -12,6 +12,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"io/fs"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -31,6 +32,12 @@ type Config struct {
 	RootKey []byte
 	// Canisters maps canister names ("echo", "chat") to their textual ids.
 	Canisters map[string]string
+	// TamperRelay serves, at TamperPath, a relay to Gateway that forges one message per
+	// connection, and shows the page's "tamper" switch, which routes the chat through it: the
+	// page rejects the forged message and goes back to Gateway. A demo, for icws dev.
+	TamperRelay bool
+	// Logger receives the tamper relay's notes; nil discards them.
+	Logger *slog.Logger
 }
 
 // pageConfig is /config.json.
@@ -40,6 +47,8 @@ type pageConfig struct {
 	RootKey      string            `json:"rootKey,omitempty"`
 	FetchRootKey bool              `json:"fetchRootKey"`
 	Canisters    map[string]string `json:"canisters"`
+	// Tamper is the path of the tampering relay on the page's own host, when there is one.
+	Tamper string `json:"tamper,omitempty"`
 }
 
 // Assets returns the built files: index.html, app.js, icws.js, style.css.
@@ -67,6 +76,9 @@ func Handler(cfg Config) http.Handler {
 	if pc.Canisters == nil {
 		pc.Canisters = map[string]string{}
 	}
+	if cfg.TamperRelay {
+		pc.Tamper = TamperPath
+	}
 	configJSON, err := json.MarshalIndent(pc, "", "  ")
 	if err != nil {
 		panic("web: cannot encode the page config: " + err.Error()) // strings and maps of strings always encode
@@ -81,6 +93,13 @@ func Handler(cfg Config) http.Handler {
 		w.Header().Set("Cache-Control", "no-store")
 		_, _ = w.Write(configJSON)
 	})
+	if cfg.TamperRelay {
+		log := cfg.Logger
+		if log == nil {
+			log = slog.New(slog.DiscardHandler)
+		}
+		mux.Handle("GET "+TamperPath, newTamperRelay(cfg.Gateway, log))
+	}
 	mux.Handle("GET /", files)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()

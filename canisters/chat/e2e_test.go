@@ -65,8 +65,12 @@ func TestRoom(t *testing.T) {
 	if err := gw.Call(ctx, canister, "ws_message", frame, &ok); err != nil || !ok {
 		t.Fatalf("ws_message: %v, %v", ok, err)
 	}
-	if err := gw.Call(ctx, canister, "ws_close", clients[0].id); err != nil {
-		t.Fatal(err)
+	// Client a says goodbye (a gateway's ws_close would only detach it, for a reconnection).
+	bye := protocol.SignClientMessage(clients[0].key, &protocol.WebsocketMessage{
+		ClientID: clients[0].id, Timestamp: 1 << 53, Service: true, Close: "bye",
+	})
+	if err := gw.Call(ctx, canister, "ws_message", bye, &ok); err != nil || !ok {
+		t.Fatalf("goodbye: %v, %v", ok, err)
 	}
 
 	var cm protocol.CertMessages
@@ -99,7 +103,7 @@ func TestRoom(t *testing.T) {
 	}
 	a, b, c := clients[0].id, clients[1].id, clients[2].id
 	want := map[uint64][]string{
-		// Client a was closed by its gateway: what was queued for it is gone.
+		// Client a left: what was queued for it is gone.
 		b: {fmt.Sprintf("join %d", b), fmt.Sprintf("join %d", c), fmt.Sprintf("%d: hello room", b), fmt.Sprintf("leave %d", a)},
 		c: {fmt.Sprintf("join %d", c), fmt.Sprintf("%d: hello room", b), fmt.Sprintf("leave %d", a)},
 	}

@@ -284,13 +284,14 @@ func testEndToEnd(t *testing.T, e *ic) {
 		t.Errorf("gateway B got %q", got)
 	}
 
-	// Close: only the bound gateway (or the owner) may; then the client is gone.
+	// Close: only the bound gateway (or the owner) may. The gateway's detaches the client: no
+	// more messages through it until the client opens again.
 	wantReject(t, e.gwA.Call(e.ctx, e.canister, "ws_close", c.id), "is neither the gateway nor the owner")
 	if err := e.gwB.Call(e.ctx, e.canister, "ws_close", c.id); err != nil {
 		t.Fatal(err)
 	}
 	_, err = e.relay(e.gwB, e.frame(c, 3, "gone"))
-	wantReject(t, err, fmt.Sprintf("ws_message: unknown client %d", c.id))
+	wantReject(t, err, fmt.Sprintf("ws_message: client %d is not open", c.id))
 }
 
 func TestGarbageCollectionAfterFiveMinutes(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 
 	"github.com/icws/icws/cdk"
 	"github.com/icws/icws/protocol"
+	"github.com/icws/icws/protocol/omnia"
 )
 
 // Defaults of Config.
@@ -20,6 +21,7 @@ const (
 	DefaultIdleTimeout        = 90 * time.Second
 	DefaultTickInterval       = 10 * time.Second
 	DefaultAckInterval        = protocol.AckInterval
+	DefaultDetachGrace        = 5 * time.Minute
 )
 
 // Protocol constants that clients and gateways rely on.
@@ -33,19 +35,57 @@ const (
 	// gateway's keys are consecutive; a gateway that appears later starts above every nonce ever
 	// used, so a gateway never sees a nonce twice.
 	FirstNonce = 16
+	// FirstOmniaNonce is FirstNonce in ProtocolOmnia, ic-websocket-cdk's: the first key is
+	// `<gateway>_00000000000000000000`. A gateway that appears later starts above every nonce
+	// ever used, as in the seed protocol.
+	FirstOmniaNonce = 0
+)
+
+// Protocol is the wire protocol a Server speaks; one per canister.
+type Protocol uint8
+
+// Protocols.
+const (
+	// ProtocolSeed is the seed protocol of docs/PROTOCOL.md: ws_register, Ed25519 client keys,
+	// client ids. The zero value.
+	ProtocolSeed Protocol = iota
+	// ProtocolOmnia is the production IC WebSocket protocol (package protocol/omnia): the
+	// interface of an ic-websocket-cdk 0.4 canister, for ic-websocket-js 0.5 clients and any
+	// gateway. Clients are IC principals; each connection still gets a client id for the
+	// callbacks, Send and Close (see Server.ClientOf and Server.ClientKey).
+	ProtocolOmnia
+)
+
+// Defaults of Config that differ in ProtocolOmnia: ic-websocket-cdk 0.4's.
+const (
+	// DefaultOmniaAckInterval is HeartbeatInterval's default in ProtocolOmnia, the CDK's
+	// send_ack_interval_ms; ic-websocket-js's ackMessageIntervalMs must equal it.
+	DefaultOmniaAckInterval = omnia.DefaultAckInterval
+	// DefaultOmniaKeepAliveTimeout is IdleTimeout's default in ProtocolOmnia.
+	DefaultOmniaKeepAliveTimeout = omnia.KeepAliveTimeout
+	// DefaultOmniaAppMessage is AppMessage's default.
+	DefaultOmniaAppMessage = "blob"
 )
 
 // Config configures a Server. Zero fields take the defaults above.
 type Config struct {
+	// Protocol is the protocol the server speaks; the zero value is the seed's.
+	Protocol Protocol
+	// AppMessage is, in ProtocolOmnia, the Candid type of the application's messages, which the
+	// canister's interface publishes as the second argument of ws_message (ic-websocket-js
+	// clients take it from the IDL generated from it), e.g. `record { text : text; timestamp :
+	// nat64 }`. Payloads are that type's Candid, encoded and decoded by the application.
+	AppMessage string
+
 	// OnOpen runs in ws_open when a client opens for the first time (not when it reconnects
 	// through another gateway). The client is open: Send works.
 	OnOpen func(ic cdk.System, client uint64)
 	// OnMessage runs for every application message a client sends, in sequence order, once. The
 	// payload aliases the call's argument; copy it to keep it.
 	OnMessage func(ic cdk.System, client uint64, payload []byte)
-	// OnClose runs after an open client was closed, for any reason (its gateway or owner called
-	// ws_close, the application called Close, its session or keep-alive expired). The client is
-	// gone: Send to it fails.
+	// OnClose runs after an open client was closed, for any reason (its owner called ws_close,
+	// the application called Close, its session, keep-alive or detach grace expired, or its
+	// gateway called ws_close with detaching off). The client is gone: Send to it fails.
 	OnClose func(ic cdk.System, client uint64)
 	// OnTick runs at the end of each timer tick (every TickInterval while there are clients or
 	// messages). The library owns the canister's global timer; use this for periodic work.
@@ -75,6 +115,13 @@ type Config struct {
 	// acknowledgement) sent to clients that asked for them by sending a keep-alive. Negative
 	// disables heartbeats, every other acknowledgement (AckInterval, and the one a reopened
 	// client gets at once) and keep-alive timeouts.
+	//
+	// In ProtocolOmnia it is the period of the AckMessage every open client gets
+	// (DefaultOmniaAckInterval, 300 s); negative disables them and keep-alive timeouts.
+	// IdleTimeout is then the time after an AckMessage within which the client's
+	// KeepAliveMessage must arrive, or it is closed with KeepAliveTimeout
+	// (DefaultOmniaKeepAliveTimeout, 60 s), counted from the first ack it left unanswered.
+	// AckInterval and SessionTTL do not apply.
 	HeartbeatInterval time.Duration
 	// IdleTimeout closes a client that sent keep-alives before but has sent nothing for this
 	// long. Clients that never sent a keep-alive (the seed's) are not timed out.
@@ -87,6 +134,14 @@ type Config struct {
 	// need these acknowledgements to pace their sending (protocol.MaxPendingFrames). Negative
 	// turns them off (clients then fall back to a slow pace); so does disabling heartbeats.
 	AckInterval int
+	// DetachGrace is how long a client stays open after its gateway called ws_close (the
+	// connection ended: the gateway stopped, restarted or lost the client): the client is
+	// detached, its queue is kept (and Sends go on filling it, within MaxQueuePerGateway and
+	// MessageTTL), and a ws_open through any gateway within the grace reattaches it with nothing
+	// lost. When the grace passes, the client is closed and its queue deleted (Stats.DetachExpired,
+	// DroppedClosed). Its owner's ws_close still ends it at once. Negative: the gateway's ws_close
+	// closes the client at once and deletes its queue (the seed's behaviour).
+	DetachGrace time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -110,9 +165,17 @@ func (c Config) withDefaults() Config {
 	}
 	setDur(&c.MessageTTL, DefaultMessageTTL)
 	setDur(&c.RegistrationTTL, DefaultRegistrationTTL)
+	if c.Protocol == ProtocolOmnia {
+		setDur(&c.HeartbeatInterval, DefaultOmniaAckInterval)
+		setDur(&c.IdleTimeout, DefaultOmniaKeepAliveTimeout)
+		if c.AppMessage == "" {
+			c.AppMessage = DefaultOmniaAppMessage
+		}
+	}
 	setDur(&c.HeartbeatInterval, DefaultHeartbeatInterval)
 	setDur(&c.IdleTimeout, DefaultIdleTimeout)
 	setDur(&c.TickInterval, DefaultTickInterval)
+	setDur(&c.DetachGrace, DefaultDetachGrace)
 	return c
 }
 

@@ -104,3 +104,22 @@ func (s *Server) deleteEntryKey(e *entry) {
 	delete(s.entries, key)
 	s.journal(func() { s.entries[key] = e })
 }
+
+func (s *Server) putPrincipal(c *client) {
+	p := c.owner
+	old, had := s.byPrincipal[p]
+	s.byPrincipal[p] = c
+	s.journal(func() {
+		if had {
+			s.byPrincipal[p] = old
+		} else {
+			delete(s.byPrincipal, p)
+		}
+	})
+}
+
+func (s *Server) deletePrincipal(c *client) {
+	p := c.owner
+	delete(s.byPrincipal, p)
+	s.journal(func() { s.byPrincipal[p] = c })
+}

@@ -122,9 +122,15 @@ func (s *Server) wsOpen(ic cdk.System) {
 	if fm.OpenNonce != 0 {
 		c.openNonce = fm.OpenNonce
 	}
+	s.attach(c)
 	switch {
 	case old == g:
-		// The same gateway again (its connection was replaced): nothing moves.
+		// The same gateway again: its connection was replaced, or it detached the client when the
+		// connection ended. It may have fetched messages the client never got (and dropped them,
+		// or passed them through a connection now gone), so the unacknowledged ones get new
+		// keys, above its cursor; the client skips those it has.
+		s.moveQueue(c, g)
+		s.certify(ic)
 	case old != nil:
 		// Reconnection through another gateway: the queue moves along, with new keys, except
 		// what the client has acknowledged.
@@ -184,7 +190,7 @@ func (s *Server) wsMessage(ic cdk.System) {
 	switch {
 	case c == nil:
 		ic.Trap(protocol.SessionUnknownClient.Trap("ws_message", m.ClientID))
-	case c.gw == nil:
+	case c.gw == nil || c.detached != 0:
 		ic.Trap(protocol.SessionNotOpen.Trap("ws_message", m.ClientID))
 	case c.gw.id != ic.Caller():
 		ic.Trap(protocol.SessionOtherGateway.Trap("ws_message", m.ClientID))
@@ -201,13 +207,18 @@ func (s *Server) wsMessage(ic cdk.System) {
 		replyBool(ic, false)
 		return
 	}
-	if m.Close != "" {
-		cdk.Trapf(ic, "ws_message: client %d: a client cannot send a close service message", c.id)
-	}
 	s.saveClient(c)
 	c.inSeq++
 	c.lastIn = ic.Time()
 	s.st.stats.Received++
+	if m.Service && m.Close != "" {
+		// The client's own signed goodbye: its session ends now, with its queue, rather than
+		// waiting out the detach grace after its gateway's ws_close. Only the client can say
+		// this; a gateway can only detach it.
+		s.close(ic, c, closing{gone: true})
+		replyBool(ic, true)
+		return
+	}
 	if m.Service {
 		// A keep-alive: the client asks for heartbeats, and what it acknowledges (it received
 		// and verified every message below Ack) need not be kept.
@@ -231,9 +242,10 @@ func (s *Server) wsMessage(ic cdk.System) {
 	replyBool(ic, true)
 }
 
-// ws_close: (nat64) -> (). From the client's gateway (the connection ended: the client's queue
-// is deleted) or from the principal that registered it (the gateway is told with a close
-// service message).
+// ws_close: (nat64) -> (). From the client's gateway (the connection ended: the client is
+// detached for Config.DetachGrace, its queue kept for a reopen through any gateway; with
+// detaching off, it is closed and its queue deleted) or from the principal that registered it
+// (closed at once; the gateway is told with a close service message).
 func (s *Server) wsClose(ic cdk.System) {
 	var id uint64
 	args(ic, &id)
@@ -243,10 +255,12 @@ func (s *Server) wsClose(ic cdk.System) {
 	}
 	caller := ic.Caller()
 	switch {
+	case c.gw != nil && c.gw.id == caller && s.cfg.DetachGrace > 0:
+		s.detach(c, ic.Time())
 	case c.gw != nil && c.gw.id == caller:
-		s.close(ic, c, "", true)
+		s.close(ic, c, closing{gone: true})
 	case !caller.IsAnonymous() && caller == c.owner:
-		s.close(ic, c, "closed by the client's owner", false)
+		s.close(ic, c, closing{text: "closed by the client's owner"})
 	default:
 		cdk.Trapf(ic, "ws_close: %s is neither the gateway nor the owner of client %d", caller, id)
 	}
@@ -266,33 +280,52 @@ func (s *Server) wsGetMessages(ic cdk.System) {
 		reply(ic, out)
 		return
 	}
+	batch, _ := s.batch(g, nonce)
+	if len(batch) == 0 {
+		reply(ic, out)
+		return
+	}
+	out.Messages = make([]protocol.Message, len(batch))
+	for i, e := range batch {
+		out.Messages[i] = protocol.Message{ClientID: e.client, Key: e.key, Val: e.val}
+	}
+	out.Cert, out.Tree = s.certifiedBatch(ic, batch)
+	reply(ic, out)
+}
+
+// batch returns the messages of g's queue from nonce on, in key order, at most MaxBatch and
+// MaxBatchBytes of them (but at least one), and whether more follow in the queue.
+func (s *Server) batch(g *gateway, nonce uint64) (batch []*entry, more bool) {
 	from := string(protocol.AppendKey(make([]byte, 0, len(g.prefix)+protocol.NonceDigits), g.text, nonce))
 	size := 0
-	var last string
 	s.tree.Ascend(from, func(key string, _ []byte) bool {
 		if len(key) != len(from) || key[:len(g.prefix)] != g.prefix {
 			return false
 		}
 		e := s.entries[key]
-		if len(out.Messages) > 0 && size+len(e.val) > s.cfg.MaxBatchBytes {
+		if len(batch) == s.cfg.MaxBatch || len(batch) > 0 && size+len(e.val) > s.cfg.MaxBatchBytes {
+			more = true
 			return false
 		}
 		size += len(e.val)
-		out.Messages = append(out.Messages, protocol.Message{ClientID: e.client, Key: key, Val: e.val})
-		last = key
-		return len(out.Messages) < s.cfg.MaxBatch
+		batch = append(batch, e)
+		return true
 	})
-	if len(out.Messages) == 0 {
-		reply(ic, out)
-		return
+	return batch, more
+}
+
+// certifiedBatch returns the data certificate and the witness, the self-describe CBOR of
+// labeled("websocket", range witness), of a batch of at least one message. It traps outside a
+// query, where there is no certificate.
+func (s *Server) certifiedBatch(ic cdk.System, batch []*entry) (cert, tree []byte) {
+	cert = ic.DataCertificate()
+	if cert == nil {
+		cdk.Trapf(ic, "%s: no data certificate; call it as a query", ic.MethodName())
 	}
-	out.Cert = ic.DataCertificate()
-	if out.Cert == nil {
-		ic.Trap("ws_get_messages: no data certificate; call it as a query")
-	}
-	w := hashtree.Labeled{Label: []byte(Label), Tree: s.tree.WitnessRange(out.Messages[0].Key, last)}
-	out.Tree = hashtree.AppendCBOR(append(make([]byte, 0, 3+64*len(out.Messages)+len(from)*len(out.Messages)), selfDescribe...), w)
-	reply(ic, out)
+	first, last := batch[0].key, batch[len(batch)-1].key
+	w := hashtree.Labeled{Label: []byte(Label), Tree: s.tree.WitnessRange(first, last)}
+	tree = hashtree.AppendCBOR(append(make([]byte, 0, 3+64*len(batch)+len(first)*len(batch)), selfDescribe...), w)
+	return cert, tree
 }
 
 // selfDescribe is the CBOR self-describe tag 55799 that precedes the witness.

@@ -7,6 +7,7 @@ import (
 	"github.com/icws/icws/cdk"
 	"github.com/icws/icws/ic/hashtree"
 	"github.com/icws/icws/protocol"
+	"github.com/icws/icws/protocol/omnia"
 )
 
 // entry is one queued canister message. It is in the certified map under key, in s.entries,
@@ -15,9 +16,10 @@ type entry struct {
 	key    string
 	gw     *gateway
 	client uint64
-	seq    uint64 // its sequence number
-	time   uint64 // IC time it was queued, ns
-	val    []byte // S4, canister encoding
+	seq    uint64          // its sequence number
+	time   uint64          // IC time it was queued, ns
+	val    []byte          // S4, canister encoding (ProtocolOmnia: the CBOR WebsocketMessage)
+	ckey   omnia.ClientKey // ProtocolOmnia: the client's key
 	live   bool
 	gen    uint64
 }
@@ -109,8 +111,41 @@ func (s *Server) setCertifiedData(ic cdk.System) {
 
 // enqueue queues m for client c (which must be open) and certifies it (see certify).
 func (s *Server) enqueue(ic cdk.System, c *client, m *protocol.WebsocketMessage) {
+	s.enqueueVal(ic, c, func(seq, now uint64) []byte {
+		m.ClientID = c.id
+		m.SequenceNum = seq
+		m.Timestamp = now
+		return m.MarshalCanister()
+	})
+}
+
+// enqueueOmnia queues, in ProtocolOmnia, a WebsocketMessage with content for client c (which
+// must be open) and certifies it (see certify).
+func (s *Server) enqueueOmnia(ic cdk.System, c *client, content []byte, service bool) {
+	key := omnia.ClientKey{Principal: c.owner, Nonce: c.nonce}
+	s.enqueueVal(ic, c, func(seq, now uint64) []byte {
+		return omnia.WebsocketMessage{Key: key, SequenceNum: seq, Timestamp: now, IsServiceMessage: service, Content: content}.MarshalCBOR()
+	})
+}
+
+// enqueueOmniaService queues a service message for client c (see enqueueOmnia).
+func (s *Server) enqueueOmniaService(ic cdk.System, c *client, m omnia.ServiceMessage) {
+	b, err := omnia.EncodeServiceMessage(m)
+	if err != nil { // the library's own messages always encode
+		cdk.Trapf(ic, "websocket: encoding a service message: %v", err)
+	}
+	s.enqueueOmnia(ic, c, b, true)
+}
+
+// enqueueVal queues the message val(sequence number, time) for client c (which must be open)
+// and certifies it (see certify).
+func (s *Server) enqueueVal(ic cdk.System, c *client, val func(seq, now uint64) []byte) {
 	now := ic.Time()
-	s.collect(now, 2)
+	if s.omnia() {
+		s.collect(now, omnia.OldMessagesDeletedPerSend)
+	} else {
+		s.collect(now, 2)
+	}
 	g := c.gw
 	if g.queued >= s.cfg.MaxQueuePerGateway {
 		if key, _, ok := s.tree.First(g.prefix); ok && strings.HasPrefix(key, g.prefix) {
@@ -119,11 +154,12 @@ func (s *Server) enqueue(ic cdk.System, c *client, m *protocol.WebsocketMessage)
 		}
 	}
 	s.saveClient(c)
-	m.ClientID = c.id
-	m.SequenceNum = c.outSeq
-	m.Timestamp = now
+	seq := c.outSeq
 	c.outSeq++
-	e := &entry{client: c.id, seq: m.SequenceNum, time: now, val: m.MarshalCanister(), live: true, gen: s.gen}
+	e := &entry{client: c.id, seq: seq, time: now, val: val(seq, now), live: true, gen: s.gen}
+	if s.omnia() {
+		e.ckey = omnia.ClientKey{Principal: c.owner, Nonce: c.nonce}
+	}
 	s.insertEntry(g, e)
 	s.st.fifo.push(e)
 	c.queue.push(e)

@@ -9,6 +9,7 @@ import (
 	"github.com/icws/icws/cdk/certmap"
 	"github.com/icws/icws/ic/principal"
 	"github.com/icws/icws/protocol"
+	"github.com/icws/icws/protocol/omnia"
 )
 
 // Errors of Send and Close.
@@ -33,7 +34,9 @@ type Server struct {
 	gateways map[principal.Principal]*gateway
 	entries  map[string]*entry
 	tree     certmap.Map
-	st       state
+	// byPrincipal holds, in ProtocolOmnia, the one connection of each client principal.
+	byPrincipal map[principal.Principal]*client
+	st          state
 
 	// Certification of the running message (see Batch): batching says the message certifies
 	// when it returns, uncertified that the map changed since it last did.
@@ -53,6 +56,7 @@ type state struct {
 	nonceFloor   uint64 // every message nonce ever used is below it
 	timerAt      uint64 // the global timer the server set, 0 if none
 	open         uint64 // clients bound to a gateway
+	detached     uint64 // of those, the detached ones
 	fifo         list   // every queued message, oldest first
 	stats        protocol.Stats
 }
@@ -70,8 +74,11 @@ type client struct {
 	openNonce  uint64 // open_nonce of the last first message accepted, 0 if none had one
 	keepalive  bool   // the client sent a keep-alive: it gets heartbeats and can time out
 	lastIn     uint64 // IC time of ws_open or of the last accepted client message
-	lastBeat   uint64 // IC time of the last heartbeat sent
+	lastBeat   uint64 // IC time of the last heartbeat sent (ProtocolOmnia: of ws_open or the last AckMessage)
+	detached   uint64 // IC time its gateway called ws_close (see Config.DetachGrace), 0 while attached
 	queue      list   // its queued messages
+	nonce      uint64 // ProtocolOmnia: the client_nonce of its ClientKey (the principal is owner)
+	waitSince  uint64 // ProtocolOmnia: IC time of the first AckMessage no KeepAliveMessage followed, 0 if none
 	gen        uint64
 }
 
@@ -87,14 +94,22 @@ type gateway struct {
 
 // New returns a server with the given configuration.
 func New(cfg Config) *Server {
-	return &Server{
+	s := &Server{
 		cfg:      cfg.withDefaults(),
 		clients:  make(map[uint64]*client),
 		gateways: make(map[principal.Principal]*gateway),
 		entries:  make(map[string]*entry),
 		st:       state{nextClientID: FirstClientID, nonceFloor: FirstNonce},
 	}
+	if s.cfg.Protocol == ProtocolOmnia {
+		s.byPrincipal = make(map[principal.Principal]*client)
+		s.st.nonceFloor = FirstOmniaNonce
+	}
+	return s
 }
+
+// omnia reports whether the server speaks ProtocolOmnia.
+func (s *Server) omnia() bool { return s.cfg.Protocol == ProtocolOmnia }
 
 // Register adds the ws_* methods to c and makes the server c's Timer and State, and its
 // PreUpgrade and PostUpgrade, which keep the whole server (clients, queues, certified map) across
@@ -113,13 +128,22 @@ func (s *Server) Register(c *cdk.Canister) {
 		}
 		m[name] = f
 	}
-	add(c.Updates, protocol.MethodRegister, s.Batch(s.wsRegister))
-	add(c.Queries, protocol.MethodGetClientKey, s.wsGetClientKey)
-	add(c.Updates, protocol.MethodOpen, s.Batch(s.wsOpen))
-	add(c.Updates, protocol.MethodClose, s.Batch(s.wsClose))
-	add(c.Queries, protocol.MethodGetMessages, s.wsGetMessages)
-	add(c.Updates, protocol.MethodMessage, s.Batch(s.wsMessage))
-	add(c.Queries, protocol.MethodStats, s.wsStats)
+	candidText := protocol.CandidInterface
+	if s.omnia() {
+		add(c.Updates, omnia.MethodOpen, s.Batch(s.omniaOpen))
+		add(c.Updates, omnia.MethodClose, s.Batch(s.omniaClose))
+		add(c.Queries, omnia.MethodGetMessages, s.omniaGetMessages)
+		add(c.Updates, omnia.MethodMessage, s.Batch(s.omniaMessage))
+		candidText = omnia.CandidInterface(s.cfg.AppMessage)
+	} else {
+		add(c.Updates, protocol.MethodRegister, s.Batch(s.wsRegister))
+		add(c.Queries, protocol.MethodGetClientKey, s.wsGetClientKey)
+		add(c.Updates, protocol.MethodOpen, s.Batch(s.wsOpen))
+		add(c.Updates, protocol.MethodClose, s.Batch(s.wsClose))
+		add(c.Queries, protocol.MethodGetMessages, s.wsGetMessages)
+		add(c.Updates, protocol.MethodMessage, s.Batch(s.wsMessage))
+		add(c.Queries, protocol.MethodStats, s.wsStats)
+	}
 	if c.Timer != nil || c.State != nil || c.PreUpgrade != nil || c.PostUpgrade != nil {
 		panic("websocket: the canister already has a Timer, State or upgrade hooks")
 	}
@@ -128,7 +152,7 @@ func (s *Server) Register(c *cdk.Canister) {
 	c.PreUpgrade = s.preUpgrade
 	c.PostUpgrade = s.postUpgrade
 	if c.Candid == "" {
-		c.Candid = protocol.CandidInterface
+		c.Candid = candidText
 	}
 }
 
@@ -189,13 +213,18 @@ func (s *Server) Send(ic cdk.System, client uint64, payload []byte) error {
 	if len(payload) > s.cfg.MaxPayload {
 		return fmt.Errorf("%w: %d bytes, at most %d", ErrPayloadTooBig, len(payload), s.cfg.MaxPayload)
 	}
+	if s.omnia() {
+		s.enqueueOmnia(ic, c, payload, false)
+		return nil
+	}
 	s.enqueue(ic, c, &protocol.WebsocketMessage{Message: payload})
 	return nil
 }
 
 // Close closes client from the canister's side: what is queued for it stays and is followed by a
-// service message that tells the gateway and the client why (reason); then its state is deleted
-// and OnClose runs if it was open.
+// service message that tells the gateway and the client why (reason; in ProtocolOmnia the
+// CloseMessage ClosedByApplication, and reason is only logged); then its state is deleted and
+// OnClose runs if it was open.
 func (s *Server) Close(ic cdk.System, client uint64, reason string) error {
 	c := s.clients[client]
 	if c == nil {
@@ -204,22 +233,44 @@ func (s *Server) Close(ic cdk.System, client uint64, reason string) error {
 	if reason == "" {
 		reason = "closed by the canister"
 	}
-	s.close(ic, c, reason, false)
+	if s.omnia() {
+		ic.Print(fmt.Sprintf("websocket: closing client %d (%s): %s", c.id, c.owner, reason))
+		s.close(ic, c, closing{omnia: omnia.ReasonClosedByApplication})
+		return nil
+	}
+	s.close(ic, c, closing{text: reason})
 	return nil
 }
 
-// close deletes c. byGateway says its gateway asked (the client is gone): its queued messages are
-// deleted. Otherwise they stay, followed by a close service message with reason.
-func (s *Server) close(ic cdk.System, c *client, reason string, byGateway bool) {
+// closing says how a client is closed.
+type closing struct {
+	// gone says the client is gone (its gateway reported the connection ended with detaching
+	// off, its detach grace passed, or it said goodbye): its queued messages are deleted.
+	// Otherwise they stay, followed by a close notice, when there is one.
+	gone bool
+	// text is the seed close notice's reason.
+	text string
+	// omnia is the ProtocolOmnia CloseMessage's reason; 0 sends none.
+	omnia omnia.CloseReason
+}
+
+// close deletes c as why says.
+func (s *Server) close(ic cdk.System, c *client, why closing) {
 	wasOpen := c.gw != nil
+	s.attach(c)
 	if wasOpen {
-		if byGateway {
+		switch {
+		case why.gone:
 			c.queue.each(func(e *entry) {
 				s.deleteEntry(e)
 				s.st.stats.DroppedClosed++
 			})
-		} else {
-			s.enqueueService(ic, c, reason)
+		case s.omnia():
+			if why.omnia != 0 {
+				s.enqueueOmniaService(ic, c, omnia.ServiceMessage{Close: &omnia.CloseMessage{Reason: why.omnia}})
+			}
+		default:
+			s.enqueueService(ic, c, why.text)
 		}
 		g := c.gw
 		s.saveGateway(g)
@@ -230,19 +281,44 @@ func (s *Server) close(ic cdk.System, c *client, reason string, byGateway bool) 
 		s.maybeDropGateway(g)
 	}
 	s.deleteClient(c)
+	if s.byPrincipal != nil && s.byPrincipal[c.owner] == c {
+		s.deletePrincipal(c)
+	}
 	s.certify(ic)
 	if wasOpen && s.cfg.OnClose != nil {
 		s.cfg.OnClose(ic, c.id)
 	}
 }
 
-// IsOpen reports whether client is open (registered and bound to a gateway).
+// detach marks c, open, as detached from its gateway at time now: it stays open and bound, its
+// queue kept, until it reopens or Config.DetachGrace passes.
+func (s *Server) detach(c *client, now uint64) {
+	if c.detached != 0 {
+		return
+	}
+	s.saveClient(c)
+	c.detached = max(now, 1)
+	s.st.detached++
+}
+
+// attach clears c's detached mark, if any.
+func (s *Server) attach(c *client) {
+	if c.detached == 0 {
+		return
+	}
+	s.saveClient(c)
+	c.detached = 0
+	s.st.detached--
+}
+
+// IsOpen reports whether client is open (registered and bound to a gateway), detached or not:
+// Send to a detached client queues for it.
 func (s *Server) IsOpen(client uint64) bool {
 	c := s.clients[client]
 	return c != nil && c.gw != nil
 }
 
-// Owner returns the principal that registered client.
+// Owner returns the principal that registered client (in ProtocolOmnia: the client's own).
 func (s *Server) Owner(client uint64) (principal.Principal, bool) {
 	c := s.clients[client]
 	if c == nil {
@@ -268,6 +344,7 @@ func (s *Server) Stats() protocol.Stats {
 	st := s.st.stats
 	st.Clients = uint64(len(s.clients))
 	st.OpenClients = s.st.open
+	st.DetachedClients = s.st.detached
 	st.Gateways = uint64(len(s.gateways))
 	st.Queued = uint64(len(s.entries))
 	return st

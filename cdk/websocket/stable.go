@@ -22,11 +22,11 @@ import (
 //	"ICWS" uint16(version)
 //	nextClientID nonceFloor timerAt                                  uint64 ×3
 //	sent received droppedOverflow droppedExpired droppedClosed
-//	acknowledged rejected                                            uint64 ×7
+//	acknowledged rejected detachExpired                              uint64 ×8 (×7 in version 1)
 //	gateways: principal(blob) nextNonce(uint64), by principal bytes, strictly increasing
 //	clients: id key(blob) owner(blob) registered gateway(uint32: 0 none, else index+1)
-//	         outSeq inSeq acked ackSent openNonce keepalive(uint8 0/1) lastIn lastBeat,
-//	         by id, strictly increasing
+//	         outSeq inSeq acked ackSent openNonce keepalive(uint8 0/1) lastIn lastBeat
+//	         detached (not in version 1), by id, strictly increasing
 //	messages: gateway(uint32 index) nonce client seq time val(blob), oldest first
 //	shape(blob): the certified map's tree, one byte per message (certmap.AppendShape)
 //	root hash [32]byte: the certified map's, checked after the rebuild
@@ -34,8 +34,9 @@ import (
 // Everything else is derived: keys, the certified map's values and hashes, the per-client
 // queues, the counts of open clients, of a gateway's messages and bound clients.
 
-// StableVersion is the version of the format MarshalStable writes; UnmarshalStable reads only it.
-const StableVersion = 1
+// StableVersion is the version of the format MarshalStable writes. UnmarshalStable reads it and
+// version 1 (before detached clients), so a canister upgrades from code that wrote version 1.
+const StableVersion = 2
 
 // stableMagic starts every encoding.
 const stableMagic = "ICWS"
@@ -47,7 +48,7 @@ var ErrBadStable = errors.New("websocket: bad stable state")
 // Smallest encoded record sizes, which bound the counts a decoder believes.
 const (
 	minGatewaySize = 4 + 8
-	minClientSize  = 8 + 4 + ed25519.PublicKeySize + 4 + 8 + 4 + 5*8 + 1 + 2*8
+	minClientSize  = 8 + 4 + ed25519.PublicKeySize + 4 + 8 + 4 + 5*8 + 1 + 3*8
 	minMessageSize = 4 + 4*8 + 4 + 1 // one shape byte each
 	hashSize       = 32
 )
@@ -56,7 +57,15 @@ const (
 // (keys, owners, gateways, sequence numbers, keep-alive state), gateways, queued messages, the
 // certified map's exact tree, counters and the due time of the global timer it set. Call it
 // between messages' changes (a pre_upgrade hook is fine); it does not change the server.
+//
+// A ProtocolOmnia server is saved only while it has no clients and no queued messages (then its
+// counters and nonces are kept, so gateways' cursors stay valid); with connections it fails,
+// which makes the upgrade fail and leaves the canister as it was: upgrade when no client is
+// connected.
 func (s *Server) MarshalStable() ([]byte, error) {
+	if s.omnia() && (len(s.clients) > 0 || len(s.entries) > 0) {
+		return nil, fmt.Errorf("websocket: MarshalStable: a ProtocolOmnia server keeps no connections across upgrades, and it has %d clients and %d queued messages; upgrade when none is connected", len(s.clients), len(s.entries))
+	}
 	gws := make([]*gateway, 0, len(s.gateways))
 	for _, g := range s.gateways {
 		gws = append(gws, g)
@@ -75,7 +84,7 @@ func (s *Server) MarshalStable() ([]byte, error) {
 		return nil, errors.New("websocket: MarshalStable: more than 2^32 records")
 	}
 
-	size := len(stableMagic) + 2 + 10*8 + 4 + 4 + 4 + len(s.entries)*minMessageSize + 4 + hashSize
+	size := len(stableMagic) + 2 + 11*8 + 4 + 4 + 4 + len(s.entries)*minMessageSize + 4 + hashSize
 	for _, g := range gws {
 		size += minGatewaySize + g.id.Len()
 	}
@@ -91,7 +100,7 @@ func (s *Server) MarshalStable() ([]byte, error) {
 	st := &s.st
 	b = appendU64s(b, st.nextClientID, st.nonceFloor, st.timerAt)
 	c := &st.stats
-	b = appendU64s(b, c.Sent, c.Received, c.DroppedOverflow, c.DroppedExpired, c.DroppedClosed, c.Acknowledged, c.Rejected)
+	b = appendU64s(b, c.Sent, c.Received, c.DroppedOverflow, c.DroppedExpired, c.DroppedClosed, c.Acknowledged, c.Rejected, c.DetachExpired)
 
 	b = binary.LittleEndian.AppendUint32(b, uint32(len(gws)))
 	for _, g := range gws {
@@ -117,7 +126,7 @@ func (s *Server) MarshalStable() ([]byte, error) {
 		b = binary.LittleEndian.AppendUint32(b, gw)
 		b = appendU64s(b, c.outSeq, c.inSeq, c.acked, c.ackSent, c.openNonce)
 		b = append(b, boolByte(c.keepalive))
-		b = appendU64s(b, c.lastIn, c.lastBeat)
+		b = appendU64s(b, c.lastIn, c.lastBeat, c.detached)
 	}
 
 	b = binary.LittleEndian.AppendUint32(b, uint32(len(s.entries)))
@@ -157,7 +166,7 @@ func (s *Server) MarshalStable() ([]byte, error) {
 // UnmarshalStable replaces the server's state with one MarshalStable encoded, for a canister's
 // post_upgrade; the server keeps its Config. It checks everything it reads and fails with an
 // error wrapping ErrBadStable, leaving the server as it was, if data is not a valid encoding of
-// StableVersion: another version, truncated or trailing bytes, counts the data cannot hold, a
+// version 1 or StableVersion: another version, truncated or trailing bytes, counts the data cannot hold, a
 // message on a gateway or nonce that cannot be, a certified map whose rebuilt root hash is not
 // the saved one. Then call Resume, which the IC's upgrade makes necessary.
 //
@@ -166,6 +175,9 @@ func (s *Server) UnmarshalStable(data []byte) error {
 	d := stableDecoder{b: data}
 	if err := d.state(s); err != nil {
 		return fmt.Errorf("%w: %w", ErrBadStable, err)
+	}
+	if s.omnia() && (len(d.clients) > 0 || len(d.entries) > 0) {
+		return fmt.Errorf("%w: the saved state has %d clients and %d queued messages, which a ProtocolOmnia server cannot take (it was a seed-protocol server's)", ErrBadStable, len(d.clients), len(d.entries))
 	}
 	clients, gateways, entries, tree := s.clients, s.gateways, s.entries, s.tree
 	s.journal(func() { s.clients, s.gateways, s.entries, s.tree = clients, gateways, entries, tree })
@@ -287,13 +299,19 @@ func (d *stableDecoder) state(s *Server) error {
 		return errors.New(`no "ICWS" header: not a websocket.Server encoding`)
 	}
 	d.off = len(stableMagic)
-	if v := binary.LittleEndian.Uint16(d.take(2, "version")); v != StableVersion {
-		return fmt.Errorf("version %d, this library reads only version %d", v, StableVersion)
+	v := binary.LittleEndian.Uint16(d.take(2, "version"))
+	if v != 1 && v != StableVersion {
+		return fmt.Errorf("version %d, this library reads versions 1 to %d", v, StableVersion)
 	}
+	v1 := v == 1
 	st := &d.st
 	st.nextClientID, st.nonceFloor, st.timerAt = d.u64("next client id"), d.u64("nonce floor"), d.u64("timer")
 	c := &st.stats
-	for _, p := range []*uint64{&c.Sent, &c.Received, &c.DroppedOverflow, &c.DroppedExpired, &c.DroppedClosed, &c.Acknowledged, &c.Rejected} {
+	counters := []*uint64{&c.Sent, &c.Received, &c.DroppedOverflow, &c.DroppedExpired, &c.DroppedClosed, &c.Acknowledged, &c.Rejected, &c.DetachExpired}
+	if v1 {
+		counters = counters[:7]
+	}
+	for _, p := range counters {
 		*p = d.u64("counters")
 	}
 
@@ -317,7 +335,11 @@ func (d *stableDecoder) state(s *Server) error {
 		d.gateways[id] = g
 	}
 
-	n := d.count("clients", minClientSize)
+	clientSize := minClientSize
+	if v1 {
+		clientSize -= 8
+	}
+	n := d.count("clients", clientSize)
 	d.clients = make(map[uint64]*client, n)
 	var prev uint64
 	for i := 0; i < n; i++ {
@@ -330,6 +352,9 @@ func (d *stableDecoder) state(s *Server) error {
 		c.outSeq, c.inSeq, c.acked, c.ackSent, c.openNonce = d.u64("client"), d.u64("client"), d.u64("client"), d.u64("client"), d.u64("client")
 		ka := d.take(1, "client keep-alive")
 		c.lastIn, c.lastBeat = d.u64("client"), d.u64("client")
+		if !v1 {
+			c.detached = d.u64("client detached")
+		}
 		if d.err != nil {
 			return d.err
 		}
@@ -346,10 +371,16 @@ func (d *stableDecoder) state(s *Server) error {
 			return fmt.Errorf("client %d: keep-alive flag %d, want 0 or 1", c.id, ka[0])
 		}
 		c.keepalive = ka[0] == 1
+		if c.detached != 0 && gw == 0 {
+			return fmt.Errorf("client %d: detached but bound to no gateway", c.id)
+		}
 		if gw > 0 {
 			c.gw = gws[gw-1]
 			c.gw.bound++
 			st.open++
+			if c.detached != 0 {
+				st.detached++
+			}
 		}
 		prev = c.id
 		d.clients[c.id] = c

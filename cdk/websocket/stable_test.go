@@ -18,7 +18,7 @@ import (
 	"github.com/icws/icws/protocol"
 )
 
-var update = flag.Bool("update", false, "rewrite testdata/stable_v1.golden and the seed corpus of FuzzUnmarshalStable")
+var update = flag.Bool("update", false, "rewrite testdata/stable_v2.golden and the seed corpus of FuzzUnmarshalStable")
 
 // stableScenario builds a state through the canister's methods and returns the clients it made.
 type stableScenario struct {
@@ -28,7 +28,7 @@ type stableScenario struct {
 }
 
 // tinyState is one client open through the seed gateway, with the seed's "ping" queued: the
-// state of testdata/stable_v1.golden.
+// state of testdata/stable_v2.golden (and of stable_v1.golden, its version-1 encoding).
 func tinyState(f *fixture) []*testClient {
 	c := f.register(1)
 	f.mustOpen(f.gwA, c)
@@ -212,7 +212,10 @@ func TestStableRoundTrip(t *testing.T) {
 	}
 }
 
-const goldenPath = "testdata/stable_v1.golden"
+const (
+	goldenPath   = "testdata/stable_v2.golden"
+	goldenV1Path = "testdata/stable_v1.golden" // written by the library before StableVersion 2
+)
 
 // TestStableGolden pins the encoding of the tiny state byte for byte (go test -update rewrites it).
 func TestStableGolden(t *testing.T) {
@@ -242,20 +245,20 @@ func TestStableGolden(t *testing.T) {
 	}{
 		{"version", uint64(le.Uint16(data[4:])), StableVersion},
 		{"next client id", le.Uint64(data[6:]), 17},
-		{"gateways", uint64(le.Uint32(data[86:])), 1},
-		{"gateway next nonce", le.Uint64(data[123:]), 17},
-		{"clients", uint64(le.Uint32(data[131:])), 1},
-		{"client id", le.Uint64(data[135:]), 16},
-		{"client gateway", uint64(le.Uint32(data[220:])), 1},
-		{"messages", uint64(le.Uint32(data[281:])), 1},
-		{"message nonce", le.Uint64(data[289:]), 16},
-		{"message val length", uint64(le.Uint32(data[321:])), uint64(len(mustHex(t, goldenVal)))},
+		{"gateways", uint64(le.Uint32(data[94:])), 1},
+		{"gateway next nonce", le.Uint64(data[131:]), 17},
+		{"clients", uint64(le.Uint32(data[139:])), 1},
+		{"client id", le.Uint64(data[143:]), 16},
+		{"client gateway", uint64(le.Uint32(data[228:])), 1},
+		{"messages", uint64(le.Uint32(data[297:])), 1},
+		{"message nonce", le.Uint64(data[305:]), 16},
+		{"message val length", uint64(le.Uint32(data[337:])), uint64(len(mustHex(t, goldenVal)))},
 	} {
 		if c.got != c.want {
 			t.Errorf("%s = %d, want %d", c.name, c.got, c.want)
 		}
 	}
-	if !bytes.Equal(data[325:325+len(goldenVal)/2], mustHex(t, goldenVal)) {
+	if !bytes.Equal(data[341:341+len(goldenVal)/2], mustHex(t, goldenVal)) {
 		t.Error("the message is not the seed's val")
 	}
 }
@@ -267,7 +270,7 @@ func TestUnmarshalStableRefuses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	val := 325 // the message's bytes
+	val := 341 // the message's bytes
 	shape := val + len(goldenVal)/2 + 4
 	edit := func(off int, v ...byte) []byte {
 		b := slices.Clone(golden)
@@ -283,22 +286,23 @@ func TestUnmarshalStableRefuses(t *testing.T) {
 	}{
 		{"empty", nil, `no "ICWS" header`},
 		{"magic", edit(0, 'X'), `no "ICWS" header`},
-		{"version", edit(4, 2), "version 2, this library reads only version 1"},
+		{"version", edit(4, 3), "version 3, this library reads versions 1 to 2"},
 		{"trailing", append(slices.Clone(golden), 0), "1 trailing bytes after the root hash"},
-		{"gateway count", u32(86, 1<<30), "1073741824 gateways cannot fit in the"},
-		{"principal length", u32(90, 30), "gateway principal is 30 bytes, at most 29 allowed"},
-		{"nonce floor", u64(123, 18), "next nonce 18 is above the nonce floor 17"},
-		{"client count", u32(131, math32), "4294967295 clients cannot fit"},
-		{"client id", u64(135, 17), "client 17 is not below the next client id 17"},
-		{"client key", u32(143, 33), "client key is 33 bytes, at most 32 allowed"},
-		{"client gateway", u32(220, 2), "client 16: gateway 2 of 1"},
-		{"keep-alive flag", edit(264, 2), "keep-alive flag 2, want 0 or 1"},
-		{"message count", u32(281, 1<<28), "268435456 messages cannot fit"},
-		{"message gateway", u32(285, 1), "message 0: gateway 1 of 1"},
-		{"message nonce", u64(289, 17), "nonce 17 is not below gateway"},
-		{"message client", u64(297, 17), "client 17 is not below the next client id 17"},
-		{"message sequence", u64(305, 1), "client 16's message 1 on gateway"},
-		{"message length", u32(321, 1<<31), "message is 2147483648 bytes, at most"},
+		{"gateway count", u32(94, 1<<30), "1073741824 gateways cannot fit in the"},
+		{"principal length", u32(98, 30), "gateway principal is 30 bytes, at most 29 allowed"},
+		{"nonce floor", u64(131, 18), "next nonce 18 is above the nonce floor 17"},
+		{"client count", u32(139, math32), "4294967295 clients cannot fit"},
+		{"client id", u64(143, 17), "client 17 is not below the next client id 17"},
+		{"client key", u32(151, 33), "client key is 33 bytes, at most 32 allowed"},
+		{"client gateway", u32(228, 2), "client 16: gateway 2 of 1"},
+		{"keep-alive flag", edit(272, 2), "keep-alive flag 2, want 0 or 1"},
+		{"detached, unbound", func() []byte { b := u32(228, 0); copy(b[289:], u64(289, 5)[289:297]); return b }(), "client 16: detached but bound to no gateway"},
+		{"message count", u32(297, 1<<28), "268435456 messages cannot fit"},
+		{"message gateway", u32(301, 1), "message 0: gateway 1 of 1"},
+		{"message nonce", u64(305, 17), "nonce 17 is not below gateway"},
+		{"message client", u64(313, 17), "client 17 is not below the next client id 17"},
+		{"message sequence", u64(321, 1), "client 16's message 1 on gateway"},
+		{"message length", u32(337, 1<<31), "message is 2147483648 bytes, at most"},
 		{"message bytes", edit(val+3, 0), "the certified map's root hash is"},
 		{"shape length", u32(shape-4, 2), "certified map shape is 2 bytes, at most 1 allowed"},
 		{"shape", edit(shape, 1), "certmap: bad shape: the root is red"},
@@ -326,6 +330,35 @@ func TestUnmarshalStableRefuses(t *testing.T) {
 }
 
 const math32 = 1<<32 - 1
+
+// TestStableReadsVersion1: the encoding of the tiny state by the library before StableVersion 2
+// restores to the same state, which encodes as the current golden.
+func TestStableReadsVersion1(t *testing.T) {
+	v1, err := os.ReadFile(goldenV1Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := os.ReadFile(goldenPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := New(Config{})
+	if err := s.UnmarshalStable(v1); err != nil {
+		t.Fatalf("version 1 refused: %v", err)
+	}
+	got, err := s.MarshalStable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("version 1 restores to a state that encodes as\n %x\nwant\n %x", got, want)
+	}
+	f := newFixture(t, Config{})
+	tinyState(f)
+	if a, b := dumpState(f.s), dumpState(s); a != b {
+		t.Fatalf("version 1 restores to\n%s\nwant\n%s", b, a)
+	}
+}
 
 // TestUnmarshalStableRollback: inside a transaction, Rollback undoes a restore and Commit keeps it.
 func TestUnmarshalStableRollback(t *testing.T) {
@@ -418,7 +451,10 @@ func FuzzUnmarshalStable(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Add(golden)
-	for _, n := range []int{0, 6, 86, 131, 281, len(golden) - 33} {
+	if v1, err := os.ReadFile(goldenV1Path); err == nil {
+		f.Add(v1)
+	}
+	for _, n := range []int{0, 6, 94, 139, 297, len(golden) - 33} {
 		f.Add(golden[:n])
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -432,6 +468,17 @@ func FuzzUnmarshalStable(f *testing.F) {
 		again, err := s.MarshalStable()
 		if err != nil {
 			t.Fatalf("accepted, then MarshalStable: %v", err)
+		}
+		if len(data) > 5 && data[4] == 1 && data[5] == 0 {
+			// Version 1 encodes back as the current version: that one must be a fixed point.
+			data = again
+			s = New(Config{})
+			if err := s.UnmarshalStable(data); err != nil {
+				t.Fatalf("version 1 accepted, its re-encoding refused: %v", err)
+			}
+			if again, err = s.MarshalStable(); err != nil {
+				t.Fatal(err)
+			}
 		}
 		if !bytes.Equal(again, data) {
 			t.Fatalf("accepted %x, encodes back to %x", data, again)

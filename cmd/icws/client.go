@@ -22,7 +22,7 @@ import (
 	"github.com/icws/icws/protocol"
 )
 
-// Reconnection policy of `icws client`.
+// Failover policy of `icws client` (client.Config.Failover).
 const (
 	clientMaxReconnects = 5
 	clientFirstBackoff  = 500 * time.Millisecond
@@ -131,7 +131,7 @@ func parseClientFlags(args []string, stderr io.Writer) (*clientOptions, error) {
 	o := &clientOptions{canister: *canister, gateways: gateways, json: *jsonMode, linger: *linger,
 		firstBackoff: clientFirstBackoff, maxBackoff: clientMaxBackoff}
 	o.cfg = client.Config{
-		Gateway:          gateways[0],
+		Gateways:         gateways,
 		IC:               *icURL,
 		FetchRootKey:     *fetchRootKey,
 		MaxMessageAge:    *maxAge,
@@ -185,11 +185,19 @@ func runClientWith(ctx context.Context, o *clientOptions, stdin io.Reader, stdou
 	if o.cfg.Canister, err = resolveCanister(ctx, o.cfg.IC, o.canister); err != nil {
 		return err
 	}
+	out := &clientPrinter{w: stdout, json: o.json}
+	o.cfg.Failover = &client.Failover{
+		Attempts:   clientMaxReconnects,
+		Backoff:    o.firstBackoff,
+		MaxBackoff: o.maxBackoff,
+		// With another gateway to go to, a forged frame is a reason to leave this one.
+		Forged:      len(o.gateways) > 1,
+		OnReconnect: out.moved,
+	}
 	conn, err := client.Dial(ctx, o.cfg)
 	if err != nil {
 		return o.explain(ctx, err)
 	}
-	out := &clientPrinter{w: stdout, json: o.json}
 	sess := &clientSession{conn: conn}
 	out.connected(conn)
 
@@ -277,18 +285,18 @@ func (s *clientSession) set(c *client.Conn) {
 	s.conn = c
 }
 
-// clientReceive prints verified messages until ctx ends or the connection fails for good. After
-// a verification failure it resumes through another gateway (Reconnect); after a gateway close
-// of the "reconnect" class, whose gateway has ended the session, it connects again as a new
-// client (Dial).
+// clientReceive prints verified messages until ctx ends or the connection fails for good. The
+// client library's failover (client.Config.Failover) resumes the session through the next
+// gateway after a failure that reconnecting cures, and reports each move (clientPrinter.moved);
+// only when the canister no longer knows the session (its detach grace passed: ws_open refused,
+// 4001) does this connect again, once, as a new client.
 func clientReceive(ctx context.Context, sess *clientSession, o *clientOptions, out *clientPrinter) error {
-	attempts, next := 0, 0
-	var cause, lastTry error // what ended the connection; the last recovery attempt's failure
+	redialed := false
 	for {
 		conn := sess.get()
 		msg, err := conn.Recv(ctx)
 		if err == nil {
-			attempts, cause, lastTry = 0, nil, nil
+			redialed = false
 			out.message(&msg)
 			continue
 		}
@@ -299,56 +307,18 @@ func clientReceive(ctx context.Context, sess *clientSession, o *clientOptions, o
 			out.errorf(err)
 			continue
 		}
-		if cause == nil {
-			cause = err
-		}
-		resume, redial := clientRecovery(err, len(o.gateways))
-		if !resume && !redial {
+		if client.CloseStatus(err) != int(protocol.CloseOpenRefused) || redialed {
 			return err
 		}
-		if attempts >= clientMaxReconnects {
-			if lastTry == nil {
-				return fmt.Errorf("%w (gave up after %d attempts to recover)", err, attempts)
-			}
-			// The connection's own error is stale: the attempts failed for another reason.
-			return fmt.Errorf("gave up after %d attempts to recover: the last failed with: %w (the connection had failed with: %w)",
-				attempts, o.explain(ctx, lastTry), cause)
-		}
-		// A failed attempt leaves the old connection and its old error: print that only once.
-		if lastTry == nil || !errors.Is(err, cause) {
-			out.errorf(err)
-		}
-		backoff := min(o.firstBackoff<<attempts, o.maxBackoff)
-		attempts++
-		next = (next + 1) % len(o.gateways)
-		gw := o.gateways[next]
-		if resume {
-			out.notef("resuming through %s in %v (attempt %d of %d)", gw, backoff, attempts, clientMaxReconnects)
-		} else {
-			out.notef("the gateway ended the session; connecting again as a new client through %s in %v (attempt %d of %d)",
-				gw, backoff, attempts, clientMaxReconnects)
-		}
-		t := time.NewTimer(backoff)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		}
-		if resume {
-			if err := conn.Reconnect(ctx, gw); err != nil {
-				lastTry = err
-				out.errorf(err)
-			}
-			continue
-		}
+		out.errorf(err)
+		redialed = true
+		gw := conn.Gateway()
+		out.notef("the session is gone; connecting again as a new client through %s", gw)
 		cfg := o.cfg
 		cfg.Gateway = gw
 		fresh, err := client.Dial(ctx, cfg)
 		if err != nil {
-			lastTry = err
-			out.errorf(err)
-			continue
+			return o.explain(ctx, err)
 		}
 		_ = conn.Close("replaced")
 		sess.set(fresh)
@@ -364,22 +334,6 @@ func (o *clientOptions) explain(ctx context.Context, err error) error {
 		urls = append(urls, [3]string{"--gateway", g, "an icws gateway"})
 	}
 	return withHints(ctx, err, urls...)
-}
-
-// clientRecovery says what can cure err: resuming the session through another gateway
-// (Reconnect; needs another gateway to try), or only a new session (Dial).
-func clientRecovery(err error, gateways int) (resume, redial bool) {
-	var ce *client.CloseError
-	if errors.As(err, &ce) {
-		return false, ce.Reconnect()
-	}
-	var ve *client.VerifyError
-	if errors.As(err, &ve) && gateways > 1 {
-		// Forged, lost, late or withheld messages: another gateway can deliver them. A clock
-		// that is off (Future) would fail there too.
-		return ve.Kind != client.Future, false
-	}
-	return false, false
 }
 
 // clientPrinter writes messages, notes and errors, as text or JSON lines.
@@ -450,6 +404,18 @@ func (p *clientPrinter) connected(c *client.Conn) {
 		p.notef("connected to %s as client %d through %s; type a line to send it, Ctrl-D to quit",
 			c.Canister(), c.ClientID(), c.Gateway())
 	}
+}
+
+// moved reports a move of the failover policy.
+func (p *clientPrinter) moved(m client.Move) {
+	if m.Attempt == 1 {
+		p.errorf(m.Cause)
+	}
+	if m.Err != nil {
+		p.notef("attempt %d of %d: could not resume through %s: %v", m.Attempt, clientMaxReconnects, m.To, m.Err)
+		return
+	}
+	p.notef("resumed the session through %s after %v (attempt %d of %d)", m.To, m.Backoff.Round(time.Millisecond), m.Attempt, clientMaxReconnects)
 }
 
 func (p *clientPrinter) notef(format string, args ...any) {

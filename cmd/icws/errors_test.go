@@ -266,8 +266,8 @@ func TestClientFinalError(t *testing.T) {
 	}
 	msg := prefixless{err, "client: "}.Error()
 	t.Logf("final error: %s", msg)
-	if !strings.HasPrefix(msg, fmt.Sprintf("gave up after %d attempts to recover: the last failed with: ", clientMaxReconnects)) ||
-		!strings.Contains(msg, "connection refused") || !strings.Contains(msg, "(the connection had failed with: ") {
+	if !strings.Contains(msg, fmt.Sprintf("gave up after %d attempts", clientMaxReconnects)) ||
+		!strings.Contains(msg, "connection refused") || !strings.Contains(msg, "1001") {
 		t.Errorf("final error %q: want the attempts' cause (connection refused) and the first", msg)
 	}
 	var ce *client.CloseError

@@ -47,6 +47,9 @@ type instance struct {
 	// shadow is the heap as of the last committed message. After a message, the pages that
 	// differ are copied back (a trap or a query) or into the shadow (a commit).
 	shadow []byte
+	// dirtyHeap and dirtyStable are the pages committed messages changed since the last
+	// Checkpoint or Delta (Incremental).
+	dirtyHeap, dirtyStable dirtySet
 
 	mu sync.Mutex
 }
@@ -132,6 +135,7 @@ func (m *module) instantiate(ctx context.Context, stable, heap []byte) (Instance
 		}
 	}
 	inst.shadow = inst.heapCopy()
+	inst.dirtyHeap.all, inst.dirtyStable.all = true, true
 	return inst, nil
 }
 
@@ -318,6 +322,12 @@ func (i *instance) restore(globals []uint64) {
 
 // commit makes the heap the new shadow.
 func (i *instance) commit() {
+	for g := range i.stable.undo {
+		i.dirtyStable.add(g)
+	}
+	for g := uint64(i.stable.oldSize) / undoPage; g*undoPage < uint64(len(i.stable.data)); g++ {
+		i.dirtyStable.add(g) // grown
+	}
 	i.stable.commit()
 	heap, _ := i.memory.Read64(0, i.memory.Size64())
 	n := min(len(heap), len(i.shadow))
@@ -325,7 +335,11 @@ func (i *instance) commit() {
 		end := min(off+heapPage, n)
 		if !bytes.Equal(heap[off:end], i.shadow[off:end]) {
 			copy(i.shadow[off:end], heap[off:end])
+			i.dirtyHeap.add(uint64(off / heapPage))
 		}
+	}
+	for off := n; off < len(heap); off += heapPage {
+		i.dirtyHeap.add(uint64(off / heapPage))
 	}
 	i.shadow = append(i.shadow, heap[n:]...)
 }
@@ -406,7 +420,10 @@ func (i *instance) Restore(snap []byte) error {
 	}
 	i.shadow = append(i.shadow[:0], heap...)
 	i.stable.data = append([]byte(nil), snap[r.off:]...)
+	clear(i.stable.undo)
+	i.stable.begin() // restore rolls stable memory back to its size as of begin: the snapshot's
 	i.restore(globals)
+	i.dirtyHeap.all, i.dirtyStable.all = true, true
 	return nil
 }
 

@@ -1,10 +1,21 @@
 // The icws demo page: a chat room on the chat canister and the seed's ping-pong on echo. Every
 // message shown passed the client's checks; a message that failed one is shown as rejected, with
 // the check and the reason, and none of its content.
-import { IcWebSocket, VerifyError, decodeAppMessage, decodeCborMap, encodeAppMessage, explain, isFatal } from './icws.js';
+import { IcWebSocket, VerifyError, decodeAppMessage, decodeCborMap, encodeAppMessage, explain, isFatal, shouldReconnect } from './icws.js';
 
 /** How many times the echo tab answers with "-pong" on its own. */
 const PING_PONG_ROUNDS = 5;
+
+/**
+ * Reconnection: attempts in a row without a message in between, and the waits before them
+ * (doubling from the first to the last; about two minutes in all).
+ */
+const RECONNECT_ATTEMPTS = 8;
+const RECONNECT_FIRST_MS = 500;
+const RECONNECT_MAX_MS = 30_000;
+
+/** @param {number} ms */
+const sleep = (ms) => new Promise((resolve) => { setTimeout(resolve, ms); });
 
 /**
  * @param {string} tag @param {Record<string, string>} [attrs] @param {...(Node|string)} children
@@ -45,6 +56,10 @@ class Room {
     /** @type {IcWebSocket|null} */
     this.conn = null;
     this.pongs = 0;
+    /** whether the connection goes through the forging relay (the tamper switch) */
+    this.tampering = false;
+    /** @type {HTMLInputElement|null} */
+    this.tamperBox = null;
     this.form.addEventListener('submit', (ev) => {
       ev.preventDefault();
       const text = this.input.value.trim();
@@ -91,21 +106,85 @@ class Room {
       return;
     }
     this.section.dataset.clientId = String(this.conn.clientId);
-    this.setStatus('open', `Connected to ${this.name} (${id}) as client ${this.conn.clientId}, through ${this.cfg.gateway}.`);
+    const connected = `Connected to ${this.name} (${id}) as client ${this.conn.clientId}, through ${this.cfg.gateway}.`;
+    this.setStatus('open', connected);
+    this.setupTamper();
+    let attempts = 0;
     for (;;) {
       let msg;
       try {
         msg = await this.conn.recv();
       } catch (e) {
         if (e instanceof VerifyError) this.showRejected(e);
-        if (isFatal(e)) {
+        if (!isFatal(e)) continue;
+        if (this.tampering && e instanceof VerifyError && e.kind === 'tampered') {
+          // The forging relay did what it is for: back to the honest gateway, which delivers
+          // the genuine message (the canister kept it: the page never acknowledged it).
+          this.tampering = false;
+          if (this.tamperBox) this.tamperBox.checked = false;
+          this.setStatus('reconnecting', 'The relay forged a message and the page rejected it (above). Back to the gateway, which delivers the genuine one…');
+          try {
+            await this.conn.reconnect(this.cfg.gateway);
+            this.setStatus('open', connected);
+          } catch {
+            // recv fails again, and the page stops with the forged message's error.
+          }
+          continue;
+        }
+        if (!shouldReconnect(e) || attempts >= RECONNECT_ATTEMPTS) {
           this.stopped(e);
           return;
         }
+        // The canister keeps the session for a while: reconnecting loses nothing, and what it
+        // had not confirmed is sent again. Sending waits (the input is off) until then.
+        attempts++;
+        const wait = Math.min(RECONNECT_MAX_MS, RECONNECT_FIRST_MS * 2 ** (attempts - 1));
+        const x = explain(e);
+        this.setStatus('reconnecting', `${x.title} Reconnecting in ${delay(wait)} (attempt ${attempts} of ${RECONNECT_ATTEMPTS})…`, x.detail);
+        await sleep(wait);
+        try {
+          await this.conn.reconnect(this.cfg.gateway);
+          this.setStatus('open', connected);
+        } catch {
+          // The socket did not open: the next recv fails again, and the next attempt waits longer.
+        }
         continue;
       }
+      attempts = 0;
       this.showVerified(msg);
     }
+  }
+
+  /**
+   * Shows the tamper switch when the page's server has a forging relay (icws dev): checking it
+   * moves the connection there, unchecking it back to the gateway.
+   */
+  setupTamper() {
+    const label = /** @type {HTMLElement|null} */ (this.section.querySelector('label.tamper'));
+    const box = /** @type {HTMLInputElement|null} */ (this.section.querySelector('input[name="tamper"]'));
+    if (!label || !box || !this.cfg.tamper) return;
+    this.tamperBox = box;
+    label.hidden = false;
+    const base = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}${this.cfg.tamper}`;
+    box.addEventListener('change', async () => {
+      if (!this.conn) return;
+      this.tampering = box.checked;
+      // The relay forges the first message the page has not had yet (the canister sends again
+      // what the page has not acknowledged; those the page skips).
+      const relay = `${base}?from=${this.conn.received}`;
+      try {
+        if (box.checked) {
+          await this.conn.reconnect(relay);
+          this.setStatus('open', `Connected through the forging relay ${base}: it will change one byte of the next message.`);
+        } else {
+          await this.conn.reconnect(this.cfg.gateway);
+          this.setStatus('open', `Connected through ${this.cfg.gateway}.`);
+        }
+      } catch (e) {
+        const x = explain(e);
+        this.setStatus('failed', `Could not switch. ${x.title} ${x.todo}`, x.detail);
+      }
+    });
   }
 
   /** @param {unknown} e */

@@ -153,6 +153,21 @@ export class ClosedError extends Error {
 }
 
 /**
+ * Whether moving the connection to a gateway (IcWebSocket.reconnect) can cure err: a connection
+ * lost or closed with a code that says reconnect (the canister keeps the session for a while
+ * after its gateway goes), a gap or withheld messages (a gateway that dropped or held back
+ * messages; another gateway, or the same one again, delivers them). Not for a tampered message or
+ * a bad certificate (a forging gateway: reconnect elsewhere, by hand), the canister's own end of
+ * the connection, a close code that says stop, or close().
+ * @param {unknown} err
+ */
+export function shouldReconnect(err) {
+  if (err instanceof CloseError) return err.reconnect;
+  if (err instanceof VerifyError) return err.kind === Kind.GAP || err.kind === Kind.WITHHELD;
+  return false;
+}
+
+/**
  * Whether err ends the stream of recv: true for everything except a non-fatal VerifyError.
  * @param {unknown} err
  */

@@ -28,7 +28,7 @@ import { IDL } from '@dfinity/candid';
 import { Principal } from '@dfinity/principal';
 import { ed25519 } from '@noble/curves/ed25519';
 
-import { CLOSE_ORIGIN_NOT_ALLOWED, CanisterClosedError, CloseError, ClosedError, ConnectError, Kind, explain, VerifyError, closeCodeReason, closeCodeReconnects, isFatal } from './errors.js';
+import { CLOSE_ORIGIN_NOT_ALLOWED, CanisterClosedError, CloseError, ClosedError, ConnectError, Kind, explain, VerifyError, closeCodeReason, closeCodeReconnects, isFatal, shouldReconnect } from './errors.js';
 import { ACK_INTERVAL, FALLBACK_INTERVAL_MS, MAX_PENDING_BYTES, MAX_PENDING_FRAMES, MESSAGE_BURST, MESSAGE_RATE, Pacer } from './pacer.js';
 import { Verifier } from './verify.js';
 import {
@@ -42,7 +42,7 @@ import {
   nextOpenNonce,
 } from './wire.js';
 
-export { CLOSE_ORIGIN_NOT_ALLOWED, CanisterClosedError, CloseError, ClosedError, ConnectError, Kind, explain, VerifyError, closeCodeReason, closeCodeReconnects, isFatal };
+export { CLOSE_ORIGIN_NOT_ALLOWED, CanisterClosedError, CloseError, ClosedError, ConnectError, Kind, explain, VerifyError, closeCodeReason, closeCodeReconnects, isFatal, shouldReconnect };
 export { decodeAppMessage, decodeCborMap, encodeAppMessage };
 export { Verifier };
 export { ACK_INTERVAL, FALLBACK_INTERVAL_MS, MAX_PENDING_BYTES, MAX_PENDING_FRAMES, MESSAGE_BURST, MESSAGE_RATE, Pacer };
@@ -654,6 +654,11 @@ export class IcWebSocket {
     return this.#unacked.filter((u) => u.app).map((u) => u.seq);
   }
 
+  /** The next sequence number recv expects from the canister: every message below it was delivered. */
+  get received() {
+    return this.#v.next;
+  }
+
   /** The next sequence number the canister confirmed receiving (from its acknowledgements). */
   get acked() {
     return this.#acked;
@@ -680,8 +685,10 @@ export class IcWebSocket {
   onreject = undefined;
 
   /**
-   * Ends the connection with a Close frame (code 1000 and reason); the gateway then ends the
-   * client's session at the canister. recv and send throw ClosedError afterwards.
+   * Ends the connection: a signed goodbye to the canister (a close service message, which ends
+   * the session at once; without it the canister keeps the session for a while after the
+   * gateway's ws_close, waiting for a reconnection), then a Close frame (code 1000 and reason).
+   * recv and send throw ClosedError afterwards.
    * @param {string} [reason]
    */
   close(reason = '') {
@@ -692,6 +699,24 @@ export class IcWebSocket {
     const enc = new TextEncoder();
     let r = reason;
     while (enc.encode(r).length > 123) r = r.slice(0, -1);
+    if (this.#sock.ws.readyState === 1 && !this.#resyncing && this.#written === this.#nextOut) {
+      // Only in order: with frames still held back, a goodbye would be refused as a gap.
+      const val = encodeClientWebsocketMessage({
+        clientId: this.clientId,
+        seq: this.#nextOut,
+        timestamp: BigInt(Math.round(this.#now())) * 1_000_000n,
+        message: new Uint8Array(),
+        service: true,
+        ack: this.#v.next,
+        close: r || 'closed by the client',
+      });
+      try {
+        this.#sock.ws.send(encodeClientMessage(ed25519.sign(val, this.#secret), val));
+        this.#nextOut++;
+      } catch {
+        // The socket broke: the session ends when the canister's detach grace passes.
+      }
+    }
     for (const s of [this.#sock, ...this.#retired]) {
       try {
         s.ws.close(1000, r);

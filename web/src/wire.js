@@ -129,17 +129,19 @@ export function encodeSignedFirstMessage(firstMessage, sig) {
 }
 
 /**
- * S4 in the client encoding (keys sorted): {ack?, client_id, message, sequence_num, timestamp}.
- * A service message (a keep-alive) has service set, an ack and an empty message.
+ * S4 in the client encoding (keys sorted): {ack?, client_id, close?, message, sequence_num,
+ * timestamp}. A service message (a keep-alive) has service set, an ack and an empty message; a
+ * goodbye is a service message with a close reason as well.
  * @param {{clientId: bigint, seq: bigint, timestamp: bigint, message: Uint8Array,
- *          service?: boolean, ack?: bigint}} m
+ *          service?: boolean, ack?: bigint, close?: string}} m
  */
 export function encodeClientWebsocketMessage(m) {
-  /** @type {Array<[string, bigint|Uint8Array]>} */
+  /** @type {Array<[string, bigint|Uint8Array|string]>} */
   const entries = [];
   if (m.service) entries.push(['ack', m.ack ?? 0n]);
-  entries.push(['client_id', m.clientId], ['message', m.message], ['sequence_num', m.seq],
-    ['timestamp', m.timestamp]);
+  entries.push(['client_id', m.clientId]);
+  if (m.service && m.close) entries.push(['close', m.close]);
+  entries.push(['message', m.message], ['sequence_num', m.seq], ['timestamp', m.timestamp]);
   return taggedMap(entries);
 }
 

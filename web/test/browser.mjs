@@ -2,10 +2,14 @@
 // replica, a gateway, a tampering WebSocket proxy and two copies of the page, and passes:
 //
 //   node web/test/browser.mjs '{"pageA": url, "pageB": url, "proxy": url, "secret": text,
-//                               "after": text, "screenshot": path, "chromium": path}'
+//                               "after": text, "away": text, "back": text, "forged": text,
+//                               "screenshot": path, "chromium": path}'
 //
 // Page A talks to the gateway directly; page B through the proxy, which flips a byte of the one
-// chat message whose text is `secret`. The two pages chat; A sends the secret, then `after`.
+// chat message whose text is `secret`, and cuts B's connections on /cut. The two pages chat; the
+// proxy cuts B off and B reconnects by itself (A writes `away` meanwhile, B answers `back`); A's
+// tamper switch routes it through the page server's forging relay while B writes `forged`; A
+// sends the secret, then `after`.
 // It prints one JSON object with what each page showed; the Go test checks it.
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -14,7 +18,7 @@ import path from 'node:path';
 import { chromium } from 'playwright-core';
 
 const cfg = JSON.parse(process.argv[2] ?? '{}');
-for (const k of ['pageA', 'pageB', 'proxy', 'secret', 'after', 'screenshot', 'chromium']) {
+for (const k of ['pageA', 'pageB', 'proxy', 'secret', 'after', 'away', 'back', 'forged', 'screenshot', 'chromium']) {
   if (!cfg[k]) {
     console.error(`browser.mjs: config has no "${k}"`);
     process.exit(2);
@@ -74,6 +78,32 @@ try {
   await Promise.all([verified(a, 'Hello from A!'), verified(b, 'Hello from A!')]);
   await say(b, 'Hi A, B here. Ünïcödé works too.');
   await Promise.all([verified(a, 'Ünïcödé works too'), verified(b, 'Ünïcödé works too')]);
+
+  // The proxy cuts B's connections as a gateway going away would (1001): B's page reconnects by
+  // itself, and what A wrote meanwhile reaches it, verified, once.
+  const cut = await fetch(`${cfg.proxy}/cut`);
+  if (!cut.ok) throw new Error(`proxy /cut: HTTP ${cut.status}`);
+  await b.locator('#room-chat[data-state="reconnecting"]').waitFor({ state: 'attached' });
+  await say(a, cfg.away);
+  await verified(a, cfg.away);
+  await b.locator('#room-chat[data-state="open"]').waitFor({ state: 'attached' });
+  out.reconnected = true;
+  await verified(b, cfg.away);
+  await say(b, cfg.back);
+  await Promise.all([verified(a, cfg.back), verified(b, cfg.back)]);
+
+  // A's tamper switch routes its chat through the page server's forging relay: the next message
+  // (B's) reaches A with a byte changed, A rejects it, goes back to the gateway by itself and
+  // gets the genuine message, verified.
+  await a.locator('#room-chat label.tamper:not([hidden])').waitFor();
+  await a.check('#room-chat input[name="tamper"]');
+  await a.locator('#room-chat .status', { hasText: 'forging relay' }).waitFor();
+  await say(b, cfg.forged);
+  await verified(b, cfg.forged);
+  await a.locator('#room-chat li[data-status="rejected"][data-kind="tampered"]').first().waitFor();
+  await verified(a, cfg.forged);
+  await a.locator('#room-chat[data-state="open"]').waitFor({ state: 'attached' });
+  out.tamperUnchecked = !(await a.isChecked('#room-chat input[name="tamper"]'));
 
   // The proxy tampers with B's copy of the secret: A shows it verified, B shows it rejected.
   await say(a, cfg.secret);
@@ -150,6 +180,10 @@ try {
   out.screenshot = cfg.screenshot;
 } catch (e) {
   out.failure = String(e?.stack ?? e);
+  // What each page showed when it failed, for the reader of the failure.
+  for (const page of context?.pages() ?? []) {
+    out.failure += `\n${page.url()}: ` + await page.evaluate(() => [...document.querySelectorAll('.room')].map((r) => `${r.id} [${r.dataset.state}] ${r.querySelector('.status')?.textContent}`).join(' | ')).catch((err) => String(err));
+  }
 } finally {
   await context?.close().catch(() => {});
   await rm(userDataDir, { recursive: true, force: true }).catch(() => {});

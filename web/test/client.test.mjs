@@ -11,7 +11,7 @@ import { test } from 'node:test';
 import { Principal } from '@dfinity/principal';
 import { ed25519 } from '@noble/curves/ed25519';
 
-import { ClosedError, IcWebSocket, Kind, VerifyError } from '../src/icws.js';
+import { CanisterClosedError, CloseError, ClosedError, IcWebSocket, Kind, VerifyError, shouldReconnect } from '../src/icws.js';
 import { FALLBACK_INTERVAL_MS, MAX_PENDING_BYTES, MAX_PENDING_FRAMES, MESSAGE_BURST, MESSAGE_RATE, Pacer } from '../src/pacer.js';
 import { decodeCborMap, decodeFirstMessage, decodeWebsocketMessage } from '../src/wire.js';
 
@@ -236,8 +236,12 @@ function socketClass() {
         this.first = { openNonce: m.openNonce, clientId: m.clientId, sigOk: ed25519.verify(/** @type {Uint8Array} */ (s2.sig), s1, StandInSocket.publicKey) };
         return;
       }
-      const s5 = decodeCborMap('client message', frame, { val: 'bytes' }, ['val']);
+      const s5 = decodeCborMap('client message', frame, { sig: 'bytes', val: 'bytes' }, ['sig', 'val']);
       const m = decodeWebsocketMessage(/** @type {Uint8Array} */ (s5.val));
+      if (m.close) {
+        this.goodbye = { seq: m.seq, close: m.close, sigOk: ed25519.verify(/** @type {Uint8Array} */ (s5.sig), /** @type {Uint8Array} */ (s5.val), StandInSocket.publicKey) };
+        return;
+      }
       this.sent.push({ seq: m.seq, service: m.service, text: new TextDecoder().decode(m.message) });
     }
 
@@ -290,6 +294,42 @@ async function reconnectable(now = () => 1_000_000, opts = {}) {
 }
 
 const text = (/** @type {string} */ s) => new TextEncoder().encode(s);
+
+test('IcWebSocket.close: a signed goodbye, numbered after what was written, then the Close frame', async () => {
+  const { conn, a } = await reconnectable();
+  conn.send(text('last'));
+  conn.close('bye now');
+  assert.deepEqual(a.sent, [{ seq: 0n, service: false, text: 'last' }]);
+  assert.deepEqual(a.goodbye, { seq: 1n, close: 'bye now', sigOk: true });
+  assert.deepEqual(a.closed, { code: 1000, reason: 'bye now' });
+  // Without a reason it still says goodbye; on a dead socket it cannot, and close still works.
+  const second = await reconnectable();
+  second.conn.close();
+  assert.deepEqual(second.a.goodbye, { seq: 0n, close: 'closed by the client', sigOk: true });
+  const third = await reconnectable();
+  third.a.readyState = 3;
+  third.conn.close('x');
+  assert.equal(third.a.goodbye, undefined);
+});
+
+test('shouldReconnect: lost connections, gaps and withheld messages; never forgeries or the canister\'s end', () => {
+  for (const [err, want] of [
+    [new CloseError(1001, 'going away'), true],
+    [new CloseError(1006, 'connection lost'), true],
+    [new CloseError(4007, ''), true],
+    [new CloseError(1000, ''), false],
+    [new CloseError(4008, 'session ended'), false],
+    [new VerifyError(Kind.GAP, 'k', ''), true],
+    [new VerifyError(Kind.WITHHELD, 'k', ''), true],
+    [new VerifyError(Kind.TAMPERED, 'k', ''), false],
+    [new VerifyError(Kind.BAD_CERTIFICATE, 'k', ''), false],
+    [new CanisterClosedError('bye'), false],
+    [new ClosedError(), false],
+    [new Error('anything else'), false],
+  ]) {
+    assert.equal(shouldReconnect(err), want, String(err));
+  }
+});
 
 test('IcWebSocket.reconnect: a new socket, the same client, a greater open nonce each time', async () => {
   const { conn, made, a } = await reconnectable();
