@@ -196,6 +196,7 @@ func runGateway(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	servers := []*http.Server{srv}
 	var omniaAddr string
+	tlsConfig := srv.TLSConfig.Clone() // before Serve, which sets up HTTP/2 in srv.TLSConfig
 	errc := make(chan error, 3)
 	go func() { errc <- srv.Serve(ln) }()
 	if o.omniaListen != "" {
@@ -204,8 +205,8 @@ func runGateway(ctx context.Context, args []string, stdout io.Writer) error {
 			srv.Close()
 			return fmt.Errorf("listen for Omnia clients: %w", err)
 		}
-		if srv.TLSConfig != nil {
-			oln = tls.NewListener(oln, srv.TLSConfig)
+		if tlsConfig != nil {
+			oln = tls.NewListener(oln, tlsConfig)
 		}
 		osrv := &http.Server{Handler: gw.OmniaHandler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: time.Minute, ErrorLog: srv.ErrorLog}
 		servers = append(servers, osrv)
