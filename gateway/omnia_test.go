@@ -286,6 +286,9 @@ func TestOmniaSession(t *testing.T) {
 		}
 		c.ws.Close()
 		waitFor(t, "ws_close", func() bool { return gw.m.wsClose[resultTrue].get() == 1 })
+		if n := gw.m.omniaConnections.get(); n != 1 {
+			t.Errorf("icws_gateway_omnia_connections_total = %d, want 1", n)
+		}
 	})
 
 	t.Run("misaddressed", func(t *testing.T) {
