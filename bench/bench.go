@@ -6,7 +6,8 @@ import (
 	"time"
 )
 
-// Run runs a scenario (ScenarioFanout, ScenarioUpstream, ScenarioIdle or ScenarioBaseline) and
+// Run runs a scenario (ScenarioFanout, ScenarioUpstream, ScenarioIdle, ScenarioBaseline,
+// ScenarioFailover, ScenarioOutage or ScenarioRestart) and
 // returns its report. Every run starts its own server processes through opts.Launcher and ends
 // them, and is bounded by opts.RunTimeout; a message that is lost, repeated, out of order or fails
 // a check fails the run.
@@ -66,8 +67,19 @@ func Run(ctx context.Context, scenario string, opts Options) (*Report, error) {
 		if r.Idle, err = runIdle(ctx, &o, p); err != nil {
 			return nil, err
 		}
+	case ScenarioFailover, ScenarioOutage, ScenarioRestart:
+		if scenario == ScenarioOutage {
+			r.Settings.Outage = o.Outage.String()
+		}
+		for _, c := range o.Clients {
+			f, err := runFailover(ctx, &o, p, scenario, c)
+			if err != nil {
+				return nil, err
+			}
+			r.Failover = append(r.Failover, *f)
+		}
 	default:
-		return nil, fmt.Errorf("bench: unknown scenario %q (want fanout, upstream, idle or baseline)", scenario)
+		return nil, fmt.Errorf("bench: unknown scenario %q (want fanout, upstream, idle, baseline, failover, outage or restart)", scenario)
 	}
 	r.Seconds = round(time.Since(start).Seconds(), 1)
 	return r, nil

@@ -274,3 +274,69 @@ func TestServeControl(t *testing.T) {
 		t.Error("the process outlived stop")
 	}
 }
+
+// checkFailover checks that every client got every broadcast once, in order, and recovered from
+// every fault.
+func checkFailover(t *testing.T, r *Report, clients, messages, faults int) {
+	t.Helper()
+	if len(r.Failover) != 1 {
+		t.Fatalf("%d failover rows, want 1", len(r.Failover))
+	}
+	f := r.Failover[0]
+	t.Logf("%+v", f)
+	if f.Lost != 0 || f.Duplicated != 0 || f.OutOfOrder != 0 || f.FailedClients != 0 {
+		t.Errorf("lost %d, duplicated %d, out of order %d, failed clients %d (%s); want 0 each", f.Lost, f.Duplicated, f.OutOfOrder, f.FailedClients, f.FirstError)
+	}
+	if want := int64(clients * messages); f.Delivered != want {
+		t.Errorf("%d messages delivered, want %d", f.Delivered, want)
+	}
+	if len(f.Faults) != faults {
+		t.Fatalf("%d faults, want %d", len(f.Faults), faults)
+	}
+	moves := f.Scenario == ScenarioFailover // the clients change gateways
+	for _, ft := range f.Faults {
+		if moves && (ft.Reconnect.P50 <= 0 || ft.Reconnect.P50 > ft.Recovery.P50) {
+			t.Errorf("fault %q: reconnect %+v, recovery %+v", ft.Fault, ft.Reconnect, ft.Recovery)
+		}
+		if ft.Recovered != clients || ft.Recovery.P50 <= 0 || ft.Recovery.P99 < ft.Recovery.P50 || ft.AtBroadcast <= 0 || ft.AtBroadcast >= messages {
+			t.Errorf("fault %q: %d of %d clients recovered, recovery %+v, at broadcast %d of %d", ft.Fault, ft.Recovered, clients, ft.Recovery, ft.AtBroadcast, messages)
+		}
+	}
+	if moves && f.Attempts < int64(clients*faults) {
+		t.Errorf("%d reconnection attempts for %d clients and %d faults", f.Attempts, clients, faults)
+	}
+}
+
+// TestFailoverSmoke kills gateway A (SIGKILL, by its pid) while 4 clients receive a stream of 40
+// broadcasts; they must fail over to B with nothing lost or repeated.
+func TestFailoverSmoke(t *testing.T) {
+	r := runScenario(t, ScenarioFailover, Options{Clients: []int{4}, Messages: 40})
+	checkFailover(t, r, 4, 40, 1)
+}
+
+// TestFailoverGracefulSmoke is the rolling restart: A stops gracefully (1001, ws_close for
+// every client), restarts on its address, then B stops; the clients go to B and back to A.
+func TestFailoverGracefulSmoke(t *testing.T) {
+	r := runScenario(t, ScenarioFailover, Options{Clients: []int{4}, Messages: 40, Graceful: true})
+	checkFailover(t, r, 4, 40, 2)
+}
+
+// TestOutageSmoke stops the replica (SIGSTOP) for 2 s mid-stream: the gateway's polls wait (or
+// are retried) and the stream goes on once the replica continues; nothing is lost or repeated.
+func TestOutageSmoke(t *testing.T) {
+	r := runScenario(t, ScenarioOutage, Options{Clients: []int{4}, Messages: 40, Outage: 2 * time.Second})
+	checkFailover(t, r, 4, 40, 1)
+	if ft := r.Failover[0].Faults[0]; ft.PausedSeconds < 2 || ft.Recovery.P50 <= 0 {
+		t.Errorf("paused %vs, recovery %+v; want at least 2 s and a recovery", ft.PausedSeconds, ft.Recovery)
+	}
+}
+
+// TestRestartSmoke kills the replica (SIGKILL) mid-stream and restarts it from its state dir:
+// canister, clients and queues survive, and the stream goes on with nothing lost or repeated.
+func TestRestartSmoke(t *testing.T) {
+	r := runScenario(t, ScenarioRestart, Options{Clients: []int{4}, Messages: 40})
+	checkFailover(t, r, 4, 40, 1)
+	if ft := r.Failover[0].Faults[0]; ft.RestartSeconds <= 0 {
+		t.Errorf("restart took %vs", ft.RestartSeconds)
+	}
+}

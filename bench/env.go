@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/icws/icws/agent"
 	"github.com/icws/icws/bench/canister"
@@ -17,6 +19,8 @@ import (
 type icEnv struct {
 	replica *server
 	gateway *server
+	// replicaArgs are the replica's arguments, for a restart.
+	replicaArgs []string
 
 	rootKey    []byte
 	canister   principal.Principal
@@ -37,7 +41,11 @@ func startIC(ctx context.Context, o *Options) (e *icEnv, err error) {
 			e.stop()
 		}
 	}()
-	if e.replica, err = startServer(ctx, o.Launcher, RoleReplica, "--owner", id.Sender().String(), "--round-time", o.RoundTime.String()); err != nil {
+	e.replicaArgs = []string{"--owner", id.Sender().String(), "--round-time", o.RoundTime.String()}
+	if o.stateDir != "" {
+		e.replicaArgs = append(e.replicaArgs, "--state-dir", o.stateDir)
+	}
+	if e.replica, err = startServer(ctx, o.Launcher, RoleReplica, e.replicaArgs...); err != nil {
 		return nil, err
 	}
 	if e.rootKey, err = hex.DecodeString(e.replica.info.RootKey); err != nil {
@@ -46,14 +54,7 @@ func startIC(ctx context.Context, o *Options) (e *icEnv, err error) {
 	if e.canister, err = principal.Decode(e.replica.info.Canister); err != nil {
 		return nil, fmt.Errorf("bench: the replica's canister id: %w", err)
 	}
-	args := []string{"--ic", e.replica.info.URL, "--root-key", e.replica.info.RootKey}
-	if o.PollInterval > 0 {
-		args = append(args, "--poll-interval", o.PollInterval.String())
-	}
-	if o.SendQueue > 0 {
-		args = append(args, "--send-queue", strconv.Itoa(o.SendQueue))
-	}
-	if e.gateway, err = startServer(ctx, o.Launcher, RoleGateway, args...); err != nil {
+	if e.gateway, err = e.startGateway(ctx, o, ""); err != nil {
 		return nil, err
 	}
 	e.gatewayURL = e.gateway.info.URL
@@ -64,6 +65,42 @@ func startIC(ctx context.Context, o *Options) (e *icEnv, err error) {
 		return nil, err
 	}
 	return e, nil
+}
+
+// restartReplica starts the replica again, after its process ended, on its address (and its
+// state dir, if it has one), and checks that it is the same IC: the same root key and canister.
+func (e *icEnv) restartReplica(ctx context.Context, o *Options) error {
+	addr := strings.TrimPrefix(e.replica.info.URL, "http://")
+	r, err := startServer(ctx, o.Launcher, RoleReplica, append(slices.Clone(e.replicaArgs), "--listen", addr)...)
+	if err != nil {
+		return fmt.Errorf("restart the replica: %w", err)
+	}
+	old := e.replica
+	e.replica = r
+	if r.info.RootKey != old.info.RootKey || r.info.Canister != old.info.Canister || r.info.URL != old.info.URL {
+		return fmt.Errorf("bench: the restarted replica is another IC: root key %.16s…, canister %s at %s; was %.16s…, %s at %s",
+			r.info.RootKey, r.info.Canister, r.info.URL, old.info.RootKey, old.info.Canister, old.info.URL)
+	}
+	// The agents' connections went with the old process.
+	e.owner.CloseIdleConnections()
+	e.users.CloseIdleConnections()
+	return nil
+}
+
+// startGateway starts a gateway process in front of e's replica, listening on addr ("" for a
+// free loopback port).
+func (e *icEnv) startGateway(ctx context.Context, o *Options, addr string) (*server, error) {
+	args := []string{"--ic", e.replica.info.URL, "--root-key", e.replica.info.RootKey}
+	if o.PollInterval > 0 {
+		args = append(args, "--poll-interval", o.PollInterval.String())
+	}
+	if o.SendQueue > 0 {
+		args = append(args, "--send-queue", strconv.Itoa(o.SendQueue))
+	}
+	if addr != "" {
+		args = append(args, "--listen", addr)
+	}
+	return startServer(ctx, o.Launcher, RoleGateway, args...)
 }
 
 // broadcast asks the load canister to send count payloads of size bytes to every open client and

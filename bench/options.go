@@ -15,11 +15,14 @@ const (
 	ScenarioUpstream = "upstream"
 	ScenarioIdle     = "idle"
 	ScenarioBaseline = "baseline"
+	ScenarioFailover = "failover"
+	ScenarioOutage   = "outage"
+	ScenarioRestart  = "restart"
 )
 
 // Scenarios lists the scenarios in the order `icws bench` documents them.
 func Scenarios() []string {
-	return []string{ScenarioFanout, ScenarioUpstream, ScenarioIdle, ScenarioBaseline}
+	return []string{ScenarioFanout, ScenarioUpstream, ScenarioIdle, ScenarioBaseline, ScenarioFailover, ScenarioOutage, ScenarioRestart}
 }
 
 // Defaults of Options, chosen so that each scenario runs in well under two minutes on a 2-core
@@ -32,6 +35,7 @@ const (
 	DefaultHold         = 5 * time.Second
 	DefaultDialers      = 32
 	DefaultRunTimeout   = 110 * time.Second
+	DefaultOutage       = 30 * time.Second
 	// DefaultWindowMessages is the most messages in flight (sent, not yet at every client) in a
 	// fan-out run, as broadcasts: DefaultWindowMessages / clients, within [2, 64]. It stays
 	// under the gateway's queue per client (256) and the canister's queue (canister.MaxQueue).
@@ -44,8 +48,11 @@ const (
 
 // DefaultClients returns the client counts a scenario runs with by default.
 func DefaultClients(scenario string) []int {
-	if scenario == ScenarioUpstream {
+	switch scenario {
+	case ScenarioUpstream:
 		return []int{100, 1000}
+	case ScenarioFailover, ScenarioOutage, ScenarioRestart:
+		return []int{DefaultFailoverClients}
 	}
 	return []int{100, 1000, 5000}
 }
@@ -58,9 +65,19 @@ type Options struct {
 	// Clients are the client counts, one run each (fanout, upstream, baseline); default
 	// DefaultClients.
 	Clients []int
-	// Messages is the number of broadcasts every client receives in a fan-out run; default
-	// DefaultFanoutMessages / clients, within [5, 200].
+	// Messages is the number of broadcasts every client receives in a fan-out run, default
+	// DefaultFanoutMessages / clients, within [5, 200]; in a failover run, default
+	// DefaultFailoverMessages.
 	Messages int
+	// Graceful makes the failover scenario stop gateway A with SIGTERM (1001 and ws_close for
+	// every client), restart it, and then stop B: a rolling restart. Without it, A is killed
+	// (SIGKILL) mid-stream.
+	Graceful bool
+	// Outage is how long the outage scenario keeps the replica stopped (SIGSTOP); default
+	// DefaultOutage.
+	Outage time.Duration
+	// stateDir is the replica's state dir (the restart scenario's).
+	stateDir string
 	// Rate is, for fanout and baseline, the broadcasts per second (0: as fast as the window
 	// allows); for upstream, the messages per second each client sends (default
 	// DefaultUpstreamRate).
@@ -126,7 +143,10 @@ func (o Options) withDefaults(scenario string) (Options, error) {
 	if _, err := ParseVerifyMode(string(o.Verify)); err != nil {
 		return o, err
 	}
-	if o.Rate < 0 || o.Messages < 0 || o.Window < 0 || o.Duration < 0 || o.RoundTime < 0 || o.Conns < 0 || o.Hold < 0 || o.Sources < 0 || o.Dialers < 0 {
+	if o.Outage == 0 {
+		o.Outage = DefaultOutage
+	}
+	if o.Rate < 0 || o.Outage < 0 || o.Messages < 0 || o.Window < 0 || o.Duration < 0 || o.RoundTime < 0 || o.Conns < 0 || o.Hold < 0 || o.Sources < 0 || o.Dialers < 0 {
 		return o, errors.New("bench: negative option")
 	}
 	if scenario == ScenarioUpstream && o.Rate == 0 {

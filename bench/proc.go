@@ -283,3 +283,24 @@ func gatewayMetrics(ctx context.Context, gw *server) (map[string]float64, error)
 	}
 	return m, nil
 }
+
+// terminate sends the process sig (by its pid: SIGKILL for a crash, SIGTERM for a graceful
+// stop) and waits for it to exit, killing it if a graceful stop takes more than
+// serverStopTimeout. It reports how long the process took to exit.
+func (s *server) terminate(sig os.Signal) (time.Duration, error) {
+	start := time.Now()
+	if err := s.cmd.Process.Signal(sig); err != nil {
+		return 0, fmt.Errorf("bench: signal the %s process (pid %d): %w", s.role, s.pid, err)
+	}
+	t := time.NewTimer(serverStopTimeout)
+	defer t.Stop()
+	select {
+	case <-s.waited:
+	case <-t.C:
+		_ = s.cmd.Process.Kill()
+		<-s.waited
+		return time.Since(start), fmt.Errorf("bench: the %s process (pid %d) did not exit within %v of %v", s.role, s.pid, serverStopTimeout, sig)
+	}
+	s.stdin.Close()
+	return time.Since(start), nil
+}

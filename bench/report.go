@@ -30,6 +30,8 @@ type Report struct {
 	Upstream []UpstreamResult `json:"upstream,omitempty"`
 	// Idle is the idle run.
 	Idle *IdleResult `json:"idle,omitempty"`
+	// Failover holds the failover runs, one per client count.
+	Failover []FailoverResult `json:"failover,omitempty"`
 	// Seconds is how long the whole scenario took.
 	Seconds float64 `json:"seconds"`
 }
@@ -55,6 +57,7 @@ type Settings struct {
 	RoundTime    string  `json:"replica_round_time,omitempty"`    // Options.RoundTime if set
 	PollInterval string  `json:"gateway_poll_interval,omitempty"` // Options.PollInterval if set
 	SendQueue    int     `json:"gateway_send_queue,omitempty"`    // Options.SendQueue if set
+	Outage       string  `json:"replica_outage,omitempty"`        // Options.Outage (outage)
 }
 
 // Latency is a latency distribution in milliseconds.
@@ -299,6 +302,30 @@ func (r *Report) WriteTable(w io.Writer) error {
 		fmt.Fprintf(tw, "%d\t%d\t%.1f\t%.0f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.2f\t%.2f\t%.2f\t\n",
 			i.Conns, i.Sources, i.OpenSeconds, i.OpenPerSecond, i.OpenLatency.P50, i.OpenLatency.P99,
 			i.GatewayRSSEmpty, i.GatewayRSSOpen, i.RSSPerConn, i.HeapPerConn, i.GoroutinesPerConn, i.GatewayCPUPerOpenMS, i.GatewayCPUHold)
+	}
+	if len(r.Failover) > 0 {
+		fmt.Fprintln(tw, "clients\tmessages\tmode\tdelivered\tlost\tduplicated\tout of order\tfailed clients\tattempts\tfailed attempts\tp50 ms\tp99 ms\tseconds\t")
+		for _, f := range r.Failover {
+			mode := f.Scenario
+			switch {
+			case f.Graceful:
+				mode = "graceful"
+			case f.Scenario == ScenarioFailover:
+				mode = "kill -9"
+			}
+			fmt.Fprintf(tw, "%d\t%d\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%.1f\t%.1f\t%.1f\t\n", f.Clients, f.Messages, mode, f.Delivered,
+				f.Lost, f.Duplicated, f.OutOfOrder, f.FailedClients, f.Attempts, f.FailedAttempts, f.Latency.P50, f.Latency.P99, f.Seconds)
+		}
+		fmt.Fprintln(tw, "\nfault\tat broadcast\texit ms\tpaused s\trestart s\tpoll errors\trecovered\treconnect p50 ms\treconnect p99 ms\trecovery p50 ms\trecovery p99 ms\trecovery max ms\t")
+		for _, f := range r.Failover {
+			for _, ft := range f.Faults {
+				fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.2f\t%.2f\t%.0f\t%d/%d\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t\n", ft.Fault, ft.AtBroadcast, ft.ExitMillis, ft.PausedSeconds, ft.RestartSeconds, ft.PollErrors,
+					ft.Recovered, f.Clients, ft.Reconnect.P50, ft.Reconnect.P99, ft.Recovery.P50, ft.Recovery.P99, ft.Recovery.Max)
+			}
+			if f.FirstError != "" {
+				fmt.Fprintf(tw, "first failure: %s\t\n", f.FirstError)
+			}
+		}
 	}
 	if err := tw.Flush(); err != nil {
 		return err

@@ -74,6 +74,8 @@ func Serve(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer
 		pollInterval = fs.Duration("poll-interval", 0, "gateway: Config.PollInterval (0: default)")
 		sendQueue    = fs.Int("send-queue", 0, "gateway and baseline: messages queued per client (0: default)")
 		logLevel     = fs.String("log-level", "warn", "log level of the server")
+		listen       = fs.String("listen", "127.0.0.1:0", "loopback address to listen on (a restarted server takes its old one)")
+		stateDir     = fs.String("state-dir", "", "replica: Config.StateDir, where the whole state is kept (a restart goes on from it)")
 	)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -101,9 +103,14 @@ func Serve(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer
 		if err != nil {
 			return err
 		}
+		if err := checkLoopback(*listen); err != nil {
+			return err
+		}
 		r, err := replica.Start(ctx, replica.Config{
 			Canisters: []replica.CanisterSpec{{Name: "bench", New: canister.New, Arg: arg}},
 			RoundTime: *roundTime,
+			Addr:      *listen,
+			StateDir:  *stateDir,
 			Logger:    log,
 		})
 		if err != nil {
@@ -125,7 +132,7 @@ func Serve(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer
 		if err != nil {
 			return err
 		}
-		url, closeSrv, err := serveHTTP(ctx, gw.Handler(), log)
+		url, closeSrv, err := serveHTTP(ctx, *listen, gw.Handler(), log)
 		if err != nil {
 			return err
 		}
@@ -139,7 +146,7 @@ func Serve(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer
 		}
 	case RoleBaseline:
 		srv := newBroadcastServer(*sendQueue)
-		url, closeSrv, err := serveHTTP(ctx, srv, log)
+		url, closeSrv, err := serveHTTP(ctx, *listen, srv, log)
 		if err != nil {
 			return err
 		}
@@ -188,10 +195,14 @@ func gatewayConfig(icURL string, rootKey []byte, id identity.Identity, poll time
 	}
 }
 
-// serveHTTP serves h on a free loopback port until ctx ends or the returned stop is called.
-func serveHTTP(ctx context.Context, h http.Handler, log *slog.Logger) (url string, stop func(), err error) {
+// serveHTTP serves h on addr (a loopback address; port 0 for a free one) until ctx ends or the
+// returned stop is called.
+func serveHTTP(ctx context.Context, addr string, h http.Handler, log *slog.Logger) (url string, stop func(), err error) {
+	if err := checkLoopback(addr); err != nil {
+		return "", nil, err
+	}
 	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
+	ln, err := lc.Listen(ctx, "tcp", addr)
 	if err != nil {
 		return "", nil, fmt.Errorf("listen: %w", err)
 	}
@@ -282,4 +293,14 @@ func control(ctx context.Context, stdin io.Reader, stdout io.Writer, metrics htt
 			return err
 		}
 	}
+}
+
+// checkLoopback checks that addr, a --listen address, is on loopback: the bench's servers are
+// for this machine only.
+func checkLoopback(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
+		return fmt.Errorf("--listen %q: want a loopback address such as 127.0.0.1:0", addr)
+	}
+	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"slices"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -47,8 +48,18 @@ const (
 // required; every other zero field means its default.
 type Config struct {
 	// Gateway is the WebSocket URL of the gateway, such as "ws://127.0.0.1:8080" or
-	// "wss://gateway.example.com/ws".
+	// "wss://gateway.example.com/ws". Empty means the first of Gateways.
 	Gateway string
+	// Gateways lists the gateways the failover policy moves the connection to, in order, after
+	// Gateway (which need not be repeated); after the last it goes back to the first. Without
+	// Failover they are not used.
+	Gateways []string
+	// Failover, when set, makes Recv reconnect by itself after an error that reconnecting cures
+	// (a gateway that went away or dropped the connection, lost or withheld messages), through
+	// the next gateway of Gateways (or Gateway again), and go on; see Failover for which errors,
+	// the backoff and how each move is reported. Nil means that Recv returns every error and the
+	// caller reconnects (Reconnect) or not.
+	Failover *Failover
 	// IC is the URL of the IC's HTTP interface, used for ws_register and to read the root key
 	// (with FetchRootKey), such as "http://127.0.0.1:4943" or "https://icp-api.io". Ignored
 	// when Agent is set.
@@ -111,20 +122,37 @@ type Config struct {
 	Now func() time.Time
 	// Logger receives debug logs; nil discards them.
 	Logger *slog.Logger
+	// Origin, if set, is sent as the Origin header of the WebSocket handshake, as a browser
+	// sends its page's origin (scheme://host[:port]). Empty sends none: a program's connection,
+	// which gateways accept whatever their origin allow-list. A gateway that does not allow
+	// Origin closes the connection with protocol.CloseOriginNotAllowed, which the first Recv
+	// returns as a *CloseError whose Reason names the origin.
+	Origin string
 }
 
 // withDefaults returns c with every zero field replaced by its default, or an error naming a
 // setting that cannot work.
 func (c Config) withDefaults() (Config, error) {
+	if c.Gateway == "" && len(c.Gateways) > 0 {
+		c.Gateway = c.Gateways[0]
+	}
 	if c.Gateway == "" {
 		return c, errors.New("missing Config.Gateway (the gateway's ws:// or wss:// URL)")
 	}
-	u, err := url.Parse(c.Gateway)
-	if err != nil {
-		return c, fmt.Errorf("invalid Config.Gateway %q: %w", c.Gateway, err)
+	if err := checkGatewayURL("Config.Gateway", c.Gateway); err != nil {
+		return c, err
 	}
-	if u.Scheme != "ws" && u.Scheme != "wss" || u.Host == "" {
-		return c, fmt.Errorf("invalid Config.Gateway %q: want ws://host[:port][/path] or wss://…", c.Gateway)
+	for i, g := range c.Gateways {
+		if err := checkGatewayURL(fmt.Sprintf("Config.Gateways[%d]", i), g); err != nil {
+			return c, err
+		}
+	}
+	if c.Failover != nil {
+		p, err := c.Failover.withDefaults()
+		if err != nil {
+			return c, err
+		}
+		c.Failover = &p
 	}
 	if len(c.Canister.Bytes()) == 0 {
 		return c, errors.New("missing Config.Canister")
@@ -179,4 +207,27 @@ func (c Config) withDefaults() (Config, error) {
 		c.Identity = identity.Anonymous()
 	}
 	return c, nil
+}
+
+// checkGatewayURL checks that u, the setting name, is a ws:// or wss:// URL with a host.
+func checkGatewayURL(name, u string) error {
+	p, err := url.Parse(u)
+	if err != nil {
+		return fmt.Errorf("invalid %s %q: %w", name, u, err)
+	}
+	if p.Scheme != "ws" && p.Scheme != "wss" || p.Host == "" {
+		return fmt.Errorf("invalid %s %q: want ws://host[:port][/path] or wss://…", name, u)
+	}
+	return nil
+}
+
+// gateways is the failover list: Gateway, then the Gateways not equal to it, each once.
+func (c *Config) gateways() []string {
+	list := []string{c.Gateway}
+	for _, g := range c.Gateways {
+		if !slices.Contains(list, g) {
+			list = append(list, g)
+		}
+	}
+	return list
 }

@@ -72,6 +72,17 @@ type Conn struct {
 	// heartbeats is set once the canister sent a heartbeat: from then on its acknowledgements
 	// can be counted on.
 	heartbeats atomic.Bool
+	// gateways is the failover list: Config.Gateway, then Config.Gateways. Static after Dial.
+	gateways []string
+	// foAttempts counts the failover's reconnections since a message of ours last arrived, and
+	// foLast is the last one's failure; guarded by readMu.
+	foAttempts int
+	foLast     error
+	// foTried is the gateway the failover tried last ("" before the first attempt); guarded by
+	// readMu.
+	foTried string
+	// failing is set while the failover policy moves the connection: Send waits for the move.
+	failing atomic.Bool
 
 	// writeMu (a one-slot semaphore, so that waiting for it respects contexts) serializes
 	// writes and guards resyncSince, openNonce and lim; nextOut and written change only with
@@ -104,11 +115,12 @@ type Conn struct {
 	// bg counts the goroutines that close replaced sockets; Close waits for them.
 	bg sync.WaitGroup
 
-	// mu guards the sockets and closed.
+	// mu guards the sockets, moved and closed.
 	mu      sync.Mutex
 	cur     *socket   // the socket in use
 	retired []*socket // earlier sockets, kept open until the new one proves itself
 	closed  bool
+	moved   chan struct{} // closed and replaced when Reconnect moved the connection or a failover ended
 }
 
 // sentMessage is a signed frame kept until the canister confirms it.
@@ -257,6 +269,28 @@ func (c *Conn) Recv(ctx context.Context) (Message, error) {
 	}
 	defer func() { <-c.readMu }()
 	for {
+		m, err := c.recv(ctx)
+		if err == nil || c.cfg.Failover == nil || ctx.Err() != nil {
+			return m, err
+		}
+		if !c.cfg.Failover.cures(err) {
+			if c.foAttempts == 0 || !IsFatal(err) {
+				return m, err
+			}
+			// A gateway or the canister refused the move (4001 or 4008, say).
+			ferr := &FailoverError{Attempts: c.foAttempts, Last: c.foLast, Err: err}
+			c.endFailover()
+			return Message{}, ferr
+		}
+		if ferr := c.failOver(ctx, err); ferr != nil {
+			return Message{}, ferr
+		}
+	}
+}
+
+// recv is Recv without the failover policy. The caller holds readMu.
+func (c *Conn) recv(ctx context.Context) (Message, error) {
+	for {
 		if c.ended != nil {
 			return Message{}, c.ended
 		}
@@ -395,6 +429,9 @@ func (c *Conn) nextFrame(ctx context.Context, s *socket) (frame, error) {
 // client's session).
 func (c *Conn) heard(s *socket) {
 	c.lastHeard = time.Now()
+	if c.foAttempts > 0 {
+		c.endFailover()
+	}
 	if s.proven {
 		return
 	}
@@ -439,6 +476,13 @@ func (c *Conn) Send(ctx context.Context, payload []byte) error {
 			return fmt.Errorf("client: failed to send: %w", err)
 		}
 		if err := s.err(); err != nil {
+			moved, werr := c.awaitMove(ctx, s)
+			if werr != nil {
+				return fmt.Errorf("client: failed to send: waiting for the failover from %s: %w", s.gateway, werr)
+			}
+			if moved {
+				continue
+			}
 			return fmt.Errorf("client: failed to send: the connection through %s failed (Reconnect or Close): %w", s.gateway, err)
 		}
 		if err := c.waitRoom(ctx, s, len(payload)+frameOverhead); err != nil {

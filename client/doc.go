@@ -102,9 +102,26 @@
 // a message of ours has come through the new one. Each Reconnect sends a first message with a
 // greater open nonce; a late or replayed earlier one is refused by the canister.
 //
-// Reconnecting needs the canister to still hold the client: a gateway that saw the socket end (a
-// dropped network connection, or a Close with a "reconnect" code) has ended the session with
-// ws_close, and the client must Dial again, as a new client.
+// Reconnecting needs the canister to still hold the client. A gateway that saw the socket end (a
+// dropped network connection, a Close with a "reconnect" code, its own graceful stop) calls
+// ws_close, which only detaches the client for the canister's detach grace (5 minutes by
+// default): a Reconnect within it, through any gateway, loses nothing. After it, ws_open is
+// refused (4001) and the client must Dial again, as a new client. Close says goodbye (a signed
+// close service message), which ends the session at once.
+//
+// # Failover
+//
+// With Config.Failover set, Recv reconnects by itself: after an error that reconnecting cures (a
+// gateway going away or dropping the connection, a broken socket, a Gap, Withheld or Stale
+// message) it waits a backoff (doubling, with jitter), calls Reconnect with the next gateway of
+// Config.Gateways (after the last, the first again) and goes on receiving, so the application
+// sees every message once, in order, across the move. Each attempt is reported to
+// Failover.OnReconnect as a Move. After Failover.Attempts attempts in a row without a message
+// of ours, or when the move is refused, Recv returns a *FailoverError wrapping the last error.
+// Errors that reconnecting does not cure are returned as without a policy: the "stop" close
+// codes, *CanisterClosedError, Future, and the forgeries (Tampered, BadCertificate, Malformed)
+// unless Failover.Forged asks to leave a gateway that forged a frame. Sends during a move wait
+// for it and then go through the new gateway.
 //
 // # Concurrency and contexts
 //

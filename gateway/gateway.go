@@ -216,7 +216,7 @@ func (g *Gateway) serveWS(w http.ResponseWriter, r *http.Request, p wire) {
 // no reason; a Close frame's reason reaches it. It waits briefly for the client's Close frame, so
 // that the browser sees a clean close.
 func (g *Gateway) refuseOrigin(w http.ResponseWriter, r *http.Request, origin string) {
-	g.log.Warn("refused a WebSocket from a web page whose origin is not allowed (allow it with --allowed-origins, Config.AllowedOrigins)",
+	g.log.Warn("refused a WebSocket from a web page whose origin is not allowed (allow it with --allowed-origins)",
 		"origin", origin, "remote", r.RemoteAddr)
 	ws, err := g.upgrader.Upgrade(w, r, nil)
 	if err != nil {

@@ -150,7 +150,68 @@ func New() *cdk.Canister {
 	}
 	s.Register(c)
 	c.State = both{ws: c.State, own: st}
+	// Upgrades, and a replica's restart from its state dir, keep the owner, the broadcast counter
+	// and the samples beside the library's state.
+	wsPre, wsPost := c.PreUpgrade, c.PostUpgrade
+	c.PreUpgrade = func(ic cdk.System) []byte { return st.appendStable(nil, wsPre(ic)) }
+	c.PostUpgrade = func(ic cdk.System, saved []byte) {
+		rest, err := st.unmarshalStable(saved)
+		if err != nil {
+			cdk.Trapf(ic, "bench: post_upgrade: %v", err)
+		}
+		wsPost(ic, rest)
+	}
 	return c
+}
+
+// stableMagic starts the canister's stable encoding (version 1): the magic, the owner
+// (uint8 length, bytes), the next broadcast number (uint64), the samples (uint32 count, uint32
+// each; big-endian), then the WebSocket library's encoding.
+const stableMagic = "BNCH\x01"
+
+// appendStable appends the canister's stable encoding, with the library's ws after it, to dst.
+func (s *state) appendStable(dst, ws []byte) []byte {
+	dst = append(dst, stableMagic...)
+	owner := s.owner.Bytes()
+	dst = append(dst, byte(len(owner)))
+	dst = append(dst, owner...)
+	dst = binary.BigEndian.AppendUint64(dst, s.next)
+	dst = binary.BigEndian.AppendUint32(dst, uint32(len(s.latencies)))
+	for _, l := range s.latencies {
+		dst = binary.BigEndian.AppendUint32(dst, l)
+	}
+	return append(dst, ws...)
+}
+
+// unmarshalStable restores s from b, an encoding of appendStable, and returns the library's part.
+// On error s is unchanged.
+func (s *state) unmarshalStable(b []byte) (ws []byte, err error) {
+	if len(b) < len(stableMagic)+1 || string(b[:len(stableMagic)]) != stableMagic {
+		return nil, fmt.Errorf("saved state does not start with %q (version 1)", stableMagic)
+	}
+	b = b[len(stableMagic):]
+	n := int(b[0])
+	b = b[1:]
+	if n > principal.MaxLength || len(b) < n+12 {
+		return nil, fmt.Errorf("saved state truncated in the owner or the counters (%d bytes left, owner of %d)", len(b), n)
+	}
+	owner, err := principal.FromBytes(b[:n])
+	if err != nil {
+		return nil, fmt.Errorf("saved owner: %w", err)
+	}
+	b = b[n:]
+	next := binary.BigEndian.Uint64(b)
+	count := binary.BigEndian.Uint32(b[8:])
+	b = b[12:]
+	if uint64(count)*4 > uint64(len(b)) {
+		return nil, fmt.Errorf("saved state claims %d samples in %d bytes", count, len(b))
+	}
+	lat := make([]uint32, count)
+	for i := range lat {
+		lat[i] = binary.BigEndian.Uint32(b[4*i:])
+	}
+	s.owner, s.next, s.latencies = owner, next, lat
+	return b[4*int(count):], nil
 }
 
 // broadcast: (count: nat32, size: nat32) -> (nat64, nat64).

@@ -40,6 +40,7 @@ type ic struct {
 	offset   atomic.Int64 // added to the wall clock, ns
 	verifier *certificate.Verifier
 	gwA, gwB *agent.Agent
+	user     *agent.Agent // the canister's controller
 }
 
 func (e *ic) now() time.Time { return time.Now().Add(time.Duration(e.offset.Load())) }
@@ -48,9 +49,10 @@ func newIC(t *testing.T, host string) *ic {
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	t.Cleanup(cancel)
 	e := &ic{t: t, ctx: ctx}
+	userID := mustIdentity(t, identity.GenerateEd25519)
 	spec := replica.CanisterSpec{Name: "omnia-echo", New: omniaecho.New}
 	if host == "wasm" {
-		spec = replica.CanisterSpec{Name: "omnia-echo", Wasm: wasmtest.Build(t, omniaEchoPackage).Wasm}
+		spec = replica.CanisterSpec{Name: "omnia-echo", Wasm: wasmtest.Build(t, omniaEchoPackage).Wasm, Controllers: []principal.Principal{userID.Sender()}}
 	}
 	rep, err := replica.Start(ctx, replica.Config{WasmCacheDir: wasmtest.CacheDir(), Canisters: []replica.CanisterSpec{spec}, Clock: e.now})
 	if err != nil {
@@ -66,6 +68,7 @@ func newIC(t *testing.T, host string) *ic {
 		t.Fatal(err)
 	}
 	e.gwA, e.gwB = e.agent(mustIdentity(t, identity.GenerateEd25519)), e.agent(mustIdentity(t, identity.GenerateEd25519))
+	e.user = e.agent(userID)
 	return e
 }
 

@@ -25,12 +25,12 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.SetOutput(os.Stderr)
 	var (
 		o       bench.Options
-		clients = fs.String("clients", "", "comma-separated client counts, one run each (default: fanout and baseline 100,1000,5000; upstream 100,1000)")
+		clients = fs.String("clients", "", "comma-separated client counts, one run each (default: fanout and baseline 100,1000,5000; upstream 100,1000; failover, outage, restart 100)")
 		verify  = fs.String("verify", string(bench.VerifyFull), "how the load clients check messages: full (each client verifies everything) or shared-cache (certificates verified once for all clients)")
 		asJSON  = fs.Bool("json", false, "print the report as JSON")
 		quiet   = fs.Bool("quiet", false, "no progress line")
 	)
-	fs.IntVar(&o.Messages, "messages", 0, "fanout, baseline: broadcasts each client receives (default: 20000/clients, within 5..200)")
+	fs.IntVar(&o.Messages, "messages", 0, "fanout, baseline: broadcasts each client receives (default: 20000/clients, within 5..200); failover: default 1000")
 	fs.Float64Var(&o.Rate, "rate", 0, "fanout, baseline: broadcasts per second (default: as fast as the window allows); upstream: messages per second per client (default 0.5)")
 	fs.IntVar(&o.Window, "window", 0, "fanout, baseline: most broadcasts in flight (default: 5000/clients, within 2..64)")
 	fs.DurationVar(&o.Duration, "duration", bench.DefaultDuration, "upstream: how long the clients send")
@@ -40,6 +40,8 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.IntVar(&o.Sources, "sources", 0, "loopback source addresses 127.0.0.1, .2, … (default: one per 10000 connections)")
 	fs.IntVar(&o.Dialers, "dialers", bench.DefaultDialers, "connections opened at once")
 	fs.BoolVar(&o.NoBaseline, "no-baseline", false, "fanout: skip the baseline runs and the ratios")
+	fs.DurationVar(&o.Outage, "outage", bench.DefaultOutage, "outage: how long the replica stays stopped")
+	fs.BoolVar(&o.Graceful, "graceful", false, "failover: SIGTERM gateway A (1001, ws_close), restart it, then SIGTERM B (a rolling restart) instead of kill -9 A")
 	fs.DurationVar(&o.RoundTime, "round-time", 0, "replica: time between rounds (default 0: a round as soon as work is queued; 1s imitates mainnet)")
 	fs.DurationVar(&o.PollInterval, "poll-interval", 0, "gateway: wait between polls of a canister whose last batch was not full (default: the gateway's, 100ms)")
 	fs.IntVar(&o.SendQueue, "send-queue", 0, "gateway and baseline: messages queued per client (default: the gateway's, 256)")
@@ -55,6 +57,10 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 		fmt.Fprintln(out, "  upstream  C clients each sending at --rate: messages/s accepted by the canister, latency to on-message")
 		fmt.Fprintln(out, "  idle      --conns connections held open: gateway RSS per connection, time to open them")
 		fmt.Fprintln(out, "  baseline  the fan-out through a bare gorilla/websocket broadcast server, no IC")
+		fmt.Fprintln(out, "  failover  C clients receive --messages broadcasts through gateway A (B second); A is killed (kill -9) mid-stream,")
+		fmt.Fprintln(out, "            or with --graceful stopped (SIGTERM), restarted, then B stopped: lost, duplicated, time to recover")
+		fmt.Fprintln(out, "  outage    the same stream; the replica is stopped (SIGSTOP) for --outage, then continued: lost, duplicated, recovery")
+		fmt.Fprintln(out, "  restart   the same stream; the replica is killed (kill -9) and restarted from its --state-dir: lost, duplicated, recovery")
 		fmt.Fprintln(out, "\nFlags:")
 		fs.PrintDefaults()
 	}
@@ -63,7 +69,7 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 			return err
 		}
 		fs.Usage()
-		return errors.New("missing scenario (fanout, upstream, idle or baseline)")
+		return errors.New("missing scenario (fanout, upstream, idle, baseline, failover, outage or restart)")
 	}
 	scenario := args[0]
 	if err := fs.Parse(args[1:]); err != nil {
@@ -77,7 +83,7 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 		known = known || s == scenario
 	}
 	if !known {
-		return fmt.Errorf("unknown scenario %q (want fanout, upstream, idle or baseline)", scenario)
+		return fmt.Errorf("unknown scenario %q (want fanout, upstream, idle, baseline, failover, outage or restart)", scenario)
 	}
 	for _, s := range strings.Split(*clients, ",") {
 		if s = strings.TrimSpace(s); s == "" {

@@ -17,12 +17,12 @@ import (
 
 	"github.com/icws/icws/canisters/chat"
 	"github.com/icws/icws/client"
+	"github.com/icws/icws/gateway"
 	"github.com/icws/icws/ic/identity"
-	"github.com/icws/icws/ic/principal"
 	"github.com/icws/icws/protocol"
 )
 
-// Reconnection policy of `icws client`.
+// Failover policy of `icws client` (client.Config.Failover).
 const (
 	clientMaxReconnects = 5
 	clientFirstBackoff  = 500 * time.Millisecond
@@ -60,10 +60,13 @@ func (e clientError) Unwrap() error { return e.err }
 
 // clientOptions are the parsed flags of `icws client`.
 type clientOptions struct {
-	cfg      client.Config
+	cfg      client.Config // Canister is set by runClientIO, which resolves canister
+	canister string        // --canister: an id, or a name the replica knows
 	gateways []string
 	json     bool
 	linger   time.Duration
+	// backoff before the first attempt to recover, and its bound (it doubles each attempt)
+	firstBackoff, maxBackoff time.Duration
 }
 
 func parseClientFlags(args []string, stderr io.Writer) (*clientOptions, error) {
@@ -74,7 +77,7 @@ func parseClientFlags(args []string, stderr io.Writer) (*clientOptions, error) {
 		icURL        = fs.String("ic-url", "", "URL of the IC's HTTP interface, e.g. http://127.0.0.1:4943 (required)")
 		fetchRootKey = fs.Bool("fetch-root-key", false, "read the root key from the IC (local replicas only: it trusts the network)")
 		rootKeyFile  = fs.String("root-key", "", "file with the IC's DER root key, binary or hex (default: the mainnet key, or fetched with --fetch-root-key)")
-		canister     = fs.String("canister", "", "the canister's id, e.g. rrkah-fqaaa-aaaaa-aaaaq-cai (required)")
+		canister     = fs.String("canister", "", "the canister's id, e.g. bd3sg-teaaa-aaaaa-qaaba-cai, or its name in icws dev or icws replica, e.g. chat (required)")
 		identityPEM  = fs.String("identity", "", "PEM file of the Ed25519 identity that registers the client (default: anonymous)")
 		jsonMode     = fs.Bool("json", false, `scripts: read one {"text": …} per line, print one JSON object per message`)
 		maxAge       = fs.Duration("max-age", client.DefaultMaxMessageAge, "refuse messages queued longer ago than this")
@@ -84,7 +87,7 @@ func parseClientFlags(args []string, stderr io.Writer) (*clientOptions, error) {
 	)
 	fs.Var(&gateways, "gateway", "WebSocket URL of a gateway, e.g. ws://127.0.0.1:8080 (required; repeat or separate with commas to fail over)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: icws client --gateway URL --ic-url URL [--fetch-root-key] --canister ID [--json]")
+		fmt.Fprintln(stderr, "Usage: icws client --gateway URL --ic-url URL [--fetch-root-key] --canister ID|NAME [--json]")
 		fmt.Fprintln(stderr, "\nChat with a canister: each line of input is sent as {text}, each verified message is printed")
 		fmt.Fprintln(stderr, "with its sequence number and delay. Ctrl-D (end of input) closes the connection.\n\nFlags:")
 		fs.PrintDefaults()
@@ -106,17 +109,37 @@ func parseClientFlags(args []string, stderr io.Writer) (*clientOptions, error) {
 		missing = append(missing, "--canister")
 	}
 	if len(missing) > 0 {
-		return nil, fmt.Errorf("missing %s (see icws client -h)", strings.Join(missing, ", "))
+		verb := "is"
+		if len(missing) > 1 {
+			verb = "are"
+		}
+		return nil, fmt.Errorf("%s %s required (see icws client -h)", strings.Join(missing, ", "), verb)
 	}
-	id, err := principal.Decode(*canister)
-	if err != nil {
-		return nil, fmt.Errorf("--canister %q: %w", *canister, err)
+	for _, g := range gateways {
+		if err := checkURL("--gateway", g, "ws://127.0.0.1:8080", "ws", "wss"); err != nil {
+			return nil, err
+		}
 	}
-	o := &clientOptions{gateways: gateways, json: *jsonMode, linger: *linger}
+	if err := checkURL("--ic-url", *icURL, "http://127.0.0.1:4943", "http", "https"); err != nil {
+		return nil, err
+	}
+	switch mainnet := gateway.IsMainnetURL(*icURL); {
+	case mainnet && (*fetchRootKey || *rootKeyFile != ""):
+		return nil, fmt.Errorf("--ic-url %s is the IC mainnet: its root key is built in; drop --fetch-root-key and --root-key", *icURL)
+	case !mainnet && !*fetchRootKey && *rootKeyFile == "":
+		return nil, fmt.Errorf("--ic-url %s is not the IC mainnet: pass --fetch-root-key (a local replica, such as icws dev's) or --root-key FILE", *icURL)
+	}
+	if *maxAge < 0 {
+		return nil, fmt.Errorf("--max-age %v must not be negative", *maxAge)
+	}
+	if *linger < 0 {
+		return nil, fmt.Errorf("--linger %v must not be negative", *linger)
+	}
+	o := &clientOptions{canister: *canister, gateways: gateways, json: *jsonMode, linger: *linger,
+		firstBackoff: clientFirstBackoff, maxBackoff: clientMaxBackoff}
 	o.cfg = client.Config{
-		Gateway:          gateways[0],
+		Gateways:         gateways,
 		IC:               *icURL,
-		Canister:         id,
 		FetchRootKey:     *fetchRootKey,
 		MaxMessageAge:    *maxAge,
 		HeartbeatTimeout: *hbTimeout,
@@ -131,6 +154,9 @@ func parseClientFlags(args []string, stderr io.Writer) (*clientOptions, error) {
 		}
 		if h, err := hex.DecodeString(strings.TrimSpace(string(b))); err == nil {
 			b = h
+		}
+		if len(b) == 0 || b[0] != 0x30 {
+			return nil, fmt.Errorf("--root-key %s: not a DER root key in binary or hex (icws replica prints it as root_key)", *rootKeyFile)
 		}
 		o.cfg.RootKey = b
 	}
@@ -157,11 +183,28 @@ func runClientIO(ctx context.Context, args []string, stdin io.Reader, stdout, st
 	if err != nil {
 		return err
 	}
-	conn, err := client.Dial(ctx, o.cfg)
-	if err != nil {
+	return runClientWith(ctx, o, stdin, stdout)
+}
+
+// runClientWith is runClientIO once the flags are parsed.
+func runClientWith(ctx context.Context, o *clientOptions, stdin io.Reader, stdout io.Writer) error {
+	var err error
+	if o.cfg.Canister, err = resolveCanister(ctx, o.cfg.IC, o.canister); err != nil {
 		return err
 	}
 	out := &clientPrinter{w: stdout, json: o.json}
+	o.cfg.Failover = &client.Failover{
+		Attempts:   clientMaxReconnects,
+		Backoff:    o.firstBackoff,
+		MaxBackoff: o.maxBackoff,
+		// With another gateway to go to, a forged frame is a reason to leave this one.
+		Forged:      len(o.gateways) > 1,
+		OnReconnect: out.moved,
+	}
+	conn, err := client.Dial(ctx, o.cfg)
+	if err != nil {
+		return o.explain(ctx, err)
+	}
 	sess := &clientSession{conn: conn}
 	out.connected(conn)
 
@@ -249,17 +292,18 @@ func (s *clientSession) set(c *client.Conn) {
 	s.conn = c
 }
 
-// clientReceive prints verified messages until ctx ends or the connection fails for good. After
-// a verification failure it resumes through another gateway (Reconnect); after a gateway close
-// of the "reconnect" class, whose gateway has ended the session, it connects again as a new
-// client (Dial).
+// clientReceive prints verified messages until ctx ends or the connection fails for good. The
+// client library's failover (client.Config.Failover) resumes the session through the next
+// gateway after a failure that reconnecting cures, and reports each move (clientPrinter.moved);
+// only when the canister no longer knows the session (its detach grace passed: ws_open refused,
+// 4001) does this connect again, once, as a new client.
 func clientReceive(ctx context.Context, sess *clientSession, o *clientOptions, out *clientPrinter) error {
-	attempts, next := 0, 0
+	redialed := false
 	for {
 		conn := sess.get()
 		msg, err := conn.Recv(ctx)
 		if err == nil {
-			attempts = 0
+			redialed = false
 			out.message(&msg)
 			continue
 		}
@@ -270,40 +314,18 @@ func clientReceive(ctx context.Context, sess *clientSession, o *clientOptions, o
 			out.errorf(err)
 			continue
 		}
-		resume, redial := clientRecovery(err, len(o.gateways))
-		if !resume && !redial || attempts >= clientMaxReconnects {
+		if client.CloseStatus(err) != int(protocol.CloseOpenRefused) || redialed {
 			return err
 		}
 		out.errorf(err)
-		backoff := min(clientFirstBackoff<<attempts, clientMaxBackoff)
-		attempts++
-		next = (next + 1) % len(o.gateways)
-		gw := o.gateways[next]
-		if resume {
-			out.notef("resuming through %s in %v (attempt %d of %d)", gw, backoff, attempts, clientMaxReconnects)
-		} else {
-			out.notef("the gateway ended the session; connecting again as a new client through %s in %v (attempt %d of %d)",
-				gw, backoff, attempts, clientMaxReconnects)
-		}
-		t := time.NewTimer(backoff)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		}
-		if resume {
-			if err := conn.Reconnect(ctx, gw); err != nil {
-				out.errorf(err)
-			}
-			continue
-		}
+		redialed = true
+		gw := conn.Gateway()
+		out.notef("the session is gone; connecting again as a new client through %s", gw)
 		cfg := o.cfg
 		cfg.Gateway = gw
 		fresh, err := client.Dial(ctx, cfg)
 		if err != nil {
-			out.errorf(err)
-			continue
+			return o.explain(ctx, err)
 		}
 		_ = conn.Close("replaced")
 		sess.set(fresh)
@@ -311,20 +333,14 @@ func clientReceive(ctx context.Context, sess *clientSession, o *clientOptions, o
 	}
 }
 
-// clientRecovery says what can cure err: resuming the session through another gateway
-// (Reconnect; needs another gateway to try), or only a new session (Dial).
-func clientRecovery(err error, gateways int) (resume, redial bool) {
-	var ce *client.CloseError
-	if errors.As(err, &ce) {
-		return false, ce.Reconnect()
+// explain adds to err, a failure to connect, what the URLs of --gateway and --ic-url answer when
+// they are web pages (the demo page's port is a common mistake), keeping err.
+func (o *clientOptions) explain(ctx context.Context, err error) error {
+	urls := [][3]string{{"--ic-url", o.cfg.IC, "the IC's HTTP interface"}}
+	for _, g := range o.gateways {
+		urls = append(urls, [3]string{"--gateway", g, "an icws gateway"})
 	}
-	var ve *client.VerifyError
-	if errors.As(err, &ve) && gateways > 1 {
-		// Forged, lost, late or withheld messages: another gateway can deliver them. A clock
-		// that is off (Future) would fail there too.
-		return ve.Kind != client.Future, false
-	}
-	return false, false
+	return withHints(ctx, err, urls...)
 }
 
 // clientPrinter writes messages, notes and errors, as text or JSON lines.
@@ -395,6 +411,18 @@ func (p *clientPrinter) connected(c *client.Conn) {
 		p.notef("connected to %s as client %d through %s; type a line to send it, Ctrl-D to quit",
 			c.Canister(), c.ClientID(), c.Gateway())
 	}
+}
+
+// moved reports a move of the failover policy.
+func (p *clientPrinter) moved(m client.Move) {
+	if m.Attempt == 1 {
+		p.errorf(m.Cause)
+	}
+	if m.Err != nil {
+		p.notef("attempt %d of %d: could not resume through %s: %v", m.Attempt, clientMaxReconnects, m.To, m.Err)
+		return
+	}
+	p.notef("resumed the session through %s after %v (attempt %d of %d)", m.To, m.Backoff.Round(time.Millisecond), m.Attempt, clientMaxReconnects)
 }
 
 func (p *clientPrinter) notef(format string, args ...any) {

@@ -66,7 +66,10 @@ func parseGatewayFlags(args []string, stderr io.Writer) (*gatewayOptions, error)
 		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	if *icURL == "" {
-		return nil, errors.New("missing --ic-url (see icws gateway -h)")
+		return nil, errors.New("--ic-url is required (see icws gateway -h)")
+	}
+	if err := checkURL("--ic-url", *icURL, "http://127.0.0.1:4943 or https://icp-api.io", "http", "https"); err != nil {
+		return nil, err
 	}
 	o.cfg.URL = *icURL
 	switch {
@@ -79,7 +82,7 @@ func parseGatewayFlags(args []string, stderr io.Writer) (*gatewayOptions, error)
 	case *rootKeyFile != "":
 		key, err := gateway.ReadRootKey(*rootKeyFile)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("--root-key: %w", err)
 		}
 		o.cfg.RootKey = key
 	case !gateway.IsMainnetURL(*icURL):
@@ -102,6 +105,9 @@ func parseGatewayFlags(args []string, stderr io.Writer) (*gatewayOptions, error)
 	}
 	if o.cfg.MaxMessageBytes <= 0 {
 		return nil, errors.New("--max-message-bytes must be positive")
+	}
+	if o.cfg.ShutdownTimeout < 0 {
+		return nil, errors.New("--shutdown-timeout must not be negative")
 	}
 	allowed, err := parseOrigins(*origins)
 	if err != nil {
