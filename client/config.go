@@ -122,6 +122,12 @@ type Config struct {
 	Now func() time.Time
 	// Logger receives debug logs; nil discards them.
 	Logger *slog.Logger
+	// Origin, if set, is sent as the Origin header of the WebSocket handshake, as a browser
+	// sends its page's origin (scheme://host[:port]). Empty sends none: a program's connection,
+	// which gateways accept whatever their origin allow-list. A gateway that does not allow
+	// Origin closes the connection with protocol.CloseOriginNotAllowed, which the first Recv
+	// returns as a *CloseError whose Reason names the origin.
+	Origin string
 }
 
 // withDefaults returns c with every zero field replaced by its default, or an error naming a

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
+	"net/http"
 	"strings"
 	"time"
 
@@ -104,11 +106,18 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 // message to pull the client back). It does not start the socket's reader. The caller holds
 // writeMu, or is Dial.
 func (c *Conn) open(ctx context.Context, gateway string) (*socket, error) {
-	ws, res, err := c.cfg.Dialer.DialContext(ctx, gateway, nil)
+	var header http.Header
+	if c.cfg.Origin != "" {
+		header = http.Header{"Origin": {c.cfg.Origin}}
+	}
+	ws, res, err := c.cfg.Dialer.DialContext(ctx, gateway, header)
 	if err != nil {
 		if res != nil {
 			body, _ := io.ReadAll(io.LimitReader(res.Body, 512))
 			_ = res.Body.Close()
+			if mt, _, _ := mime.ParseMediaType(res.Header.Get("Content-Type")); mt == "text/html" {
+				return nil, fmt.Errorf("client: failed to open a WebSocket to %s: it answered %s with an HTML page: %w", gateway, res.Status, ErrNotGateway)
+			}
 			msg := strings.TrimSpace(string(body))
 			if msg != "" {
 				msg = ": " + msg

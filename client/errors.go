@@ -11,6 +11,10 @@ import (
 // ErrClosed is returned by every method of a Conn after Close was called.
 var ErrClosed = errors.New("client: connection closed")
 
+// ErrNotGateway is wrapped by the error of Dial or Reconnect when the gateway's URL answered the
+// WebSocket handshake with an HTML page: a web server (such as icws dev's demo page), not a gateway.
+var ErrNotGateway = errors.New("this URL serves web pages, not an icws gateway")
+
 // Kind names the check a message from the gateway failed.
 type Kind int
 

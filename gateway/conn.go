@@ -28,17 +28,21 @@ import (
 // time, in order; it too runs only while frames wait. An idle connection has one goroutine.
 type conn struct {
 	// Static after construction.
-	g   *Gateway
-	ws  *websocket.Conn
-	ip  netip.Addr
-	id  uint64 // serial number, for logs
-	q   *sendQueue
-	lim *rate.Limiter
+	g    *Gateway
+	ws   *websocket.Conn
+	ip   netip.Addr
+	id   uint64 // serial number, for logs
+	q    *sendQueue
+	lim  *rate.Limiter
+	wire wire // the protocol: seedWire or omniaWire
 
-	// Set by the handshake before the client joins its hub; read-only afterwards.
-	canister principal.Principal
-	clientID uint64
-	hub      *hub
+	// Set by the handshake before the client joins its hub; read-only afterwards. The client key
+	// is (clientPrincipal, clientID): the seed's client id with the zero principal, or Omnia's
+	// ClientKey (the caller's principal and the client nonce).
+	canister        principal.Principal
+	clientID        uint64
+	clientPrincipal principal.Principal
+	hub             *hub
 
 	// Close state. closeOnce guards closeCode and closeDetail, which are read only after closing
 	// is closed.
@@ -72,6 +76,10 @@ type conn struct {
 func (c *conn) log() *slog.Logger {
 	if c.canister.Len() == 0 { // before the first message names the client
 		return c.g.log.With("conn", c.id, "remote", c.ip)
+	}
+	if c.clientPrincipal.Len() != 0 {
+		return c.g.log.With("conn", c.id, "remote", c.ip, "protocol", c.wire.String(), "canister", c.canister.String(),
+			"client", c.clientPrincipal.String(), "client_nonce", c.clientID)
 	}
 	return c.g.log.With("conn", c.id, "remote", c.ip, "canister", c.canister.String(), "client_id", c.clientID)
 }
@@ -108,7 +116,7 @@ func (c *conn) enqueue(f outFrame) {
 // the end. When the connection is over, the canister has been told (ws_close) and g.active is
 // done.
 func (c *conn) serve() {
-	if !c.handshake() {
+	if !c.wire.open(c) {
 		c.end()
 		return
 	}
@@ -145,7 +153,7 @@ func (c *conn) end() {
 		// within one CallTimeout in all.
 		c.drainBy.Store(time.Now().Add(g.cfg.CallTimeout).UnixNano())
 		c.waitCalls()
-		g.closeClient(c.canister, c.clientID, c.log())
+		g.closeConn(c)
 		done()
 	}
 	if g.log.Enabled(context.Background(), slog.LevelDebug) {
@@ -162,8 +170,9 @@ func (c *conn) metricCode() int {
 	return int(c.closeCode)
 }
 
-// handshake reads and checks the first message and opens the client with ws_open. It reports
-// whether the client is open; otherwise the connection has been told to close.
+// handshake is the seed protocol's open (seedWire.open): it reads and checks the first message
+// and opens the client with ws_open. It reports whether the client is open; otherwise the
+// connection has been told to close.
 func (c *conn) handshake() bool {
 	g := c.g
 	c.ws.SetReadDeadline(time.Now().Add(g.cfg.HandshakeTimeout))
@@ -198,7 +207,7 @@ func (c *conn) handshake() bool {
 	}
 
 	// Join the canister's hub before ws_open, so the poller routes the messages ws_open queues.
-	h := g.hubFor(canister)
+	h := g.hubFor(seedWire{}, canister)
 	c.hub = h
 	if closed := h.add(c); closed != nil {
 		select {
@@ -380,11 +389,12 @@ func (c *conn) readLoop() {
 			c.badMessage("a text frame")
 			continue
 		}
-		if err := c.checkFrame(data); err != nil {
+		queued, err := c.wire.check(c, data)
+		if err != nil {
 			c.badMessage(err.Error())
 			continue
 		}
-		if !c.submit(data) {
+		if !c.submit(queued) {
 			g.m.rateLimited.inc()
 			c.closeWith(protocol.CloseRateLimited, "too many messages waiting for the canister")
 			return
@@ -471,7 +481,7 @@ func (c *conn) callLoop() {
 		c.inQueue[0] = nil
 		c.inQueue = c.inQueue[1:]
 		c.inMu.Unlock()
-		c.callMessage(frame)
+		c.wire.relay(c, frame)
 		c.inMu.Lock()
 		c.inBytes -= int64(len(frame))
 		c.inMu.Unlock()

@@ -16,6 +16,15 @@
 // that reads too slowly, sends too fast or sends bad frames, or a canister that cannot be reached.
 // Nothing a client sends can make the gateway panic or stop.
 //
+// # The production protocol (Omnia mode)
+//
+// OmniaHandler, also at /omnia on Handler, serves the protocol of Omnia's ic-websocket-js 0.5
+// clients and ic-websocket-cdk 0.4 canisters: the gateway greets with its principal, the client's
+// frames are its own signed ws_open and ws_message calls, which the gateway relays unchanged
+// (one at a time per client, in order) and whose outcome it reads, closing the connection with a
+// code and the reason when ws_open fails. Polling, delivery, limits and shutdown are the same as
+// below; only the frames and methods differ (wire.go, omnia.go; docs/PROTOCOL.md).
+//
 // # Delivery
 //
 // One poller per canister, never per client, fetches this gateway's messages with

@@ -153,6 +153,7 @@ func testConn(g *Gateway, clientID uint64) *conn {
 	return &conn{
 		g:            g,
 		id:           clientID,
+		wire:         seedWire{},
 		clientID:     clientID,
 		q:            newSendQueue(g.cfg.SendQueueSize),
 		closing:      make(chan struct{}),

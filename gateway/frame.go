@@ -3,21 +3,38 @@ package gateway
 import (
 	"io"
 
+	"github.com/icws/icws/ic/principal"
 	"github.com/icws/icws/protocol"
+	"github.com/icws/icws/protocol/omnia"
 )
 
 // batch is one poll's answer, shared by every frame made from it. The certificate and the witness
 // cover the whole batch; their encoding (tail) is made once and written to each client straight
-// from here, never copied per client.
+// from here, never copied per client. The seed protocol's frames are S6 {key, val, cert, tree},
+// Omnia's {key, content, cert, tree}: the same map but for one field name, and the same tail.
 type batch struct {
 	msgs []protocol.Message
-	tail []byte // `"cert": bytes, "tree": bytes`, the end of every S6 frame of the batch
+	// to holds, for an Omnia batch, the client principal of each message (with msgs[i].ClientID,
+	// the client nonce, the client key); it is nil for the seed protocol.
+	to   []principal.Principal
+	tail []byte // `"cert": bytes, "tree": bytes`, the end of every frame of the batch
+	// raw, if set, is a frame written as it is (Omnia's handshake); the batch then has no msgs.
+	raw []byte
 }
 
 func newBatch(res *protocol.CertMessages) *batch {
 	tail := protocol.AppendCertTail(make([]byte, 0, protocol.CertTailSize(res.Cert, res.Tree)), res.Cert, res.Tree)
 	return &batch{msgs: res.Messages, tail: tail}
 }
+
+// newOmniaBatch is newBatch for an Omnia poll: to[i] is the principal of msgs[i]'s client.
+func newOmniaBatch(res *protocol.CertMessages, to []principal.Principal) *batch {
+	tail := omnia.AppendFrameTail(make([]byte, 0, omnia.FrameTailSize(res.Cert, res.Tree)), res.Cert, res.Tree)
+	return &batch{msgs: res.Messages, to: to, tail: tail}
+}
+
+// rawFrame is a batch of one frame written as it is.
+func rawFrame(b []byte) outFrame { return outFrame{b: &batch{raw: b}} }
 
 // outFrame is one message waiting in a client's send queue: message i of batch b.
 type outFrame struct {
@@ -27,19 +44,44 @@ type outFrame struct {
 	last bool
 }
 
-// frameSize is the length of the S6 frame of message i of b.
+// client is the key of message i's client in its hub.
+func (b *batch) client(i int) clientKey {
+	k := clientKey{id: b.msgs[i].ClientID}
+	if b.to != nil {
+		k.principal = b.to[i]
+	}
+	return k
+}
+
+// frameSize is the length of the frame of message i of b.
 func (b *batch) frameSize(i int) int {
+	if b.raw != nil {
+		return len(b.raw)
+	}
 	m := &b.msgs[i]
+	if b.to != nil {
+		return omnia.FrameHeadSize(m.Key, len(m.Val)) + len(m.Val) + len(b.tail)
+	}
 	return protocol.CertHeadSize(m.Key, len(m.Val)) + len(m.Val) + len(b.tail)
 }
 
-// writeFrame writes the S6 frame {key, val, cert, tree} of message i of b to w: the same bytes as
-// protocol.CertMessage.Marshal (protocol's AppendCertHead, the message, the batch's shared
-// AppendCertTail).
-// scratch is reused between calls to avoid allocation.
+// writeFrame writes the frame of message i of b to w: for the seed protocol the S6 frame
+// {key, val, cert, tree}, the same bytes as protocol.CertMessage.Marshal (protocol's
+// AppendCertHead, the message, the batch's shared AppendCertTail); for Omnia the same with
+// omnia.AppendFrameHead, as omnia.Frame.Marshal. scratch is reused between calls to avoid
+// allocation.
 func (b *batch) writeFrame(w io.Writer, scratch []byte, i int) ([]byte, error) {
+	if b.raw != nil {
+		_, err := w.Write(b.raw)
+		return scratch, err
+	}
 	m := &b.msgs[i]
-	h := protocol.AppendCertHead(scratch[:0], m.Key, len(m.Val))
+	var h []byte
+	if b.to != nil {
+		h = omnia.AppendFrameHead(scratch[:0], m.Key, len(m.Val))
+	} else {
+		h = protocol.AppendCertHead(scratch[:0], m.Key, len(m.Val))
+	}
 	if _, err := w.Write(h); err != nil {
 		return h, err
 	}

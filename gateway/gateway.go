@@ -28,6 +28,7 @@ type Gateway struct {
 	// Static after New.
 	cfg           Config
 	api           canisterAPI
+	oapi          omniaAPI // nil if api cannot relay signed calls (the poller's unit tests' fake)
 	principal     principal.Principal
 	principalText string
 	log           *slog.Logger
@@ -47,7 +48,7 @@ type Gateway struct {
 	mu       sync.Mutex
 	closing  bool                          // guarded by mu; Shutdown has begun
 	conns    map[*conn]struct{}            // guarded by mu
-	hubs     map[principal.Principal]*hub  // guarded by mu
+	hubs     map[hubKey]*hub               // guarded by mu
 	nextConn uint64                        // guarded by mu
 	icFails  atomic.Int32                  // consecutive IC transport failures, for /readyz
 	lastErr  atomic.Pointer[errorSnapshot] // the last IC transport failure
@@ -103,7 +104,7 @@ func newGateway(cfg Config, api canisterAPI, p principal.Principal) (*Gateway, e
 		limiter:       newConnLimiter(cfg.MaxConnections, cfg.MaxConnectionsPerIP),
 		keys:          newKeyCache(cfg.ClientKeyCacheSize),
 		conns:         make(map[*conn]struct{}),
-		hubs:          make(map[principal.Principal]*hub),
+		hubs:          make(map[hubKey]*hub),
 	}
 	g.upgrader = websocket.Upgrader{
 		HandshakeTimeout: cfg.HandshakeTimeout,
@@ -122,6 +123,7 @@ func newGateway(cfg Config, api canisterAPI, p principal.Principal) (*Gateway, e
 			http.Error(w, reason.Error(), status)
 		},
 	}
+	g.oapi, _ = api.(omniaAPI)
 	g.hardCtx, g.hardCancel = context.WithCancel(context.Background())
 	return g, nil
 }
@@ -130,11 +132,14 @@ func newGateway(cfg Config, api canisterAPI, p principal.Principal) (*Gateway, e
 // gateway's messages apart by it.
 func (g *Gateway) Principal() principal.Principal { return g.principal }
 
-// ServeHTTP accepts a client's WebSocket. It refuses the upgrade, with an HTTP error, when the
-// gateway is shutting down, the origin is not allowed or a connection cap is reached. Once
-// upgraded, the connection is served by goroutines of the gateway until it ends and the canister
-// has been told (ws_close); ServeHTTP returns at once. Shutdown waits for them.
-func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+// ServeHTTP accepts a client's WebSocket of the icws seed protocol. It refuses the upgrade, with
+// an HTTP error, when the gateway is shutting down, the origin is not allowed or a connection cap
+// is reached. Once upgraded, the connection is served by goroutines of the gateway until it ends
+// and the canister has been told (ws_close); ServeHTTP returns at once. Shutdown waits for them.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.serveWS(w, r, seedWire{}) }
+
+// serveWS accepts a client's WebSocket of protocol p (see ServeHTTP).
+func (g *Gateway) serveWS(w http.ResponseWriter, r *http.Request, p wire) {
 	if !websocket.IsWebSocketUpgrade(r) {
 		g.m.refused[refusedBadRequest].inc()
 		w.Header().Set("Upgrade", "websocket")
@@ -181,6 +186,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ws:           ws,
 		ip:           ip,
 		id:           id,
+		wire:         p,
 		q:            newSendQueue(g.cfg.SendQueueSize),
 		closing:      make(chan struct{}),
 		socketClosed: make(chan struct{}),
@@ -207,7 +213,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // no reason; a Close frame's reason reaches it. It waits briefly for the client's Close frame, so
 // that the browser sees a clean close.
 func (g *Gateway) refuseOrigin(w http.ResponseWriter, r *http.Request, origin string) {
-	g.log.Warn("refused a WebSocket from a web page whose origin is not allowed (allow it with --allowed-origins, Config.AllowedOrigins)",
+	g.log.Warn("refused a WebSocket from a web page whose origin is not allowed (allow it with --allowed-origins)",
 		"origin", origin, "remote", r.RemoteAddr)
 	ws, err := g.upgrader.Upgrade(w, r, nil)
 	if err != nil {
@@ -229,13 +235,15 @@ func (g *Gateway) refuseOrigin(w http.ResponseWriter, r *http.Request, origin st
 	}
 }
 
-// Handler returns the gateway's HTTP handler: the WebSocket endpoint at every path but /healthz
-// (200 while the process serves) and /readyz (200 while the gateway accepts clients and the IC
-// answers; 503 otherwise).
+// Handler returns the gateway's HTTP handler: the seed protocol's WebSocket endpoint at every
+// path but /omnia (the Omnia protocol's endpoint, see OmniaHandler), /healthz (200 while the
+// process serves) and /readyz (200 while the gateway accepts clients and the IC answers; 503
+// otherwise).
 func (g *Gateway) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", g.serveHealth)
 	mux.HandleFunc("/readyz", g.serveReady)
+	mux.Handle("/omnia", g.OmniaHandler())
 	mux.Handle("/", g)
 	return mux
 }
@@ -320,29 +328,36 @@ func (g *Gateway) clientKey(ctx context.Context, canister principal.Principal, c
 	return key, nil
 }
 
-// closeClient tells the canister that a client's connection ended (ws_close), retrying transport
-// failures with backoff for up to CloseRetryTimeout, or until Shutdown gives up.
+// closeClient tells the canister that a seed client's connection ended (ws_close); see closeConn.
 func (g *Gateway) closeClient(canister principal.Principal, clientID uint64, log *slog.Logger) {
+	g.closeConnLog(&conn{g: g, wire: seedWire{}, canister: canister, clientID: clientID}, log)
+}
+
+// closeConn tells the canister that c's client left (its protocol's ws_close), retrying transport
+// failures with backoff for up to CloseRetryTimeout, or until Shutdown gives up.
+func (g *Gateway) closeConn(c *conn) { g.closeConnLog(c, c.log()) }
+
+func (g *Gateway) closeConnLog(c *conn, log *slog.Logger) {
 	ctx, cancel := context.WithTimeout(g.hardCtx, g.cfg.CloseRetryTimeout)
 	defer cancel()
 	bo := backoff{min: 200 * time.Millisecond, max: 10 * time.Second}
 	for attempt := 1; ; attempt++ {
 		start := time.Now()
 		callCtx, callCancel := context.WithTimeout(ctx, g.cfg.CallTimeout)
-		err := g.api.close(callCtx, canister, clientID)
+		err := c.wire.closeOnce(callCtx, c)
 		callCancel()
 		g.m.observeCall(methodClose, start)
 		if err == nil {
 			g.m.wsClose[resultTrue].inc()
 			g.icUp()
-			g.keys.remove(clientRef{canister, clientID})
+			c.wire.forget(c)
 			return
 		}
 		if !retryable(err) && ctx.Err() == nil {
 			// The canister's final answer (for instance, the client was already closed).
 			g.m.wsClose[resultReject].inc()
 			g.icUp()
-			g.keys.remove(clientRef{canister, clientID})
+			c.wire.forget(c)
 			log.Info("ws_close rejected", "err", err)
 			return
 		}
@@ -350,7 +365,7 @@ func (g *Gateway) closeClient(canister principal.Principal, clientID uint64, log
 		if ctx.Err() != nil {
 			g.m.wsClose[resultError].inc()
 			log.Error("ws_close failed; giving up: the canister keeps the client until it expires it",
-				"canister", canister.String(), "client_id", clientID, "attempts", attempt, "err", err)
+				"canister", c.canister.String(), "client_id", c.clientID, "attempts", attempt, "err", err)
 			return
 		}
 		g.m.retries[methodClose].inc()

@@ -18,15 +18,16 @@ import (
 type hub struct {
 	// Static after construction.
 	g        *Gateway
+	wire     wire // the protocol of the canister's clients here
 	canister principal.Principal
 	log      *slog.Logger
 	wake     chan struct{} // capacity 1: poll now (a call likely queued messages) or stop (no clients)
 
 	mu         sync.Mutex
-	clients    map[uint64]*conn         // guarded by mu; open or opening clients, by client id
-	closingIDs map[uint64]chan struct{} // guarded by mu; ws_close in flight, by client id
-	running    bool                     // guarded by mu; a poller goroutine runs
-	cursor     uint64                   // guarded by mu while no poller runs; the poller's own while it runs
+	clients    map[clientKey]*conn         // guarded by mu; open or opening clients, by client key
+	closingIDs map[clientKey]chan struct{} // guarded by mu; ws_close in flight, by client key
+	running    bool                        // guarded by mu; a poller goroutine runs
+	cursor     uint64                      // guarded by mu while no poller runs; the poller's own while it runs
 
 	// One poller per canister is an invariant: loops counts the poll loops that run, maxLoops the
 	// most that ever ran at once (tests check it never exceeds 1; poll logs an error if it does).
@@ -38,20 +39,35 @@ type hub struct {
 	afterStop func()
 }
 
-// hubFor returns the hub of canister, creating it if needed.
-func (g *Gateway) hubFor(canister principal.Principal) *hub {
+// hubKey names a hub: a canister's clients of one protocol. A canister speaks one protocol (the
+// two define ws_open and ws_get_messages with different types), so in practice one of the two
+// exists per canister; keeping them apart means a client of the wrong protocol cannot disturb
+// the other's poller.
+type hubKey struct {
+	wire     wire
+	canister principal.Principal
+}
+
+// hubFor returns the hub of canister's clients of protocol w, creating it if needed.
+func (g *Gateway) hubFor(w wire, canister principal.Principal) *hub {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	h := g.hubs[canister]
+	k := hubKey{w, canister}
+	h := g.hubs[k]
 	if h == nil {
+		log := g.log.With("canister", canister.String())
+		if _, seed := w.(seedWire); !seed {
+			log = log.With("protocol", w.String())
+		}
 		h = &hub{
 			g:        g,
+			wire:     w,
 			canister: canister,
-			log:      g.log.With("canister", canister.String()),
+			log:      log,
 			wake:     make(chan struct{}, 1),
-			clients:  make(map[uint64]*conn),
+			clients:  make(map[clientKey]*conn),
 		}
-		g.hubs[canister] = h
+		g.hubs[k] = h
 	}
 	return h
 }
@@ -65,18 +81,19 @@ func (g *Gateway) hubFor(canister principal.Principal) *hub {
 func (h *hub) add(c *conn) (closed <-chan struct{}) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if old := h.clients[c.clientID]; old != nil {
+	k := c.key()
+	if old := h.clients[k]; old != nil {
 		old.replaced.Store(true)
 		old.closeWith(protocol.CloseSessionEnded, "replaced by a newer connection of this client")
 	}
-	h.clients[c.clientID] = c
+	h.clients[k] = c
 	if !h.running {
 		h.running = true
 		h.g.active.Add(1)
 		h.g.m.pollers.inc()
 		go h.poll(h.cursor)
 	}
-	return h.closingIDs[c.clientID]
+	return h.closingIDs[k]
 }
 
 // leave unregisters c; after the last client the poller stops. If the canister must be told
@@ -85,8 +102,9 @@ func (h *hub) add(c *conn) (closed <-chan struct{}) {
 func (h *hub) leave(c *conn, needClose bool) (done func()) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.clients[c.clientID] == c {
-		delete(h.clients, c.clientID)
+	k := c.key()
+	if h.clients[k] == c {
+		delete(h.clients, k)
 		if len(h.clients) == 0 {
 			h.poke()
 		}
@@ -96,17 +114,17 @@ func (h *hub) leave(c *conn, needClose bool) (done func()) {
 	}
 	ch := make(chan struct{})
 	if h.closingIDs == nil {
-		h.closingIDs = make(map[uint64]chan struct{})
+		h.closingIDs = make(map[clientKey]chan struct{})
 	}
-	prev := h.closingIDs[c.clientID]
-	h.closingIDs[c.clientID] = ch
+	prev := h.closingIDs[k]
+	h.closingIDs[k] = ch
 	return func() {
 		h.mu.Lock()
-		if h.closingIDs[c.clientID] == ch {
+		if h.closingIDs[k] == ch {
 			if prev != nil {
-				h.closingIDs[c.clientID] = prev
+				h.closingIDs[k] = prev
 			} else {
-				delete(h.closingIDs, c.clientID)
+				delete(h.closingIDs, k)
 			}
 		}
 		h.mu.Unlock()
@@ -144,11 +162,9 @@ func (h *hub) stop(cursor uint64, force bool) bool {
 
 // poll fetches the canister's messages for this gateway from cursor on and routes them to the
 // clients, until the hub has no clients or the gateway stops. It polls again at once after a batch
-// that may have been full, and after PollInterval otherwise. The gateway cannot know where the
-// canister cut a batch (the library caps both the count, 50 by default, and the bytes, and an
-// application may lower either), so every non-empty batch counts as possibly full: a burst costs
-// one empty query at its end, and a steady stream is fetched back to back. Errors and refused
-// batches are retried with backoff; the cursor moves only past messages that were routed.
+// that may have been full (the protocol's fetch says: Omnia's is_end_of_queue, or any non-empty
+// batch for the seed), and after PollInterval otherwise. Errors and refused batches are retried
+// with backoff; the cursor moves only past messages that were routed.
 func (h *hub) poll(cursor uint64) {
 	g := h.g
 	defer g.active.Done()
@@ -174,7 +190,7 @@ func (h *hub) poll(cursor uint64) {
 			return
 		}
 		start := time.Now()
-		next, n, err := h.pollOnce(cursor, fresh)
+		next, n, more, err := h.pollOnce(cursor, fresh)
 		g.m.pollDuration.observe(time.Since(start))
 		var wait time.Duration
 		if err != nil {
@@ -196,7 +212,8 @@ func (h *hub) poll(cursor uint64) {
 			cursor = next
 			if n > 0 {
 				fresh = false
-			} else {
+			}
+			if !more {
 				wait = g.cfg.PollInterval - time.Since(start)
 			}
 		}
@@ -216,33 +233,33 @@ func (h *hub) poll(cursor uint64) {
 var errBatch = errors.New("batch refused")
 
 // pollOnce makes one ws_get_messages query from cursor, checks the batch and routes its messages.
-// It returns the new cursor and the batch size. fresh says no batch was taken since the poller
-// started: then the batch may start anywhere past the cursor.
-func (h *hub) pollOnce(cursor uint64, fresh bool) (next uint64, n int, err error) {
+// It returns the new cursor, the batch size and whether more messages may wait. fresh says no
+// batch was taken since the poller started: then the batch may start anywhere past the cursor.
+func (h *hub) pollOnce(cursor uint64, fresh bool) (next uint64, n int, more bool, err error) {
 	g := h.g
 	ctx, cancel := context.WithTimeout(g.hardCtx, g.cfg.PollTimeout)
 	defer cancel()
 	g.m.polls.inc()
 	start := time.Now()
-	res, err := g.api.getMessages(ctx, h.canister, cursor)
+	res, to, more, err := h.wire.fetch(ctx, g, h.canister, cursor)
 	g.m.observeCall(methodGetMessages, start)
 	if err != nil {
 		g.m.pollErrors.inc()
-		if _, isReject := rejectOf(err); isReject {
+		if answered(err) {
 			g.icUp()
 		} else {
 			g.icDown(err)
 		}
-		return cursor, 0, fmt.Errorf("ws_get_messages(%d): %w", cursor, err)
+		return cursor, 0, false, fmt.Errorf("ws_get_messages(%d): %w", cursor, err)
 	}
 	g.icUp()
 	next, gap, err := checkBatch(res, g.principalText, cursor, fresh)
 	if err != nil {
 		g.m.pollRefused.inc()
-		return cursor, 0, fmt.Errorf("ws_get_messages(%d): %w", cursor, err)
+		return cursor, 0, false, fmt.Errorf("ws_get_messages(%d): %w", cursor, err)
 	}
 	if len(res.Messages) == 0 {
-		return cursor, 0, nil
+		return cursor, 0, more, nil
 	}
 	if gap {
 		// The canister deleted messages before this gateway fetched them: those of clients that
@@ -257,8 +274,12 @@ func (h *hub) pollOnce(cursor uint64, fresh bool) (next uint64, n int, err error
 		h.log.Debug("batch", "cursor", cursor, "messages", len(res.Messages), "first", res.Messages[0].Key, "last", res.Messages[len(res.Messages)-1].Key)
 	}
 	g.m.messagesPolled.add(uint64(len(res.Messages)))
-	h.route(newBatch(res))
-	return next, len(res.Messages), nil
+	if to != nil {
+		h.route(newOmniaBatch(res, to))
+	} else {
+		h.route(newBatch(res))
+	}
+	return next, len(res.Messages), more, nil
 }
 
 // route hands each message of b to its client's queue, without blocking.
@@ -267,15 +288,12 @@ func (h *hub) route(b *batch) {
 	defer h.mu.Unlock()
 	for i := range b.msgs {
 		m := &b.msgs[i]
-		c := h.clients[m.ClientID]
+		c := h.clients[b.client(i)]
 		if c == nil {
 			h.g.m.messagesUnroutable.inc()
 			continue
 		}
-		f := outFrame{b: b, i: i}
-		if k, _ := protocol.KindOf(m.Val); k == protocol.KindClose {
-			f.last = true
-		}
+		f := outFrame{b: b, i: i, last: h.wire.last(m.Val)}
 		c.enqueue(f)
 	}
 }

@@ -82,7 +82,7 @@ func TestPollerRoutesAndStops(t *testing.T) {
 		return fake
 	})
 	const perClient = 60
-	h := g.hubFor(testCanister)
+	h := g.hubFor(seedWire{}, testCanister)
 	conns := []*conn{testConn(g, 1), testConn(g, 2), testConn(g, 3)}
 	for _, c := range conns {
 		if h.add(c) != nil {
@@ -97,7 +97,7 @@ func TestPollerRoutesAndStops(t *testing.T) {
 		}
 	}
 	h.poke()
-	if got := g.hubFor(testCanister); got != h {
+	if got := g.hubFor(seedWire{}, testCanister); got != h {
 		t.Fatal("hubFor made a second hub for one canister")
 	}
 	waitFor(t, "all messages routed", func() bool { return g.m.messagesPolled.get() == 3*perClient })
@@ -153,7 +153,7 @@ func TestPollerSurvivesErrors(t *testing.T) {
 		fake.push(1, []byte{byte(i)})
 	}
 	c := testConn(g, 1)
-	h := g.hubFor(testCanister)
+	h := g.hubFor(seedWire{}, testCanister)
 	h.add(c)
 	waitFor(t, "messages after errors", func() bool { return c.q.len() == 5 })
 	for i, f := range c.q.take() {
@@ -188,7 +188,7 @@ func TestSlowClientClosedNotSkipped(t *testing.T) {
 		return fake
 	})
 	slow, fast := testConn(g, 1), testConn(g, 2)
-	h := g.hubFor(testCanister)
+	h := g.hubFor(seedWire{}, testCanister)
 	h.add(slow)
 	h.add(fast)
 	var got int
@@ -232,7 +232,7 @@ func TestCloseNoticeEndsConnection(t *testing.T) {
 	fake.push(1, plain)
 	fake.push(1, notice)
 	c := testConn(g, 1)
-	h := g.hubFor(testCanister)
+	h := g.hubFor(seedWire{}, testCanister)
 	h.add(c)
 	waitFor(t, "two messages", func() bool { return c.q.len() == 2 })
 	items := c.q.take()
@@ -268,7 +268,7 @@ func TestCloseClientRetries(t *testing.T) {
 // waits for an earlier connection's ws_close in flight.
 func TestHubReplacesAndWaitsForClose(t *testing.T) {
 	g := newTestGateway(t, Config{PollInterval: time.Hour}, func(gw string) canisterAPI { return &fakeIC{gateway: gw} })
-	h := g.hubFor(testCanister)
+	h := g.hubFor(seedWire{}, testCanister)
 	old, repl := testConn(g, 5), testConn(g, 5)
 	h.add(old)
 	if h.add(repl) != nil {
@@ -286,7 +286,7 @@ func TestHubReplacesAndWaitsForClose(t *testing.T) {
 		t.Fatal("a replaced connection was asked to call ws_close")
 	}
 	h.mu.Lock()
-	current := h.clients[5]
+	current := h.clients[clientKey{id: 5}]
 	h.mu.Unlock()
 	if current != repl {
 		t.Fatal("the replaced connection's leave removed the newer one")
@@ -323,7 +323,7 @@ func TestOnePollerWhenClientJoinsAsPollerStops(t *testing.T) {
 		fake = &fakeIC{gateway: gw}
 		return fake
 	})
-	h := g.hubFor(testCanister)
+	h := g.hubFor(seedWire{}, testCanister)
 	stopping, resume := make(chan struct{}), make(chan struct{})
 	var once sync.Once
 	h.afterStop = func() {

@@ -13,6 +13,7 @@ import (
 	"github.com/icws/icws/ic/envelope"
 	"github.com/icws/icws/ic/principal"
 	"github.com/icws/icws/protocol"
+	"github.com/icws/icws/protocol/omnia"
 )
 
 // canisterAPI is what the gateway needs from the IC: the ws_* methods of the canisters it serves,
@@ -68,12 +69,26 @@ func rejectOf(err error) (*agent.RejectError, bool) {
 	return nil, false
 }
 
+// answered reports whether an IC call that failed with err was answered by the IC (a reject, or
+// an Err result of the canister) rather than lost in transport.
+func answered(err error) bool {
+	if _, ok := rejectOf(err); ok {
+		return true
+	}
+	var ce *omnia.CanisterError
+	return errors.As(err, &ce)
+}
+
 // retryable reports whether an IC call that failed with err may succeed if made again: transport
 // failures, timeouts, overload, refused (unverifiable) answers and transient rejects. Other rejects
 // are the canister's or the IC's final word; a canceled context means the gateway gave up.
 func retryable(err error) bool {
 	if re, ok := rejectOf(err); ok {
 		return re.Code == envelope.SysTransient
+	}
+	var ce *omnia.CanisterError
+	if errors.As(err, &ce) {
+		return false // the canister's Err result: its final word
 	}
 	return !errors.Is(err, context.Canceled)
 }

@@ -155,6 +155,7 @@ func BenchmarkPersistRounds(b *testing.B) {
 			if st.rounds > 0 {
 				b.ReportMetric(float64(st.bytes)/float64(st.rounds), "B/round-written")
 				b.ReportMetric(float64(st.time.Microseconds())/float64(st.rounds), "µs/round-writing")
+				b.ReportMetric(float64(st.checkpoints), "checkpoints")
 			}
 		})
 	}

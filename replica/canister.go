@@ -38,10 +38,11 @@ type canister struct {
 
 	chunks map[[32]byte][]byte // the chunk store (upload_chunk)
 
-	// With Config.StateDir: persistDirty says the canister's file must be rewritten after this
-	// round; pendingModule is a module installed and not yet written to its file.
-	persistDirty  bool
-	pendingModule []byte
+	// With Config.StateDir: persistDirty says the canister changed this round, sinceCheckpoint
+	// since the last checkpoint; fullNext that its next journal record must be whole (new code,
+	// or a delta was lost); pendingModule is a module installed and not yet written to its file.
+	persistDirty, sinceCheckpoint, fullNext bool
+	pendingModule                           []byte
 
 	// Replicated state kept by the replica; written only in rounds.
 	certifiedData []byte

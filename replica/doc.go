@@ -10,6 +10,8 @@
 //     call: 200 with a certificate once the call was replied or rejected, 202 after a timeout.
 //   - POST /api/v2|v3/canister/<ecid>/query: query, signed with the node's Ed25519 key.
 //   - POST /api/v2|v3/canister/<ecid>/read_state and /api/v2|v3/subnet/<subnet>/read_state.
+//   - GET /api/icws/canisters (CanisterNamesPath): JSON from each named canister to its id; not
+//     the IC's, for tools that take a name where an id is asked for.
 //
 // Every response carries CORS headers (any origin); unknown routes answer 404, which agent-js
 // needs to fall back from v3 to v2.

@@ -17,6 +17,7 @@ import (
 func (r *Replica) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/v2/status", r.handleStatus)
+	mux.HandleFunc("GET "+CanisterNamesPath, r.handleCanisterNames)
 	mux.HandleFunc("POST /api/v2/canister/{ecid}/call", r.handleCall(false))
 	mux.HandleFunc("POST /api/v3/canister/{ecid}/call", r.handleCall(true))
 	mux.HandleFunc("POST /api/v4/canister/{ecid}/call", r.handleCall(true))

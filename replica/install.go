@@ -139,7 +139,7 @@ func (r *Replica) install(ctx context.Context, c *canister, caller principal.Pri
 	}
 	c.certDirty = true
 	if r.store != nil {
-		c.pendingModule = wasm
+		c.pendingModule, c.fullNext = wasm, true
 	}
 	r.bump(c)
 	r.log.Info("canister code installed", "canister", c.label(), "id", c.id.String(),

@@ -2,10 +2,12 @@ package replica
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -30,19 +32,38 @@ func (r *Replica) load(ctx context.Context, specs []CanisterSpec, now uint64) er
 	if err != nil {
 		return s.stateError(metaFile, err)
 	}
+	entries, err := r.readJournal()
+	if err != nil {
+		return err
+	}
+	// The table is the newest meta record; each canister's records after its file, in order.
+	later := make(map[principal.Principal][]*canisterRecord)
+	for _, e := range entries {
+		if e.Meta != nil && e.Meta.Round > meta.Round {
+			meta = *e.Meta
+		}
+		for k := range e.Canisters {
+			later[e.Canisters[k].ID] = append(later[e.Canisters[k].ID], &e.Canisters[k])
+		}
+		s.round = max(s.round, e.Round)
+	}
+	s.round = max(s.round, meta.Round)
 	if meta.NextIndex > uint64(MaxCanisters) {
 		return s.stateError(metaFile, fmt.Errorf("%w: next canister index %d is out of range", ErrStateCorrupt, meta.NextIndex))
 	}
 	r.nextIndex = int(meta.NextIndex)
-	r.state.time = meta.Time
+	r.state.time = max(r.state.time, meta.Time)
 	r.state.height = meta.Height
 	r.randCounter = meta.RandCounter
 
 	saved := make(map[*canister]*canisterRecord) // native canisters waiting for their spec
-	keepFiles, keepModules := make(map[string]bool), make(map[string]bool)
 	for _, mc := range meta.Canisters {
 		id := mc.ID.String()
-		c, rec, err := r.loadCanister(ctx, mc)
+		rec, err := r.canisterState(mc, later[mc.ID])
+		if err != nil {
+			return s.stateError(filepath.Join(canistersSubdir, id+".state"), err)
+		}
+		c, err := r.loadCanister(ctx, rec)
 		if err != nil {
 			return s.stateError(filepath.Join(canistersSubdir, id+".state"), err)
 		}
@@ -52,16 +73,12 @@ func (r *Replica) load(ctx context.Context, specs []CanisterSpec, now uint64) er
 		if rec.Code == codeNative {
 			saved[c] = rec
 		}
-		if rec.Code == codeWasm {
-			keepModules[hex.EncodeToString(rec.ModuleHash)] = true
-		}
-		keepFiles[id] = true
 		r.addCanister(c)
+		c.sinceCheckpoint = true // New's checkpoint folds the journal into the files
 		if c.name != "" {
 			r.byName[c.name] = c
 		}
 	}
-
 	for i, spec := range specs {
 		c := r.byName[spec.Name]
 		if c == nil {
@@ -109,11 +126,85 @@ func (r *Replica) load(ctx context.Context, specs []CanisterSpec, now uint64) er
 		c.certifiedData, c.timer, c.persistDirty = nil, 0, true
 	}
 
-	if err := r.loadRequests(now); err != nil {
-		return err
-	}
-	s.removeUnused(keepFiles, keepModules)
+	r.loadRequests(entries, now)
 	return nil
+}
+
+// readJournal reads the journal's entries. A torn last entry (a crash while appending it) is
+// dropped: its round was not answered to anyone.
+func (r *Replica) readJournal() ([]journalEntry, error) {
+	s := r.store
+	path := filepath.Join(s.dir, journalFile)
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, s.stateError(journalFile, err)
+	}
+	recs, torn, err := splitStateFile(b, fileJournal)
+	if err != nil {
+		return nil, s.stateError(journalFile, err)
+	}
+	if torn {
+		r.log.Warn("the journal ends in a torn entry (a crash while writing it): that entry is dropped; its round was not answered to anyone", "file", path)
+	}
+	entries := make([]journalEntry, len(recs))
+	for i, p := range recs {
+		if err := decodeRecord(p, &entries[i]); err != nil {
+			return nil, s.stateError(journalFile, fmt.Errorf("entry %d: %w", i, err))
+		}
+		if i > 0 && entries[i].Round <= entries[i-1].Round {
+			return nil, s.stateError(journalFile, fmt.Errorf("%w: entry %d is of round %d, after round %d", ErrStateCorrupt, i, entries[i].Round, entries[i-1].Round))
+		}
+	}
+	return entries, nil
+}
+
+// canisterState is the record of the canister mc as of the last round: its file's, then the
+// journal's records of later rounds (a whole record replaces it, a Wasm delta is applied to it).
+func (r *Replica) canisterState(mc metaCanister, later []*canisterRecord) (*canisterRecord, error) {
+	var base *canisterRecord
+	b, err := os.ReadFile(r.store.canisterPath(mc.ID.String()))
+	switch {
+	case err == nil:
+		base = new(canisterRecord)
+		if err := decodeSnapshotFile(b, fileCanister, base); err != nil {
+			return nil, err
+		}
+	case !errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("%w: %w", ErrStateCorrupt, err)
+	}
+	var deltas [][]byte
+	for _, rec := range later {
+		if base != nil && rec.Round <= base.Round {
+			continue // the file is newer: a crash in a checkpoint
+		}
+		if len(rec.Delta) == 0 {
+			base, deltas = rec, nil
+			continue
+		}
+		if base == nil || base.Code != codeWasm || rec.Code != codeWasm || !bytes.Equal(base.ModuleHash, rec.ModuleHash) {
+			return nil, fmt.Errorf("%w: a journal delta of canister %s without the whole record it applies to", ErrStateCorrupt, mc.ID)
+		}
+		deltas = append(deltas, rec.Delta)
+		snap := base.Snapshot
+		base = rec
+		base.Snapshot = snap
+	}
+	if base == nil {
+		return nil, fmt.Errorf("%w: no file and no whole journal record of canister %s", ErrStateCorrupt, mc.ID)
+	}
+	if len(deltas) > 0 {
+		if base.Snapshot, err = wasmhost.ApplyDeltas(base.Snapshot, deltas...); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrStateCorrupt, err)
+		}
+		base.Delta = nil
+	}
+	if base.ID != mc.ID || base.Name != mc.Name {
+		return nil, fmt.Errorf("%w: the record is of canister %s (%q), the table says %s (%q)", ErrStateCorrupt, base.ID, base.Name, mc.ID, mc.Name)
+	}
+	return base, nil
 }
 
 // freeID returns the next free canister id of the allocator (and advances it).
@@ -127,30 +218,18 @@ func (r *Replica) freeID() principal.Principal {
 	return id
 }
 
-// loadCanister reads one canister file and rebuilds the canister; a native canister's code is
-// left to restoreNative.
-func (r *Replica) loadCanister(ctx context.Context, mc metaCanister) (*canister, *canisterRecord, error) {
-	s := r.store
-	b, err := os.ReadFile(s.canisterPath(mc.ID.String()))
-	if err != nil {
-		return nil, nil, fmt.Errorf("%w: %w", ErrStateCorrupt, err)
-	}
-	var rec canisterRecord
-	if err := decodeSnapshotFile(b, fileCanister, &rec); err != nil {
-		return nil, nil, err
-	}
-	if rec.ID != mc.ID || rec.Name != mc.Name {
-		return nil, nil, fmt.Errorf("%w: the file is of canister %s (%q), the table says %s (%q)", ErrStateCorrupt, rec.ID, rec.Name, mc.ID, mc.Name)
-	}
+// loadCanister rebuilds a canister from its record; a native canister's code is left to
+// restoreNative.
+func (r *Replica) loadCanister(ctx context.Context, rec *canisterRecord) (*canister, error) {
 	if _, ok := rec.ID.CanisterIndex(); !ok {
-		return nil, nil, fmt.Errorf("%w: canister id %s", ErrStateCorrupt, rec.ID)
+		return nil, fmt.Errorf("%w: canister id %s", ErrStateCorrupt, rec.ID)
 	}
 	status, err := statusFromSaved(rec.Status)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if len(rec.CertifiedData) > MaxCertifiedDataSize || len(rec.Controllers) > MaxControllers || len(rec.Chunks) > MaxChunks {
-		return nil, nil, fmt.Errorf("%w: certified data, controllers or chunks above the limits", ErrStateCorrupt)
+		return nil, fmt.Errorf("%w: certified data, controllers or chunks above the limits", ErrStateCorrupt)
 	}
 	c := &canister{
 		name:          rec.Name,
@@ -178,13 +257,13 @@ func (r *Replica) loadCanister(ctx context.Context, mc metaCanister) (*canister,
 	switch rec.Code {
 	case codeNone, codeNative:
 	case codeWasm:
-		if err := r.restoreWasm(ctx, c, &rec); err != nil {
-			return nil, nil, err
+		if err := r.restoreWasm(ctx, c, rec); err != nil {
+			return nil, err
 		}
 	default:
-		return nil, nil, fmt.Errorf("%w: code kind %d", ErrStateCorrupt, rec.Code)
+		return nil, fmt.Errorf("%w: code kind %d", ErrStateCorrupt, rec.Code)
 	}
-	return c, &rec, nil
+	return c, nil
 }
 
 // restoreWasm compiles the saved module of rec and restores its instance from the snapshot.
@@ -232,7 +311,6 @@ func (r *Replica) restoreNative(ctx context.Context, c *canister, spec CanisterS
 		res := n.postUpgrade(m, *rec.Native)
 		if res.TrapKind == wasmhost.TrapNone {
 			c.apply(res)
-			r.store.stats.nativeRestore++
 			r.log.Info("native canister restored from its saved state", "name", c.name, "id", c.id.String(), "bytes", len(*rec.Native))
 			return nil
 		}
@@ -256,74 +334,44 @@ func (r *Replica) restoreNative(ctx context.Context, c *canister, spec CanisterS
 	return nil
 }
 
-// loadRequests reads the request log: the statuses not yet pruned are certified again, and their
-// request ids stay known (a resubmitted call is not executed twice).
-func (r *Replica) loadRequests(now uint64) error {
-	s := r.store
-	path := filepath.Join(s.dir, requestsFile)
-	b, err := os.ReadFile(path)
-	if os.IsNotExist(err) {
-		return r.compactRequests(now)
+// loadRequests certifies again the statuses of the journal's answered calls not yet pruned, and
+// keeps their request ids known (a resubmitted call is not executed twice).
+func (r *Replica) loadRequests(entries []journalEntry, now uint64) {
+	for _, e := range entries {
+		r.state.time = max(r.state.time, e.Time)
+		for _, rec := range e.Requests {
+			if rec.PruneAt < now || len(rec.ID) != requestid.Size {
+				continue
+			}
+			m := &ingress{
+				sender:   rec.Sender,
+				ecid:     rec.ECID,
+				canister: rec.Canister,
+				done:     make(chan struct{}),
+				answered: true,
+				pruneAt:  rec.PruneAt,
+				result: &outcome{
+					replied:    rec.Replied,
+					reply:      rec.Reply,
+					rejectCode: envelope.RejectCode(rec.RejectCode),
+					errorCode:  rec.ErrorCode,
+					rejectMsg:  rec.RejectMsg,
+				},
+				answeredAt: rec.Time,
+			}
+			copy(m.id[:], rec.ID)
+			close(m.done)
+			status := statusReplied
+			if !rec.Replied {
+				status = statusRejected
+			}
+			if prev := r.known[m.id]; prev != nil {
+				r.completed = slices.DeleteFunc(r.completed, func(x *ingress) bool { return x == prev })
+			}
+			r.state.statuses.put(newStatusEntry(m.id, statusForest(status, m.result)))
+			r.known[m.id] = m
+			r.completed = append(r.completed, m)
+		}
 	}
-	if err != nil {
-		return s.stateError(requestsFile, err)
-	}
-	recs, torn, err := splitStateFile(b, fileRequests)
-	if err != nil {
-		return s.stateError(requestsFile, err)
-	}
-	if torn {
-		r.log.Warn("the request log ends in a torn record (a crash while writing it): that record is dropped; its call was not answered to anyone", "file", path)
-	}
-	for i, p := range recs {
-		var rec requestRecord
-		if err := decodeRecord(p, &rec); err != nil {
-			return s.stateError(requestsFile, fmt.Errorf("record %d: %w", i, err))
-		}
-		if len(rec.ID) != requestid.Size {
-			return s.stateError(requestsFile, fmt.Errorf("%w: record %d: request id of %d bytes", ErrStateCorrupt, i, len(rec.ID)))
-		}
-		r.state.time = max(r.state.time, rec.Time)
-		if rec.PruneAt < now {
-			continue
-		}
-		m := &ingress{
-			sender:   rec.Sender,
-			ecid:     rec.ECID,
-			canister: rec.Canister,
-			done:     make(chan struct{}),
-			answered: true,
-			pruneAt:  rec.PruneAt,
-			result: &outcome{
-				replied:    rec.Replied,
-				reply:      rec.Reply,
-				rejectCode: envelope.RejectCode(rec.RejectCode),
-				errorCode:  rec.ErrorCode,
-				rejectMsg:  rec.RejectMsg,
-			},
-			answeredAt: rec.Time,
-		}
-		copy(m.id[:], rec.ID)
-		close(m.done)
-		status := statusReplied
-		if !rec.Replied {
-			status = statusRejected
-		}
-		if prev := r.known[m.id]; prev != nil {
-			r.completed = slices.DeleteFunc(r.completed, func(x *ingress) bool { return x == prev })
-		}
-		r.state.statuses.put(newStatusEntry(m.id, statusForest(status, m.result)))
-		r.known[m.id] = m
-		r.completed = append(r.completed, m)
-	}
-	slices.SortStableFunc(r.completed, func(a, b *ingress) int {
-		switch {
-		case a.pruneAt < b.pruneAt:
-			return -1
-		case a.pruneAt > b.pruneAt:
-			return 1
-		}
-		return 0
-	})
-	return r.compactRequests(now)
+	slices.SortStableFunc(r.completed, func(a, b *ingress) int { return cmp.Compare(a.pruneAt, b.pruneAt) })
 }

@@ -489,7 +489,7 @@ func (r *Replica) uninstall(ctx context.Context, c *canister) {
 	if len(c.certifiedData) > 0 {
 		c.certDirty = true
 	}
-	c.certifiedData, c.timer = nil, 0
+	c.certifiedData, c.timer, c.fullNext = nil, 0, true
 	r.bump(c)
 }
 
@@ -631,7 +631,6 @@ func (r *Replica) mgmtDelete(ctx context.Context, x *mgmtCall) ([]byte, bool, er
 	r.canistersChanged = true
 	if r.store != nil {
 		r.store.metaDirty = true
-		r.store.deleted = append(r.store.deleted, c.id.String())
 	}
 	r.log.Info("canister deleted", "id", c.id.String())
 	return emptyReply, false, nil

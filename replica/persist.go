@@ -21,19 +21,23 @@ import (
 
 // Layout of the state under Config.StateDir (besides the keys, see keys.go):
 //
-//	state/replica.state          the meta file: id allocator, time, canister table order
-//	state/canisters/<id>.state   one file per canister, rewritten when that canister changed
+//	state/replica.state          the checkpoint's meta file: id allocator, time, canister table
+//	state/canisters/<id>.state   the checkpoint's file of each canister
 //	state/modules/<hash>.wasm    the Wasm modules installed, by module hash, written once
-//	state/requests.log           the answered calls, appended to every round that answered some
+//	state/journal.log            one entry per round since the checkpoint: what it changed
+//
+// Every round that changed something appends one entry to the journal and fsyncs it (one fsync
+// a round); a Wasm canister's entry holds the 4 KiB pages its messages changed. When the
+// journal outgrows journalLimit, the round rewrites the files of the canisters that changed
+// since the checkpoint and starts a new journal.
 const (
 	stateSubdir     = "state"
 	metaFile        = "replica.state"
 	canistersSubdir = "canisters"
 	modulesSubdir   = "modules"
-	requestsFile    = "requests.log"
-	// compactSlack is how many dead records the request log may hold beyond its live ones before
-	// it is rewritten.
-	compactSlack = 4096
+	journalFile     = "journal.log"
+	// journalLimit is the journal size that makes a round write a checkpoint.
+	journalLimit = 64 << 20
 )
 
 // store writes the replica's state to disk. It is used by rounds only (and by New before the
@@ -41,24 +45,22 @@ const (
 type store struct {
 	dir string // <StateDir>/state
 
-	log      *os.File // requests.log, open for appending
-	logCount int      // records in requests.log
+	journal      *os.File // journal.log, open for appending; nil until the first checkpoint
+	journalSize  int64
+	journalLimit int64  // journalLimit, or less in tests
+	round        uint64 // the number of the last round written
 
-	metaDirty bool                // the meta file must be rewritten
-	deleted   []string            // canister files to remove once the meta file no longer names them
-	buf       []byte              // reused for the request log's batch
+	metaDirty bool                // the table or the allocator changed since the last entry
 	stats     persistStats        // counters, for the benchmark and logs
-	synced    map[string]struct{} // directories to fsync at the end of this persist
+	synced    map[string]struct{} // directories to fsync
 }
 
 // persistStats counts what persisting cost.
 type persistStats struct {
-	rounds        int           // rounds that wrote something
-	files         int           // snapshot files written
-	bytes         int64         // bytes written
-	requests      int           // request records appended
-	time          time.Duration // time spent writing
-	nativeRestore int           // native canisters restored through PostUpgrade
+	rounds      int           // rounds that wrote an entry
+	bytes       int64         // bytes written (entries, checkpoints, modules)
+	checkpoints int           // checkpoints written
+	time        time.Duration // time spent encoding and writing
 }
 
 func (s *store) canisterPath(id string) string {
@@ -71,7 +73,7 @@ func (s *store) modulePath(hash []byte) string {
 
 // openStore makes the state directory's layout. exists reports whether a saved state is there.
 func openStore(stateDir string) (s *store, exists bool, err error) {
-	s = &store{dir: filepath.Join(stateDir, stateSubdir), synced: make(map[string]struct{})}
+	s = &store{dir: filepath.Join(stateDir, stateSubdir), synced: make(map[string]struct{}), journalLimit: journalLimit}
 	for _, d := range []string{s.dir, filepath.Join(s.dir, canistersSubdir), filepath.Join(s.dir, modulesSubdir)} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, false, fmt.Errorf("replica: state dir: %w", err)
@@ -94,13 +96,12 @@ func (s *store) stateError(file string, err error) error {
 }
 
 // write replaces path with data atomically (temporary file, fsync, rename); the directory is
-// fsynced at the end of the round.
+// fsynced by syncDirs.
 func (s *store) write(path string, data []byte) error {
 	if err := writeFileAtomic(path, data, 0o600); err != nil {
 		return err
 	}
 	s.synced[filepath.Dir(path)] = struct{}{}
-	s.stats.files++
 	s.stats.bytes += int64(len(data))
 	return nil
 }
@@ -122,72 +123,177 @@ func (s *store) syncDirs() error {
 	return errors.Join(errs...)
 }
 
-// close closes the request log.
+// close closes the journal.
 func (s *store) close() {
-	if s.log != nil {
-		_ = s.log.Close()
-		s.log = nil
+	if s.journal != nil {
+		_ = s.journal.Close()
+		s.journal = nil
 	}
 }
 
-// persist writes what this round changed: the files of the canisters that changed (and their new
-// modules), the meta file if the table or the allocator changed, the calls answered. It runs in
-// the round with the state lock held, before certification, so that nothing a client can read
-// is lost by a crash. A failure is logged and retried next round.
+// persist writes what this round changed as one journal entry: the records of the canisters that
+// changed (and the files of modules they installed), the table if it changed, the calls answered.
+// It runs in the round with the state lock held, before certification, so that nothing a client
+// can read is lost by a crash. A failure is logged and the changes are written again next round.
 func (r *Replica) persist(ctx context.Context, now uint64) {
 	s := r.store
 	start := time.Now()
-	wrote := false
-	var errs []error
+	if err := r.appendEntry(ctx, now); err != nil {
+		r.log.Error("replica: saving the state failed; a crash now loses this round's changes (retrying next round)", "err", err, "dir", s.dir)
+		return
+	}
+	if s.journalSize > s.journalLimit {
+		if err := r.checkpoint(ctx, now); err != nil {
+			r.log.Error("replica: writing a checkpoint failed; the journal goes on growing (retrying next round)", "err", err, "dir", s.dir)
+		}
+	}
+	s.stats.time += time.Since(start)
+}
+
+// appendEntry appends the round's journal entry, if it changed anything.
+func (r *Replica) appendEntry(ctx context.Context, now uint64) error {
+	s := r.store
+	if s.journal == nil {
+		return r.checkpoint(ctx, now) // a failed checkpoint left no journal
+	}
+	e := journalEntry{Round: s.round + 1, Time: now, Canisters: []canisterRecord{}, Requests: []requestRecord{}}
+	var written []*canister
+	var err error
 	for _, c := range r.order {
 		if !c.persistDirty {
 			continue
 		}
-		if err := r.saveCanister(ctx, c); err != nil {
-			errs = append(errs, err)
+		rec, rerr := r.canisterRecord(ctx, c, e.Round, c.fullNext)
+		if rerr != nil {
+			err = errors.Join(err, rerr)
 			continue
 		}
-		c.persistDirty = false
-		wrote = true
+		e.Canisters = append(e.Canisters, rec)
+		written = append(written, c)
 	}
 	if s.metaDirty {
-		if err := r.saveMeta(now); err != nil {
-			errs = append(errs, err)
-		} else {
-			s.metaDirty = false
-			wrote = true
-			for _, id := range s.deleted {
-				if p, err := principal.Decode(id); err == nil && r.byID[p] != nil {
-					continue // created again with the same id
-				}
-				if err := os.Remove(s.canisterPath(id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-					errs = append(errs, fmt.Errorf("replica: remove the file of deleted canister %s: %w", id, err))
-				}
-				s.synced[filepath.Join(s.dir, canistersSubdir)] = struct{}{}
-			}
-			s.deleted = s.deleted[:0]
+		m := r.metaRecord(e.Round, now)
+		e.Meta = &m
+	}
+	for _, m := range r.finished {
+		if m.result != nil {
+			e.Requests = append(e.Requests, requestRecordOf(m))
 		}
 	}
-	if n, err := r.appendRequests(now); err != nil {
-		errs = append(errs, err)
-	} else if n > 0 {
-		wrote = true
+	if len(e.Canisters) == 0 && e.Meta == nil && len(e.Requests) == 0 {
+		return err
 	}
-	if err := s.syncDirs(); err != nil {
-		errs = append(errs, err)
+	p, merr := candid.Marshal(e)
+	if merr == nil && len(p) > maxRecord {
+		merr = fmt.Errorf("a journal entry of %d bytes, at most %d", len(p), maxRecord)
 	}
-	if wrote {
-		s.stats.rounds++
-		s.stats.time += time.Since(start)
+	if merr == nil {
+		merr = s.appendJournal(appendRecord(nil, p))
 	}
-	if err := errors.Join(errs...); err != nil {
-		r.log.Error("replica: saving the state failed; a crash now loses this round's changes (retrying next round)", "err", err, "dir", s.dir)
+	if merr != nil {
+		// The deltas taken are lost: the canisters' next records are whole.
+		for _, c := range written {
+			c.fullNext = true
+		}
+		return errors.Join(err, fmt.Errorf("replica: journal entry: %w", merr))
 	}
+	s.round = e.Round
+	s.stats.rounds++
+	for _, c := range written {
+		c.persistDirty, c.fullNext, c.sinceCheckpoint = false, false, true
+	}
+	if e.Meta != nil {
+		s.metaDirty = false
+	}
+	return err
 }
 
-// saveMeta writes the meta file.
-func (r *Replica) saveMeta(now uint64) error {
+// appendJournal appends b to the journal and fsyncs it.
+func (s *store) appendJournal(b []byte) error {
+	if _, err := s.journal.Write(b); err != nil {
+		s.close() // it may end in a partial record now: the next round writes a checkpoint
+		return err
+	}
+	if err := s.journal.Sync(); err != nil {
+		s.close()
+		return err
+	}
+	s.journalSize += int64(len(b))
+	s.stats.bytes += int64(len(b))
+	return nil
+}
+
+// checkpoint writes the files of the canisters that changed since the last checkpoint and the
+// meta file, then replaces the journal by one that holds only the statuses still kept. A crash
+// in between loses nothing: the old journal's entries that a new file already covers are skipped
+// at load (records carry their round).
+func (r *Replica) checkpoint(ctx context.Context, now uint64) error {
+	s := r.store
+	round := s.round
+	for _, c := range r.order {
+		if !c.sinceCheckpoint && !c.persistDirty && !c.fullNext {
+			if _, err := os.Stat(s.canisterPath(c.id.String())); err == nil {
+				continue
+			}
+		}
+		rec, err := r.canisterRecord(ctx, c, round, true)
+		if err != nil {
+			return err
+		}
+		b, err := encodeSnapshotFile(fileCanister, rec)
+		if err != nil {
+			c.fullNext = true
+			return err
+		}
+		if err := s.write(s.canisterPath(c.id.String()), b); err != nil {
+			c.fullNext = true
+			return err
+		}
+	}
+	mb, err := encodeSnapshotFile(fileMeta, r.metaRecord(round, now))
+	if err != nil {
+		return err
+	}
+	if err := s.write(filepath.Join(s.dir, metaFile), mb); err != nil {
+		return err
+	}
+	first := journalEntry{Round: round, Time: now, Canisters: []canisterRecord{}, Requests: []requestRecord{}}
+	for _, m := range r.completed {
+		if m.pruneAt >= now && m.result != nil {
+			first.Requests = append(first.Requests, requestRecordOf(m))
+		}
+	}
+	p, err := candid.Marshal(first)
+	if err != nil {
+		return fmt.Errorf("replica: encode journal: %w", err)
+	}
+	jb := appendRecord(appendStateHeader(nil, fileJournal), p)
+	path := filepath.Join(s.dir, journalFile)
+	s.close()
+	if err := s.write(path, jb); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		return fmt.Errorf("replica: open %s: %w", path, err)
+	}
+	s.journal, s.journalSize = f, int64(len(jb))
+	if err := s.syncDirs(); err != nil {
+		return err
+	}
+	for _, c := range r.order {
+		c.persistDirty, c.fullNext, c.sinceCheckpoint = false, false, false
+	}
+	s.metaDirty = false
+	s.stats.checkpoints++
+	r.removeUnused()
+	return nil
+}
+
+// metaRecord is the meta record of the current table as of round.
+func (r *Replica) metaRecord(round, now uint64) metaRecord {
 	m := metaRecord{
+		Round:       round,
 		NextIndex:   uint64(r.nextIndex),
 		Time:        now,
 		Height:      r.state.height,
@@ -197,17 +303,15 @@ func (r *Replica) saveMeta(now uint64) error {
 	for i, c := range r.order {
 		m.Canisters[i] = metaCanister{ID: c.id, Name: c.name}
 	}
-	b, err := encodeSnapshotFile(fileMeta, m)
-	if err != nil {
-		return err
-	}
-	return r.store.write(filepath.Join(r.store.dir, metaFile), b)
+	return m
 }
 
-// saveCanister writes c's file, and its module's file if it is new.
-func (r *Replica) saveCanister(_ context.Context, c *canister) error {
+// canisterRecord returns the record of c as of round: whole, or with a Wasm instance's Delta
+// instead of its Snapshot unless full. It writes the file of a module c installed.
+func (r *Replica) canisterRecord(_ context.Context, c *canister, round uint64, full bool) (canisterRecord, error) {
 	s := r.store
 	rec := canisterRecord{
+		Round:         round,
 		ID:            c.id,
 		Name:          c.name,
 		Controllers:   c.controllers,
@@ -217,6 +321,9 @@ func (r *Replica) saveCanister(_ context.Context, c *canister) error {
 		CertifiedData: c.certifiedData,
 		Timer:         c.timer,
 		WasmSize:      uint64(c.wasmSize),
+		ModuleHash:    []byte{},
+		Snapshot:      []byte{},
+		Delta:         []byte{},
 	}
 	if rec.Controllers == nil {
 		rec.Controllers = []principal.Principal{}
@@ -236,7 +343,6 @@ func (r *Replica) saveCanister(_ context.Context, c *canister) error {
 	for i, h := range hashes {
 		rec.Chunks[i] = c.chunks[h]
 	}
-	rec.ModuleHash, rec.Snapshot = []byte{}, []byte{}
 	switch n := c.inst.(type) {
 	case nil:
 		rec.Code = codeNone
@@ -245,7 +351,7 @@ func (r *Replica) saveCanister(_ context.Context, c *canister) error {
 		rec.ModuleHash = c.info.Hash[:]
 		saved, ok, err := n.preUpgrade(c.id, r.roundNow)
 		if err != nil {
-			return fmt.Errorf("replica: save native canister %s: %w", c.label(), err)
+			return rec, fmt.Errorf("replica: save native canister %s: %w", c.label(), err)
 		}
 		if ok {
 			rec.Native = &saved
@@ -255,94 +361,28 @@ func (r *Replica) saveCanister(_ context.Context, c *canister) error {
 		rec.ModuleHash = c.info.Hash[:]
 		if c.pendingModule != nil {
 			if err := s.write(s.modulePath(rec.ModuleHash), c.pendingModule); err != nil {
-				return err
+				return rec, err
+			}
+			if err := s.syncDirs(); err != nil {
+				return rec, err
 			}
 			c.pendingModule = nil
 		}
-		snap, err := c.inst.Snapshot()
+		inc, ok := c.inst.(wasmhost.Incremental)
+		var err error
+		switch {
+		case !ok:
+			rec.Snapshot, err = c.inst.Snapshot()
+		case full:
+			rec.Snapshot, err = inc.Checkpoint()
+		default:
+			rec.Delta, err = inc.Delta()
+		}
 		if err != nil {
-			return fmt.Errorf("replica: snapshot of canister %s: %w", c.label(), err)
+			return rec, fmt.Errorf("replica: snapshot of canister %s: %w", c.label(), err)
 		}
-		rec.Snapshot = snap
 	}
-	b, err := encodeSnapshotFile(fileCanister, rec)
-	if err != nil {
-		return err
-	}
-	return s.write(s.canisterPath(c.id.String()), b)
-}
-
-// appendRequests appends the calls answered this round to the request log (and rewrites the log
-// when it holds mostly pruned records). It returns the records written.
-func (r *Replica) appendRequests(now uint64) (int, error) {
-	s := r.store
-	if len(r.finished) == 0 {
-		return 0, nil
-	}
-	if s.logCount > 2*len(r.completed)+compactSlack {
-		if err := r.compactRequests(now); err != nil {
-			return 0, err
-		}
-		return len(r.finished), nil // the rewrite includes this round's calls
-	}
-	if s.log == nil {
-		if err := r.compactRequests(now); err != nil {
-			return 0, err
-		}
-		return len(r.finished), nil
-	}
-	b := s.buf[:0]
-	for _, m := range r.finished {
-		p, err := candid.Marshal(requestRecordOf(m))
-		if err != nil {
-			return 0, fmt.Errorf("replica: encode request record: %w", err)
-		}
-		b = appendRecord(b, p)
-	}
-	s.buf = b
-	if _, err := s.log.Write(b); err != nil {
-		// The file may now end in a partial batch; rewrite it whole next time.
-		s.close()
-		return 0, fmt.Errorf("replica: append to %s: %w", requestsFile, err)
-	}
-	if err := s.log.Sync(); err != nil {
-		s.close()
-		return 0, fmt.Errorf("replica: sync %s: %w", requestsFile, err)
-	}
-	s.logCount += len(r.finished)
-	s.stats.requests += len(r.finished)
-	s.stats.bytes += int64(len(b))
-	return len(r.finished), nil
-}
-
-// compactRequests rewrites the request log with the statuses still kept (r.completed, which
-// includes this round's) and opens it for appending.
-func (r *Replica) compactRequests(now uint64) error {
-	s := r.store
-	s.close()
-	b := appendStateHeader(nil, fileRequests)
-	n := 0
-	for _, m := range r.completed {
-		if m.pruneAt < now || m.result == nil {
-			continue
-		}
-		p, err := candid.Marshal(requestRecordOf(m))
-		if err != nil {
-			return fmt.Errorf("replica: encode request record: %w", err)
-		}
-		b = appendRecord(b, p)
-		n++
-	}
-	path := filepath.Join(s.dir, requestsFile)
-	if err := s.write(path, b); err != nil {
-		return err
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
-	if err != nil {
-		return fmt.Errorf("replica: open %s: %w", path, err)
-	}
-	s.log, s.logCount = f, n
-	return nil
+	return rec, nil
 }
 
 func requestRecordOf(m *ingress) requestRecord {
@@ -366,15 +406,7 @@ func requestRecordOf(m *ingress) requestRecord {
 	return rec
 }
 
-// markAllDirty makes the next persist write everything (a fresh state directory).
-func (r *Replica) markAllDirty() {
-	for _, c := range r.order {
-		c.persistDirty = true
-	}
-	r.store.metaDirty = true
-}
-
-// wasmModuleOf reads a saved module file and checks it against its hash.
+// readModule reads a saved module file and checks it against its hash.
 func (s *store) readModule(hash []byte) ([]byte, error) {
 	path := s.modulePath(hash)
 	b, err := os.ReadFile(path)
@@ -387,9 +419,17 @@ func (s *store) readModule(hash []byte) ([]byte, error) {
 	return b, nil
 }
 
-// removeUnused deletes module and canister files that the loaded state does not name (left by a
-// crash between writing a canister's file and the meta file, or by deleted canisters).
-func (s *store) removeUnused(canisters map[string]bool, modules map[string]bool) {
+// removeUnused deletes the canister files and modules that the table no longer names (deleted
+// canisters, replaced modules), after a checkpoint.
+func (r *Replica) removeUnused() {
+	s := r.store
+	canisters, modules := make(map[string]bool), make(map[string]bool)
+	for _, c := range r.order {
+		canisters[c.id.String()] = true
+		if c.module != nil {
+			modules[hex.EncodeToString(c.info.Hash[:])] = true
+		}
+	}
 	for _, sub := range []struct {
 		dir, ext string
 		keep     map[string]bool
@@ -404,7 +444,7 @@ func (s *store) removeUnused(canisters map[string]bool, modules map[string]bool)
 	}
 }
 
-// statusOf is a wasmhost.Status from a saved byte, checked.
+// statusFromSaved is a wasmhost.Status from a saved byte, checked.
 func statusFromSaved(b uint8) (wasmhost.Status, error) {
 	switch st := wasmhost.Status(b); st {
 	case wasmhost.StatusRunning, wasmhost.StatusStopped:

@@ -22,6 +22,7 @@ import (
 	"github.com/icws/icws/ic/identity"
 	"github.com/icws/icws/ic/principal"
 	"github.com/icws/icws/internal/moctest"
+	"github.com/icws/icws/replica/wasmhost"
 )
 
 // newKeeper is a native canister that keeps its count across upgrades and restarts through
@@ -293,13 +294,13 @@ func TestStateRefusesBadFiles(t *testing.T) {
 		{"meta future version", metaFile, func(b []byte) []byte { b[9] = 99; return b }, ErrStateVersion},
 		{"canister not a state file", "canisters", func([]byte) []byte { return []byte("hello") }, ErrStateCorrupt},
 		{"canister of another kind", "canisters", func(b []byte) []byte { b[10] = fileMeta; return b }, ErrStateCorrupt},
-		{"request log damaged mid-file", requestsFile, func(b []byte) []byte {
+		{"journal damaged mid-file", journalFile, func(b []byte) []byte {
 			out := append(bytes.Clone(b), b[stateHeaderSize:]...) // the records twice
 			out[stateHeaderSize+recordHeader] ^= 1                // damage the first
 			return out
 		}, ErrStateCorrupt},
-		{"request log record not Candid", requestsFile, func(b []byte) []byte {
-			return append(appendRecord(appendStateHeader(nil, fileRequests), []byte("x")), b[stateHeaderSize:]...)
+		{"journal entry not Candid", journalFile, func(b []byte) []byte {
+			return append(appendRecord(appendStateHeader(nil, fileJournal), []byte("x")), b[stateHeaderSize:]...)
 		}, ErrStateCorrupt},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -336,9 +337,9 @@ func TestStateRefusesBadFiles(t *testing.T) {
 	}
 }
 
-// TestStateTornRequestLog: a request log cut inside its last record (a crash while appending)
-// loads: the whole records are kept, the torn one dropped.
-func TestStateTornRequestLog(t *testing.T) {
+// TestStateTornJournal: a journal cut inside its last entry (a crash while appending) loads: the
+// whole entries are kept, the torn one (the second inc) dropped.
+func TestStateTornJournal(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	inits := 0
@@ -352,7 +353,7 @@ func TestStateTornRequestLog(t *testing.T) {
 	natCall(t, ctx, a, id, "inc", false)
 	natCall(t, ctx, a, id, "inc", false)
 	r.Close()
-	path := filepath.Join(dir, stateSubdir, requestsFile)
+	path := filepath.Join(dir, stateSubdir, journalFile)
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -367,5 +368,60 @@ func TestStateTornRequestLog(t *testing.T) {
 	defer r2.Close()
 	if n := r2.state.statuses.len(); n != 1 {
 		t.Errorf("%d statuses kept, want 1", n)
+	}
+	r2.mu.RLock()
+	res := r2.byID[id].inst.Run(ctx, r2.byID[id].message(wasmhost.EntryQuery, principal.Anonymous(), "get", emptyReply, 0))
+	r2.mu.RUnlock()
+	var n candid.Nat
+	if err := candid.Unmarshal(res.Reply, &n); err != nil || n.String() != "1" {
+		t.Errorf("keeper count after the torn entry = %v (%v), want 1", n, err)
+	}
+}
+
+// TestStateCheckpoints runs with a journal so small that rounds write checkpoints every few
+// entries: the state after a restart is the same, and the journal stays small.
+func TestStateCheckpoints(t *testing.T) {
+	wasm := moctest.Compile(t, moctest.Moc3, "wasmhost/testdata/counter.mo")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	inits := 0
+	specs := []CanisterSpec{{Name: "mo", Wasm: wasm}, {Name: "keeper", New: func() *cdk.Canister { return newKeeper(&inits) }}}
+	r1, err := Start(ctx, Config{StateDir: dir, Canisters: specs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r1.mu.Lock()
+	r1.store.journalLimit = 64 << 10
+	r1.mu.Unlock()
+	a := stateAgent(t, r1, nil)
+	mo, _ := r1.CanisterID("mo")
+	keeper, _ := r1.CanisterID("keeper")
+	for range 12 {
+		natCall(t, ctx, a, mo, "inc", false)
+		natCall(t, ctx, a, keeper, "inc", false)
+	}
+	r1.mu.RLock()
+	checkpoints := r1.store.stats.checkpoints
+	r1.mu.RUnlock()
+	r1.Close()
+	if checkpoints < 3 {
+		t.Errorf("%d checkpoints in 24 rounds with a 64 KiB journal", checkpoints)
+	}
+	fi, err := os.Stat(filepath.Join(dir, stateSubdir, journalFile))
+	if err != nil || fi.Size() > 4<<20 {
+		t.Errorf("journal: %v, %d bytes", err, fi.Size())
+	}
+	r2, err := Start(ctx, Config{StateDir: dir, Canisters: specs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r2.Close()
+	a = stateAgent(t, r2, nil)
+	if n := natCall(t, ctx, a, mo, "get", true); n != 12 {
+		t.Errorf("mo count = %d, want 12", n)
+	}
+	if n := natCall(t, ctx, a, keeper, "get", true); n != 12 {
+		t.Errorf("keeper count = %d, want 12", n)
 	}
 }

@@ -248,13 +248,6 @@ func New(cfg Config) (*Replica, error) {
 			}
 		}
 		r.nextIndex = len(cfg.Canisters)
-		if r.store != nil {
-			r.markAllDirty()
-			if err := r.compactRequests(now); err != nil {
-				r.closeCanisters()
-				return nil, err
-			}
-		}
 	}
 	now := r.nextTime()
 	r.roundNow = now
@@ -262,7 +255,12 @@ func New(cfg Config) (*Replica, error) {
 	r.publishDirectory()
 	r.canistersChanged = false
 	if r.store != nil {
-		r.persist(ctx, now)
+		// A checkpoint of everything: a fresh state directory, or the loaded state with its
+		// journal folded in.
+		if err := r.checkpoint(ctx, now); err != nil {
+			r.closeCanisters()
+			return nil, fmt.Errorf("replica: write the state to %s: %w", r.store.dir, err)
+		}
 	}
 	r.state.certify(r.keys.root, now)
 	r.nextTimer = r.earliestTimer()

@@ -16,9 +16,9 @@ import (
 //	records: length (uint32, big-endian) | CRC-32C of the payload (uint32, big-endian) | payload
 //
 // A payload is one Candid value (the record types below). Snapshot files (the replica's meta
-// file, one file per canister) hold exactly one record and are replaced atomically; the request
-// log is appended to, one record per answered call, so only its last record can be torn by a
-// crash.
+// file, one file per canister: the checkpoint) hold exactly one record and are replaced
+// atomically; the journal is appended to, one record per round that changed something, so only
+// its last record can be torn by a crash.
 const (
 	stateMagic      = "icwsstat"
 	stateVersion    = 1
@@ -33,7 +33,7 @@ const (
 const (
 	fileMeta     byte = 1 // replica.state: the id allocator, the time, the canister table's order
 	fileCanister byte = 2 // canisters/<id>.state: one canister
-	fileRequests byte = 3 // requests.log: the answered calls whose status clients may still read
+	fileJournal  byte = 3 // journal.log: what each round since the checkpoint changed
 )
 
 func fileKindName(k byte) string {
@@ -42,8 +42,8 @@ func fileKindName(k byte) string {
 		return "replica meta file"
 	case fileCanister:
 		return "canister file"
-	case fileRequests:
-		return "request log"
+	case fileJournal:
+		return "journal"
 	}
 	return fmt.Sprintf("file of unknown kind %d", k)
 }
@@ -144,6 +144,8 @@ func encodeSnapshotFile(kind byte, v any) ([]byte, error) {
 
 // metaRecord is the content of replica.state.
 type metaRecord struct {
+	// Round is the number of the last round whose changes the record includes.
+	Round uint64 `candid:"round"`
 	// NextIndex is the index of the next canister id the allocator tries.
 	NextIndex uint64 `candid:"next_index"`
 	// Time is the IC time of the round that wrote the file (ns since 1970).
@@ -168,6 +170,8 @@ const (
 
 // canisterRecord is the content of a canister file.
 type canisterRecord struct {
+	// Round is the number of the round as of which the record is.
+	Round         uint64                `candid:"round"`
 	ID            principal.Principal   `candid:"id"`
 	Name          string                `candid:"name"`
 	Controllers   []principal.Principal `candid:"controllers"`
@@ -184,6 +188,9 @@ type canisterRecord struct {
 	WasmSize   uint64 `candid:"wasm_size"`
 	// Snapshot is the Wasm instance's heap, globals and stable memory (wasmhost Snapshot).
 	Snapshot []byte `candid:"snapshot"`
+	// Delta, in a journal record instead of Snapshot, is what changed of the instance since the
+	// canister's previous record (wasmhost Delta).
+	Delta []byte `candid:"delta"`
 	// Native is what the native canister's PreUpgrade returned; none if it has no PreUpgrade.
 	Native *[]byte  `candid:"native"`
 	Chunks [][]byte `candid:"chunks"`
@@ -226,7 +233,19 @@ func (s savedSettings) settings() settings {
 	}
 }
 
-// requestRecord is one record of requests.log: an answered ingress call.
+// journalEntry is one record of the journal: what one round changed. Canisters holds the
+// records of the canisters that changed (a Wasm one usually as a Delta); Meta is set if the
+// canister table or the allocator changed; Requests are the calls the round answered. The first
+// entry of a journal carries the statuses still kept at the checkpoint.
+type journalEntry struct {
+	Round     uint64           `candid:"round"`
+	Time      uint64           `candid:"time"`
+	Meta      *metaRecord      `candid:"meta"`
+	Canisters []canisterRecord `candid:"canisters"`
+	Requests  []requestRecord  `candid:"requests"`
+}
+
+// requestRecord is an answered ingress call, in a journal entry.
 type requestRecord struct {
 	ID       []byte              `candid:"id"`
 	Sender   principal.Principal `candid:"sender"`

@@ -13,13 +13,13 @@ import (
 // come with a new stateVersion.
 func TestStateFileGolden(t *testing.T) {
 	b, err := encodeSnapshotFile(fileMeta, metaRecord{
-		NextIndex: 2, Time: 1_800_000_000_000_000_000, Height: 7, RandCounter: 1,
+		Round: 9, NextIndex: 2, Time: 1_800_000_000_000_000_000, Height: 7, RandCounter: 1,
 		Canisters: []metaCanister{{ID: canisterIDAt(0), Name: "echo"}},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	const want = "69637773737461740001010000000066affa99bd4449444c036c02dbb70168cbe4fdc704716d006c05e78fb0127886bfe4d403788d98f3e70478a28690c70778ec80e5e909010102070000000000000002000000000000000000b49376e2fa18010000000000000001010a80000000001000010101046563686f"
+	const want = "69637773737461740001010000000074d13481554449444c036c02dbb70168cbe4fdc704716d006c06e78fb0127886bfe4d403788d98f3e70478a28690c70778ec80e5e90901cef097eb0e780102070000000000000002000000000000000000b49376e2fa18010000000000000001010a80000000001000010101046563686f0900000000000000"
 	if got := hex.EncodeToString(b); got != want {
 		t.Errorf("meta file:\n got %s\nwant %s", got, want)
 	}
@@ -31,7 +31,7 @@ func TestStateFileGolden(t *testing.T) {
 
 // TestSplitStateFile covers the framing's verdicts on whole, torn and damaged files.
 func TestSplitStateFile(t *testing.T) {
-	hdr := appendStateHeader(nil, fileRequests)
+	hdr := appendStateHeader(nil, fileJournal)
 	two := appendRecord(appendRecord(hdr, []byte("one")), []byte("two"))
 	for _, tc := range []struct {
 		name    string
@@ -52,7 +52,7 @@ func TestSplitStateFile(t *testing.T) {
 		{"other kind", appendStateHeader(nil, fileMeta), 0, false, ErrStateCorrupt},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			recs, torn, err := splitStateFile(tc.b, fileRequests)
+			recs, torn, err := splitStateFile(tc.b, fileJournal)
 			if !errors.Is(err, tc.err) || len(recs) != tc.records || torn != tc.torn {
 				t.Fatalf("got %d records, torn %v, err %v; want %d, %v, %v", len(recs), torn, err, tc.records, tc.torn, tc.err)
 			}
@@ -71,9 +71,10 @@ func FuzzStateFile(f *testing.F) {
 		Settings: saveSettings(defaultSettings()), CertifiedData: []byte("x"), Code: codeNative,
 		ModuleHash: make([]byte, 32), Snapshot: []byte{}, Native: &saved, Chunks: [][]byte{{1}},
 	})
-	rq, _ := candid.Marshal(requestRecord{ID: make([]byte, 32), Sender: principal.Anonymous(), ECID: p, Canister: p, Replied: true, Reply: []byte("DIDL\x00\x00")})
-	reqs := appendRecord(appendStateHeader(nil, fileRequests), rq)
-	for _, s := range [][]byte{meta, can, reqs, reqs[:len(reqs)-1], appendStateHeader(nil, fileRequests)} {
+	rq, _ := candid.Marshal(journalEntry{Round: 2, Canisters: []canisterRecord{{ID: p, Code: codeWasm, Delta: []byte("d"), Controllers: []principal.Principal{}, Settings: saveSettings(defaultSettings()), Chunks: [][]byte{}}},
+		Requests: []requestRecord{{ID: make([]byte, 32), Sender: principal.Anonymous(), ECID: p, Canister: p, Replied: true, Reply: []byte("DIDL\x00\x00")}}})
+	reqs := appendRecord(appendStateHeader(nil, fileJournal), rq)
+	for _, s := range [][]byte{meta, can, reqs, reqs[:len(reqs)-1], appendStateHeader(nil, fileJournal)} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -91,13 +92,17 @@ func FuzzStateFile(f *testing.F) {
 				t.Fatalf("decoded canister does not encode: %v", err)
 			}
 		}
-		recs, _, err := splitStateFile(b, fileRequests)
+		recs, _, err := splitStateFile(b, fileJournal)
 		if err != nil {
 			return
 		}
 		for _, p := range recs {
-			var r requestRecord
-			_ = decodeRecord(p, &r)
+			var e journalEntry
+			if decodeRecord(p, &e) == nil {
+				if _, err := candid.Marshal(e); err != nil {
+					t.Fatalf("decoded journal entry does not encode: %v", err)
+				}
+			}
 		}
 	})
 }

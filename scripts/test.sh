@@ -10,6 +10,10 @@ echo "== npm packages (official @dfinity/agent for interop tests, the browser cl
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund
 fi
+# The real ic-websocket-js 0.5 (Omnia's client) needs agent-js 2, which the root's agent-js 3 excludes.
+if [ ! -d gateway/testdata/omnia-js/node_modules ] || [ gateway/testdata/omnia-js/package-lock.json -nt gateway/testdata/omnia-js/node_modules/.package-lock.json ]; then
+  (cd gateway/testdata/omnia-js && npm ci --no-audit --no-fund)
+fi
 
 echo "== chromium (browser tests drive Debian's Chromium with playwright-core)"
 if [ ! -x /usr/bin/chromium ]; then

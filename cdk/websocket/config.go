@@ -118,9 +118,10 @@ type Config struct {
 	//
 	// In ProtocolOmnia it is the period of the AckMessage every open client gets
 	// (DefaultOmniaAckInterval, 300 s); negative disables them and keep-alive timeouts.
-	// IdleTimeout is then the time after each AckMessage within which the client's
+	// IdleTimeout is then the time after an AckMessage within which the client's
 	// KeepAliveMessage must arrive, or it is closed with KeepAliveTimeout
-	// (DefaultOmniaKeepAliveTimeout, 60 s). AckInterval and SessionTTL do not apply.
+	// (DefaultOmniaKeepAliveTimeout, 60 s), counted from the first ack it left unanswered.
+	// AckInterval and SessionTTL do not apply.
 	HeartbeatInterval time.Duration
 	// IdleTimeout closes a client that sent keep-alives before but has sent nothing for this
 	// long. Clients that never sent a keep-alive (the seed's) are not timed out.

@@ -9,4 +9,10 @@
 // service messages of §6 to clients that opted in: heartbeats, acknowledgements every
 // AckInterval accepted messages (which clients pace their sending by) and at once when a client
 // reopens, and close notices.
+//
+// With Config.Protocol set to ProtocolOmnia the server speaks the production IC WebSocket
+// protocol instead (docs/PROTOCOL.md §11, package protocol/omnia): the interface of an
+// ic-websocket-cdk 0.4 canister, for ic-websocket-js 0.5 clients, on the same queues, certified
+// map, journal and timer, with the same callbacks, Send and Close. One canister speaks one of the
+// two: their method names are the same, their types are not.
 package websocket

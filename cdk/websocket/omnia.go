@@ -10,12 +10,13 @@ import (
 
 // This file is ProtocolOmnia: the four methods of an ic-websocket-cdk 0.4 canister, with that
 // library's semantics and error texts, on the server's clients, gateway queues, certified map,
-// journal and timer. Differences from ic-websocket-cdk, all hardening: ws_close, like
-// ws_get_messages, acts only for the client's own gateway; the queues are bounded
-// (MaxQueuePerGateway, MaxBatchBytes) and count their drops; a client closed by its gateway
-// leaves no queued messages behind, and a KeepAliveMessage deletes what it acknowledges; a gateway
-// that appears after another is dropped starts its keys above every nonce ever used, so a poller
-// that kept its cursor misses nothing.
+// journal and timer. Differences from ic-websocket-cdk (docs/PROTOCOL.md §11.8), all hardening:
+// the queues and clients are bounded (MaxQueuePerGateway, MaxBatchBytes, MaxClients) and count
+// their drops; a client closed by its gateway leaves no queued messages behind, and a
+// KeepAliveMessage deletes what it acknowledges; a gateway that appears (again) starts its keys
+// above every nonce ever used, so a poller that kept its cursor misses nothing; anonymous and
+// management gateway principals are refused; an upgrade with connections fails instead of
+// losing them.
 
 // ClientOf returns the id of the open connection of client principal p (ProtocolOmnia).
 func (s *Server) ClientOf(p principal.Principal) (uint64, bool) {
@@ -67,18 +68,18 @@ func (s *Server) omniaOpen(ic cdk.System) {
 		return
 	}
 	key := omnia.ClientKey{Principal: caller, Nonce: a.ClientNonce}
-	if old := s.byPrincipal[caller]; old != nil {
-		if old.nonce == a.ClientNonce {
-			omniaReply(ic, omniaErr("Client with key %s already has an open connection", key))
-			return
-		}
+	old := s.byPrincipal[caller]
+	switch {
+	case old != nil && old.nonce == a.ClientNonce:
+		omniaReply(ic, omniaErr("Client with key %s already has an open connection", key))
+		return
+	case old == nil && len(s.clients) >= s.cfg.MaxClients:
+		omniaReply(ic, omniaErr("Too many clients (at most %d)", s.cfg.MaxClients))
+		return
+	case old != nil:
 		// One connection per principal: the older one goes, without a close notice, as in
 		// ic-websocket-cdk; what is queued for it stays until it expires.
 		s.close(ic, old, closing{})
-	}
-	if len(s.clients) >= s.cfg.MaxClients {
-		omniaReply(ic, omniaErr("Too many clients (at most %d)", s.cfg.MaxClients))
-		return
 	}
 	now := ic.Time()
 	g := s.gatewayFor(a.GatewayPrincipal)
@@ -177,7 +178,7 @@ func (s *Server) omniaMessage(ic cdk.System) {
 	}
 	// The client is alive, and it has verified every message up to the one it names: those need
 	// not be kept.
-	c.waiting = false
+	c.waitSince = 0
 	seen := sm.KeepAlive.LastIncomingSequenceNum
 	c.queue.each(func(e *entry) {
 		if e.seq <= seen {
@@ -214,24 +215,23 @@ func (s *Server) omniaGetMessages(ic cdk.System) {
 }
 
 // omniaTick is the timer's work for open client c in ProtocolOmnia: an AckMessage every
-// HeartbeatInterval, and the close of a client whose KeepAliveMessage did not follow the last
-// one within IdleTimeout.
+// HeartbeatInterval, and the close of a client that sent no KeepAliveMessage within IdleTimeout
+// of the first AckMessage it left unanswered (however often acks are sent).
 func (s *Server) omniaTick(ic cdk.System, c *client, now uint64) {
 	every, deadline := ns(s.cfg.HeartbeatInterval), ns(s.cfg.IdleTimeout)
 	if every == 0 {
 		return
 	}
-	since := uint64(0)
-	if now > c.lastBeat {
-		since = now - c.lastBeat
-	}
+	older := func(t, d uint64) bool { return now > t && now-t > d }
 	switch {
-	case c.waiting && since > deadline:
+	case c.waitSince != 0 && older(c.waitSince, deadline):
 		s.close(ic, c, closing{omnia: omnia.ReasonKeepAliveTimeout})
-	case since >= every:
+	case now < c.lastBeat || now-c.lastBeat >= every:
 		s.saveClient(c)
 		c.lastBeat = now
-		c.waiting = true
+		if c.waitSince == 0 {
+			c.waitSince = max(now, 1)
+		}
 		s.enqueueOmniaService(ic, c, omnia.ServiceMessage{Ack: &omnia.AckMessage{LastIncomingSequenceNum: c.inSeq - 1}})
 	}
 }

@@ -24,7 +24,8 @@ type omniaFixture struct {
 	received []string
 	opened   []uint64
 	closed   []uint64
-	trapNext bool
+	trapNext bool // OnMessage sends, then traps
+	trapOpen bool // OnOpen sends, then traps
 }
 
 func newOmniaFixture(t *testing.T, cfg Config) *omniaFixture {
@@ -34,6 +35,9 @@ func newOmniaFixture(t *testing.T, cfg Config) *omniaFixture {
 		f.opened = append(f.opened, c)
 		if err := f.s.Send(ic, c, []byte("hello")); err != nil {
 			ic.Trap(err.Error())
+		}
+		if f.trapOpen {
+			ic.Trap("application trap in OnOpen")
 		}
 	}
 	cfg.OnMessage = func(ic cdk.System, c uint64, p []byte) {
@@ -318,13 +322,15 @@ func TestOmniaRefusals(t *testing.T) {
 	}
 }
 
-// TestOmniaOneConnectionPerPrincipal: a principal that opens again loses its older connection.
+// TestOmniaOneConnectionPerPrincipal: a principal that opens again loses its older connection,
+// even when the canister is full; a new principal is refused then.
 func TestOmniaOneConnectionPerPrincipal(t *testing.T) {
-	f := newOmniaFixture(t, Config{})
+	f := newOmniaFixture(t, Config{MaxClients: 1})
 	alice := clientPrincipal(t, 1)
 	if err := f.open(alice, 1, f.gwA); err != nil {
 		t.Fatal(err)
 	}
+	wantErr(t, f.open(clientPrincipal(t, 2), 1, f.gwA), "Too many clients (at most 1)")
 	if err := f.open(alice, 2, f.gwB); err != nil {
 		t.Fatal(err)
 	}
@@ -399,12 +405,21 @@ func TestOmniaKeepAlive(t *testing.T) {
 	}
 }
 
-// TestOmniaTrapRollsBack: a trap in OnMessage undoes the whole message, its sequence number
-// included, so the client's retry is accepted.
+// TestOmniaTrapRollsBack: a trap in OnOpen or OnMessage undoes the whole message (the
+// connection, the principal's entry, the queue, the sequence number), so the client's retry is
+// accepted.
 func TestOmniaTrapRollsBack(t *testing.T) {
 	f := newOmniaFixture(t, Config{})
 	alice := clientPrincipal(t, 1)
 	key := omnia.ClientKey{Principal: alice, Nonce: 1}
+	f.trapOpen = true
+	if err := f.open(alice, 1, f.gwA); err == nil || !strings.Contains(err.Error(), "application trap in OnOpen") {
+		t.Fatalf("got %v, want the trap", err)
+	}
+	if _, ok := f.s.ClientOf(alice); ok || len(f.s.clients) != 0 || len(f.s.gateways) != 0 || len(f.s.entries) != 0 {
+		t.Fatalf("the trapped ws_open left state: %d clients, %d gateways, %d messages", len(f.s.clients), len(f.s.gateways), len(f.s.entries))
+	}
+	f.trapOpen = false
 	if err := f.open(alice, 1, f.gwA); err != nil {
 		t.Fatal(err)
 	}
@@ -531,5 +546,51 @@ func TestOmniaInterface(t *testing.T) {
 		if !strings.Contains(c.Candid, want) {
 			t.Errorf("Candid lacks %q", want)
 		}
+	}
+}
+
+// TestOmniaKeepAliveFastAcks: with acks more frequent than the keep-alive deadline, a silent
+// client is still closed one deadline after the first ack it left unanswered, and a client that
+// answers every ack is never closed.
+func TestOmniaKeepAliveFastAcks(t *testing.T) {
+	f := newOmniaFixture(t, Config{HeartbeatInterval: 20e9, IdleTimeout: 60e9, TickInterval: 5e9})
+	alice, bob := clientPrincipal(t, 1), clientPrincipal(t, 2)
+	ka, kb := omnia.ClientKey{Principal: alice, Nonce: 1}, omnia.ClientKey{Principal: bob, Nonce: 1}
+	for _, p := range []principal.Principal{alice, bob} {
+		if err := f.open(p, 1, f.gwA); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seq, closedAt := uint64(1), uint64(0)
+	start := f.h.now
+	next := uint64(0)
+	for step := 0; step < 40 && closedAt == 0; step++ { // 200 s at most
+		if err := f.h.advance(5e9); err != nil {
+			t.Fatal(err)
+		}
+		ms, _ := f.poll(f.gwA, next)
+		for _, m := range ms {
+			_, n, _ := omnia.ParseKey(m.key)
+			next = n + 1
+			if m.msg.Key.Equal(ka) && m.service.Ack != nil {
+				if err := f.keepAlive(ka, seq, m.msg.SequenceNum); err != nil {
+					t.Fatal(err)
+				}
+				seq++
+			}
+			if m.msg.Key.Equal(kb) && m.service.Close != nil {
+				if m.service.Close.Reason != omnia.ReasonKeepAliveTimeout {
+					t.Fatalf("bob closed with %v", m.service.Close.Reason)
+				}
+				closedAt = f.h.now
+			}
+		}
+	}
+	// Bob's first ack came 20 s after the open; the deadline is 60 s after it, seen at a tick.
+	if closedAt == 0 || closedAt-start < 80e9 || closedAt-start > 90e9 {
+		t.Fatalf("bob closed %d s after the open, want 80–90 s", (closedAt-start)/1e9)
+	}
+	if !f.s.IsOpen(16) || seq < 4 {
+		t.Errorf("alice open %v after %d keep-alives", f.s.IsOpen(16), seq-1)
 	}
 }

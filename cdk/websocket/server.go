@@ -78,7 +78,7 @@ type client struct {
 	detached   uint64 // IC time its gateway called ws_close (see Config.DetachGrace), 0 while attached
 	queue      list   // its queued messages
 	nonce      uint64 // ProtocolOmnia: the client_nonce of its ClientKey (the principal is owner)
-	waiting    bool   // ProtocolOmnia: an AckMessage was sent and no KeepAliveMessage came since
+	waitSince  uint64 // ProtocolOmnia: IC time of the first AckMessage no KeepAliveMessage followed, 0 if none
 	gen        uint64
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/icws/icws/canisters/chat"
 	"github.com/icws/icws/canisters/echo"
+	"github.com/icws/icws/canisters/omniaecho"
 	"github.com/icws/icws/cdk"
 	"github.com/icws/icws/cdk/build"
 	"github.com/icws/icws/ic/principal"
@@ -28,6 +29,7 @@ var builtins = []struct {
 }{
 	{"echo", "github.com/icws/icws/canisters/echo", echo.New},
 	{"chat", "github.com/icws/icws/canisters/chat", chat.New},
+	{"omnia-echo", "github.com/icws/icws/canisters/omniaecho", omniaecho.New},
 }
 
 // builtinCanisters returns the built-in canisters as IC Wasm modules that icws build makes of

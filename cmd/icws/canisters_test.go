@@ -93,7 +93,7 @@ func TestReplicaUserCanister(t *testing.T) {
 		}
 	}
 	go io.Copy(io.Discard, pr)
-	if got["url"] == "" || got["echo"] == "" || got["counter"] == "" {
+	if got["url"] == "" || got["echo"] == "" || got["omnia-echo"] == "" || got["counter"] == "" {
 		t.Fatalf("icws replica printed %v", got)
 	}
 	a, err := agent.New(agent.Config{URL: got["url"], Identity: me, FetchRootKey: true})

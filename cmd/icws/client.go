@@ -17,8 +17,8 @@ import (
 
 	"github.com/icws/icws/canisters/chat"
 	"github.com/icws/icws/client"
+	"github.com/icws/icws/gateway"
 	"github.com/icws/icws/ic/identity"
-	"github.com/icws/icws/ic/principal"
 	"github.com/icws/icws/protocol"
 )
 
@@ -60,10 +60,13 @@ func (e clientError) Unwrap() error { return e.err }
 
 // clientOptions are the parsed flags of `icws client`.
 type clientOptions struct {
-	cfg      client.Config
+	cfg      client.Config // Canister is set by runClientIO, which resolves canister
+	canister string        // --canister: an id, or a name the replica knows
 	gateways []string
 	json     bool
 	linger   time.Duration
+	// backoff before the first attempt to recover, and its bound (it doubles each attempt)
+	firstBackoff, maxBackoff time.Duration
 }
 
 func parseClientFlags(args []string, stderr io.Writer) (*clientOptions, error) {
@@ -74,7 +77,7 @@ func parseClientFlags(args []string, stderr io.Writer) (*clientOptions, error) {
 		icURL        = fs.String("ic-url", "", "URL of the IC's HTTP interface, e.g. http://127.0.0.1:4943 (required)")
 		fetchRootKey = fs.Bool("fetch-root-key", false, "read the root key from the IC (local replicas only: it trusts the network)")
 		rootKeyFile  = fs.String("root-key", "", "file with the IC's DER root key, binary or hex (default: the mainnet key, or fetched with --fetch-root-key)")
-		canister     = fs.String("canister", "", "the canister's id, e.g. rrkah-fqaaa-aaaaa-aaaaq-cai (required)")
+		canister     = fs.String("canister", "", "the canister's id, e.g. bd3sg-teaaa-aaaaa-qaaba-cai, or its name in icws dev or icws replica, e.g. chat (required)")
 		identityPEM  = fs.String("identity", "", "PEM file of the Ed25519 identity that registers the client (default: anonymous)")
 		jsonMode     = fs.Bool("json", false, `scripts: read one {"text": …} per line, print one JSON object per message`)
 		maxAge       = fs.Duration("max-age", client.DefaultMaxMessageAge, "refuse messages queued longer ago than this")
@@ -84,7 +87,7 @@ func parseClientFlags(args []string, stderr io.Writer) (*clientOptions, error) {
 	)
 	fs.Var(&gateways, "gateway", "WebSocket URL of a gateway, e.g. ws://127.0.0.1:8080 (required; repeat or separate with commas to fail over)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: icws client --gateway URL --ic-url URL [--fetch-root-key] --canister ID [--json]")
+		fmt.Fprintln(stderr, "Usage: icws client --gateway URL --ic-url URL [--fetch-root-key] --canister ID|NAME [--json]")
 		fmt.Fprintln(stderr, "\nChat with a canister: each line of input is sent as {text}, each verified message is printed")
 		fmt.Fprintln(stderr, "with its sequence number and delay. Ctrl-D (end of input) closes the connection.\n\nFlags:")
 		fs.PrintDefaults()
@@ -106,17 +109,37 @@ func parseClientFlags(args []string, stderr io.Writer) (*clientOptions, error) {
 		missing = append(missing, "--canister")
 	}
 	if len(missing) > 0 {
-		return nil, fmt.Errorf("missing %s (see icws client -h)", strings.Join(missing, ", "))
+		verb := "is"
+		if len(missing) > 1 {
+			verb = "are"
+		}
+		return nil, fmt.Errorf("%s %s required (see icws client -h)", strings.Join(missing, ", "), verb)
 	}
-	id, err := principal.Decode(*canister)
-	if err != nil {
-		return nil, fmt.Errorf("--canister %q: %w", *canister, err)
+	for _, g := range gateways {
+		if err := checkURL("--gateway", g, "ws://127.0.0.1:8080", "ws", "wss"); err != nil {
+			return nil, err
+		}
 	}
-	o := &clientOptions{gateways: gateways, json: *jsonMode, linger: *linger}
+	if err := checkURL("--ic-url", *icURL, "http://127.0.0.1:4943", "http", "https"); err != nil {
+		return nil, err
+	}
+	switch mainnet := gateway.IsMainnetURL(*icURL); {
+	case mainnet && (*fetchRootKey || *rootKeyFile != ""):
+		return nil, fmt.Errorf("--ic-url %s is the IC mainnet: its root key is built in; drop --fetch-root-key and --root-key", *icURL)
+	case !mainnet && !*fetchRootKey && *rootKeyFile == "":
+		return nil, fmt.Errorf("--ic-url %s is not the IC mainnet: pass --fetch-root-key (a local replica, such as icws dev's) or --root-key FILE", *icURL)
+	}
+	if *maxAge < 0 {
+		return nil, fmt.Errorf("--max-age %v must not be negative", *maxAge)
+	}
+	if *linger < 0 {
+		return nil, fmt.Errorf("--linger %v must not be negative", *linger)
+	}
+	o := &clientOptions{canister: *canister, gateways: gateways, json: *jsonMode, linger: *linger,
+		firstBackoff: clientFirstBackoff, maxBackoff: clientMaxBackoff}
 	o.cfg = client.Config{
 		Gateways:         gateways,
 		IC:               *icURL,
-		Canister:         id,
 		FetchRootKey:     *fetchRootKey,
 		MaxMessageAge:    *maxAge,
 		HeartbeatTimeout: *hbTimeout,
@@ -131,6 +154,9 @@ func parseClientFlags(args []string, stderr io.Writer) (*clientOptions, error) {
 		}
 		if h, err := hex.DecodeString(strings.TrimSpace(string(b))); err == nil {
 			b = h
+		}
+		if len(b) == 0 || b[0] != 0x30 {
+			return nil, fmt.Errorf("--root-key %s: not a DER root key in binary or hex (icws replica prints it as root_key)", *rootKeyFile)
 		}
 		o.cfg.RootKey = b
 	}
@@ -157,18 +183,27 @@ func runClientIO(ctx context.Context, args []string, stdin io.Reader, stdout, st
 	if err != nil {
 		return err
 	}
+	return runClientWith(ctx, o, stdin, stdout)
+}
+
+// runClientWith is runClientIO once the flags are parsed.
+func runClientWith(ctx context.Context, o *clientOptions, stdin io.Reader, stdout io.Writer) error {
+	var err error
+	if o.cfg.Canister, err = resolveCanister(ctx, o.cfg.IC, o.canister); err != nil {
+		return err
+	}
 	out := &clientPrinter{w: stdout, json: o.json}
 	o.cfg.Failover = &client.Failover{
 		Attempts:   clientMaxReconnects,
-		Backoff:    clientFirstBackoff,
-		MaxBackoff: clientMaxBackoff,
+		Backoff:    o.firstBackoff,
+		MaxBackoff: o.maxBackoff,
 		// With another gateway to go to, a forged frame is a reason to leave this one.
 		Forged:      len(o.gateways) > 1,
 		OnReconnect: out.moved,
 	}
 	conn, err := client.Dial(ctx, o.cfg)
 	if err != nil {
-		return err
+		return o.explain(ctx, err)
 	}
 	sess := &clientSession{conn: conn}
 	out.connected(conn)
@@ -280,7 +315,7 @@ func clientReceive(ctx context.Context, sess *clientSession, o *clientOptions, o
 			continue
 		}
 		if client.CloseStatus(err) != int(protocol.CloseOpenRefused) || redialed {
-			return err
+			return o.finalError(ctx, err)
 		}
 		out.errorf(err)
 		redialed = true
@@ -290,12 +325,37 @@ func clientReceive(ctx context.Context, sess *clientSession, o *clientOptions, o
 		cfg.Gateway = gw
 		fresh, err := client.Dial(ctx, cfg)
 		if err != nil {
-			return err
+			return o.explain(ctx, err)
 		}
 		_ = conn.Close("replaced")
 		sess.set(fresh)
 		out.connected(fresh)
 	}
+}
+
+// finalError is the error the client ends with: after the failover gave up, the last attempt's
+// failure (explained) and the connection's own error, which is kept (errors.As finds it).
+func (o *clientOptions) finalError(ctx context.Context, err error) error {
+	var fe *client.FailoverError
+	if !errors.As(err, &fe) {
+		return err
+	}
+	if fe.Last == nil {
+		return fmt.Errorf("%w (gave up after %d attempts to recover)", fe.Err, fe.Attempts)
+	}
+	// The connection's own error is stale: the attempts failed for another reason.
+	return fmt.Errorf("gave up after %d attempts to recover: the last failed with: %w (the connection had failed with: %w)",
+		fe.Attempts, o.explain(ctx, fe.Last), fe.Err)
+}
+
+// explain adds to err, a failure to connect, what the URLs of --gateway and --ic-url answer when
+// they are web pages (the demo page's port is a common mistake), keeping err.
+func (o *clientOptions) explain(ctx context.Context, err error) error {
+	urls := [][3]string{{"--ic-url", o.cfg.IC, "the IC's HTTP interface"}}
+	for _, g := range o.gateways {
+		urls = append(urls, [3]string{"--gateway", g, "an icws gateway"})
+	}
+	return withHints(ctx, err, urls...)
 }
 
 // clientPrinter writes messages, notes and errors, as text or JSON lines.
@@ -368,7 +428,7 @@ func (p *clientPrinter) connected(c *client.Conn) {
 	}
 }
 
-// moved reports a move of the failover policy.
+// moved reports a move of the failover policy: the error that started it, then each attempt.
 func (p *clientPrinter) moved(m client.Move) {
 	if m.Attempt == 1 {
 		p.errorf(m.Cause)

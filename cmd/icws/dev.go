@@ -58,12 +58,12 @@ func parseDevFlags(args []string, stderr io.Writer) (*devOptions, error) {
 	fs.StringVar(&o.stateDir, "state-dir", defaultStateDir("dev"), "directory keeping the replica's keys and state (canisters and their memory, see icws replica -h) and the gateway's identity (a temporary directory when empty)")
 	fs.DurationVar(&o.roundTime, "round-time", 0, "time between replica rounds (0: as fast as possible; 1s imitates mainnet latency)")
 	fs.BoolVar(&o.open, "open", false, "open the demo page in a browser (xdg-open)")
-	fs.BoolVar(&o.native, "native", false, "host echo and chat as Go code in this process instead of the Wasm modules icws build makes of them")
+	fs.BoolVar(&o.native, "native", false, "host echo, chat and omnia-echo as Go code in this process instead of the Wasm modules icws build makes of them")
 	fs.Var(&o.canisters, "canister", "`NAME=FILE.wasm`: also host this Wasm canister (gzip-compressed accepted); repeatable")
 	fs.Var(&o.controllers, "controller", "`PRINCIPAL` that controls the --canister canisters; repeatable or comma-separated")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: icws dev [--addr 127.0.0.1] [--open] [--canister NAME=FILE.wasm] [--allowed-origins ORIGINS] [flags]")
-		fmt.Fprintln(stderr, "\nRun a local IC with the echo and chat canisters, a gateway and the demo page in one")
+		fmt.Fprintln(stderr, "\nRun a local IC with the echo, chat and omnia-echo canisters, a gateway and the demo page in one")
 		fmt.Fprintln(stderr, "process, and print their URLs. A taken default port is replaced by a free one. Ctrl-C")
 		fmt.Fprintln(stderr, "stops all of it: the gateway closes its clients first, then the page, then the replica.\n\nFlags:")
 		fs.PrintDefaults()
@@ -95,12 +95,13 @@ func parseDevFlags(args []string, stderr io.Writer) (*devOptions, error) {
 	return o, nil
 }
 
-// runDev is `icws dev`: the replica (echo, chat), a gateway and the demo page's web server in one
+// runDev is `icws dev`: the replica (echo, chat, omnia-echo), a gateway and the demo page's web server in one
 // process. It prints
 //
 //	replica http://127.0.0.1:4943
 //	canister echo <id>
 //	canister chat <id>
+//	canister omnia-echo <id>
 //	gateway ws://127.0.0.1:8080
 //	demo http://127.0.0.1:8000
 //

@@ -21,6 +21,7 @@ import (
 // gatewayOptions are the parsed flags of `icws gateway`.
 type gatewayOptions struct {
 	listen, metrics    string
+	omniaListen        string
 	tlsCert, tlsKey    string
 	identity, stateDir string
 	logFormat          string
@@ -39,7 +40,8 @@ func parseGatewayFlags(args []string, stderr io.Writer) (*gatewayOptions, error)
 		origins      = fs.String("allowed-origins", "", allowedOriginsUsage)
 		logLevel     = fs.String("log-level", "info", "log level: debug, info, warn or error")
 	)
-	fs.StringVar(&o.listen, "listen", "127.0.0.1:8080", "address to accept WebSockets on")
+	fs.StringVar(&o.listen, "listen", "127.0.0.1:8080", "address to accept WebSockets on (the icws protocol; Omnia's ic-websocket-js 0.5 clients under the path /omnia)")
+	fs.StringVar(&o.omniaListen, "omnia-listen", "", "address to accept Omnia's ic-websocket-js 0.5 clients on, at every path, so an app's gateway URL needs no path, e.g. 127.0.0.1:8081 (default: none)")
 	fs.StringVar(&o.identity, "identity", "", "PEM file of the gateway's Ed25519 identity (default: identity.pem in --state-dir, created on first start)")
 	fs.StringVar(&o.stateDir, "state-dir", defaultStateDir("gateway"), "directory for the gateway's identity")
 	fs.DurationVar(&o.cfg.PollInterval, "poll-interval", gateway.DefaultPollInterval, "wait between polls of a canister whose last batch was not full")
@@ -64,7 +66,10 @@ func parseGatewayFlags(args []string, stderr io.Writer) (*gatewayOptions, error)
 		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	if *icURL == "" {
-		return nil, errors.New("missing --ic-url (see icws gateway -h)")
+		return nil, errors.New("--ic-url is required (see icws gateway -h)")
+	}
+	if err := checkURL("--ic-url", *icURL, "http://127.0.0.1:4943 or https://icp-api.io", "http", "https"); err != nil {
+		return nil, err
 	}
 	o.cfg.URL = *icURL
 	switch {
@@ -77,7 +82,7 @@ func parseGatewayFlags(args []string, stderr io.Writer) (*gatewayOptions, error)
 	case *rootKeyFile != "":
 		key, err := gateway.ReadRootKey(*rootKeyFile)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("--root-key: %w", err)
 		}
 		o.cfg.RootKey = key
 	case !gateway.IsMainnetURL(*icURL):
@@ -100,6 +105,9 @@ func parseGatewayFlags(args []string, stderr io.Writer) (*gatewayOptions, error)
 	}
 	if o.cfg.MaxMessageBytes <= 0 {
 		return nil, errors.New("--max-message-bytes must be positive")
+	}
+	if o.cfg.ShutdownTimeout < 0 {
+		return nil, errors.New("--shutdown-timeout must not be negative")
 	}
 	allowed, err := parseOrigins(*origins)
 	if err != nil {
@@ -179,8 +187,23 @@ func runGateway(ctx context.Context, args []string, stdout io.Writer) error {
 		scheme = "wss"
 	}
 	servers := []*http.Server{srv}
-	errc := make(chan error, 2)
+	var omniaAddr string
+	errc := make(chan error, 3)
 	go func() { errc <- srv.Serve(ln) }()
+	if o.omniaListen != "" {
+		oln, err := lc.Listen(ctx, "tcp", o.omniaListen)
+		if err != nil {
+			srv.Close()
+			return fmt.Errorf("listen for Omnia clients: %w", err)
+		}
+		if srv.TLSConfig != nil {
+			oln = tls.NewListener(oln, srv.TLSConfig)
+		}
+		osrv := &http.Server{Handler: gw.OmniaHandler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: time.Minute, ErrorLog: srv.ErrorLog}
+		servers = append(servers, osrv)
+		go func() { errc <- osrv.Serve(oln) }()
+		omniaAddr = oln.Addr().String()
+	}
 	if o.metrics != "" {
 		mln, err := lc.Listen(ctx, "tcp", o.metrics)
 		if err != nil {
@@ -194,6 +217,10 @@ func runGateway(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	log.Info("gateway listening", "url", scheme+"://"+ln.Addr().String(), "principal", gw.Principal().String(), "ic", o.cfg.URL)
 	fmt.Fprintf(stdout, "icws gateway %s listening on %s://%s\n", gw.Principal(), scheme, ln.Addr())
+	if omniaAddr != "" {
+		log.Info("gateway listening for Omnia clients", "url", scheme+"://"+omniaAddr)
+		fmt.Fprintf(stdout, "icws gateway %s listening for Omnia (ic-websocket-js) clients on %s://%s\n", gw.Principal(), scheme, omniaAddr)
+	}
 
 	var serveErr error
 	select {

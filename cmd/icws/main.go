@@ -32,7 +32,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"dev", "run a local IC, a gateway and the demo page in one process", runDev},
-		{"replica", "run a local Internet Computer with echo, chat and your own Wasm canisters", runReplica},
+		{"replica", "run a local Internet Computer with echo, chat, omnia-echo and your own Wasm canisters", runReplica},
 		{"gateway", "run the WebSocket gateway in front of an IC (local or mainnet)", runGateway},
 		{"client", "chat with a canister over a verified WebSocket, from the terminal", runClient},
 		{"bench", "measure the gateway: fan-out, upstream, idle connections, and a bare WebSocket baseline", runBench},

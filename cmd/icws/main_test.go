@@ -42,11 +42,15 @@ func TestDev(t *testing.T) {
 		done <- err
 	}()
 	urls := map[string]string{}
+	canisters := map[string]string{}
 	sc := bufio.NewScanner(pr)
 	for sc.Scan() {
 		f := strings.Fields(sc.Text())
 		if len(f) >= 2 {
 			urls[f[0]] = f[len(f)-1]
+		}
+		if len(f) == 3 && f[0] == "canister" {
+			canisters[f[1]] = f[2]
 		}
 		if f[0] == "demo" {
 			break
@@ -56,6 +60,11 @@ func TestDev(t *testing.T) {
 	for _, k := range []string{"replica", "gateway", "demo"} {
 		if urls[k] == "" {
 			t.Fatalf("icws dev printed no %s URL; got %v", k, urls)
+		}
+	}
+	for _, name := range []string{"echo", "chat", "omnia-echo"} {
+		if canisters[name] == "" {
+			t.Errorf("icws dev printed no canister %s; got %v", name, canisters)
 		}
 	}
 	resp, err := http.Get(urls["demo"] + "/config.json")

@@ -17,12 +17,13 @@ import (
 // replicaShutdownTimeout bounds the graceful stop of `icws replica`.
 const replicaShutdownTimeout = 5 * time.Second
 
-// runReplica is `icws replica`: a local IC with the echo and chat canisters. It prints
+// runReplica is `icws replica`: a local IC with the echo, chat and omnia-echo canisters. It prints
 //
 //	url http://127.0.0.1:4943
 //	root_key <hex of the DER root key>
 //	canister echo <id>
 //	canister chat <id>
+//	canister omnia-echo <id>
 //
 // on stdout once it serves, and runs until ctx is cancelled.
 func runReplica(ctx context.Context, args []string, stdout io.Writer) error {
@@ -37,11 +38,11 @@ func runReplica(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.Var(&user, "canister", "`NAME=FILE.wasm`: also host this Wasm canister (gzip-compressed accepted); repeatable")
 	fs.Var(&controllers, "controller", "`PRINCIPAL` that controls the --canister canisters (upgrade, status, stop); repeatable or comma-separated. Without one, nobody can manage them")
 	updateLimit := fs.Uint64("max-update-instructions", 0, "instruction limit of an update, timer or callback of a Wasm canister (0: the IC's 40 billion)")
-	native := fs.Bool("native", false, "host echo and chat as Go code in this process instead of the Wasm modules icws build makes of them")
+	native := fs.Bool("native", false, "host echo, chat and omnia-echo as Go code in this process instead of the Wasm modules icws build makes of them")
 	queryLimit := fs.Uint64("max-query-instructions", 0, "instruction limit of a query of a Wasm canister (0: the IC's 5 billion)")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "Usage: icws replica [--listen ADDR] [--state-dir DIR] [--round-time D] [--canister NAME=FILE.wasm --controller PRINCIPAL]...")
-		fmt.Fprintln(fs.Output(), "\nRun a local Internet Computer hosting the echo and chat canisters and your own Wasm canisters.")
+		fmt.Fprintln(fs.Output(), "\nRun a local Internet Computer hosting the echo, chat and omnia-echo canisters and your own Wasm canisters.")
 		fmt.Fprintln(fs.Output(), "More canisters can be created and installed through the management canister (icp-cli,")
 		fmt.Fprintln(fs.Output(), "@icp-sdk/canisters). It prints its URL, root key and canister ids, then serves until SIGINT")
 		fmt.Fprintln(fs.Output(), "or SIGTERM.")

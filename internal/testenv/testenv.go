@@ -29,6 +29,20 @@ func NodeModules(t testing.TB, pkgs ...string) string {
 	return dir
 }
 
+// NodeModulesIn is NodeModules for the npm project in dir, a directory of the repository given
+// relative to its root (such as "gateway/testdata/omnia-js"): a project installed apart from the
+// root's, with npm ci in dir, because it pins versions the root's packages conflict with.
+func NodeModulesIn(t testing.TB, dir string, pkgs ...string) string {
+	t.Helper()
+	nm := filepath.Join(nodeModulesDir(), "..", filepath.FromSlash(dir), "node_modules")
+	for _, pkg := range pkgs {
+		if _, err := os.Stat(filepath.Join(nm, filepath.FromSlash(pkg), "package.json")); err != nil {
+			missingIn(t, fmt.Sprintf("the npm package %s is not installed in %s (%v)", pkg, dir, err), "run npm ci in "+dir+" (or bash scripts/test.sh, which does and runs every test)")
+		}
+	}
+	return nm
+}
+
 // Node returns the path of the node binary and of node_modules after checking that Node.js is
 // on PATH and each package of pkgs is installed.
 func Node(t testing.TB, pkgs ...string) (node, nodeModules string) {
@@ -43,7 +57,12 @@ func Node(t testing.TB, pkgs ...string) (node, nodeModules string) {
 // missing skips the test, or fails it when RequireEnv is set, saying what to run.
 func missing(t testing.TB, what string) {
 	t.Helper()
-	const fix = "run npm ci at the repository root (or bash scripts/test.sh, which does and runs every test)"
+	missingIn(t, what, "run npm ci at the repository root (or bash scripts/test.sh, which does and runs every test)")
+}
+
+// missingIn is missing with the fix to suggest.
+func missingIn(t testing.TB, what, fix string) {
+	t.Helper()
 	if os.Getenv(RequireEnv) != "" {
 		t.Fatalf("%s; %s is set, so this fails instead of skipping: %s", what, RequireEnv, fix)
 	}

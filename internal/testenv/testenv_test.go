@@ -51,3 +51,29 @@ func TestNodeModulesPath(t *testing.T) {
 		t.Fatalf("%s is not beside the module's go.mod: %v", dir, err)
 	}
 }
+
+// TestNodeModulesIn checks that a missing package of a separate npm project skips, then fails
+// under RequireEnv, saying to run npm ci in that project's directory.
+func TestNodeModulesIn(t *testing.T) {
+	if os.Getenv("ICWS_TESTENV_CHILD") == "in" {
+		NodeModulesIn(t, "internal/testenv", "no-such-package-icws")
+		t.Fatal("NodeModulesIn returned for a missing package")
+	}
+	for _, tt := range []struct {
+		require string
+		fails   bool
+		want    string
+	}{{"", false, "--- SKIP"}, {"1", true, "--- FAIL"}} {
+		cmd := exec.Command(os.Args[0], "-test.run", "^TestNodeModulesIn$", "-test.v")
+		cmd.Env = append(os.Environ(), "ICWS_TESTENV_CHILD=in", RequireEnv+"="+tt.require)
+		out, err := cmd.CombinedOutput()
+		if (err != nil) != tt.fails {
+			t.Fatalf("child err = %v, want failure %v\n%s", err, tt.fails, out)
+		}
+		for _, want := range []string{tt.want, "no-such-package-icws is not installed in internal/testenv", "run npm ci in internal/testenv"} {
+			if !strings.Contains(string(out), want) {
+				t.Errorf("child output lacks %q:\n%s", want, out)
+			}
+		}
+	}
+}

@@ -346,3 +346,34 @@ func TestCloseReasonString(t *testing.T) {
 		t.Errorf("ClientKey.String: %q", got)
 	}
 }
+
+// TestDecodeMessageArgsSecondArgument: the second argument of ws_message is ignored whatever it
+// holds (ic-websocket-js sends null of type opt null; a Rust client may send its type), and a
+// missing one is fine.
+func TestDecodeMessageArgsSecondArgument(t *testing.T) {
+	type app struct {
+		Text      string `candid:"text"`
+		Timestamp uint64 `candid:"timestamp"`
+	}
+	args := MessageArgs{Msg: goldenMessage(t)}
+	for name, b := range map[string][]byte{
+		"opt null":   unhex(t, goldenCandid["message"]),
+		"some":       mustMarshal2(t, args, &app{Text: "x"}),
+		"none typed": mustMarshal2(t, args, (*app)(nil)),
+		"missing":    mustMarshal(t, args),
+	} {
+		got, err := DecodeMessageArgs(b)
+		if err != nil || !reflect.DeepEqual(got, args) {
+			t.Errorf("%s: %+v, %v", name, got, err)
+		}
+	}
+}
+
+func mustMarshal2(t testing.TB, a, b any) []byte {
+	t.Helper()
+	out, err := candid.Marshal(a, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}

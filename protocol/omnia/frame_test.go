@@ -1,0 +1,265 @@
+package omnia
+
+import (
+	"bytes"
+	"encoding/hex"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/icws/icws/ic/cbor"
+	"github.com/icws/icws/ic/envelope"
+	"github.com/icws/icws/ic/identity"
+	"github.com/icws/icws/ic/principal"
+)
+
+func unhexT(t testing.TB, s string) []byte {
+	t.Helper()
+	b, err := hex.DecodeString(strings.ReplaceAll(s, " ", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// testGateway is a 29-byte principal with bytes 01..1d, the length of a self-authenticating one.
+func testGateway(t testing.TB) principal.Principal {
+	t.Helper()
+	b := make([]byte, 29)
+	for i := range b {
+		b[i] = byte(i + 1)
+	}
+	p, err := principal.FromBytes(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// Golden frames, written out by hand from the CBOR rules serde_cbor follows (RFC 8949 shortest
+// heads; structs as maps with text keys in declaration order; serde_bytes fields as byte strings).
+const (
+	goldenHandshake = "d9d9f7 a1 71 676174657761795f7072696e636970616c 58 1d" +
+		" 0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d"
+	// {key: "k_00000000000000000001", content: h'c0ffee', cert: h'01', tree: h'0203'}
+	goldenFrame = "a4 63 6b6579 76 6b5f3030303030303030303030303030303030303031" +
+		" 67 636f6e74656e74 43 c0ffee 64 63657274 41 01 64 74726565 42 0203"
+)
+
+func TestHandshakeGolden(t *testing.T) {
+	gw := testGateway(t)
+	got := Handshake(gw)
+	if want := unhexT(t, goldenHandshake); !bytes.Equal(got, want) {
+		t.Fatalf("Handshake =\n%x\nwant\n%x", got, want)
+	}
+	p, err := DecodeHandshake(got)
+	if err != nil || !p.Equal(gw) {
+		t.Fatalf("DecodeHandshake = %v, %v", p, err)
+	}
+	// A short principal gets a short head (4a for 10 bytes), as serde_cbor writes it.
+	short := principal.CanisterID(7)
+	if got := Handshake(short); !bytes.HasPrefix(got, unhexT(t, "d9d9f7 a1 71 676174657761795f7072696e636970616c 4a")) {
+		t.Fatalf("Handshake(canister id) = %x", got)
+	}
+}
+
+func TestDecodeHandshakeRefuses(t *testing.T) {
+	for _, tc := range []struct {
+		name, hex, want string
+	}{
+		{"empty", "", "cbor"},
+		{"not a map", "d9d9f7 41 00", "cbor"},
+		{"no key", "a0", "one key"},
+		{"extra key", "a2 71 676174657761795f7072696e636970616c 41 01 61 78 00", "one key"},
+		{"text principal", "a1 71 676174657761795f7072696e636970616c 61 78", "not a byte string"},
+		{"too long", "a1 71 676174657761795f7072696e636970616c 58 1e" + strings.Repeat("00", 30), "principal"},
+		// The SDK took a non-minimal map head (b9 0001); so do we.
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := DecodeHandshake(unhexT(t, tc.hex))
+			if !errors.Is(err, ErrBadFrame) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want ErrBadFrame mentioning %q", err, tc.want)
+			}
+		})
+	}
+	p, err := DecodeHandshake(unhexT(t, "d9d9f7 b9 0001 71 676174657761795f7072696e636970616c 41 07"))
+	if err != nil || !bytes.Equal(p.Bytes(), []byte{7}) {
+		t.Fatalf("non-minimal map head: %v, %v", p, err)
+	}
+}
+
+func TestFrameGolden(t *testing.T) {
+	f := Frame{Key: "k_00000000000000000001", Content: []byte{0xc0, 0xff, 0xee}, Cert: []byte{1}, Tree: []byte{2, 3}}
+	want := unhexT(t, goldenFrame)
+	if got := f.Marshal(); !bytes.Equal(got, want) {
+		t.Fatalf("Marshal =\n%x\nwant\n%x", got, want)
+	}
+	if f.Size() != len(want) {
+		t.Fatalf("Size = %d, want %d", f.Size(), len(want))
+	}
+	if n := FrameHeadSize(f.Key, len(f.Content)); n != len(AppendFrameHead(nil, f.Key, len(f.Content))) {
+		t.Fatalf("FrameHeadSize = %d", n)
+	}
+	got, err := DecodeFrame(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Key != f.Key || !bytes.Equal(got.Content, f.Content) || !bytes.Equal(got.Cert, f.Cert) || !bytes.Equal(got.Tree, f.Tree) {
+		t.Fatalf("DecodeFrame = %+v", got)
+	}
+	// Big fields take longer heads: the sizes must follow.
+	big := Frame{Key: strings.Repeat("k", 300), Content: make([]byte, 70000), Cert: make([]byte, 300), Tree: make([]byte, 24)}
+	if b := big.Marshal(); len(b) != big.Size() {
+		t.Fatalf("Size %d, encoding %d bytes", big.Size(), len(b))
+	}
+}
+
+func TestDecodeFrameRefuses(t *testing.T) {
+	for _, tc := range []struct {
+		name, hex, want string
+	}{
+		{"no tree", "a3 63 6b6579 61 6b 67 636f6e74656e74 40 64 63657274 40", "no tree"},
+		{"no key", "a3 67 636f6e74656e74 40 64 63657274 40 64 74726565 40", "no key"},
+		{"text content", "a4 63 6b6579 61 6b 67 636f6e74656e74 61 78 64 63657274 40 64 74726565 40", "cbor"},
+		{"val, the seed's name", "a4 63 6b6579 61 6b 63 76616c 40 64 63657274 40 64 74726565 40", "unknown key"},
+		{"duplicate", "a5 63 6b6579 61 6b 67 636f6e74656e74 40 64 63657274 40 64 74726565 40 64 74726565 40", "cbor"},
+		{"trailing", goldenFrame + "00", "cbor"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := DecodeFrame(unhexT(t, tc.hex))
+			if !errors.Is(err, ErrBadFrame) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want ErrBadFrame mentioning %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// signedCall returns a call envelope of method, signed by a fixed Ed25519 identity.
+func signedCall(t testing.TB, method string) (*envelope.Envelope, []byte) {
+	t.Helper()
+	id, err := identity.Ed25519FromSeed(bytes.Repeat([]byte{9}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, err := envelope.Sign(id, envelope.Content{
+		RequestType:   envelope.RequestTypeCall,
+		Sender:        id.Sender(),
+		Nonce:         bytes.Repeat([]byte{7}, 16),
+		IngressExpiry: 1796423100000000000,
+		CanisterID:    principal.CanisterID(1),
+		MethodName:    method,
+		Arg:           []byte("DIDL\x00\x00"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := env.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return env, body
+}
+
+func TestClientFrame(t *testing.T) {
+	env, body := signedCall(t, "ws_open")
+	frame := AppendClientFrame(nil, body)
+	// d9d9f7 a1 68 "envelope", then the envelope without its own tag: as agent-js writes it.
+	if want := append(unhexT(t, "d9d9f7 a1 68 656e76656c6f7065"), body[3:]...); !bytes.Equal(frame, want) {
+		t.Fatalf("AppendClientFrame =\n%x\nwant\n%x", frame, want)
+	}
+	f, err := DecodeClientFrame(frame)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(f.Body, body) {
+		t.Fatalf("Body =\n%x\nwant the envelope as signed\n%x", f.Body, body)
+	}
+	if f.Request.ID != env.RequestID() || f.Method() != "ws_open" || !f.CanisterID().Equal(principal.CanisterID(1)) ||
+		!f.Sender().Equal(env.Content.Sender) || string(f.Arg()) != "DIDL\x00\x00" || f.Request.Content.IngressExpiry != 1796423100000000000 {
+		t.Fatalf("decoded %+v", f.Request.Content)
+	}
+	// An envelope that carries its own tag is relayed as it is, not tagged twice.
+	tagged := append(unhexT(t, "a1 68 656e76656c6f7065"), body...)
+	if f, err := DecodeClientFrame(tagged); err != nil || !bytes.Equal(f.Body, body) {
+		t.Fatalf("inner tag: %v, body %x", err, f.Body)
+	}
+}
+
+func TestDecodeClientFrameRefuses(t *testing.T) {
+	_, body := signedCall(t, "ws_message")
+	env := body[3:]
+	unsigned, err := cbor.Marshal(map[string]any{"content": map[string]any{
+		"request_type": "call", "sender": []byte{4}, "ingress_expiry": uint64(1),
+		"canister_id": []byte{0, 0, 0, 0, 0, 0, 0, 1, 1, 1}, "method_name": "ws_open", "arg": []byte{},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	query, err := cbor.Marshal(map[string]any{"content": map[string]any{
+		"request_type": "query", "sender": []byte{4}, "ingress_expiry": uint64(1),
+		"canister_id": []byte{0, 0, 0, 0, 0, 0, 0, 1, 1, 1}, "method_name": "ws_get_messages", "arg": []byte{},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		frame []byte
+		want  string
+	}{
+		{"empty", nil, "cbor"},
+		{"garbage", []byte{0xff}, "cbor"},
+		{"no envelope", unhexT(t, "a1 63 6b6579 40"), "no \"envelope\" key"},
+		{"extra key", append(unhexT(t, "a2 61 78 00 68 656e76656c6f7065"), env...), "2 keys"},
+		{"envelope not a map", unhexT(t, "a1 68 656e76656c6f7065 40"), "malformed request"},
+		{"unsigned", AppendClientFrame(nil, unsigned), "not signed"},
+		{"query", AppendClientFrame(nil, query), "only calls"},
+		{"truncated", AppendClientFrame(nil, body)[:100], "cbor"},
+		{"seed S2", unhexT(t, "a2 63 6d7367 40 63 736967 40"), "no \"envelope\" key"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := DecodeClientFrame(tc.frame)
+			if !errors.Is(err, ErrBadFrame) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want ErrBadFrame mentioning %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// The first frame of the real ic-websocket-js 0.5.0 (from npm, with @dfinity/agent 2.4.1),
+// recorded from a loopback stand-in gateway that sent Handshake(testGateway): its ws_open call,
+// signed by the secp256k1 identity of secret key 03…03. It decodes, and the body to relay is the
+// client's envelope byte for byte.
+func TestClientFrameFromICWebSocketJS(t *testing.T) {
+	raw, err := os.ReadFile("testdata/ic-websocket-js-0.5.0-ws_open.hex")
+	if err != nil {
+		t.Fatal(err)
+	}
+	frame := unhexT(t, strings.TrimSpace(string(raw)))
+	f, err := DecodeClientFrame(frame)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prefix := unhexT(t, "d9d9f7 a1 68 656e76656c6f7065")
+	if !bytes.HasPrefix(frame, prefix) || !bytes.Equal(f.Body, append(unhexT(t, "d9d9f7"), frame[len(prefix):]...)) {
+		t.Fatalf("Body is not the client's envelope:\n%x", f.Body)
+	}
+	c := f.Request.Content
+	if f.Method() != "ws_open" || c.RequestType != "call" || len(c.Nonce) != 16 || f.CanisterID().String() != "bkyz2-fmaaa-aaaaa-qaaaq-cai" {
+		t.Fatalf("content %+v", c)
+	}
+	if len(f.Request.SenderPubKey) != 88 || len(f.Request.SenderSig) != 64 || !f.Sender().Equal(principal.SelfAuthenticating(f.Request.SenderPubKey)) {
+		t.Fatalf("sender %s, pubkey %d bytes, sig %d bytes", f.Sender(), len(f.Request.SenderPubKey), len(f.Request.SenderSig))
+	}
+	args, err := DecodeOpenArgs(f.Arg())
+	if err != nil || !args.GatewayPrincipal.Equal(testGateway(t)) || args.ClientNonce == 0 {
+		t.Fatalf("ws_open args %+v, %v", args, err)
+	}
+	// The request id is the IC's: the envelope's signature covers it (checked up to the expiry,
+	// which has passed since the recording).
+	if err := f.Request.Verify(time.Unix(0, int64(c.IngressExpiry)).Add(-time.Minute)); err != nil {
+		t.Fatalf("the recorded signature does not verify: %v", err)
+	}
+}
