@@ -258,6 +258,10 @@ func (c *Conn) acquire(ctx context.Context, sem chan struct{}) error {
 // Recv also consumes the canister's service messages: it records their acknowledgement of the
 // client's messages and answers heartbeats with a keep-alive (see the package doc).
 //
+// With Config.Failover, an error that reconnecting cures is not returned: Recv moves the
+// connection to the next gateway (Failover) and goes on; it returns a *FailoverError when the
+// policy gives up.
+//
 // When ctx ends first, Recv returns ctx.Err() and the connection is unharmed: no frame is
 // lost, the next Recv reads it.
 func (c *Conn) Recv(ctx context.Context) (Message, error) {

@@ -94,11 +94,39 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 	go c.readLoop(s)
 	// A keep-alive asks the canister for heartbeats, which acknowledge the client's messages.
 	if err := c.sendLocked(ctx, s, &protocol.WebsocketMessage{Service: true}, false); err != nil {
+		// The gateway may have refused the connection (its Close frame ended the socket before
+		// the write): its code says why better than the write's failure.
+		if ce := c.closeFrame(s, DefaultCloseTimeout); ce != nil {
+			err = ce
+		}
 		_ = c.Close("")
 		return nil, err
 	}
 	c.log.Debug("client: connected", "client", clientID, "canister", cfg.Canister.String(), "gateway", cfg.Gateway)
 	return c, nil
+}
+
+// closeFrame returns the *CloseError of the gateway's Close frame that ended s, if its reader
+// delivers one within timeout, or nil. It is for Dial, before anything else reads the frames.
+func (c *Conn) closeFrame(s *socket, timeout time.Duration) *CloseError {
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	for {
+		select {
+		case f := <-c.frames:
+			if f.s != s || f.err == nil {
+				continue
+			}
+			var wce *websocket.CloseError
+			if !errors.As(f.err, &wce) {
+				return nil
+			}
+			ce, _ := closeErrorFrom(f.err).(*CloseError)
+			return ce
+		case <-t.C:
+			return nil
+		}
+	}
 }
 
 // open opens a WebSocket to gateway and sends the signed first message, with a fresh open
@@ -209,8 +237,17 @@ func (c *Conn) Reconnect(ctx context.Context, gateway string) error {
 	c.ackMu.Unlock()
 	c.resyncSince = since
 	c.resyncBy.Store(time.Now().Add(c.cfg.HeartbeatTimeout).UnixNano())
-	c.resyncing.Store(pending > 0)
+	// A canister without heartbeats (Config.HeartbeatTimeout < 0 says so, until one came) never
+	// says which messages it has: what was written through the old gateway is taken as
+	// delivered, and Send goes on at once (resending could only be refused as a replay).
+	c.resyncing.Store(pending > 0 && (c.heartbeats.Load() || c.cfg.HeartbeatTimeout > 0))
 	go c.readLoop(s)
+	if !c.resyncing.Load() {
+		// Messages whose write failed through the old socket go out now, in order.
+		if err := c.pumpLocked(ctx, s, false); err != nil {
+			c.log.Debug("client: resending after the reconnection failed", "client", c.clientID, "gateway", gateway, "err", err)
+		}
+	}
 	c.log.Debug("client: reconnected", "client", c.clientID, "from", old.gateway, "to", gateway, "unconfirmed", pending)
 	return nil
 }

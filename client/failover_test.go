@@ -107,12 +107,22 @@ func (m *moves) get() []client.Move {
 	return append([]client.Move(nil), m.list...)
 }
 
-// TestFailoverMidStream: a member of the chat room receives a stream of posts through gateway A
+// TestFailover runs the library's failover policy against real gateways.
+//
+// mid-stream: a member of the chat room receives a stream of posts through gateway A
 // while another member posts through gateway B; mid-stream, A stops gracefully (1001, ws_close
 // for every client) or dies (its connections reset, no Close frame). The member's Recv, with
 // Config.Failover and Gateways [A, B], moves to B by itself and goes on: every post arrives, in
 // order, once; the move is reported to OnReconnect; sending goes on through B.
-func TestFailoverMidStream(t *testing.T) {
+func TestFailover(t *testing.T) {
+	e := newEnv(t) // one replica for every case: its canisters keep each case's clients apart
+	t.Run("mid-stream", func(t *testing.T) { testFailoverMidStream(t, e) })
+	t.Run("stop code not retried", func(t *testing.T) { testFailoverStopCodeNotRetried(t, e) })
+	t.Run("without heartbeats", func(t *testing.T) { testFailoverWithoutHeartbeats(t, e) })
+	t.Run("synctest", func(t *testing.T) { testFailoverSynctest(t, e) })
+}
+
+func testFailoverMidStream(t *testing.T, e *env) {
 	for _, tt := range []struct {
 		name string
 		code protocol.CloseCode // the cause the client sees
@@ -121,9 +131,16 @@ func TestFailoverMidStream(t *testing.T) {
 		{"kill", 1006},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			e := newEnv(t)
 			ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 			defer cancel()
+			// The room may still announce the departure of an earlier case's members.
+			next := func(c *client.Conn) chat.Event {
+				for {
+					if ev := recvChat(t, ctx, c); ev.Leave == nil {
+						return ev
+					}
+				}
+			}
 			urlA, stopA := e.stoppableGateway(t)
 			pa := newTCPProxy(t, urlA)
 			b := e.gateway(t)
@@ -135,14 +152,14 @@ func TestFailoverMidStream(t *testing.T) {
 			if member.Gateway() != pa.url() {
 				t.Fatalf("connected through %s, want the first of Gateways %s", member.Gateway(), pa.url())
 			}
-			if ev := recvChat(t, ctx, member); ev.Join == nil {
+			if ev := next(member); ev.Join == nil {
 				t.Fatalf("got %+v, want its join", ev)
 			}
 			talker := dial(t, ctx, e.config(e.chat, b))
-			if ev := recvChat(t, ctx, talker); ev.Join == nil {
+			if ev := next(talker); ev.Join == nil {
 				t.Fatalf("got %+v, want its join", ev)
 			}
-			if ev := recvChat(t, ctx, member); ev.Join == nil || *ev.Join != talker.ClientID() {
+			if ev := next(member); ev.Join == nil || *ev.Join != talker.ClientID() {
 				t.Fatalf("got %+v, want the talker's join", ev)
 			}
 			const posts, faultAt = 40, 10
@@ -181,7 +198,7 @@ func TestFailoverMidStream(t *testing.T) {
 						}
 					}()
 				}
-				ev := recvChat(t, ctx, member)
+				ev := next(member)
 				if ev.Message == nil || ev.Message.Text != fmt.Sprintf("p%d", i) {
 					t.Fatalf("post %d: got %+v, want p%d (nothing lost, nothing repeated)", i, ev, i)
 				}
@@ -210,7 +227,7 @@ func TestFailoverMidStream(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, c := range []*client.Conn{member, talker} {
-				if ev := recvChat(t, ctx, c); ev.Message == nil || ev.Message.Text != "back" || ev.Message.From != member.ClientID() {
+				if ev := next(c); ev.Message == nil || ev.Message.Text != "back" || ev.Message.From != member.ClientID() {
 					t.Fatalf("client %d: got %+v, want the member's \"back\"", c.ClientID(), ev)
 				}
 			}
@@ -218,10 +235,9 @@ func TestFailoverMidStream(t *testing.T) {
 	}
 }
 
-// TestFailoverStopCodeNotRetried: a close code of the "stop" class ends Recv with that error,
+// testFailoverStopCodeNotRetried: a close code of the "stop" class ends Recv with that error,
 // without any move.
-func TestFailoverStopCodeNotRetried(t *testing.T) {
-	e := newEnv(t)
+func testFailoverStopCodeNotRetried(t *testing.T, e *env) {
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
 	a := newProxy(t, e.gateway(t), nil)
@@ -247,13 +263,12 @@ func TestFailoverStopCodeNotRetried(t *testing.T) {
 	}
 }
 
-// TestFailoverSynctest runs the policy's timing on the fake clock of a synctest bubble: the client
+// testFailoverSynctest runs the policy's timing on the fake clock of a synctest bubble: the client
 // reaches real gateways through in-memory relays. Gateway A withholds everything from the
 // start; the client notices after HeartbeatTimeout (75 s), then tries the next gateways with the
 // policy's backoff: a dead one, then B, which delivers the withheld message ("ping", the echo
 // canister's welcome). With only A and the dead one, the policy gives up after Attempts.
-func TestFailoverSynctest(t *testing.T) {
-	e := newEnv(t)
+func testFailoverSynctest(t *testing.T, e *env) {
 	gwA, gwB := e.gateway(t), e.gateway(t)
 	const timeout = client.DefaultHeartbeatTimeout
 	const a, dead, b = "ws://a.test/", "ws://dead.test/", "ws://b.test/"
@@ -366,5 +381,48 @@ func TestFailoverSynctest(t *testing.T) {
 				}
 			})
 		})
+	}
+}
+
+// testFailoverWithoutHeartbeats: with a canister that sends no heartbeats (so no
+// acknowledgements, HeartbeatTimeout < 0), a client whose gateway died moves on and can send
+// through the new gateway at once: nothing waits for an acknowledgement that never comes.
+func testFailoverWithoutHeartbeats(t *testing.T, e *env) {
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	pa := newTCPProxy(t, e.gateway(t))
+	b := e.gateway(t)
+	var mv moves
+	cfg := e.config(e.silentEcho, "")
+	cfg.Gateways = []string{pa.url(), b}
+	cfg.HeartbeatTimeout = -1
+	cfg.Failover = &client.Failover{OnReconnect: mv.add}
+	c := dial(t, ctx, cfg)
+	last := int64(-1)
+	if err := c.Send(ctx, text("m0")); err != nil {
+		t.Fatal(err)
+	}
+	recvText(t, ctx, c, "m0", &last)
+	pa.cut()
+	got := make(chan error, 1)
+	go func() {
+		rctx, rcancel := context.WithTimeout(ctx, 20*time.Second)
+		defer rcancel()
+		m, err := c.Recv(rctx)
+		if err == nil && textOf(t, m.Payload) != "m1" {
+			err = fmt.Errorf("got %q, want m1", m.Payload)
+		}
+		got <- err
+	}()
+	// Send waits for the move if it is under way; if it writes to the dead socket first, it fails
+	// but keeps the message, which the move sends.
+	if err := c.Send(ctx, text("m1")); err != nil && !strings.Contains(err.Error(), "kept for Reconnect") {
+		t.Fatal(err)
+	}
+	if err := <-got; err != nil {
+		t.Fatalf("after the failover: %v (moves %+v)", err, mv.get())
+	}
+	if c.Gateway() != b || len(mv.get()) != 1 {
+		t.Fatalf("gateway %s, moves %+v; want one move to %s", c.Gateway(), mv.get(), b)
 	}
 }

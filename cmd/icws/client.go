@@ -308,7 +308,7 @@ func clientReceive(ctx context.Context, sess *clientSession, o *clientOptions, o
 			continue
 		}
 		if client.CloseStatus(err) != int(protocol.CloseOpenRefused) || redialed {
-			return err
+			return o.finalError(ctx, err)
 		}
 		out.errorf(err)
 		redialed = true
@@ -324,6 +324,21 @@ func clientReceive(ctx context.Context, sess *clientSession, o *clientOptions, o
 		sess.set(fresh)
 		out.connected(fresh)
 	}
+}
+
+// finalError is the error the client ends with: after the failover gave up, the last attempt's
+// failure (explained) and the connection's own error, which is kept (errors.As finds it).
+func (o *clientOptions) finalError(ctx context.Context, err error) error {
+	var fe *client.FailoverError
+	if !errors.As(err, &fe) {
+		return err
+	}
+	if fe.Last == nil {
+		return fmt.Errorf("%w (gave up after %d attempts to recover)", fe.Err, fe.Attempts)
+	}
+	// The connection's own error is stale: the attempts failed for another reason.
+	return fmt.Errorf("gave up after %d attempts to recover: the last failed with: %w (the connection had failed with: %w)",
+		fe.Attempts, o.explain(ctx, fe.Last), fe.Err)
 }
 
 // explain adds to err, a failure to connect, what the URLs of --gateway and --ic-url answer when
@@ -406,7 +421,7 @@ func (p *clientPrinter) connected(c *client.Conn) {
 	}
 }
 
-// moved reports a move of the failover policy.
+// moved reports a move of the failover policy: the error that started it, then each attempt.
 func (p *clientPrinter) moved(m client.Move) {
 	if m.Attempt == 1 {
 		p.errorf(m.Cause)
