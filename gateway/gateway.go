@@ -195,6 +195,9 @@ func (g *Gateway) serveWS(w http.ResponseWriter, r *http.Request, p wire) {
 		c.lim = rate.NewLimiter(g.cfg.MessageRate, g.cfg.MessageBurst)
 	}
 	g.m.connectionsTotal.inc()
+	if _, ok := p.(omniaWire); ok {
+		g.m.omniaConnections.inc()
+	}
 	g.m.connections.inc()
 	g.mu.Lock()
 	g.conns[c] = struct{}{}

@@ -122,6 +122,14 @@ func (e *OriginError) Error() string {
 // for anything else: a missing scheme, a path, a query, user info or a wildcard.
 func NormalizeOrigin(o string) (string, error) {
 	bad := func(problem string) (string, error) { return "", &OriginError{Origin: o, Problem: problem} }
+	for _, r := range o {
+		if r <= ' ' || r > '~' {
+			return bad("not printable ASCII: browsers send international names in punycode, xn--…")
+		}
+	}
+	if strings.Contains(o, "%") {
+		return bad("no percent-escapes: browsers send origins without them")
+	}
 	if strings.Contains(o, "*") {
 		return bad("wildcards are not supported: list each origin, or pass '*' alone")
 	}
@@ -132,9 +140,9 @@ func NormalizeOrigin(o string) (string, error) {
 	switch {
 	case err != nil:
 		return bad("it does not parse")
-	case u.Scheme == "" || u.Host == "":
+	case u.Scheme == "" || u.Hostname() == "":
 		return bad("no host")
-	case u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.ForceQuery:
+	case u.Path != "" || u.RawQuery != "" || u.ForceQuery || strings.Contains(o, "#"):
 		return bad("an origin has no path or query")
 	case u.User != nil:
 		return bad("an origin has no user info")
@@ -175,23 +183,24 @@ func (c *originChecker) allow(r *http.Request) (string, bool) {
 	return o, err == nil && strings.TrimPrefix(self, "http://") == host
 }
 
-// maxOriginInReason is the longest origin that originRefusal quotes whole; a longer one is cut,
-// so that the reason fits a Close frame (123 bytes).
-const maxOriginInReason = maxReasonBytes - 65
-
 // originRefusal is the reason of the Close frame that refuses origin: it names the origin and
 // the gateway setting that would allow it (or, for what is no origin, such as "null", where to
-// serve the page from).
+// serve the page from). A long origin is cut so that the reason fits a Close frame (123 bytes).
 func originRefusal(origin string) string {
+	_, err := NormalizeOrigin(origin)
 	origin = strings.ToValidUTF8(origin, "?") // a Close reason must be UTF-8
-	if len(origin) > maxOriginInReason {
-		origin = truncate(origin, maxOriginInReason-3) + "..."
+	fit := func(suffix string) string {
+		o := origin
+		if room := maxReasonBytes - len("origin ") - len(suffix); len(o) > room {
+			o = truncate(o, room-len("...")) + "..."
+		}
+		return "origin " + o + suffix
 	}
-	if _, err := NormalizeOrigin(origin); err != nil { // "null": a file, a sandboxed frame
-		return "origin " + origin + " is not allowed: serve the page from an origin in the gateway's --allowed-origins"
+	if err != nil { // "null": a file, a sandboxed frame
+		return fit(" is not allowed: serve the page from an origin in the gateway's --allowed-origins")
 	}
 	if r := "origin " + origin + " is not allowed: start the gateway with --allowed-origins " + origin; len(r) <= maxReasonBytes {
 		return r
 	}
-	return "origin " + origin + " is not allowed: add it to the gateway's --allowed-origins"
+	return fit(" is not allowed: add it to the gateway's --allowed-origins")
 }

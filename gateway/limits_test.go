@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 func TestConnLimiter(t *testing.T) {
@@ -75,6 +76,11 @@ func TestNormalizeOrigin(t *testing.T) {
 		{"localhost:5173", "", "no scheme"},
 		{"127.0.0.1:5173", "", "no scheme"},
 		{"http://", "", "no host"},
+		{"https://:443", "", "no host"},
+		{"http://bücher.example", "", "punycode"},
+		{"http://a b", "", "not printable ASCII"},
+		{"a://%80", "", "no percent-escapes"},
+		{"http://localhost:5173#", "", "no path or query"},
 		{"http://localhost:5173/app", "", "no path"},
 		{"http://localhost:5173?x=1", "", "no path or query"},
 		{"http://u:p@localhost:5173", "", "no user info"},
@@ -152,6 +158,7 @@ func TestOriginRefusal(t *testing.T) {
 		{"https://" + strings.Repeat("x", 100) + ".org", "origin https://" + strings.Repeat("x", 47) + "... is not allowed: add it to the gateway's --allowed-origins"},
 		{"http://\xff\xfe", "origin http://? is not allowed: serve the page from an origin in the gateway's --allowed-origins"},
 		{"null", "origin null is not allowed: serve the page from an origin in the gateway's --allowed-origins"},
+		{strings.Repeat("0", 40), "origin " + strings.Repeat("0", 32) + "... is not allowed: serve the page from an origin in the gateway's --allowed-origins"},
 	} {
 		got := originRefusal(tc.origin)
 		if got != tc.want || len(got) > maxReasonBytes {
@@ -292,4 +299,34 @@ func TestHandlerEndpoints(t *testing.T) {
 	if rec.Code != 503 {
 		t.Errorf("readyz after shutdown: %d", rec.Code)
 	}
+}
+
+// FuzzOrigin feeds Origin headers (outside bytes) to the checker and the refusal: neither panics,
+// a normalized origin is a fixed point, and the refusal is a valid Close reason (UTF-8, at most
+// 123 bytes) that names the flag.
+func FuzzOrigin(f *testing.F) {
+	for _, s := range []string{"http://127.0.0.1:5173", "https://App.Example.org:443/", "null", "", "http://[::1]:80",
+		"http://\xff", "chrome-extension://abc", "https://" + strings.Repeat("é", 80) + ".org", "http://a:0", "x://y?z#w"} {
+		f.Add(s)
+	}
+	c, err := newOriginChecker([]string{"http://127.0.0.1:5173"})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, origin string) {
+		if norm, err := NormalizeOrigin(origin); err == nil {
+			if again, err := NormalizeOrigin(norm); err != nil || again != norm {
+				t.Fatalf("NormalizeOrigin(%q) = %q, then %q, %v", origin, norm, again, err)
+			}
+		}
+		r := httptest.NewRequest("GET", "http://gw.example:8080/", nil)
+		r.Header.Set("Origin", origin)
+		if o, _ := c.allow(r); o != r.Header.Get("Origin") {
+			t.Fatalf("allow returned origin %q for %q", o, origin)
+		}
+		reason := originRefusal(origin)
+		if len(reason) > maxReasonBytes || !utf8.ValidString(reason) || !strings.Contains(reason, "--allowed-origins") {
+			t.Fatalf("originRefusal(%q) = %q (%d bytes)", origin, reason, len(reason))
+		}
+	})
 }

@@ -104,6 +104,7 @@ type metrics struct {
 	connections      gauge   // open WebSocket connections, handshake or not
 	clients          gauge   // connections whose ws_open succeeded
 	connectionsTotal counter // upgrades accepted
+	omniaConnections counter // of which at the Omnia endpoint
 	refused          [numRefusals]counter
 	closes           [len(closeCodes) + 1]counter // by close code sent or seen; last is "other"
 
@@ -159,6 +160,7 @@ func (m *metrics) write(w io.Writer) {
 	e.gauge("icws_gateway_connections", "Open WebSocket connections, in the handshake or open.", m.connections.get())
 	e.gauge("icws_gateway_clients", "Connections whose ws_open succeeded.", m.clients.get())
 	e.counter("icws_gateway_connections_total", "WebSocket upgrades accepted.", m.connectionsTotal.get())
+	e.counter("icws_gateway_omnia_connections_total", "WebSocket upgrades accepted at the Omnia endpoint (ic-websocket-js clients), of icws_gateway_connections_total.", m.omniaConnections.get())
 	e.header("icws_gateway_connections_refused_total", "WebSocket upgrades refused, by reason.", "counter")
 	for i := range m.refused {
 		e.sample("icws_gateway_connections_refused_total", "reason", refusalNames[i], float64(m.refused[i].get()))

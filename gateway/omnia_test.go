@@ -7,13 +7,19 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
 
+	"github.com/icws/icws/agent"
 	"github.com/icws/icws/canisters/omniaecho"
 	"github.com/icws/icws/ic/candid"
 	"github.com/icws/icws/ic/envelope"
@@ -286,6 +292,9 @@ func TestOmniaSession(t *testing.T) {
 		}
 		c.ws.Close()
 		waitFor(t, "ws_close", func() bool { return gw.m.wsClose[resultTrue].get() == 1 })
+		if n := gw.m.omniaConnections.get(); n != 1 {
+			t.Errorf("icws_gateway_omnia_connections_total = %d, want 1", n)
+		}
 	})
 
 	t.Run("misaddressed", func(t *testing.T) {
@@ -317,6 +326,43 @@ func TestOmniaSession(t *testing.T) {
 			t.Fatalf("message %+v (%+v, %v), want CloseMessage(WrongSequenceNumber)", m, sm, err)
 		}
 		waitFor(t, "the refused ws_message", func() bool { return gw.m.wsMessage[resultFalse].get() == 1 })
+	})
+
+	// A replica without /api/v3: the relayed calls are accepted without their outcome (v2 answers
+	// 202 and another sender's request cannot be polled), so the client counts as open and the
+	// canister's OpenMessage, polled like any message, confirms it.
+	t.Run("v2 only", func(t *testing.T) {
+		var v2Calls atomic.Int32
+		noV3 := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if strings.HasPrefix(r.URL.Path, "/api/v3/") {
+				http.NotFound(w, r)
+				return
+			}
+			if strings.HasPrefix(r.URL.Path, "/api/v2/canister/") && strings.HasSuffix(r.URL.Path, "/call") {
+				v2Calls.Add(1)
+			}
+			httputil.NewSingleHostReverseProxy(&url.URL{Scheme: "http", Host: ic.addr}).ServeHTTP(w, r)
+		}))
+		t.Cleanup(noV3.Close)
+		id, err := identity.GenerateEd25519()
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := agent.New(agent.Config{URL: noV3.URL, Identity: id, RootKey: ic.rep.RootKey(), HTTPClient: ic.http})
+		if err != nil {
+			t.Fatal(err)
+		}
+		gw := startGatewayWithAgent(t, a, Config{})
+		c := newOmniaClient(t, canister)
+		c.open(gw)
+		c.send(c.message(1, false, appMessage(t, "via v2")))
+		var got omniaecho.AppMessage
+		if m := c.next(); candid.Unmarshal(m.Content, &got) != nil || got.Text != "via v2" {
+			t.Fatalf("message %+v, want the echo", m)
+		}
+		if n := v2Calls.Load(); n != 2 {
+			t.Fatalf("%d calls through /api/v2, want 2 (ws_open, ws_message)", n)
+		}
 	})
 
 	t.Run("shutdown", func(t *testing.T) {

@@ -23,7 +23,8 @@
 // root key's DER form, as agents expect when there is no delegation; the node id is the
 // self-authenticating principal of the node key. With Config.StateDir both keys are kept on disk
 // (files root.key and node.key, mode 0600, plus root_key.der, the public root key), so clients
-// that trusted the root key keep trusting it after a restart.
+// that trusted the root key keep trusting it after a restart; so is the whole replicated state
+// (see Config.StateDir, persist.go and docs/RELIABILITY.md).
 //
 // Canister ids are given in registration order from the range dfx's local replica uses for
 // automatically created canisters: the first canister is bkyz2-fmaaa-aaaaa-qaaaq-cai (index

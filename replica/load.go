@@ -112,13 +112,25 @@ func (r *Replica) load(ctx context.Context, specs []CanisterSpec, now uint64) er
 				return fmt.Errorf("replica: canister %q (%s) has a new module, and upgrading the saved canister to it failed: %w (remove %s to install it fresh)", spec.Name, c.id, err, s.dir)
 			}
 			r.log.Info("canister upgraded from its saved state to the new module", "name", spec.Name, "id", c.id.String())
+		case spec.Wasm != nil && wasNative:
+			// A native canister's saved state cannot enter a Wasm module (the flag --native went).
+			r.log.Warn("the canister was saved as native Go and is configured as Wasm: installed fresh with the same id, its saved state is not carried over",
+				"name", spec.Name, "id", c.id.String())
+			c.certifiedData, c.timer, c.certDirty = nil, 0, true
+			arg := spec.Arg
+			if arg == nil {
+				arg = emptyReply
+			}
+			if err := r.install(ctx, c, principal.Anonymous(), installMode{Install: &candidNull}, spec.Wasm, arg, now); err != nil {
+				return fmt.Errorf("replica: install canister %q (%s): %w", spec.Name, c.id, err)
+			}
 		default:
 			kind := "Wasm"
 			if spec.New != nil {
 				kind = "native Go"
 			}
 			r.log.Warn("the saved canister is kept as it was: it was saved as another kind of code than the configured one, or uninstalled (remove the state dir to install the configured code)",
-				"name", spec.Name, "id", c.id.String(), "configured", kind, "saved_native", wasNative, "saved_empty", c.inst == nil)
+				"name", spec.Name, "id", c.id.String(), "configured", kind, "saved_empty", c.inst == nil)
 		}
 	}
 	for c := range saved {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -41,6 +42,11 @@ func runBuild(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	res, err := build.Build(ctx, opts)
 	if err != nil {
+		// main says "icws build: " already.
+		err = prefixless{err, build.ErrBuild.Error() + ": "}
+		if errors.Is(err, build.ErrNoPackage) {
+			return fmt.Errorf("%w\n(name a package of the Go module around this folder, such as ./shout; run go mod init first in a new folder)", err)
+		}
 		return err
 	}
 	path := *out
@@ -79,3 +85,13 @@ func runBuild(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	return nil
 }
+
+// prefixless is an error with a prefix of its text dropped, which main's "icws <command>: "
+// says already (package client's "client: ", package build's "icws build: ").
+type prefixless struct {
+	err    error
+	prefix string
+}
+
+func (e prefixless) Error() string { return strings.TrimPrefix(e.err.Error(), e.prefix) }
+func (e prefixless) Unwrap() error { return e.err }

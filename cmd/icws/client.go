@@ -46,17 +46,10 @@ func (g *clientGateways) Set(v string) error {
 // runClient is `icws client`: a line chat with a canister through a gateway.
 func runClient(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := runClientIO(ctx, args, os.Stdin, stdout, os.Stderr); err != nil {
-		return clientError{err}
+		return prefixless{err, "client: "}
 	}
 	return nil
 }
-
-// clientError drops the "client: " prefix of package client's errors, which main's
-// "icws client: " already says.
-type clientError struct{ err error }
-
-func (e clientError) Error() string { return strings.TrimPrefix(e.err.Error(), "client: ") }
-func (e clientError) Unwrap() error { return e.err }
 
 // clientOptions are the parsed flags of `icws client`.
 type clientOptions struct {

@@ -198,6 +198,7 @@ func runDev(ctx context.Context, args []string, stdout io.Writer) error {
 		fmt.Fprintf(stdout, "canister %s %s\n", c.Name, c.ID)
 	}
 	fmt.Fprintf(stdout, "gateway %s\n", gatewayURL)
+	fmt.Fprintf(stdout, "omnia-gateway %s/omnia\n", gatewayURL) // for ic-websocket-js 0.5 clients (omnia-echo)
 	fmt.Fprintf(stdout, "demo %s\n", demoURL)
 	fmt.Fprintf(stdout, "state %s\n", stateDir)
 	fmt.Fprintln(stdout, "Open the demo in two browser windows to chat; Ctrl-C stops everything.")

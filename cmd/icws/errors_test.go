@@ -31,9 +31,12 @@ func checkCLIError(t *testing.T, name string, err error, want string) {
 		t.Errorf("%s: no error, want %q", name, want)
 		return
 	}
-	msg := clientError{err}.Error()
+	msg := prefixless{err, "client: "}.Error()
 	if !strings.Contains(msg, want) {
 		t.Errorf("%s: error\n  %s\nwant it to say\n  %s", name, msg, want)
+	}
+	if strings.HasPrefix(msg, "icws ") {
+		t.Errorf("%s: error %q repeats main's prefix", name, msg)
 	}
 	for _, bad := range []string{"Config.", "Options.", "<html", "<!doctype"} {
 		if strings.Contains(msg, bad) {
@@ -49,6 +52,8 @@ func TestFlagErrors(t *testing.T) {
 		"client":  func(a []string) error { _, err := parseClientFlags(a, io.Discard); return err },
 		"gateway": func(a []string) error { _, err := parseGatewayFlags(a, io.Discard); return err },
 		"dev":     func(a []string) error { _, err := parseDevFlags(a, io.Discard); return err },
+		"replica": func(a []string) error { return runReplica(t.Context(), a, io.Discard) },
+		"build":   func(a []string) error { return runBuild(t.Context(), a, io.Discard) },
 	}
 	gw, ic, fetch := []string{"--gateway", "ws://127.0.0.1:8080"}, []string{"--ic-url", "http://127.0.0.1:4943"}, []string{"--fetch-root-key"}
 	with := func(parts ...[]string) []string {
@@ -87,6 +92,13 @@ func TestFlagErrors(t *testing.T) {
 		{"gateway", []string{"--ic-url", "https://icp-api.io", "--allowed-origins", "http://127.0.0.1:5173,https://*.example.org"}, `--allowed-origins: "https://*.example.org" is not a web origin (wildcards are not supported`},
 		{"gateway", []string{"--ic-url", "https://icp-api.io", "--shutdown-timeout", "-1s"}, "--shutdown-timeout must not be negative"},
 		{"gateway", []string{"--ic-url", "https://icp-api.io", "--poll-interval", "0s"}, "--poll-interval must be positive"},
+		{"gateway", []string{"--ic-url", "https://icp-api.io", "--listen", "8080"}, `--listen "8080" is not host:port, such as 127.0.0.1:8080`},
+		{"gateway", []string{"--ic-url", "https://icp-api.io", "--listen", "127.0.0.1:http"}, `--listen "127.0.0.1:http": port "http" is not 0 to 65535`},
+		{"gateway", []string{"--ic-url", "https://icp-api.io", "--metrics", ":0"}, `--metrics ":0": name a host, such as 127.0.0.1:9090`},
+		{"replica", []string{"--native", "--listen", "foo"}, `--listen "foo" is not host:port, such as 127.0.0.1:4943`},
+		{"replica", []string{"--controller", "bob"}, `"bob" is not a principal (icp identity principal prints yours)`},
+		{"build", []string{"./no/such/package"}, "(name a package of the Go module around this folder, such as ./shout; run go mod init first in a new folder)"},
+		{"build", nil, "name one canister package, e.g. icws build ./canisters/echo (got 0 arguments)"},
 		{"dev", []string{"--allowed-origins", "http://127.0.0.1:5173/app"}, `--allowed-origins: "http://127.0.0.1:5173/app" is not a web origin (an origin has no path or query)`},
 		{"dev", []string{"--web-port", "70000"}, "--web-port 70000: want 0 to 65535"},
 		{"dev", []string{"--log-level", "loud"}, "--log-level: "},
@@ -183,6 +195,8 @@ func TestClientNamesAndHints(t *testing.T) {
 	}{
 		{"unknown name", []string{"--gateway", e.gateway, "--ic-url", e.ic, "--fetch-root-key", "--canister", "chatt"},
 			"--canister chatt: the IC at " + e.ic + " has no canister of that name; it has chat, echo (or pass a canister id)", nil},
+		{"IC down", []string{"--gateway", e.gateway, "--ic-url", "http://127.0.0.1:1", "--fetch-root-key", "--canister", "chat"},
+			"--canister chat is not a canister id, and its name could not be looked up: the IC at http://127.0.0.1:1 does not answer (is icws dev or icws replica running there? check --ic-url)", nil},
 		{"management canister", []string{"--gateway", e.gateway, "--ic-url", e.ic, "--fetch-root-key", "--canister", "aaaaa-aa"},
 			"--canister aaaaa-aa is the management canister, which serves no WebSocket: pass your canister's id or name (icws dev prints them)", nil},
 		{"user principal", []string{"--gateway", e.gateway, "--ic-url", e.ic, "--fetch-root-key", "--canister", "2vxsx-fae"},
@@ -250,10 +264,10 @@ func TestClientFinalError(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("the client did not give up")
 	}
-	msg := clientError{err}.Error()
+	msg := prefixless{err, "client: "}.Error()
 	t.Logf("final error: %s", msg)
-	if !strings.HasPrefix(msg, fmt.Sprintf("gave up after %d attempts to recover: the last failed with: ", clientMaxReconnects)) ||
-		!strings.Contains(msg, "connection refused") || !strings.Contains(msg, "(the connection had failed with: ") {
+	if !strings.Contains(msg, fmt.Sprintf("gave up after %d attempts", clientMaxReconnects)) ||
+		!strings.Contains(msg, "connection refused") || !strings.Contains(msg, "1001") {
 		t.Errorf("final error %q: want the attempts' cause (connection refused) and the first", msg)
 	}
 	var ce *client.CloseError

@@ -88,6 +88,14 @@ func parseGatewayFlags(args []string, stderr io.Writer) (*gatewayOptions, error)
 	case !gateway.IsMainnetURL(*icURL):
 		return nil, fmt.Errorf("%s is not the IC mainnet: pass --fetch-root-key (a local replica) or --root-key FILE", *icURL)
 	}
+	if err := checkListen("--listen", o.listen, "127.0.0.1:8080"); err != nil {
+		return nil, err
+	}
+	if o.metrics != "" {
+		if err := checkListen("--metrics", o.metrics, "127.0.0.1:9090"); err != nil {
+			return nil, err
+		}
+	}
 	if (o.tlsCert == "") != (o.tlsKey == "") {
 		return nil, errors.New("--tls-cert and --tls-key go together")
 	}
@@ -188,6 +196,7 @@ func runGateway(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	servers := []*http.Server{srv}
 	var omniaAddr string
+	tlsConfig := srv.TLSConfig.Clone() // before Serve, which sets up HTTP/2 in srv.TLSConfig
 	errc := make(chan error, 3)
 	go func() { errc <- srv.Serve(ln) }()
 	if o.omniaListen != "" {
@@ -196,8 +205,8 @@ func runGateway(ctx context.Context, args []string, stdout io.Writer) error {
 			srv.Close()
 			return fmt.Errorf("listen for Omnia clients: %w", err)
 		}
-		if srv.TLSConfig != nil {
-			oln = tls.NewListener(oln, srv.TLSConfig)
+		if tlsConfig != nil {
+			oln = tls.NewListener(oln, tlsConfig)
 		}
 		osrv := &http.Server{Handler: gw.OmniaHandler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: time.Minute, ErrorLog: srv.ErrorLog}
 		servers = append(servers, osrv)

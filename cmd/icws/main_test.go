@@ -57,6 +57,9 @@ func TestDev(t *testing.T) {
 		}
 	}
 	go io.Copy(io.Discard, pr)
+	if want := urls["gateway"] + "/omnia"; urls["omnia-gateway"] != want {
+		t.Errorf("icws dev printed omnia-gateway %q, want %q", urls["omnia-gateway"], want)
+	}
 	for _, k := range []string{"replica", "gateway", "demo"} {
 		if urls[k] == "" {
 			t.Fatalf("icws dev printed no %s URL; got %v", k, urls)

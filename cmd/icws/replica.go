@@ -64,6 +64,9 @@ func runReplica(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
 		return fmt.Errorf("--log-level: %w", err)
 	}
+	if err := checkListen("--listen", *listen, "127.0.0.1:4943"); err != nil {
+		return err
+	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	builtin, err := builtinCanisters(ctx, *native, log)
 	if err != nil {

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -32,6 +34,21 @@ func checkURL(flag, v, example string, schemes ...string) error {
 	}
 	if u.RawQuery != "" || u.Fragment != "" {
 		return fmt.Errorf("%s %q: a URL without a query or fragment: %s", flag, v, want)
+	}
+	return nil
+}
+
+// checkListen checks that v, the value of flag, is a host:port to listen on, such as
+// 127.0.0.1:4943 (port 0: any free port).
+func checkListen(flag, v, example string) error {
+	host, port, err := net.SplitHostPort(v)
+	if err != nil {
+		return fmt.Errorf("%s %q is not host:port, such as %s", flag, v, example)
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return fmt.Errorf("%s %q: port %q is not 0 to 65535", flag, v, port)
+	} else if n == 0 && host == "" {
+		return fmt.Errorf("%s %q: name a host, such as %s", flag, v, example)
 	}
 	return nil
 }
@@ -78,7 +95,7 @@ func canisterNames(ctx context.Context, icURL string) (map[string]string, error)
 	defer cancel()
 	res, body, err := httpGet(ctx, strings.TrimSuffix(icURL, "/")+replica.CanisterNamesPath)
 	if err != nil {
-		return nil, fmt.Errorf("asking %s for them: %w", icURL, err)
+		return nil, fmt.Errorf("the IC at %s does not answer (is icws dev or icws replica running there? check --ic-url): %w", icURL, err)
 	}
 	if isHTML(res) {
 		return nil, fmt.Errorf("--ic-url %s answered an HTML page, not the IC's HTTP interface%s", icURL, demoHint(ctx, icURL))

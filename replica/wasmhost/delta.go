@@ -157,7 +157,8 @@ func (img *snapshotImage) encode() []byte {
 }
 
 // maxDeltaMemory bounds the memory sizes a delta may give (heap: 4 GiB of wasm32 or the wasm64
-// limit of the host; stable memory: the IC's 500 GiB would not fit a machine anyway).
+// limit of the host; stable memory: the IC's 500 GiB would not fit a machine anyway). The growth
+// a delta gives is bounded by the pages it carries besides.
 const maxDeltaMemory = 1 << 36
 
 // ApplyDeltas returns the Snapshot that the Checkpoint snap followed by the Deltas gives. It
@@ -200,14 +201,19 @@ func (img *snapshotImage) apply(d []byte) error {
 		if err != nil || size > maxDeltaMemory {
 			return fmt.Errorf("%w: bad memory size", ErrBadSnapshot)
 		}
+		n, err := r.uleb()
+		if err != nil || n > size/heapPage+1 || n > uint64(len(r.b)-r.off) {
+			return fmt.Errorf("%w: bad page count", ErrBadSnapshot)
+		}
+		// Memory only grows, and a delta carries every grown page's bytes: growth beyond the
+		// bytes left in the delta is not one Delta made (and would allocate at will).
+		if size > uint64(len(*mem))+uint64(len(r.b)-r.off) {
+			return fmt.Errorf("%w: memory of %d bytes grown to %d with %d pages", ErrBadSnapshot, len(*mem), size, n)
+		}
 		if int(size) > len(*mem) {
 			*mem = append(*mem, make([]byte, int(size)-len(*mem))...)
 		}
 		*mem = (*mem)[:size]
-		n, err := r.uleb()
-		if err != nil || n > size/heapPage+1 {
-			return fmt.Errorf("%w: bad page count", ErrBadSnapshot)
-		}
 		for range n {
 			p, err := r.uleb()
 			if err != nil || p*heapPage >= size {

@@ -3,6 +3,7 @@ package wasmhost_test
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"testing"
 
@@ -75,13 +76,24 @@ func TestDeltas(t *testing.T) {
 }
 
 // FuzzApplyDeltas feeds ApplyDeltas a delta of outside bytes: an error or a snapshot, never a
-// panic.
+// panic. The checkpoint is a hand-made snapshot of two heap pages, so that workers start at once.
 func FuzzApplyDeltas(f *testing.F) {
-	c := newCanister(f, "motoko")
-	inc := c.inst.(wasmhost.Incremental)
-	cp, _ := inc.Checkpoint()
-	c.nat(wasmhost.EntryUpdate, "inc")
-	d, _ := inc.Delta()
+	hash := bytes.Repeat([]byte{1}, 32)
+	cp := append([]byte("icws-wasm-snapshot-1\n"), hash...)
+	cp = append(cp, 1, 0, 0, 0, 0, 0, 0, 0, 0) // one global
+	cp = binary.AppendUvarint(cp, 2*4096)
+	cp = append(cp, make([]byte, 2*4096)...)
+	cp = append(cp, 0) // no stable memory
+	d := append([]byte("icws-wasm-delta-1\n"), hash...)
+	d = append(d, 1, 7, 0, 0, 0, 0, 0, 0, 0)
+	d = binary.AppendUvarint(d, 3*4096)
+	d = append(d, 1, 2) // one page: page 2 (grown)
+	d = append(d, bytes.Repeat([]byte{9}, 4096)...)
+	d = append(d, 0x80, 0x20, 1, 0) // stable memory of 4096 bytes, one page: page 0
+	d = append(d, bytes.Repeat([]byte{5}, 4096)...)
+	if _, err := wasmhost.ApplyDeltas(cp, d); err != nil {
+		f.Fatalf("the seed delta: %v", err)
+	}
 	f.Add(d)
 	f.Add(d[:len(d)/2])
 	f.Fuzz(func(t *testing.T, delta []byte) {
