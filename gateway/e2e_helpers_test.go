@@ -211,6 +211,10 @@ type testClient struct {
 	// the gateway fetched them); only clients with tolerateGaps accept them.
 	gaps         uint64
 	tolerateGaps bool
+	// skipReplays makes the client skip messages it already had, as icws clients do after a
+	// reconnection (the canister sends what the client has not acknowledged again).
+	skipReplays bool
+	replays     uint64
 }
 
 // register makes a client key and registers it with ws_register.
@@ -342,6 +346,10 @@ func (c *testClient) check(data []byte) (protocol.WebsocketMessage, error) {
 
 // checkSeq checks a received sequence number and moves on.
 func (c *testClient) checkSeq(seq uint64) error {
+	if seq < c.inSeq && c.skipReplays {
+		c.replays++
+		return errReplay
+	}
 	if seq > c.inSeq && c.tolerateGaps {
 		c.gaps += seq - c.inSeq
 		c.inSeq = seq
@@ -359,11 +367,17 @@ func (c *testClient) readApp(timeout time.Duration) (protocol.WebsocketMessage, 
 	deadline := time.Now().Add(timeout)
 	for {
 		m, err := c.read(time.Until(deadline))
+		if errors.Is(err, errReplay) {
+			continue
+		}
 		if err != nil || !m.Service {
 			return m, err
 		}
 	}
 }
+
+// errReplay is checkSeq's error for a message the client already had, when it skips those.
+var errReplay = errors.New("a message already received")
 
 // readText reads application messages until one that has a text (echo's replies, chat's
 // messages; chat's join and leave events are skipped) and returns the text.

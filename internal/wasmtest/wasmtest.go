@@ -55,7 +55,7 @@ func Build(t testing.TB, pkg string) *build.Result {
 // is larger than the IC's ingress limit).
 func Gzip(t testing.TB, pkg string) []byte {
 	t.Helper()
-	return build.Gzip(Build(t, pkg).Wasm, gzip.BestSpeed)
+	return build.Gzip(Build(t, pkg).Wasm, gzip.BestCompression) // an install message is at most 2 MiB
 }
 
 // CacheDir is the compilation cache the tests' replicas share (replica.Config.WasmCacheDir):
