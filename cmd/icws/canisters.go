@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/icws/icws/canisters/chat"
 	"github.com/icws/icws/canisters/echo"
@@ -77,7 +78,8 @@ func builtinCanisters(ctx context.Context, native bool, log *slog.Logger) ([]rep
 // canisterName is what a --canister name may be: what `icws dev` prints and tools can pass on.
 var canisterName = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,62}$`)
 
-// canisterFlag is the repeatable --canister NAME=FILE.wasm flag: the user's own Wasm canisters.
+// canisterFlag is the repeatable --canister NAME=PATH flag: the user's own canisters, a Wasm file
+// or a Go canister package directory that icws build compiles.
 type canisterFlag struct {
 	specs []replica.CanisterSpec
 }
@@ -109,9 +111,25 @@ func (f *canisterFlag) Set(v string) error {
 			return fmt.Errorf("canister name %q is given twice", name)
 		}
 	}
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		// A Go canister package: built as icws build would (a flag has no context; the build is
+		// bounded on its own).
+		ctx, cancel := context.WithTimeout(context.Background(), canisterBuildTimeout)
+		defer cancel()
+		pkg := path
+		if !filepath.IsAbs(pkg) && !strings.HasPrefix(pkg, ".") {
+			pkg = "./" + pkg
+		}
+		res, err := build.Build(ctx, build.Options{Package: pkg})
+		if err != nil {
+			return fmt.Errorf("canister %s: building the Go package %s: %w", name, path, err)
+		}
+		f.specs = append(f.specs, replica.CanisterSpec{Name: name, Wasm: res.Wasm})
+		return nil
+	}
 	wasm, err := os.ReadFile(path)
 	if err != nil {
-		return fmt.Errorf("canister %s: %w", name, err)
+		return fmt.Errorf("canister %s: %w (PATH is a .wasm file or a Go canister package directory)", name, err)
 	}
 	if len(wasm) < 4 || (string(wasm[:4]) != "\x00asm" && (wasm[0] != 0x1f || wasm[1] != 0x8b)) {
 		return fmt.Errorf("canister %s: %s is not a Wasm module (nor a gzip-compressed one); build it with moc, cargo, azle or icws build first", name, path)
@@ -119,6 +137,9 @@ func (f *canisterFlag) Set(v string) error {
 	f.specs = append(f.specs, replica.CanisterSpec{Name: name, Wasm: wasm})
 	return nil
 }
+
+// canisterBuildTimeout bounds icws build of a --canister package.
+const canisterBuildTimeout = 5 * time.Minute
 
 // principalsFlag is a repeatable flag of principals (comma-separated or repeated).
 type principalsFlag []principal.Principal

@@ -54,6 +54,30 @@ func TestCanisterFlagErrors(t *testing.T) {
 	if err := p.Set("2vxsx-fae, not-a-principal"); err == nil || !strings.Contains(err.Error(), "not a principal") {
 		t.Errorf("--controller: %v", err)
 	}
+	// A directory is a Go package to build; one that is not a canister package says so.
+	var g canisterFlag
+	if err := g.Set("notcanister=" + dir); err == nil || !strings.Contains(err.Error(), "building the Go package") {
+		t.Errorf("--canister of a directory that is no Go package: %v", err)
+	}
+}
+
+// TestCanisterFlagBuildsPackage: --canister NAME=DIR builds the Go canister package in DIR, as
+// icws build does, into a module the IC accepts.
+func TestCanisterFlagBuildsPackage(t *testing.T) {
+	var f canisterFlag
+	if err := f.Set("myecho=" + filepath.Join("..", "..", "canisters", "echo")); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.specs) != 1 || f.specs[0].Name != "myecho" {
+		t.Fatalf("specs %+v", f.specs)
+	}
+	m, err := wasm.Decode(f.specs[0].Wasm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := wasm.CheckIC(m); err != nil {
+		t.Fatalf("the built module fails the IC's checks: %v", err)
+	}
 }
 
 // TestReplicaUserCanister runs `icws replica --canister counter=counter.wasm --controller …` with a

@@ -59,7 +59,7 @@ func parseDevFlags(args []string, stderr io.Writer) (*devOptions, error) {
 	fs.DurationVar(&o.roundTime, "round-time", 0, "time between replica rounds (0: as fast as possible; 1s imitates mainnet latency)")
 	fs.BoolVar(&o.open, "open", false, "open the demo page in a browser (xdg-open)")
 	fs.BoolVar(&o.native, "native", false, "host echo, chat and omnia-echo as Go code in this process instead of the Wasm modules icws build makes of them")
-	fs.Var(&o.canisters, "canister", "`NAME=FILE.wasm`: also host this Wasm canister (gzip-compressed accepted); repeatable")
+	fs.Var(&o.canisters, "canister", "`NAME=PATH`: also host this canister: a Wasm file (gzip-compressed accepted) or a Go canister package directory, built as icws build does; repeatable")
 	fs.Var(&o.controllers, "controller", "`PRINCIPAL` that controls the --canister canisters; repeatable or comma-separated")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: icws dev [--addr 127.0.0.1] [--open] [--canister NAME=FILE.wasm] [--allowed-origins ORIGINS] [flags]")

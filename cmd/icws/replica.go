@@ -35,7 +35,7 @@ func runReplica(ctx context.Context, args []string, stdout io.Writer) error {
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	var user canisterFlag
 	var controllers principalsFlag
-	fs.Var(&user, "canister", "`NAME=FILE.wasm`: also host this Wasm canister (gzip-compressed accepted); repeatable")
+	fs.Var(&user, "canister", "`NAME=PATH`: also host this canister: a Wasm file (gzip-compressed accepted) or a Go canister package directory, built as icws build does; repeatable")
 	fs.Var(&controllers, "controller", "`PRINCIPAL` that controls the --canister canisters (upgrade, status, stop); repeatable or comma-separated. Without one, nobody can manage them")
 	updateLimit := fs.Uint64("max-update-instructions", 0, "instruction limit of an update, timer or callback of a Wasm canister (0: the IC's 40 billion)")
 	native := fs.Bool("native", false, "host echo, chat and omnia-echo as Go code in this process instead of the Wasm modules icws build makes of them")
