@@ -94,11 +94,39 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 	go c.readLoop(s)
 	// A keep-alive asks the canister for heartbeats, which acknowledge the client's messages.
 	if err := c.sendLocked(ctx, s, &protocol.WebsocketMessage{Service: true}, false); err != nil {
+		// A gateway that refused the connection at once (its origin, say) closed it: its Close
+		// frame, which the reader has or is about to have, says why.
+		if ce := c.closeFrame(DefaultCloseTimeout); ce != nil {
+			err = fmt.Errorf("%w (%w)", ce, err)
+		}
 		_ = c.Close("")
 		return nil, err
 	}
 	c.log.Debug("client: connected", "client", clientID, "canister", cfg.Canister.String(), "gateway", cfg.Gateway)
 	return c, nil
+}
+
+// closeFrame waits up to d for the reader to end with the gateway's Close frame and returns it as
+// a *CloseError, or nil if the reader ended otherwise or not in time. Only Dial calls it, before
+// the Conn is returned: the frames it reads are nobody else's.
+func (c *Conn) closeFrame(d time.Duration) *CloseError {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	for {
+		select {
+		case f := <-c.frames:
+			if f.err == nil {
+				continue
+			}
+			var wce *websocket.CloseError
+			if !errors.As(f.err, &wce) {
+				return nil
+			}
+			return closeErrorFrom(f.err).(*CloseError)
+		case <-t.C:
+			return nil
+		}
+	}
 }
 
 // open opens a WebSocket to gateway and sends the signed first message, with a fresh open
