@@ -294,6 +294,11 @@ type browserResult struct {
 	AfterForwarded bool                   `json:"afterForwarded"`
 	// Reconnected says page B's chat went from reconnecting back to open after /cut.
 	Reconnected bool `json:"reconnected"`
+	// EventsReconnect is the event API's run with reconnect on, cut by the proxy once.
+	EventsReconnect struct {
+		Events  []string `json:"events"`
+		Timeout bool     `json:"timeout"`
+	} `json:"eventsReconnect"`
 	// TamperUnchecked says page A's tamper switch turned itself off after the forged message.
 	TamperUnchecked bool          `json:"tamperUnchecked"`
 	Screenshot      string        `json:"screenshot"`
@@ -516,6 +521,9 @@ func TestBrowser(t *testing.T) {
 		if strings.Contains(b.BodyText, s) || strings.Contains(b.HTML, s) {
 			t.Errorf("page B shows %q: a rejected message, or one after it, was rendered", s)
 		}
+	}
+	if er := res.EventsReconnect; er.Timeout || strings.Join(er.Events, ",") != "open,message ping,reconnecting,message after the cut ping,close 1000" {
+		t.Errorf("event API with reconnect, cut once: %q (timeout %v), want open, ping, reconnecting, the answer to what was sent meanwhile, close 1000", er.Events, er.Timeout)
 	}
 	if n := proxy.cutCount(); n == 0 {
 		t.Error("the proxy cut no connection")

@@ -220,7 +220,18 @@ export declare const jsonCodec: Codec<any>;
 export declare function candidCodec<T = any>(type: object): Codec<T>;
 
 /** The config of IcWebSocketEvents: the options of connect, networkUrl for ic, a codec. */
-export type EventsConfig<T> = Omit<Options, 'gateway'> & { networkUrl?: string; codec?: Codec<T> };
+export type EventsConfig<T> = Omit<Options, 'gateway'> & { networkUrl?: string; codec?: Codec<T>; reconnect?: boolean | ReconnectPolicy };
+/** Automatic reconnection of IcWebSocketEvents (off unless given). */
+export interface ReconnectPolicy {
+  /** Attempts in a row without a message between them; default 8. */
+  attempts?: number;
+  /** The first wait; default 500 ms, doubling. */
+  minDelayMs?: number;
+  /** The longest wait; default 30 s. */
+  maxDelayMs?: number;
+  /** Other gateways to try in turn after the first (the constructor's URL). */
+  gateways?: string[];
+}
 
 /** The event of onmessage: data decoded by the codec, message as recv returns it. */
 export interface IcMessageEvent<T> {
@@ -234,6 +245,8 @@ export interface IcErrorEvent<T> {
   type: 'error';
   error: Error;
   fatal: boolean;
+  /** Set when the error is cured by a reconnection, which follows after inMs. */
+  reconnecting?: { gateway: string; attempt: number; inMs: number };
   target: IcWebSocketEvents<T>;
 }
 /** The event of onclose. */

@@ -10,11 +10,32 @@
 //   ws.onerror = (ev) => console.error(ev.error);
 //   ws.onclose = (ev) => console.log(ev.code, ev.reason);
 //
+// With reconnect: true (or {attempts, minDelayMs, maxDelayMs, gateways}) in the config, a lost
+// connection, a gap or withheld messages (shouldReconnect) move the session to the next gateway
+// after a doubling wait, reported to onerror as not fatal with ev.reconnecting set; onclose comes
+// only when the attempts run out or the failure is not one reconnecting cures.
+//
 // Every message it hands to onmessage went through IcWebSocket.recv's checks; nothing here
 // speaks the protocol.
 import { IDL } from '@dfinity/candid';
 
-import { ClosedError, CloseError, isFatal } from './errors.js';
+import { ClosedError, CloseError, isFatal, shouldReconnect } from './errors.js';
+
+/**
+ * The reconnection policy of the event API, off unless config.reconnect is given: true for the
+ * defaults, or {attempts, minDelayMs, maxDelayMs, gateways}. Attempts in a row without a message
+ * between them; waits doubling from minDelayMs to maxDelayMs; gateways tried in turn after the
+ * first (default: the URL alone, the same gateway again).
+ * @param {any} r @param {string} url
+ * @returns {{attempts: number, minDelayMs: number, maxDelayMs: number, gateways: string[]}|null}
+ */
+function reconnectPolicy(r, url) {
+  if (!r) return null;
+  const o = r === true ? {} : r;
+  if (typeof o !== 'object') throw new TypeError('icws: config.reconnect is true or {attempts, minDelayMs, maxDelayMs, gateways}');
+  const gateways = o.gateways?.length ? [url, ...o.gateways.filter((/** @type {string} */ g) => g !== url)] : [url];
+  return { attempts: o.attempts ?? 8, minDelayMs: o.minDelayMs ?? 500, maxDelayMs: o.maxDelayMs ?? 30_000, gateways };
+}
 import { IcWebSocket } from './icws.js';
 
 /**
@@ -98,8 +119,9 @@ export class IcWebSocketEvents {
    */
   async #run(url, config) {
     let conn;
+    const policy = reconnectPolicy(config.reconnect, url);
     try {
-      const { codec: _codec, networkUrl, ...opts } = config;
+      const { codec: _codec, networkUrl, reconnect: _reconnect, ...opts } = config;
       conn = await IcWebSocket.connect({ ...opts, gateway: url, ic: opts.ic ?? networkUrl });
     } catch (e) {
       this.#fail(/** @type {Error} */ (e));
@@ -113,10 +135,12 @@ export class IcWebSocketEvents {
     this.clientId = conn.clientId;
     this.readyState = 1;
     this.#emit('onopen', { type: 'open' });
+    let attempts = 0;
     for (;;) {
       let m;
       try {
         m = await conn.recv();
+        attempts = 0;
       } catch (e) {
         if (e instanceof ClosedError) {
           this.#finish(1000, this.#closeReason, true, null);
@@ -124,6 +148,24 @@ export class IcWebSocketEvents {
         }
         if (!isFatal(e)) {
           this.#emit('onerror', { type: 'error', error: /** @type {Error} */ (e), fatal: false });
+          continue;
+        }
+        if (policy && shouldReconnect(e) && attempts < policy.attempts && this.readyState === 1) {
+          // The canister keeps the session for a while: move it, losing nothing; the failure
+          // is reported as not fatal, and readyState stays open (send throws until the move is
+          // done; what was sent and not confirmed before is sent again by the move).
+          const gateway = policy.gateways[(attempts + 1) % policy.gateways.length];
+          const wait = Math.min(policy.maxDelayMs, policy.minDelayMs * 2 ** attempts);
+          attempts++;
+          this.#emit('onerror', { type: 'error', error: /** @type {Error} */ (e), fatal: false, reconnecting: { gateway, attempt: attempts, inMs: wait } });
+          await new Promise((resolve) => { setTimeout(resolve, wait); });
+          if (this.readyState !== 1) continue; // closed meanwhile: recv says so
+          try {
+            await conn.reconnect(gateway);
+            this.url = gateway;
+          } catch {
+            // The socket did not open: recv fails again, and the next attempt waits longer.
+          }
           continue;
         }
         this.#fail(/** @type {Error} */ (e));

@@ -147,6 +147,44 @@ try {
     });
   });
 
+  // The event API with reconnect on, on page B (through the proxy) against echo: the proxy cuts
+  // the connection after the greeting; the library reports it as not fatal, moves the session, and
+  // a message sent meanwhile is answered.
+  const evDone = b.evaluate(async () => {
+    const lib = await import('/icws.js');
+    const cfg = await (await fetch('/config.json')).json();
+    const codec = { encode: (t) => lib.encodeAppMessage(t), decode: (b) => lib.decodeAppMessage(b).text };
+    return new Promise((resolve) => {
+      const got = { events: [] };
+      const ws = new lib.default(cfg.gateway, undefined, {
+        canisterId: cfg.canisters.echo, networkUrl: cfg.ic, rootKey: cfg.rootKey, codec, reconnect: { minDelayMs: 100 },
+      });
+      ws.onopen = () => got.events.push('open');
+      ws.onmessage = (ev) => {
+        got.events.push(`message ${ev.data}`);
+        if (ev.data === 'ping') window.icwsEventsGreeted = true;
+        if (ev.data === 'after the cut ping') ws.close('done');
+      };
+      ws.onerror = (ev) => {
+        got.events.push(ev.reconnecting ? 'reconnecting' : `error fatal=${ev.fatal}`);
+        if (ev.reconnecting && !got.sent) {
+          got.sent = true;
+          // send throws while the session moves; once it has, it works (within the 20 s bound).
+          const trySend = () => {
+            try { ws.send('after the cut'); } catch { setTimeout(trySend, 100); }
+          };
+          trySend();
+        }
+      };
+      ws.onclose = (ev) => { got.events.push(`close ${ev.code}`); resolve(got); };
+      setTimeout(() => resolve({ ...got, timeout: true }), 20_000);
+    });
+  });
+  await b.waitForFunction(() => window.icwsEventsGreeted === true);
+  const cut2 = await fetch(`${cfg.proxy}/cut`);
+  if (!cut2.ok) throw new Error(`proxy /cut: HTTP ${cut2.status}`);
+  out.eventsReconnect = await evDone;
+
   // The seed's ping-pong on echo, on page A.
   await a.click('#tab-echo');
   await a.locator('#room-echo li[data-status="verified"] .text', { hasText: 'ping-pong ping-pong ping' }).first().waitFor();
