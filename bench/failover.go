@@ -124,7 +124,7 @@ type failoverFault struct {
 func faultsOf(scenario string, o *Options, m int) []failoverFault {
 	switch {
 	case scenario == ScenarioOutage:
-		return []failoverFault{{name: fmt.Sprintf("SIGSTOP replica %v, SIGCONT", o.Outage), target: "replica", sig: syscall.SIGSTOP, pause: o.Outage, at: m / 2}}
+		return []failoverFault{{name: fmt.Sprintf("SIGSTOP replica %v, SIGCONT", o.Outage), target: "replica", sig: sigStop, pause: o.Outage, at: m / 2}}
 	case scenario == ScenarioRestart:
 		return []failoverFault{{name: "kill -9 replica, restart from --state-dir", target: "replica", sig: syscall.SIGKILL, restart: true, at: m / 2}}
 	case o.Graceful:
@@ -461,7 +461,7 @@ func injectReplica(ctx context.Context, o *Options, e *icEnv, ft failoverFault, 
 		}
 		t0 := time.Now()
 		err := sleepCtx(ctx, ft.pause)
-		if cerr := e.replica.cmd.Process.Signal(syscall.SIGCONT); err == nil && cerr != nil {
+		if cerr := e.replica.cmd.Process.Signal(sigCont); err == nil && cerr != nil {
 			err = fmt.Errorf("bench: SIGCONT the replica (pid %d): %w", e.replica.pid, cerr)
 		}
 		r.PausedSeconds = round(time.Since(t0).Seconds(), 2)
