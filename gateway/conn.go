@@ -550,23 +550,35 @@ func (c *conn) callMessage(frame []byte) {
 			c.badMessage("ws_message rejected: " + re.Message)
 			return
 		}
-		g.m.wsMessage[resultError].inc()
-		if ctx.Err() != nil || !retryable(err) {
-			switch {
-			case g.hardCtx.Err() != nil: // shutdown gave up
-			case c.drainBy.Load() != 0:
-				c.log().Info("a message of a client that left was not delivered: ws_message kept failing", "err", err)
-			default:
-				c.log().Warn("ws_message failed; closing the client", "err", err)
-				c.closeWith(protocol.CloseCanisterUnavailable, "ws_message kept failing")
-			}
-			return
-		}
-		g.icDown(err)
-		g.m.retries[methodMessage].inc()
-		if !sleepCtx(ctx, bo.next()) {
-			c.closeWith(protocol.CloseCanisterUnavailable, "ws_message kept failing")
+		if !c.retryMessage(ctx, err, &bo) {
 			return
 		}
 	}
+}
+
+// retryMessage is the bookkeeping of a ws_message call that failed with err, neither an answer nor
+// a final reject, in either protocol: it counts the failure and reports whether to call again,
+// after a backoff. It closes the client when the calls keep failing (unless shutdown gave up, or
+// the client already left).
+func (c *conn) retryMessage(ctx context.Context, err error, bo *backoff) bool {
+	g := c.g
+	g.m.wsMessage[resultError].inc()
+	if ctx.Err() != nil || !retryable(err) {
+		switch {
+		case g.hardCtx.Err() != nil: // shutdown gave up
+		case c.drainBy.Load() != 0:
+			c.log().Info("a message of a client that left was not delivered: ws_message kept failing", "err", err)
+		default:
+			c.log().Warn("ws_message failed; closing the client", "err", err)
+			c.closeWith(protocol.CloseCanisterUnavailable, "ws_message kept failing")
+		}
+		return false
+	}
+	g.icDown(err)
+	g.m.retries[methodMessage].inc()
+	if !sleepCtx(ctx, bo.next()) {
+		c.closeWith(protocol.CloseCanisterUnavailable, "ws_message kept failing")
+		return false
+	}
+	return true
 }

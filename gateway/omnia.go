@@ -246,22 +246,7 @@ func (omniaWire) relay(c *conn, queued []byte) {
 			c.badMessage("ws_message rejected: " + err.Error())
 			return
 		}
-		g.m.wsMessage[resultError].inc()
-		if ctx.Err() != nil || !retryable(err) {
-			switch {
-			case g.hardCtx.Err() != nil:
-			case c.drainBy.Load() != 0:
-				c.log().Info("a message of a client that left was not delivered: ws_message kept failing", "err", err)
-			default:
-				c.log().Warn("ws_message failed; closing the client", "err", err)
-				c.closeWith(protocol.CloseCanisterUnavailable, "ws_message kept failing")
-			}
-			return
-		}
-		g.icDown(err)
-		g.m.retries[methodMessage].inc()
-		if !sleepCtx(ctx, bo.next()) {
-			c.closeWith(protocol.CloseCanisterUnavailable, "ws_message kept failing")
+		if !c.retryMessage(ctx, err, &bo) {
 			return
 		}
 	}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -146,38 +145,12 @@ func (p *tamperProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.mu.Unlock()
 	}()
 	done := make(chan struct{}, 2)
-	go func() { relay(down, up, nil); done <- struct{}{} }()
-	go func() { relay(up, down, p.inspect); done <- struct{}{} }()
+	go func() { relayFrames(down, up, nil); done <- struct{}{} }()
+	go func() { relayFrames(up, down, p.inspect); done <- struct{}{} }()
 	<-done
 	up.Close()
 	down.Close()
 	<-done
-}
-
-// relay copies messages from src to dst, passing binary ones through edit, and forwards the
-// close code of src to dst.
-func relay(src, dst *websocket.Conn, edit func([]byte) []byte) {
-	for {
-		typ, data, err := src.ReadMessage()
-		if err != nil {
-			code, reason := websocket.CloseAbnormalClosure, ""
-			var ce *websocket.CloseError
-			if errors.As(err, &ce) {
-				code, reason = ce.Code, ce.Text
-			}
-			if code == websocket.CloseAbnormalClosure || code == websocket.CloseNoStatusReceived {
-				code = websocket.CloseGoingAway
-			}
-			_ = dst.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
-			return
-		}
-		if typ == websocket.BinaryMessage && edit != nil {
-			data = edit(data)
-		}
-		if err := dst.WriteMessage(typ, data); err != nil {
-			return
-		}
-	}
 }
 
 // inspect records the text of a chat message on its way to the browser, and tampers with the

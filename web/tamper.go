@@ -12,6 +12,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/icws/icws/gateway"
 	"github.com/icws/icws/protocol"
 )
 
@@ -86,6 +87,10 @@ func (t *tamperRelay) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		from = 0
 	}
+	// Bounds on what one frame may hold: a client's message (the gateway's default cap), and
+	// a gateway's frame (a message with its certificate and witness).
+	page.SetReadLimit(gateway.DefaultMaxMessageBytes)
+	gw.SetReadLimit(16 << 20)
 	var forged atomic.Bool
 	done := make(chan struct{}, 2)
 	go func() { relayFrames(page, gw, nil); done <- struct{}{} }()
