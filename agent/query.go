@@ -19,19 +19,25 @@ import (
 // Candid-encoded reply. Unless Config.DisableQuerySignatureCheck is set, the answer is accepted
 // only if every node signature on it is valid, recent, and made by a node of the subnet that
 // hosts canister (node keys are read from the certified /subnet subtree and cached for five
-// minutes). A reject is returned as *RejectError, with Certified false.
+// minutes). A reject is returned as *RejectError, with Certified false. A query of the
+// management canister (fetch_canister_logs) is sent to the effective canister id of its
+// argument, as for CallRaw.
 func (a *Agent) QueryRaw(ctx context.Context, canister principal.Principal, method string, arg []byte) ([]byte, error) {
 	t, err := a.getTrust(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return withClockSync(ctx, a, t, endpoint{id: canister}, func() ([]byte, error) {
-		return a.query(ctx, t, canister, method, arg)
+	ecid := canister
+	if canister == principal.Management() {
+		ecid = ManagementTarget(arg) // fetch_canister_logs: sent to the canister it reads
+	}
+	return withClockSync(ctx, a, t, endpoint{id: ecid}, func() ([]byte, error) {
+		return a.query(ctx, t, canister, ecid, method, arg)
 	})
 }
 
-func (a *Agent) query(ctx context.Context, t *trust, ecid principal.Principal, method string, arg []byte) ([]byte, error) {
-	req, err := a.sign(requestQuery, ecid, method, arg, nil)
+func (a *Agent) query(ctx context.Context, t *trust, canister, ecid principal.Principal, method string, arg []byte) ([]byte, error) {
+	req, err := a.sign(requestQuery, canister, method, arg, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -38,6 +38,14 @@ type canister struct {
 
 	chunks map[[32]byte][]byte // the chunk store (upload_chunk)
 
+	// The canister history (canister_info): the last MaxHistory changes, and how many there
+	// were in all. The log (fetch_canister_logs): records of at most MaxLogBytes in all.
+	history      []canisterChange
+	totalChanges uint64
+	logs         []logRecord
+	logBytes     int
+	nextLogIdx   uint64
+
 	// With Config.StateDir: persistDirty says the canister changed this round, sinceCheckpoint
 	// since the last checkpoint; fullNext that its next journal record must be whole (new code,
 	// or a delta was lost); pendingModule is a module installed and not yet written to its file.
@@ -129,6 +137,7 @@ func (c *canister) exec(ctx context.Context, m *wasmhost.Message) *wasmhost.Resu
 	for _, p := range res.Prints {
 		c.log.Info("canister print", "canister", c.label(), "id", c.id.String(), "message", p)
 	}
+	c.logRun(m, res)
 	if res.TrapKind != wasmhost.TrapNone || m.Entry == wasmhost.EntryQuery {
 		return res
 	}

@@ -37,7 +37,9 @@ func (r *Replica) wasmHost(ctx context.Context) (wasmhost.Host, error) {
 
 // install runs install_code of wasm on c in the given mode. It is atomic: if any step fails or
 // traps, c is as it was.
-func (r *Replica) install(ctx context.Context, c *canister, caller principal.Principal, mode installMode, wasm, arg []byte, now uint64) error {
+// origin is who asked, for c's history; its user or canister is the caller of the hooks.
+func (r *Replica) install(ctx context.Context, c *canister, origin changeOrigin, mode installMode, wasm, arg []byte, now uint64) error {
+	caller := originCaller(origin)
 	upgrade := mode.Upgrade != nil
 	var opt upgradeOption
 	if upgrade && *mode.Upgrade != nil {
@@ -141,7 +143,11 @@ func (r *Replica) install(ctx context.Context, c *canister, caller principal.Pri
 	if r.store != nil {
 		c.pendingModule, c.fullNext = wasm, true
 	}
+	if !upgrade {
+		c.clearLogs()
+	}
 	r.bump(c)
+	c.recordChange(now, origin, deploymentChange(mode, info.Hash[:]))
 	r.log.Info("canister code installed", "canister", c.label(), "id", c.id.String(),
 		"mode", modeName(mode), "module_bytes", len(wasm), "wasm64", info.Wasm64)
 	return nil
@@ -193,6 +199,7 @@ func (r *Replica) installSpec(ctx context.Context, i int, spec CanisterSpec, now
 		status:      wasmhost.StatusRunning,
 		settings:    defaultSettings(),
 	}
+	c.recordChange(now, originOf(principal.Anonymous(), nil), creationChange(c.controllers))
 	arg := spec.Arg
 	if arg == nil {
 		arg = emptyReply
@@ -204,12 +211,13 @@ func (r *Replica) installSpec(ctx context.Context, i int, spec CanisterSpec, now
 		}
 		n := newNative(spec.Name, code, r.log)
 		c.inst, c.info = n, n.info
+		c.recordChange(now, originOf(principal.Anonymous(), nil), deploymentChange(installMode{Install: &candidNull}, n.info.Hash[:]))
 		if n.info.HasInit {
 			if res := c.exec(ctx, c.message(wasmhost.EntryInit, principal.Anonymous(), "", arg, now)); res.TrapKind != wasmhost.TrapNone {
 				return fmt.Errorf("replica: install: canister %s (%s) trapped in canister_init: %s", c.name, c.id, res.Trap)
 			}
 		}
-	} else if err := r.install(ctx, c, principal.Anonymous(), installMode{Install: &candidNull}, spec.Wasm, arg, now); err != nil {
+	} else if err := r.install(ctx, c, originOf(principal.Anonymous(), nil), installMode{Install: &candidNull}, spec.Wasm, arg, now); err != nil {
 		return fmt.Errorf("replica: install canister %q (%s): %w", spec.Name, c.id, err)
 	}
 	r.addCanister(c)

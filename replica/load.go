@@ -108,7 +108,7 @@ func (r *Replica) load(ctx context.Context, specs []CanisterSpec, now uint64) er
 			if _, eop := c.info.Metadata[eopSection]; eop {
 				keep = &upgradeOption{WasmMemoryPersistence: &memoryPersistence{Keep: &candidNull}}
 			}
-			if err := r.install(ctx, c, principal.Anonymous(), installMode{Upgrade: &keep}, spec.Wasm, arg, now); err != nil {
+			if err := r.install(ctx, c, originOf(principal.Anonymous(), nil), installMode{Upgrade: &keep}, spec.Wasm, arg, now); err != nil {
 				return fmt.Errorf("replica: canister %q (%s) has a new module, and upgrading the saved canister to it failed: %w (remove %s to install it fresh)", spec.Name, c.id, err, s.dir)
 			}
 			r.log.Info("canister upgraded from its saved state to the new module", "name", spec.Name, "id", c.id.String())
@@ -121,7 +121,7 @@ func (r *Replica) load(ctx context.Context, specs []CanisterSpec, now uint64) er
 			if arg == nil {
 				arg = emptyReply
 			}
-			if err := r.install(ctx, c, principal.Anonymous(), installMode{Install: &candidNull}, spec.Wasm, arg, now); err != nil {
+			if err := r.install(ctx, c, originOf(principal.Anonymous(), nil), installMode{Install: &candidNull}, spec.Wasm, arg, now); err != nil {
 				return fmt.Errorf("replica: install canister %q (%s): %w", spec.Name, c.id, err)
 			}
 		default:
@@ -256,6 +256,9 @@ func (r *Replica) loadCanister(ctx context.Context, rec *canisterRecord) (*canis
 	}
 	if len(c.certifiedData) == 0 {
 		c.certifiedData = nil
+	}
+	if err := restoreHistory(c, rec); err != nil {
+		return nil, err
 	}
 	if status != wasmhost.Status(rec.Status) {
 		c.persistDirty = true // a stopping canister was saved as stopped

@@ -53,7 +53,7 @@ type mgmtCall struct {
 }
 
 // mgmtMethods are the methods the replica implements. The rest of the interface (threshold
-// signatures, bitcoin, HTTP outcalls, snapshots, logs) rejects with a message that says so.
+// signatures, bitcoin, HTTP outcalls, snapshots) rejects with a message that says so.
 var mgmtMethods = map[string]mgmtMethod{
 	"create_canister":                         (*Replica).mgmtCreate,
 	"provisional_create_canister_with_cycles": (*Replica).mgmtProvisionalCreate,
@@ -72,6 +72,8 @@ var mgmtMethods = map[string]mgmtMethod{
 	"provisional_top_up_canister":             (*Replica).mgmtTopUp,
 	"raw_rand":                                (*Replica).mgmtRawRand,
 	"canister_metadata":                       (*Replica).mgmtMetadata,
+	"canister_info":                           (*Replica).mgmtCanisterInfo,
+	"fetch_canister_logs":                     (*Replica).mgmtFetchLogsUpdate,
 }
 
 // manage runs a call to the management canister. done is false if the call answers later.
@@ -94,15 +96,21 @@ func (r *Replica) manage(ctx context.Context, cc *callContext, caller principal.
 		return outcome{}, false
 	}
 	if err != nil {
-		var me *mgmtError
-		if !errors.As(err, &me) {
-			me = &mgmtError{code: envelope.CanisterError, ic: errInvalidManagementPayload, msg: err.Error()}
-		}
-		r.log.Info("management canister rejected a call", "method", method, "caller", caller.String(), "reject", me.msg)
-		return outcome{rejectCode: me.code, errorCode: me.ic, rejectMsg: me.msg}, true
+		o := mgmtOutcome(err)
+		r.log.Info("management canister rejected a call", "method", method, "caller", caller.String(), "reject", o.rejectMsg)
+		return o, true
 	}
 	r.log.Debug("management canister call", "method", method, "caller", caller.String())
 	return replyOutcome(reply), true
+}
+
+// mgmtOutcome is the reject of a management canister error: its own code if it is a mgmtError.
+func mgmtOutcome(err error) outcome {
+	var me *mgmtError
+	if !errors.As(err, &me) {
+		me = &mgmtError{code: envelope.CanisterError, ic: errInvalidManagementPayload, msg: err.Error()}
+	}
+	return outcome{rejectCode: me.code, errorCode: me.ic, rejectMsg: me.msg}
 }
 
 func mgmtMethodList() string {
@@ -169,7 +177,7 @@ func (r *Replica) mgmtCreate(_ context.Context, x *mgmtCall) ([]byte, bool, erro
 	if err := x.decode(&a); err != nil {
 		return nil, false, err
 	}
-	c, err := r.createCanister(x.caller, a.Settings, nil, x.now)
+	c, err := r.createCanister(x.caller, a.Settings, nil, a.SenderCanisterVersion, x.now)
 	if err != nil {
 		return nil, false, err
 	}
@@ -181,7 +189,7 @@ func (r *Replica) mgmtProvisionalCreate(_ context.Context, x *mgmtCall) ([]byte,
 	if err := x.decode(&a); err != nil {
 		return nil, false, err
 	}
-	c, err := r.createCanister(x.caller, a.Settings, a.SpecifiedID, x.now)
+	c, err := r.createCanister(x.caller, a.Settings, a.SpecifiedID, a.SenderCanisterVersion, x.now)
 	if err != nil {
 		return nil, false, err
 	}
@@ -189,7 +197,7 @@ func (r *Replica) mgmtProvisionalCreate(_ context.Context, x *mgmtCall) ([]byte,
 }
 
 // createCanister makes an empty canister controlled by creator, or by the settings' controllers.
-func (r *Replica) createCanister(creator principal.Principal, s *canisterSettings, specified *principal.Principal, now uint64) (*canister, error) {
+func (r *Replica) createCanister(creator principal.Principal, s *canisterSettings, specified *principal.Principal, senderVersion *uint64, now uint64) (*canister, error) {
 	var id principal.Principal
 	if specified != nil {
 		if _, ok := specified.CanisterIndex(); !ok {
@@ -221,6 +229,7 @@ func (r *Replica) createCanister(creator principal.Principal, s *canisterSetting
 			return nil, err
 		}
 	}
+	c.recordChange(now, originOf(creator, senderVersion), creationChange(c.controllers))
 	r.addCanister(c)
 	r.log.Info("canister created", "id", id.String(), "controllers", principalList(c.controllers))
 	return c, nil
@@ -318,6 +327,10 @@ func applySettings(c *canister, s *canisterSettings) error {
 		return rejectf(envelope.CanisterReject, errInvalidManagementPayload, "Invalid settings: compute_allocation %d is above 100.", c.settings.computeAllocation)
 	}
 	if s.LogVisibility != nil {
+		if v := s.LogVisibility.AllowedViewers; v != nil && len(*v) > MaxControllers {
+			return rejectf(envelope.CanisterReject, errInvalidManagementPayload,
+				"Invalid settings: log_visibility has %d allowed viewers, at most %d allowed.", len(*v), MaxControllers)
+		}
 		c.settings.logVisibility = *s.LogVisibility
 	}
 	if s.EnvironmentVariables != nil {
@@ -342,6 +355,9 @@ func (r *Replica) mgmtUpdateSettings(_ context.Context, x *mgmtCall) ([]byte, bo
 		return nil, false, err
 	}
 	r.bump(c)
+	if a.Settings.Controllers != nil {
+		c.recordChange(x.now, originOf(x.caller, a.SenderCanisterVersion), changeDetails{ControllersChange: &controllersRecord{Controllers: slices.Clone(c.controllers)}})
+	}
 	return emptyReply, false, nil
 }
 
@@ -413,7 +429,7 @@ func (r *Replica) mgmtInstallCode(ctx context.Context, x *mgmtCall) ([]byte, boo
 	if err != nil {
 		return nil, false, err
 	}
-	if err := r.install(ctx, c, x.caller, a.Mode, a.WasmModule, a.Arg, x.now); err != nil {
+	if err := r.install(ctx, c, originOf(x.caller, a.SenderCanisterVersion), a.Mode, a.WasmModule, a.Arg, x.now); err != nil {
 		return nil, false, err
 	}
 	return emptyReply, false, nil
@@ -458,14 +474,14 @@ func (r *Replica) mgmtInstallChunkedCode(ctx context.Context, x *mgmtCall) ([]by
 		return nil, false, rejectf(envelope.CanisterReject, errInvalidManagementPayload,
 			"The module assembled from the chunks has hash %s, but wasm_module_hash is %s.", hex.EncodeToString(got[:]), hex.EncodeToString(a.WasmModuleHash))
 	}
-	if err := r.install(ctx, c, x.caller, a.Mode, wasm, a.Arg, x.now); err != nil {
+	if err := r.install(ctx, c, originOf(x.caller, a.SenderCanisterVersion), a.Mode, wasm, a.Arg, x.now); err != nil {
 		return nil, false, err
 	}
 	return emptyReply, false, nil
 }
 
 func (r *Replica) mgmtUninstallCode(ctx context.Context, x *mgmtCall) ([]byte, bool, error) {
-	var a canisterIDRecord
+	var a uninstallCodeArgs
 	if err := x.decode(&a); err != nil {
 		return nil, false, err
 	}
@@ -474,6 +490,7 @@ func (r *Replica) mgmtUninstallCode(ctx context.Context, x *mgmtCall) ([]byte, b
 		return nil, false, err
 	}
 	r.uninstall(ctx, c)
+	c.recordChange(x.now, originOf(x.caller, a.SenderCanisterVersion), changeDetails{CodeUninstall: &candidNull})
 	return emptyReply, false, nil
 }
 
@@ -490,6 +507,7 @@ func (r *Replica) uninstall(ctx context.Context, c *canister) {
 		c.certDirty = true
 	}
 	c.certifiedData, c.timer, c.fullNext = nil, 0, true
+	c.clearLogs()
 	r.bump(c)
 }
 

@@ -22,6 +22,7 @@ type mgmt struct {
 	t   *testing.T
 	ctx context.Context
 	a   *agent.Agent
+	id  identity.Identity
 }
 
 func newMgmt(t *testing.T, ctx context.Context, r *Replica) *mgmt {
@@ -34,7 +35,7 @@ func newMgmt(t *testing.T, ctx context.Context, r *Replica) *mgmt {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &mgmt{t: t, ctx: ctx, a: a}
+	return &mgmt{t: t, ctx: ctx, a: a, id: id}
 }
 
 // call calls method of the management canister and decodes its reply into results.

@@ -74,6 +74,11 @@ type updateSettingsArgs struct {
 	SenderCanisterVersion *uint64             `candid:"sender_canister_version"`
 }
 
+type uninstallCodeArgs struct {
+	CanisterID            principal.Principal `candid:"canister_id"`
+	SenderCanisterVersion *uint64             `candid:"sender_canister_version"`
+}
+
 type uploadChunkArgs struct {
 	CanisterID principal.Principal `candid:"canister_id"`
 	Chunk      []byte              `candid:"chunk"`
@@ -168,4 +173,76 @@ type canisterMetadataArgs struct {
 
 type canisterMetadataResult struct {
 	Value []byte `candid:"value"`
+}
+
+// The canister history (canister_info) and canister logs (fetch_canister_logs) of ic.did. The
+// history's details have no load_snapshot case: the replica has no snapshots, and a client's
+// wider variant type decodes a narrower one.
+
+type changeOrigin struct {
+	FromUser     *fromUser     `candid:"from_user,variant"`
+	FromCanister *fromCanister `candid:"from_canister,variant"`
+}
+
+type fromUser struct {
+	UserID principal.Principal `candid:"user_id"`
+}
+
+type fromCanister struct {
+	CanisterID      principal.Principal `candid:"canister_id"`
+	CanisterVersion *uint64             `candid:"canister_version"`
+}
+
+type controllersRecord struct {
+	Controllers []principal.Principal `candid:"controllers"`
+}
+
+type deployMode struct {
+	Install   *candid.Null `candid:"install,variant"`
+	Reinstall *candid.Null `candid:"reinstall,variant"`
+	Upgrade   *candid.Null `candid:"upgrade,variant"`
+}
+
+type codeDeployment struct {
+	Mode       deployMode `candid:"mode"`
+	ModuleHash []byte     `candid:"module_hash"`
+}
+
+type changeDetails struct {
+	Creation          *controllersRecord `candid:"creation,variant"`
+	CodeUninstall     *candid.Null       `candid:"code_uninstall,variant"`
+	CodeDeployment    *codeDeployment    `candid:"code_deployment,variant"`
+	ControllersChange *controllersRecord `candid:"controllers_change,variant"`
+}
+
+// canisterChange is one entry of a canister's history: when, the canister version after it,
+// who made it and what it was.
+type canisterChange struct {
+	TimestampNanos  uint64        `candid:"timestamp_nanos"`
+	CanisterVersion uint64        `candid:"canister_version"`
+	Origin          changeOrigin  `candid:"origin"`
+	Details         changeDetails `candid:"details"`
+}
+
+type canisterInfoArgs struct {
+	CanisterID          principal.Principal `candid:"canister_id"`
+	NumRequestedChanges *uint64             `candid:"num_requested_changes"`
+}
+
+type canisterInfoResult struct {
+	TotalNumChanges uint64                `candid:"total_num_changes"`
+	RecentChanges   []canisterChange      `candid:"recent_changes"`
+	ModuleHash      *[]byte               `candid:"module_hash"`
+	Controllers     []principal.Principal `candid:"controllers"`
+}
+
+// logRecord is one record of a canister's log.
+type logRecord struct {
+	Idx            uint64 `candid:"idx"`
+	TimestampNanos uint64 `candid:"timestamp_nanos"`
+	Content        []byte `candid:"content"`
+}
+
+type fetchLogsResult struct {
+	Records []logRecord `candid:"canister_log_records"`
 }

@@ -324,6 +324,16 @@ func (r *Replica) canisterRecord(_ context.Context, c *canister, round uint64, f
 		ModuleHash:    []byte{},
 		Snapshot:      []byte{},
 		Delta:         []byte{},
+		History:       &[]canisterChange{},
+		TotalChanges:  &c.totalChanges,
+		Logs:          &[]logRecord{},
+		NextLogIdx:    &c.nextLogIdx,
+	}
+	if c.history != nil {
+		rec.History = &c.history
+	}
+	if c.logs != nil {
+		rec.Logs = &c.logs
 	}
 	if rec.Controllers == nil {
 		rec.Controllers = []principal.Principal{}

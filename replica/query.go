@@ -12,14 +12,16 @@ import (
 // handleQuery serves POST /api/v2|v3/canister/<ecid>/query: it runs the query against the state
 // of the last round and answers replied or rejected, signed by the node key.
 func (r *Replica) handleQuery(w http.ResponseWriter, req *http.Request) {
-	_, rq, herr := r.readRequest(w, req, "effective canister id", envelope.RequestTypeQuery)
+	ecid, rq, herr := r.readRequest(w, req, "effective canister id", envelope.RequestTypeQuery)
 	if herr != nil {
 		writeError(w, herr)
 		return
 	}
 	var o outcome
 	r.mu.RLock()
-	if c := r.byID[rq.Content.CanisterID]; c == nil {
+	if rq.Content.CanisterID == principal.Management() && rq.Content.MethodName == "fetch_canister_logs" {
+		o = r.fetchLogs(rq.Content.Sender, ecid, rq.Content.Arg)
+	} else if c := r.byID[rq.Content.CanisterID]; c == nil {
 		o = canisterNotFound(rq.Content.CanisterID)
 		if rq.Content.CanisterID == principal.Management() {
 			o = outcome{

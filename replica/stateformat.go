@@ -20,8 +20,12 @@ import (
 // atomically; the journal is appended to, one record per round that changed something, so only
 // its last record can be torn by a crash.
 const (
-	stateMagic      = "icwsstat"
-	stateVersion    = 1
+	stateMagic = "icwsstat"
+	// stateVersion is the format written. Version 1 (before canister history and logs) is
+	// still read: its canister records lack the opt fields History, TotalChanges, Logs and
+	// NextLogIdx, which then decode as none.
+	stateVersion    = 2
+	oldestVersion   = 1
 	stateHeaderSize = len(stateMagic) + 4
 	recordHeader    = 8
 	// maxRecord bounds one record (its length is 32 bits): a canister whose heap and stable
@@ -78,8 +82,8 @@ func splitStateFile(b []byte, kind byte) (records [][]byte, torn bool, err error
 	if len(b) < stateHeaderSize || string(b[:len(stateMagic)]) != stateMagic {
 		return nil, false, fmt.Errorf("%w: not an icws state file (no %q header)", ErrStateCorrupt, stateMagic)
 	}
-	if v := binary.BigEndian.Uint16(b[len(stateMagic):]); v != stateVersion {
-		return nil, false, fmt.Errorf("%w: version %d, this replica reads version %d", ErrStateVersion, v, stateVersion)
+	if v := binary.BigEndian.Uint16(b[len(stateMagic):]); v < oldestVersion || v > stateVersion {
+		return nil, false, fmt.Errorf("%w: version %d, this replica reads versions %d to %d", ErrStateVersion, v, oldestVersion, stateVersion)
 	}
 	if k := b[len(stateMagic)+2]; k != kind {
 		return nil, false, fmt.Errorf("%w: it is a %s, want a %s", ErrStateCorrupt, fileKindName(k), fileKindName(kind))
@@ -194,6 +198,12 @@ type canisterRecord struct {
 	// Native is what the native canister's PreUpgrade returned; none if it has no PreUpgrade.
 	Native *[]byte  `candid:"native"`
 	Chunks [][]byte `candid:"chunks"`
+	// History is the canister history (canister_info), TotalChanges how many changes there
+	// were in all; Logs and NextLogIdx the canister log (fetch_canister_logs). Since version 2.
+	History      *[]canisterChange `candid:"history"`
+	TotalChanges *uint64           `candid:"total_changes"`
+	Logs         *[]logRecord      `candid:"logs"`
+	NextLogIdx   *uint64           `candid:"next_log_idx"`
 }
 
 type savedSettings struct {

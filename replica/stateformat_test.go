@@ -19,7 +19,7 @@ func TestStateFileGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const want = "69637773737461740001010000000074d13481554449444c036c02dbb70168cbe4fdc704716d006c06e78fb0127886bfe4d403788d98f3e70478a28690c70778ec80e5e90901cef097eb0e780102070000000000000002000000000000000000b49376e2fa18010000000000000001010a80000000001000010101046563686f0900000000000000"
+	const want = "69637773737461740002010000000074d13481554449444c036c02dbb70168cbe4fdc704716d006c06e78fb0127886bfe4d403788d98f3e70478a28690c70778ec80e5e90901cef097eb0e780102070000000000000002000000000000000000b49376e2fa18010000000000000001010a80000000001000010101046563686f0900000000000000"
 	if got := hex.EncodeToString(b); got != want {
 		t.Errorf("meta file:\n got %s\nwant %s", got, want)
 	}
@@ -48,7 +48,9 @@ func TestSplitStateFile(t *testing.T) {
 		{"first record damaged", append(append(hdr[:len(hdr):len(hdr)], two[len(hdr):len(hdr)+8]...), append([]byte("onX"), two[len(hdr)+11:]...)...), 0, false, ErrStateCorrupt},
 		{"no header", []byte("icws"), 0, false, ErrStateCorrupt},
 		{"other magic", append([]byte("icwsSTAT"), hdr[8:]...), 0, false, ErrStateCorrupt},
-		{"version 2", append(append([]byte(stateMagic), 0, 2), hdr[10:]...), 0, false, ErrStateVersion},
+		{"version 1", append(append([]byte(stateMagic), 0, 1), hdr[10:]...), 0, false, nil},
+		{"version 3", append(append([]byte(stateMagic), 0, 3), hdr[10:]...), 0, false, ErrStateVersion},
+		{"version 0", append(append([]byte(stateMagic), 0, 0), hdr[10:]...), 0, false, ErrStateVersion},
 		{"other kind", appendStateHeader(nil, fileMeta), 0, false, ErrStateCorrupt},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -105,4 +107,59 @@ func FuzzStateFile(f *testing.F) {
 			}
 		}
 	})
+}
+
+// canisterRecordV1 is the canister record of state format version 1, before the canister
+// history and log.
+type canisterRecordV1 struct {
+	Round         uint64                `candid:"round"`
+	ID            principal.Principal   `candid:"id"`
+	Name          string                `candid:"name"`
+	Controllers   []principal.Principal `candid:"controllers"`
+	Status        uint8                 `candid:"status"`
+	Version       uint64                `candid:"version"`
+	Settings      savedSettings         `candid:"settings"`
+	CertifiedData []byte                `candid:"certified_data"`
+	Timer         uint64                `candid:"timer"`
+	Code          uint8                 `candid:"code"`
+	ModuleHash    []byte                `candid:"module_hash"`
+	WasmSize      uint64                `candid:"wasm_size"`
+	Snapshot      []byte                `candid:"snapshot"`
+	Delta         []byte                `candid:"delta"`
+	Native        *[]byte               `candid:"native"`
+	Chunks        [][]byte              `candid:"chunks"`
+}
+
+// TestStateVersion1 reads a canister file of format version 1: it loads with an empty history
+// and log; a version 3 file is refused with ErrStateVersion.
+func TestStateVersion1(t *testing.T) {
+	old := canisterRecordV1{
+		Round: 4, ID: canisterIDAt(3), Controllers: []principal.Principal{principal.Anonymous()}, Version: 2,
+		Settings: saveSettings(defaultSettings()), CertifiedData: []byte{}, ModuleHash: []byte{}, Snapshot: []byte{}, Delta: []byte{},
+		Chunks: [][]byte{}, Code: codeNone,
+	}
+	old.Settings.Environment = []environmentVariable{}
+	p, err := candid.Marshal(old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := func(version byte) []byte {
+		b := appendStateHeader(nil, fileCanister)
+		b[len(stateMagic)+1] = version
+		return appendRecord(b, p)
+	}
+	var rec canisterRecord
+	if err := decodeSnapshotFile(file(1), fileCanister, &rec); err != nil {
+		t.Fatalf("version 1 file: %v", err)
+	}
+	if rec.ID != old.ID || rec.Version != 2 || rec.History != nil || rec.Logs != nil || rec.TotalChanges != nil {
+		t.Fatalf("version 1 record decoded as %+v", rec)
+	}
+	c := &canister{}
+	if err := restoreHistory(c, &rec); err != nil || len(c.history) != 0 || c.totalChanges != 0 || len(c.logs) != 0 {
+		t.Fatalf("restoreHistory of a version 1 record: %v, %+v", err, c)
+	}
+	if err := decodeSnapshotFile(file(stateVersion+1), fileCanister, &rec); !errors.Is(err, ErrStateVersion) {
+		t.Fatalf("version %d file: %v, want ErrStateVersion", stateVersion+1, err)
+	}
 }
