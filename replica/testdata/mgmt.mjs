@@ -7,7 +7,7 @@ import { Actor, HttpAgent } from '@icp-sdk/core/agent';
 import { Ed25519KeyIdentity } from '@icp-sdk/core/identity';
 import { Secp256k1KeyIdentity } from '@icp-sdk/core/identity/secp256k1';
 import { IDL } from '@icp-sdk/core/candid';
-import { IcManagementCanister } from '@icp-sdk/canisters/ic-management';
+import { IcManagementCanister, LogVisibility } from '@icp-sdk/canisters/ic-management';
 
 const [host, wasmPath] = process.argv.slice(2);
 const wasm = new Uint8Array(fs.readFileSync(wasmPath));
@@ -52,6 +52,20 @@ await step('chunkedUpgrade', async () => {
   return { stored };
 });
 await step('getAfterUpgrade', async () => String(await counter(id).get()));
+// Canister logs: a trap logs its debug_print and the trap; fetch_canister_logs is a query of
+// aaaaa-aa, for controllers only until log_visibility is public.
+await step('trap', async () => {
+  await Actor.createActor(({ IDL }) => IDL.Service({ incThenTrap: IDL.Func([], [], []) }), { agent, canisterId: id }).incThenTrap();
+  return 'no trap';
+});
+const logs = async (m) => (await m.fetchCanisterLogs(id)).canister_log_records
+  .map((r) => ({ idx: String(r.idx), content: Buffer.from(r.content).toString() }));
+await step('logs', () => logs(mgmt));
+await step('otherLogs', () => logs(otherMgmt));
+await step('publicLogs', async () => {
+  await mgmt.updateSettings({ canisterId: id, settings: { logVisibility: LogVisibility.Public } });
+  return (await logs(otherMgmt)).length;
+});
 await step('updateSettings', async () => {
   await mgmt.updateSettings({ canisterId: id, settings: { controllers: [me.getPrincipal().toText(), other.getPrincipal ? (await other.getPrincipal()).toText() : ''] } });
   return (await otherMgmt.canisterStatus({ canisterId: id })).settings.controllers.length;
