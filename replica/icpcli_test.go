@@ -111,6 +111,13 @@ func TestICPCLI(t *testing.T) {
 	if got := c.on("canister", "call", id, "inc", "()"); !strings.Contains(got, "(2 : nat)") {
 		t.Fatalf("inc: %s", got)
 	}
+	// icp canister logs reads fetch_canister_logs: the print and the trap of incThenTrap.
+	if out, err := c.run(append([]string{"canister", "call", id, "incThenTrap", "()"}, c.net...)...); err == nil || !strings.Contains(out, "IC0503") {
+		t.Fatalf("incThenTrap: %v\n%s", err, out)
+	}
+	if logs := c.on("canister", "logs", id); !strings.Contains(logs, "about to trap") || !strings.Contains(logs, "[TRAP]: assertion failed") {
+		t.Fatalf("icp canister logs:\n%s", logs)
+	}
 	// Mode auto on an installed EOP canister is an upgrade with wasm_memory_persistence = keep.
 	c.on("canister", "install", id, "--wasm", wasmPath)
 	if got := c.on("canister", "call", id, "get", "()"); !strings.Contains(got, "(2 : nat)") {
