@@ -100,6 +100,11 @@ func (r *Replica) runRequest(ctx context.Context, t *task, now uint64) {
 		}
 		return
 	}
+	if isStandin(t.callee) {
+		r.answer(cc, r.standin(t.callee, t.caller, t.method, t.arg, false, now))
+		r.maybeClose(cc)
+		return
+	}
 	c := cc.callee
 	if c == nil {
 		r.answer(cc, canisterNotFound(t.callee))

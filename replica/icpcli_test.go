@@ -3,6 +3,7 @@ package replica
 import (
 	"context"
 	"encoding/hex"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,12 +25,16 @@ type icpCLI struct {
 	bin  string
 	home string
 	net  []string // --network … --root-key …
+	dir  string   // the working directory, home if ""
 }
 
 func (c *icpCLI) run(args ...string) (string, error) {
 	c.t.Helper()
 	cmd := exec.CommandContext(c.ctx, c.bin, args...)
 	cmd.Dir = c.home
+	if c.dir != "" {
+		cmd.Dir = c.dir
+	}
 	cmd.Env = append(os.Environ(), "HOME="+c.home, "DO_NOT_TRACK=1", "RUST_BACKTRACE=0")
 	out, err := cmd.CombinedOutput()
 	return string(out), err
@@ -130,6 +135,73 @@ func TestICPCLI(t *testing.T) {
 	c.on("canister", "delete", id, "--no-recover-cycles")
 	if out, err := c.run(append([]string{"canister", "status", id}, c.net...)...); err == nil || !strings.Contains(out, "not found") {
 		t.Fatalf("status of a deleted canister: %v\n%s", err, out)
+	}
+}
+
+// TestICPDeploy runs a plain `icp deploy` of a Motoko project (moc from npm, copied in by the
+// project's build script) against the replica through a `mode: connected` network in icp.yaml:
+// icp-cli asks the stand-in CMC for the subnets, creates the canister through the stand-in
+// cycles ledger, installs it, and a call and a second deploy (an upgrade) work.
+func TestICPDeploy(t *testing.T) {
+	modules := testenv.NodeModules(t, "@icp-sdk/icp-cli-linux-x64")
+	bin := filepath.Join(modules, "@icp-sdk", "icp-cli-linux-x64", "bin", "icp")
+	if _, err := os.Stat(bin); err != nil {
+		t.Fatalf("the npm package @icp-sdk/icp-cli-linux-x64 has no icp binary (%v): run npm ci at the repository root", err)
+	}
+	wasm := moctest.Compile(t, moctest.Moc4, "wasmhost/testdata/counter.mo")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	c := &icpCLI{t: t, ctx: ctx, bin: bin, home: t.TempDir()}
+	c.must("identity", "new", "dev", "--storage", "plaintext")
+	c.must("identity", "default", "dev")
+	r, err := Start(context.Background(), Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+
+	c.dir = filepath.Join(c.home, "project")
+	if err := os.MkdirAll(c.dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	wasmPath := filepath.Join(c.home, "counter.wasm")
+	if err := os.WriteFile(wasmPath, wasm, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	manifest := fmt.Sprintf(`canisters:
+  - name: counter
+    build:
+      steps:
+        - type: script
+          command: cp '%s' "$ICP_WASM_OUTPUT_PATH"
+
+networks:
+  - name: icws
+    mode: connected
+    url: %s
+    root-key: %s
+
+environments:
+  - name: dev
+    network: icws
+`, wasmPath, r.URL(), hex.EncodeToString(r.RootKey()))
+	if err := os.WriteFile(filepath.Join(c.dir, "icp.yaml"), []byte(manifest), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out := c.must("deploy", "--environment", "dev")
+	t.Logf("icp deploy:\n%s", out)
+	if got := c.must("canister", "call", "counter", "inc", "()", "--environment", "dev"); !strings.Contains(got, "(1 : nat)") {
+		t.Fatalf("icp canister call counter inc: %s", got)
+	}
+	c.must("deploy", "--environment", "dev")
+	if got := c.must("canister", "call", "counter", "get", "()", "--environment", "dev"); !strings.Contains(got, "(1 : nat)") {
+		t.Fatalf("get after a second deploy: %s (the upgrade lost the heap)", got)
+	}
+	r.mu.RLock()
+	n := len(r.order)
+	r.mu.RUnlock()
+	if n != 1 {
+		t.Fatalf("the replica holds %d canisters after two deploys, want 1", n)
 	}
 }
 

@@ -39,9 +39,15 @@ func inRange(p principal.Principal) bool {
 
 // canisterRangesLeaf is the value of /subnet/<id>/canister_ranges: tag 55799 and an array of
 // [first, last] pairs of principal bytes.
+// Besides the replica's range, it holds the single ids of the stand-in CMC and cycles ledger
+// (standins.go), in ascending order as the IC lists ranges.
 func canisterRangesLeaf() ([]byte, error) {
 	first, last := CanisterRange()
-	b, err := cbor.Marshal([][][]byte{{first.Bytes(), last.Bytes()}})
+	b, err := cbor.Marshal([][][]byte{
+		{cmcID.Bytes(), cmcID.Bytes()},
+		{cyclesLedgerID.Bytes(), cyclesLedgerID.Bytes()},
+		{first.Bytes(), last.Bytes()},
+	})
 	if err != nil {
 		return nil, fmt.Errorf("replica: encode canister ranges: %w", err)
 	}

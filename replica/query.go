@@ -21,6 +21,8 @@ func (r *Replica) handleQuery(w http.ResponseWriter, req *http.Request) {
 	r.mu.RLock()
 	if rq.Content.CanisterID == principal.Management() && rq.Content.MethodName == "fetch_canister_logs" {
 		o = r.fetchLogs(rq.Content.Sender, ecid, rq.Content.Arg)
+	} else if isStandin(rq.Content.CanisterID) {
+		o = r.standin(rq.Content.CanisterID, rq.Content.Sender, rq.Content.MethodName, rq.Content.Arg, true, r.state.time)
 	} else if c := r.byID[rq.Content.CanisterID]; c == nil {
 		o = canisterNotFound(rq.Content.CanisterID)
 		if rq.Content.CanisterID == principal.Management() {

@@ -148,6 +148,8 @@ type Replica struct {
 	finished    []*ingress // ingress messages answered in this round, woken after certification
 	inducted    []*ingress // ingress messages started in this round
 	randCounter uint64     // raw_rand calls so far
+	// ledgerBlocks numbers the stand-in cycles ledger's create_canister blocks.
+	ledgerBlocks uint64
 	roundNow    uint64     // the IC time of the running round
 	completed   []*ingress // completed requests in completion order, for pruning
 	nextTimer   uint64     // earliest active global timer, 0 if none

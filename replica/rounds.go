@@ -114,7 +114,7 @@ func (r *Replica) runRound() {
 	r.roundNow = now
 	for _, m := range batch {
 		c := r.byID[m.canister]
-		if m.canister == principal.Management() {
+		if m.canister == principal.Management() || isStandin(m.canister) {
 			c = nil
 		} else if c == nil {
 			// Deleted after the call was accepted.
