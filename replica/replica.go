@@ -150,11 +150,11 @@ type Replica struct {
 	randCounter uint64     // raw_rand calls so far
 	// ledgerBlocks numbers the stand-in cycles ledger's create_canister blocks.
 	ledgerBlocks uint64
-	roundNow    uint64     // the IC time of the running round
-	completed   []*ingress // completed requests in completion order, for pruning
-	nextTimer   uint64     // earliest active global timer, 0 if none
-	lastRound   time.Time  // when the last round started
-	lastBatch   int        // calls in the last round
+	roundNow     uint64     // the IC time of the running round
+	completed    []*ingress // completed requests in completion order, for pruning
+	nextTimer    uint64     // earliest active global timer, 0 if none
+	lastRound    time.Time  // when the last round started
+	lastBatch    int        // calls in the last round
 
 	wake               chan struct{} // a round is wanted (buffered, 1)
 	stop               chan struct{} // closed by Close and Shutdown
