@@ -3,7 +3,7 @@ package replica
 import (
 	"context"
 	"crypto/sha256"
-	"errors"
+	"encoding/binary"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -12,10 +12,6 @@ import (
 	"github.com/icws/icws/ic/principal"
 	"github.com/icws/icws/replica/wasmhost"
 )
-
-// errNativeSnapshot is returned by the snapshot methods of a native canister: its state is Go
-// memory, which the replica cannot serialise.
-var errNativeSnapshot = errors.New("replica: a native (Go) canister's state cannot be snapshotted")
 
 // native runs a cdk.Canister compiled into the replica as a wasmhost.Instance, so that the
 // replica executes native and Wasm canisters alike. Updates, init and timers are transactions
@@ -26,6 +22,9 @@ type native struct {
 	info *wasmhost.ModuleInfo
 	log  *slog.Logger
 	name string
+	// stable is the stable memory the canister's PreUpgrade wrote for an install_code upgrade
+	// (cdkStableImage), which the new (Wasm) code's PostUpgrade reads; nil before one.
+	stable []byte
 }
 
 var _ wasmhost.Instance = (*native)(nil)
@@ -35,8 +34,10 @@ var _ wasmhost.Instance = (*native)(nil)
 func newNative(name string, code *cdk.Canister, log *slog.Logger) *native {
 	info := &wasmhost.ModuleInfo{
 		Hash:     sha256.Sum256([]byte("icws native canister " + name)),
-		HasInit:  code.Init != nil,
-		HasTimer: code.Timer != nil,
+		HasInit:        code.Init != nil,
+		HasTimer:       code.Timer != nil,
+		HasPreUpgrade:  code.PreUpgrade != nil,
+		HasPostUpgrade: code.PostUpgrade != nil,
 		Metadata: map[string]wasmhost.Metadata{},
 	}
 	for m := range code.Updates {
@@ -72,6 +73,23 @@ func (n *native) Run(_ context.Context, m *wasmhost.Message) *wasmhost.Result {
 		}
 	case wasmhost.EntryQuery:
 		method, kind = n.code.Queries[m.Method], kindQuery
+	case wasmhost.EntryPreUpgrade:
+		// An install_code upgrade replaces the native code with a Wasm module (the same
+		// canister built by icws build): PreUpgrade's bytes go to stable memory as cdk/ic0
+		// writes them, where the new code's PostUpgrade reads them.
+		saved, ok, err := n.preUpgrade(m.Self, m.Time)
+		if err != nil {
+			return &wasmhost.Result{Trap: err.Error(), TrapKind: wasmhost.TrapExplicit}
+		}
+		if ok {
+			n.stable = cdkStableImage(saved)
+		}
+		return &wasmhost.Result{}
+	case wasmhost.EntryPostUpgrade:
+		if n.code.PostUpgrade == nil {
+			return &wasmhost.Result{}
+		}
+		return n.postUpgrade(m, cdkStableSaved(n.stable))
 	}
 	if method == nil {
 		return &wasmhost.Result{} // nothing to run: the replica checked the method exists
@@ -133,14 +151,51 @@ func trapResult(t *trapInfo) *wasmhost.Result {
 	return &wasmhost.Result{Trap: t.message, TrapKind: kind}
 }
 
-// Stable implements wasmhost.Instance: a native canister has no stable memory.
-func (n *native) Stable() []byte { return nil }
+// Stable implements wasmhost.Instance: a native canister has stable memory only once its
+// PreUpgrade ran for an upgrade.
+func (n *native) Stable() []byte { return n.stable }
 
-// Snapshot implements wasmhost.Instance.
-func (n *native) Snapshot() ([]byte, error) { return nil, errNativeSnapshot }
+// Snapshot implements wasmhost.Instance. The Go memory of a native canister cannot be
+// serialised, and PreUpgrade (which an upgrade runs after Snapshot) changes none of it; so the
+// snapshot is of the stable memory only, which is what an upgrade that fails must restore.
+func (n *native) Snapshot() ([]byte, error) { return append([]byte{}, n.stable...), nil }
 
-// Restore implements wasmhost.Instance.
-func (n *native) Restore([]byte) error { return errNativeSnapshot }
+// Restore implements wasmhost.Instance: it restores what Snapshot saved.
+func (n *native) Restore(b []byte) error {
+	n.stable = nil
+	if len(b) > 0 {
+		n.stable = slices.Clone(b)
+	}
+	return nil
+}
+
+// cdkStableMagic starts the stable memory of a cdk canister's PreUpgrade (cdk/ic0): the magic,
+// the length of the saved bytes (uint64, little-endian), the bytes, in whole 64 KiB pages.
+const cdkStableMagic = "ICWS-CDK"
+
+// cdkStableImage lays saved out in stable memory as cdk/ic0's PreUpgrade does.
+func cdkStableImage(saved []byte) []byte {
+	const page = 1 << 16
+	n := len(cdkStableMagic) + 8 + len(saved)
+	b := make([]byte, (n+page-1)/page*page)
+	copy(b, cdkStableMagic)
+	binary.LittleEndian.PutUint64(b[len(cdkStableMagic):], uint64(len(saved)))
+	copy(b[len(cdkStableMagic)+8:], saved)
+	return b
+}
+
+// cdkStableSaved returns the bytes a cdkStableImage holds, nil if b is not one.
+func cdkStableSaved(b []byte) []byte {
+	h := len(cdkStableMagic) + 8
+	if len(b) < h || string(b[:len(cdkStableMagic)]) != cdkStableMagic {
+		return nil
+	}
+	n := binary.LittleEndian.Uint64(b[len(cdkStableMagic):])
+	if n > uint64(len(b)-h) {
+		return nil
+	}
+	return b[h : h+int(n)]
+}
 
 // Close implements wasmhost.Instance.
 func (n *native) Close(context.Context) error { return nil }

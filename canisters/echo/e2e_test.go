@@ -47,7 +47,7 @@ func echoSpec(t *testing.T, host string, controller principal.Principal) replica
 	if host == "wasm" {
 		return replica.CanisterSpec{Name: "echo", Wasm: wasmtest.Build(t, wasmtest.Echo).Wasm, Controllers: []principal.Principal{controller}}
 	}
-	return replica.CanisterSpec{Name: "echo", New: echo.New}
+	return replica.CanisterSpec{Name: "echo", New: echo.New, Controllers: []principal.Principal{controller}}
 }
 
 func newIC(t *testing.T, host string) *ic {

@@ -22,11 +22,19 @@ type installCodeArgs struct {
 	Arg        []byte              `candid:"arg"`
 }
 
-// TestUpgradeKeepsClients upgrades the Wasm echo canister through the management canister while
-// a client is open with replies queued: after the upgrade the queued replies are still there,
-// certified, and the client goes on sending and receiving with no gap in either direction.
+// TestUpgradeKeepsClients upgrades the echo canister to its Wasm build through the management
+// canister while a client is open with replies queued: after the upgrade the queued replies are
+// still there, certified, and the client goes on sending and receiving with no gap in either
+// direction. From the Wasm build, and from the native (Go) canister, whose PreUpgrade the
+// replica runs and hands to the Wasm code's PostUpgrade through stable memory.
 func TestUpgradeKeepsClients(t *testing.T) {
-	e := newIC(t, "wasm")
+	for _, host := range []string{"wasm", "native"} {
+		t.Run(host, func(t *testing.T) { testUpgradeKeepsClients(t, host) })
+	}
+}
+
+func testUpgradeKeepsClients(t *testing.T, host string) {
+	e := newIC(t, host)
 	self := e.canister.String()
 	c := e.register()
 	idle := e.register() // registered, never opened: kept too
