@@ -33,12 +33,12 @@ var _ wasmhost.Instance = (*native)(nil)
 // read module_hash (icp-cli decides between install and upgrade by it) see an installed canister.
 func newNative(name string, code *cdk.Canister, log *slog.Logger) *native {
 	info := &wasmhost.ModuleInfo{
-		Hash:     sha256.Sum256([]byte("icws native canister " + name)),
+		Hash:           sha256.Sum256([]byte("icws native canister " + name)),
 		HasInit:        code.Init != nil,
 		HasTimer:       code.Timer != nil,
 		HasPreUpgrade:  code.PreUpgrade != nil,
 		HasPostUpgrade: code.PostUpgrade != nil,
-		Metadata: map[string]wasmhost.Metadata{},
+		Metadata:       map[string]wasmhost.Metadata{},
 	}
 	for m := range code.Updates {
 		info.Updates = append(info.Updates, m)
