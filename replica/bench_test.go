@@ -2,7 +2,9 @@ package replica
 
 import (
 	"bytes"
+	"context"
 	"io"
+	"log/slog"
 	"net/http"
 	"slices"
 	"sync/atomic"
@@ -12,6 +14,7 @@ import (
 	"github.com/icws/icws/ic/candid"
 	"github.com/icws/icws/ic/envelope"
 	"github.com/icws/icws/internal/moctest"
+	"github.com/icws/icws/replica/wasmhost"
 )
 
 // benchClient is an HTTP client for many concurrent loopback requests.
@@ -156,6 +159,31 @@ func BenchmarkPersistRounds(b *testing.B) {
 				b.ReportMetric(float64(st.bytes)/float64(st.rounds), "B/round-written")
 				b.ReportMetric(float64(st.time.Microseconds())/float64(st.rounds), "µs/round-writing")
 				b.ReportMetric(float64(st.checkpoints), "checkpoints")
+			}
+		})
+	}
+}
+
+// BenchmarkNativeCall runs the native Go test counter's update inc and query get through the
+// native adapter (wasmhost.Instance.Run), as wasmhost's BenchmarkMotoko runs the Motoko
+// counter's: the ratio of their ns/op is what Wasm costs a trivial call. A native call is not
+// metered (0 instructions).
+//
+//	go test -run XXX -bench NativeCall ./replica/
+func BenchmarkNativeCall(b *testing.B) {
+	code, _ := newCounter()
+	n := newNative("counter", code, slog.New(slog.DiscardHandler))
+	for _, e := range []struct {
+		name  string
+		entry wasmhost.Entry
+		meth  string
+	}{{"update", wasmhost.EntryUpdate, "inc"}, {"query", wasmhost.EntryQuery, "get"}} {
+		b.Run(e.name, func(b *testing.B) {
+			m := &wasmhost.Message{Entry: e.entry, Method: e.meth, Arg: emptyReply, Replicated: e.entry != wasmhost.EntryQuery}
+			for b.Loop() {
+				if r := n.Run(context.Background(), m); !r.Replied {
+					b.Fatalf("%s: %+v", e.meth, r)
+				}
 			}
 		})
 	}
