@@ -94,3 +94,34 @@ func BenchmarkInstall(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkMeteringOverhead runs the Motoko counter's update inc and query get on a metered
+// host and an unmetered one (Options.Unmetered) in one run: the ratio of their ns/op is the
+// metering overhead of a trivial Motoko call.
+func BenchmarkMeteringOverhead(b *testing.B) {
+	for _, mc := range compilers {
+		for _, metered := range []bool{true, false} {
+			name := mc.name + "/metered"
+			if !metered {
+				name = mc.name + "/unmetered"
+			}
+			b.Run(name, func(b *testing.B) {
+				c := newCanisterWith(b, mc.pkg, wasmhost.Options{Unmetered: !metered})
+				for _, e := range []struct {
+					name  string
+					entry wasmhost.Entry
+					meth  string
+				}{{"update", wasmhost.EntryUpdate, "inc"}, {"query", wasmhost.EntryQuery, "get"}} {
+					b.Run(e.name, func(b *testing.B) {
+						m := c.msg(e.entry, e.meth, noArgs)
+						for b.Loop() {
+							if r := c.inst.Run(context.Background(), m); !r.Replied {
+								b.Fatalf("%s: %+v", e.meth, r)
+							}
+						}
+					})
+				}
+			})
+		}
+	}
+}

@@ -54,3 +54,23 @@ func TestMetering(t *testing.T) {
 		})
 	}
 }
+
+// TestUnmetered checks Options.Unmetered: the same Motoko call that a metered host counts in
+// instructions runs unmetered with a count of 0.
+func TestUnmetered(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		unmetered bool
+	}{{"metered", false}, {"unmetered", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newCanisterWith(t, "motoko", wasmhost.Options{Unmetered: tc.unmetered})
+			r := c.run(wasmhost.EntryUpdate, "inc", noArgs)
+			if !r.Replied {
+				t.Fatalf("inc: %+v", r)
+			}
+			if got := r.Instructions == 0; got != tc.unmetered {
+				t.Fatalf("inc used %d instructions (unmetered %v)", r.Instructions, tc.unmetered)
+			}
+		})
+	}
+}

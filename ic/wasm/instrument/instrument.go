@@ -25,7 +25,14 @@ const (
 
 // Instrument rewrites m in place. The counter's initial value is set by the host (the global
 // is exported mutable) before each message.
-func Instrument(m *wasm.Module) error {
+func Instrument(m *wasm.Module) error { return rewrite(m, true) }
+
+// Unmetered rewrites m as Instrument does but charges nothing: the counter, the trap import and
+// canister_start are there, the function bodies are unchanged. Hosts use it to measure what
+// metering costs (against an Instrument run); the counter then never moves.
+func Unmetered(m *wasm.Module) error { return rewrite(m, false) }
+
+func rewrite(m *wasm.Module, metered bool) error {
 	trap, err := m.AddImport(TrapModule, TrapName, wasm.FuncType{})
 	if err != nil {
 		return fmt.Errorf("instrument: %w", err)
@@ -40,6 +47,9 @@ func Instrument(m *wasm.Module) error {
 		if err := m.AddExport(wasm.Export{Name: StartExport, Kind: wasm.KindFunc, Index: start}); err != nil {
 			return fmt.Errorf("instrument: %w", err)
 		}
+	}
+	if !metered {
+		return nil
 	}
 	for i := range m.Codes {
 		b, err := body(m.Codes[i].Body, counter, trap)
