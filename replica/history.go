@@ -64,9 +64,17 @@ func (c *canister) appendLog(now uint64, content []byte) {
 	if len(content) > MaxLogBytes {
 		content = content[:MaxLogBytes]
 	}
-	c.logs = append(c.logs, logRecord{Idx: c.nextLogIdx, TimestampNanos: now, Content: bytes.Clone(content)})
+	c.addLogs([]logRecord{{Idx: c.nextLogIdx, TimestampNanos: now, Content: bytes.Clone(content)}})
 	c.nextLogIdx++
-	c.logBytes += len(content)
+}
+
+// addLogs appends records (numbered already, each at most MaxLogBytes) to c's log and drops the
+// oldest while the contents exceed MaxLogBytes.
+func (c *canister) addLogs(recs []logRecord) {
+	for _, l := range recs {
+		c.logs = append(c.logs, l)
+		c.logBytes += len(l.Content)
+	}
 	drop := 0
 	for c.logBytes > MaxLogBytes {
 		c.logBytes -= len(c.logs[drop].Content)

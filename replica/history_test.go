@@ -168,6 +168,19 @@ func TestCanisterHistoryAndLogs(t *testing.T) {
 	if got, err := fetchLogs(m, m.a, id); err != nil || len(got) != 2 || got[1].Idx != logs[1].Idx {
 		t.Fatalf("logs after a restart: %+v, %v", got, err)
 	}
+	// An upgrade keeps the log, a reinstall purges it.
+	if err := m.install(id, modeUpgrade(false), counter); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := fetchLogs(m, m.a, id); len(got) != 2 {
+		t.Fatalf("logs after an upgrade: %+v, want the 2 kept", got)
+	}
+	if err := m.install(id, modeReinstall, counter); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := fetchLogs(m, m.a, id); err != nil || len(got) != 0 {
+		t.Fatalf("logs after a reinstall: %+v, %v; want none", got, err)
+	}
 }
 
 // TestCanisterLogBound checks that the log keeps the newest records within MaxLogBytes and

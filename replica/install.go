@@ -120,6 +120,10 @@ func (r *Replica) install(ctx context.Context, c *canister, origin changeOrigin,
 		c.certifiedData = nil
 	}
 	c.timer = 0
+	prevLogs, prevLogBytes := c.logs, c.logBytes
+	if !upgrade {
+		c.clearLogs() // a reinstall purges the log; canister_init's own prints are the first records
+	}
 	entry, hook, has := wasmhost.EntryInit, "init", info.HasInit
 	if upgrade {
 		entry, hook, has = wasmhost.EntryPostUpgrade, "post_upgrade", info.HasPostUpgrade
@@ -130,6 +134,11 @@ func (r *Replica) install(ctx context.Context, c *canister, origin changeOrigin,
 			_ = inst.Close(ctx)
 			c.inst, c.info, c.module, c.wasmSize = prevInst, prevInfo, prevModule, prevSize
 			c.certifiedData, c.timer = prevData, prevTimer
+			if !upgrade { // the old log stays, with what the failed canister_init logged after it
+				failed := c.logs
+				c.logs, c.logBytes = prevLogs, prevLogBytes
+				c.addLogs(failed)
+			}
 			r.restoreOld(c, old, saved)
 			return upgradeTrap(c.id, hook, res)
 		}
@@ -142,9 +151,6 @@ func (r *Replica) install(ctx context.Context, c *canister, origin changeOrigin,
 	c.certDirty = true
 	if r.store != nil {
 		c.pendingModule, c.fullNext = wasm, true
-	}
-	if !upgrade {
-		c.clearLogs()
 	}
 	r.bump(c)
 	c.recordChange(now, origin, deploymentChange(mode, info.Hash[:]))
