@@ -203,7 +203,7 @@ func (r *Replica) createCanister(creator principal.Principal, s *canisterSetting
 		if _, ok := specified.CanisterIndex(); !ok {
 			return nil, rejectf(envelope.CanisterReject, errInvalidManagementPayload, "The specified id %s is not a canister id.", *specified)
 		}
-		if r.byID[*specified] != nil {
+		if r.byID[*specified] != nil || isStandin(*specified) {
 			return nil, rejectf(envelope.CanisterReject, errCanisterIDAlreadyExists, "Canister %s is already installed.", *specified)
 		}
 		id = *specified

@@ -73,5 +73,8 @@ func TestStandins(t *testing.T) {
 	if err != nil || res.Err == nil || res.Err.GenericError == nil {
 		t.Fatalf("create_canister on another subnet: %+v, %v; want Err", res, err)
 	}
+	taken := cyclesLedgerID
+	err = m.call("provisional_create_canister_with_cycles", provisionalCreateArgs{SpecifiedID: &taken})
+	wantReject(t, "specified_id of the stand-in ledger", err, "already installed", errCanisterIDAlreadyExists)
 	wantReject(t, "transfer", m.a.Call(ctx, cmcID, "notify_create_canister", nil), "stand-in", errCanisterMethodNotFound)
 }
