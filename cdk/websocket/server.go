@@ -36,6 +36,8 @@ type Server struct {
 	tree     certmap.Map
 	// byPrincipal holds, in ProtocolOmnia, the one connection of each client principal.
 	byPrincipal map[principal.Principal]*client
+	// channels are the certified channels by name (channel.go); never forgotten.
+	channels map[string]*channel
 	st          state
 
 	// Certification of the running message (see Batch): batching says the message certifies
@@ -79,6 +81,7 @@ type client struct {
 	queue      list   // its queued messages
 	nonce      uint64 // ProtocolOmnia: the client_nonce of its ClientKey (the principal is owner)
 	waitSince  uint64 // ProtocolOmnia: IC time of the first AckMessage no KeepAliveMessage followed, 0 if none
+	channels   []string // the channels it is subscribed to, sorted; rebuilt on change, never in place
 	gen        uint64
 }
 
@@ -143,6 +146,8 @@ func (s *Server) Register(c *cdk.Canister) {
 		add(c.Queries, protocol.MethodGetMessages, s.wsGetMessages)
 		add(c.Updates, protocol.MethodMessage, s.Batch(s.wsMessage))
 		add(c.Queries, protocol.MethodStats, s.wsStats)
+		add(c.Queries, protocol.MethodGetChannelMessages, s.wsGetChannelMessages)
+		candidText = channelCandid(candidText)
 	}
 	if c.Timer != nil || c.State != nil || c.PreUpgrade != nil || c.PostUpgrade != nil {
 		panic("websocket: the canister already has a Timer, State or upgrade hooks")
@@ -280,6 +285,7 @@ func (s *Server) close(ic cdk.System, c *client, why closing) {
 		c.gw = nil
 		s.maybeDropGateway(g)
 	}
+	s.unsubscribeAll(c)
 	s.deleteClient(c)
 	if s.byPrincipal != nil && s.byPrincipal[c.owner] == c {
 		s.deletePrincipal(c)
