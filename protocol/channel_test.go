@@ -108,11 +108,11 @@ func TestChannelDecodeErrors(t *testing.T) {
 		{"frame without vals", frameErr, empty.Marshal(), ErrMalformed},
 		{"frame bad name", frameErr, bad.Marshal(), ErrBadChannel},
 		{"control empty", controlErr, unhex(t, "d9d9f7a0"), ErrMissingField},
-		{"control both", controlErr, unhex(t, "a2" + "69737562736372696265" + "6161" + "6b756e737562736372696265" + "6161"), ErrMalformed},
-		{"control from alone", controlErr, unhex(t, "a1" + "6466726f6d" + "01"), ErrMalformed},
-		{"status head alone", statusErr, unhex(t, "a1" + "6468656164" + "00"), ErrMalformed},
-		{"status duplicate head", statusErr, unhex(t, "a1" + "6568656164" + "73" + "a2" + "6161" + "00" + "6161" + "01"), ErrMalformed},
-		{"message missing", messageErr, unhex(t, "a1" + "63736571" + "00"), ErrMissingField},
+		{"control both", controlErr, unhex(t, "a2"+"69737562736372696265"+"6161"+"6b756e737562736372696265"+"6161"), ErrMalformed},
+		{"control from alone", controlErr, unhex(t, "a1"+"6466726f6d"+"01"), ErrMalformed},
+		{"status head alone", statusErr, unhex(t, "a1"+"6468656164"+"00"), ErrMalformed},
+		{"status duplicate head", statusErr, unhex(t, "a1"+"6568656164"+"73"+"a2"+"6161"+"00"+"6161"+"01"), ErrMalformed},
+		{"message missing", messageErr, unhex(t, "a1"+"63736571"+"00"), ErrMissingField},
 	} {
 		err := tc.decode(tc.in)
 		if !errors.Is(err, tc.want) {

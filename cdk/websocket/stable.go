@@ -188,7 +188,9 @@ func (s *Server) UnmarshalStable(data []byte) error {
 		return fmt.Errorf("%w: the saved state has %d clients and %d queued messages, which a ProtocolOmnia server cannot take (it was a seed-protocol server's)", ErrBadStable, len(d.clients), len(d.entries))
 	}
 	clients, gateways, entries, tree, channels := s.clients, s.gateways, s.entries, s.tree, s.channels
-	s.journal(func() { s.clients, s.gateways, s.entries, s.tree, s.channels = clients, gateways, entries, tree, channels })
+	s.journal(func() {
+		s.clients, s.gateways, s.entries, s.tree, s.channels = clients, gateways, entries, tree, channels
+	})
 	s.clients, s.gateways, s.entries, s.tree, s.channels = d.clients, d.gateways, d.entries, d.tree, d.channels
 	s.st = d.st
 	return nil

@@ -296,7 +296,7 @@ func TestUnmarshalStableRefuses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	val := 341 // the message's bytes
+	val := 341                         // the message's bytes
 	channels := val + len(goldenVal)/2 // the channel count (0)
 	shape := channels + 4 + 4
 	edit := func(off int, v ...byte) []byte {
