@@ -105,6 +105,11 @@ type Config struct {
 	// interval.
 	HeartbeatTimeout time.Duration
 
+	// ChannelGrace is how long a subscribed channel may stay behind a head the canister reported
+	// (in a certified heartbeat) before Recv reports Withheld (docs/PROTOCOL.md §12.6); default
+	// DefaultChannelGrace. Keep it above the gateway's poll interval plus a query's round trip.
+	ChannelGrace time.Duration
+
 	// Dialer opens WebSocket connections; nil means a dialer with DefaultHandshakeTimeout and the
 	// proxy from the environment.
 	Dialer *websocket.Dialer

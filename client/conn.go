@@ -38,8 +38,12 @@ type Message struct {
 	Received time.Time
 	// Payload is the application's bytes. It belongs to the caller.
 	Payload []byte
-	// Key is the message's key in the canister's certified map (`<gateway>_<nonce>`).
+	// Key is the message's key in the canister's certified map (`<gateway>_<nonce>`, or for a
+	// channel message `~<channel>~<seq>`).
 	Key string
+	// Channel is, for a message of a certified channel (Subscribe), the channel's name; Seq is
+	// then the channel's sequence number. Empty for the connection's own messages.
+	Channel string
 }
 
 // Delay is how long the message took from the canister's queue to the client.
@@ -111,6 +115,9 @@ type Conn struct {
 	written uint64        // every recorded message below this was written through the current socket
 	assumed uint64        // acknowledgements assumed by the fallback pacing (pacing.go)
 	ackWake chan struct{} // closed and replaced when the window may have room
+
+	// ch is the certified channels' state (channel.go).
+	ch channels
 
 	// bg counts the goroutines that close replaced sockets; Close waits for them.
 	bg sync.WaitGroup
@@ -298,6 +305,9 @@ func (c *Conn) recv(ctx context.Context) (Message, error) {
 		if c.ended != nil {
 			return Message{}, c.ended
 		}
+		if m, ok := c.popChannel(); ok {
+			return m, nil
+		}
 		s, err := c.current()
 		if err != nil {
 			return Message{}, err
@@ -330,6 +340,21 @@ func (c *Conn) recv(ctx context.Context) (Message, error) {
 			c.log.Debug("client: socket ended", "client", c.clientID, "gateway", s.gateway, "err", err)
 			return Message{}, err
 		}
+		if protocol.IsChannelFrame(f.data) {
+			err := c.channelFrame(f.data)
+			var verr *VerifyError
+			if errors.As(err, &verr) && verr.Fatal() {
+				s.fail(verr)
+			}
+			if err != nil {
+				return Message{}, err
+			}
+			if _, verr := c.checkChannels(s); verr != nil {
+				s.fail(verr)
+				return Message{}, verr
+			}
+			continue
+		}
 		vm, verr := c.v.check(f.data)
 		if verr != nil {
 			if verr.Kind == Replay && verr.Seq < s.floor {
@@ -345,8 +370,18 @@ func (c *Conn) recv(ctx context.Context) (Message, error) {
 		}
 		c.heard(s)
 		if vm.msg.Service {
+			if len(vm.msg.Message) > 0 {
+				if err := c.channelStatus(&vm.msg); err != nil {
+					_ = c.service(s, &vm.msg)
+					return Message{}, err
+				}
+			}
 			if err := c.service(s, &vm.msg); err != nil {
 				return Message{}, err
+			}
+			if _, verr := c.checkChannels(s); verr != nil {
+				s.fail(verr)
+				return Message{}, verr
 			}
 			continue
 		}
@@ -395,6 +430,16 @@ func (c *Conn) nextFrame(ctx context.Context, s *socket) (frame, error) {
 			deadline = by
 		}
 	}
+	chDue, verr := c.checkChannels(s)
+	if verr != nil {
+		s.fail(verr)
+		return frame{}, verr
+	}
+	heartbeatDue := deadline
+	if !chDue.IsZero() && (deadline.IsZero() || chDue.Before(deadline)) {
+		// Channels are checked against the local clock (Config.Now); the wait is on the wall clock.
+		deadline = time.Now().Add(chDue.Sub(c.cfg.Now()))
+	}
 	var timeout <-chan time.Time
 	if !deadline.IsZero() {
 		t := time.NewTimer(time.Until(deadline))
@@ -421,6 +466,13 @@ func (c *Conn) nextFrame(ctx context.Context, s *socket) (frame, error) {
 		}
 		if err := c.checkResync(s); err != nil {
 			return frame{}, err
+		}
+		if _, verr := c.checkChannels(s); verr != nil {
+			s.fail(verr)
+			return frame{}, verr
+		}
+		if heartbeatDue.IsZero() || time.Now().Before(heartbeatDue) {
+			return frame{}, errSwitched // a channel's grace ran out but it caught up: wait again
 		}
 		err := c.silence(s)
 		s.fail(err)
@@ -471,6 +523,12 @@ func (c *Conn) heard(s *socket) {
 // Reconnect, until the canister has said through the new gateway which messages it has, Send
 // queues the message and returns; it is written, in order, right after.
 func (c *Conn) Send(ctx context.Context, payload []byte) error {
+	return c.sendMessage(ctx, &protocol.WebsocketMessage{Message: payload})
+}
+
+// sendMessage is Send of m, an application message or a channel request.
+func (c *Conn) sendMessage(ctx context.Context, m *protocol.WebsocketMessage) error {
+	payload := m.Message
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("client: failed to send: %w", err)
 	}
@@ -501,7 +559,7 @@ func (c *Conn) Send(ctx context.Context, payload []byte) error {
 			room := c.fitsLocked(c.nextOut, len(payload)+frameOverhead)
 			c.ackMu.Unlock()
 			if room {
-				err = c.sendLocked(ctx, s, &protocol.WebsocketMessage{Message: payload}, false)
+				err = c.sendLocked(ctx, s, m, false)
 				<-c.writeMu
 				return err
 			}

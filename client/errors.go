@@ -193,6 +193,10 @@ func IsFatal(err error) bool {
 	if errors.As(err, &ve) {
 		return ve.Fatal()
 	}
+	var ce *ChannelError
+	if errors.As(err, &ce) {
+		return false // one subscription ended; the connection goes on
+	}
 	return true
 }
 

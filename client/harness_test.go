@@ -108,6 +108,7 @@ type env struct {
 	rep                  *replica.Replica
 	echo, chat, fastEcho principal.Principal
 	hourEcho, silentEcho principal.Principal
+	chanEcho             principal.Principal // channel_test.go
 }
 
 func newEnv(t *testing.T) *env {
@@ -123,6 +124,7 @@ func newEnv(t *testing.T) *env {
 			{Name: "fastecho", New: newFastEcho},
 			{Name: "hourecho", New: newEchoWith(time.Hour, 250*time.Millisecond)},
 			{Name: "silentecho", New: newEchoWith(-1, 0)},
+			{Name: "chanecho", New: newChanEcho},
 		},
 	})
 	if err != nil {
@@ -131,7 +133,7 @@ func newEnv(t *testing.T) *env {
 	t.Cleanup(func() { _ = rep.Close() })
 	e := &env{rep: rep}
 	for name, id := range map[string]*principal.Principal{
-		"echo": &e.echo, "chat": &e.chat, "fastecho": &e.fastEcho, "hourecho": &e.hourEcho, "silentecho": &e.silentEcho,
+		"echo": &e.echo, "chat": &e.chat, "fastecho": &e.fastEcho, "hourecho": &e.hourEcho, "silentecho": &e.silentEcho, "chanecho": &e.chanEcho,
 	} {
 		var ok bool
 		if *id, ok = rep.CanisterID(name); !ok {

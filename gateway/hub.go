@@ -34,6 +34,9 @@ type hub struct {
 	loops    int // guarded by mu
 	maxLoops int // guarded by mu
 
+	// chans is the hub's certified channels (channel.go).
+	chans hubChannels
+
 	// afterStop, if set (tests only; nil in production), is called by a poller after it decided
 	// to stop and before it returns, to widen the window in which a new client starts the next.
 	afterStop func()
@@ -103,6 +106,7 @@ func (h *hub) leave(c *conn, needClose bool) (done func()) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	k := c.key()
+	h.dropChannels(c)
 	if h.clients[k] == c {
 		delete(h.clients, k)
 		if len(h.clients) == 0 {
@@ -295,6 +299,9 @@ func (h *hub) route(b *batch) {
 		}
 		f := outFrame{b: b, i: i, last: h.wire.last(m.Val)}
 		c.enqueue(f)
+		if b.to == nil {
+			h.channelStatus(c, m.Val)
+		}
 	}
 }
 

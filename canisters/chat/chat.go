@@ -2,10 +2,16 @@
 // a client sends, {text}, goes to every open client as {text, from: sender's client id}; when a
 // client opens or leaves, every open client gets {join: id} or {leave: id}. All payloads are
 // tagged CBOR maps (see docs/PROTOCOL.md, "The chat canister").
+//
+// Rooms use certified channels (docs/PROTOCOL.md §12): a client subscribes to the channel
+// RoomChannel(name) and sends {room: name, text}; the canister publishes {text, from, room} to
+// the room's channel once, whatever the number of members.
 package chat
 
 import (
+	"bytes"
 	"fmt"
+	"strings"
 
 	"github.com/icws/icws/cdk"
 	"github.com/icws/icws/cdk/websocket"
@@ -73,6 +79,40 @@ func Decode(payload []byte) (Event, error) {
 	return Event{}, fmt.Errorf("chat: payload has none of text, join, leave")
 }
 
+// RoomMessage is a text for a room, as a client sends it: d9d9f7 a2 "room": text, "text": text.
+// As published to the room's channel it also has "from": uint.
+type RoomMessage struct {
+	Room string `cbor:"room"`
+	Text string `cbor:"text"`
+	From uint64 `cbor:"from,omitempty"`
+}
+
+// RoomPrefix starts the channel name of every room.
+const RoomPrefix = "room:"
+
+// RoomChannel returns the channel of room name.
+func RoomChannel(name string) string { return RoomPrefix + name }
+
+// DecodeRoom decodes a room message (a client's or a published one).
+func DecodeRoom(payload []byte) (RoomMessage, error) {
+	var m RoomMessage
+	if err := cbor.Unmarshal(payload, &m); err != nil {
+		return RoomMessage{}, fmt.Errorf("chat: room message: %w", err)
+	}
+	if m.Room == "" {
+		return RoomMessage{}, fmt.Errorf("chat: room message without a room")
+	}
+	return m, nil
+}
+
+// authorizeRoom lets clients subscribe to rooms, and to nothing else.
+func authorizeRoom(ic cdk.System, client uint64, channel string) error {
+	if !strings.HasPrefix(channel, RoomPrefix) || len(channel) == len(RoomPrefix) {
+		return fmt.Errorf("chat: only rooms (%q + a name) can be subscribed to, not %q", RoomPrefix, channel)
+	}
+	return nil
+}
+
 // New returns the chat canister.
 func New() *cdk.Canister {
 	var s *websocket.Server
@@ -90,6 +130,23 @@ func New() *cdk.Canister {
 	s = websocket.New(websocket.Config{
 		OnOpen: func(ic cdk.System, client uint64) { broadcast(ic, Join{Join: client}) },
 		OnMessage: func(ic cdk.System, client uint64, payload []byte) {
+			if bytes.Contains(payload, []byte("\x64room")) {
+				r, err := DecodeRoom(payload)
+				if err != nil {
+					cdk.Trapf(ic, "chat: client %d: %v", client, err)
+				}
+				if len(r.Text) > MaxText {
+					cdk.Trapf(ic, "chat: client %d: text of %d bytes, at most %d", client, len(r.Text), MaxText)
+				}
+				b, err := cbor.Marshal(RoomMessage{Room: r.Room, Text: r.Text, From: client})
+				if err != nil {
+					cdk.Trapf(ic, "chat: %v", err)
+				}
+				if err := s.Publish(ic, RoomChannel(r.Room), b); err != nil {
+					cdk.Trapf(ic, "chat: client %d: %v", client, err)
+				}
+				return
+			}
 			m, err := protocol.DecodeAppMessage(payload)
 			if err != nil {
 				cdk.Trapf(ic, "chat: client %d: %v", client, err)
@@ -99,7 +156,8 @@ func New() *cdk.Canister {
 			}
 			broadcast(ic, Message{Text: m.Text, From: client})
 		},
-		OnClose: func(ic cdk.System, client uint64) { broadcast(ic, Leave{Leave: client}) },
+		OnClose:  func(ic cdk.System, client uint64) { broadcast(ic, Leave{Leave: client}) },
+		Channels: websocket.ChannelConfig{AuthorizeSubscribe: authorizeRoom},
 	})
 	c := &cdk.Canister{}
 	s.Register(c)

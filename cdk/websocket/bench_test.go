@@ -15,7 +15,7 @@ import (
 
 // benchServer is a server with one open client and queued messages, driven directly through
 // the runtime API (no journal: a Wasm host rolls back by itself).
-func benchServer(b *testing.B, queued int) (*Server, *host, *sys, principal.Principal) {
+func benchServer(b testing.TB, queued int) (*Server, *host, *sys, principal.Principal) {
 	s := New(Config{MaxQueuePerGateway: 1 << 30})
 	code := &cdk.Canister{}
 	s.Register(code)

@@ -142,6 +142,9 @@ type Config struct {
 	// DroppedClosed). Its owner's ws_close still ends it at once. Negative: the gateway's ws_close
 	// closes the client at once and deletes its queue (the seed's behaviour).
 	DetachGrace time.Duration
+
+	// Channels configures certified channels (Server.Publish; docs/PROTOCOL.md §12).
+	Channels ChannelConfig
 }
 
 func (c Config) withDefaults() Config {
@@ -176,6 +179,9 @@ func (c Config) withDefaults() Config {
 	setDur(&c.IdleTimeout, DefaultIdleTimeout)
 	setDur(&c.TickInterval, DefaultTickInterval)
 	setDur(&c.DetachGrace, DefaultDetachGrace)
+	setInt(&c.Channels.Retention, DefaultChannelRetention)
+	setInt(&c.Channels.MaxBatch, DefaultMaxChannelBatch)
+	setDur(&c.Channels.TTL, c.MessageTTL)
 	return c
 }
 

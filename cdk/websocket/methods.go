@@ -230,6 +230,10 @@ func (s *Server) wsMessage(ic cdk.System) {
 				s.st.stats.Acknowledged++
 			}
 		})
+		if len(m.Message) > 0 {
+			// A channel subscribe or unsubscribe (docs/PROTOCOL.md §12.3).
+			s.channelControl(ic, c, m.Message)
+		}
 		s.certify(ic)
 	} else if s.cfg.OnMessage != nil {
 		s.cfg.OnMessage(ic, c.id, m.Message)

@@ -174,7 +174,7 @@ func (s *Server) enqueueVal(ic cdk.System, c *client, val func(seq, now uint64) 
 func (s *Server) enqueueService(ic cdk.System, c *client, reason string) {
 	s.saveClient(c)
 	c.ackSent = c.inSeq
-	s.enqueue(ic, c, &protocol.WebsocketMessage{Service: true, Ack: c.inSeq, Close: reason})
+	s.enqueue(ic, c, &protocol.WebsocketMessage{Service: true, Ack: c.inSeq, Close: reason, Message: s.channelStatus(c, protocol.ChannelStatus{})})
 }
 
 // wantsService reports whether c gets heartbeats and acknowledgements: it opted in with a

@@ -36,7 +36,9 @@ type Server struct {
 	tree     certmap.Map
 	// byPrincipal holds, in ProtocolOmnia, the one connection of each client principal.
 	byPrincipal map[principal.Principal]*client
-	st          state
+	// channels are the certified channels by name (channel.go); never forgotten.
+	channels map[string]*channel
+	st       state
 
 	// Certification of the running message (see Batch): batching says the message certifies
 	// when it returns, uncertified that the map changed since it last did.
@@ -67,18 +69,19 @@ type client struct {
 	owner      principal.Principal
 	registered uint64 // IC time of ws_register
 	gw         *gateway
-	outSeq     uint64 // next sequence number canister → client
-	inSeq      uint64 // next sequence number expected client → canister
-	acked      uint64 // the highest ack of the client's keep-alives: it has every message below
-	ackSent    uint64 // inSeq as of the last service message queued for the client
-	openNonce  uint64 // open_nonce of the last first message accepted, 0 if none had one
-	keepalive  bool   // the client sent a keep-alive: it gets heartbeats and can time out
-	lastIn     uint64 // IC time of ws_open or of the last accepted client message
-	lastBeat   uint64 // IC time of the last heartbeat sent (ProtocolOmnia: of ws_open or the last AckMessage)
-	detached   uint64 // IC time its gateway called ws_close (see Config.DetachGrace), 0 while attached
-	queue      list   // its queued messages
-	nonce      uint64 // ProtocolOmnia: the client_nonce of its ClientKey (the principal is owner)
-	waitSince  uint64 // ProtocolOmnia: IC time of the first AckMessage no KeepAliveMessage followed, 0 if none
+	outSeq     uint64   // next sequence number canister → client
+	inSeq      uint64   // next sequence number expected client → canister
+	acked      uint64   // the highest ack of the client's keep-alives: it has every message below
+	ackSent    uint64   // inSeq as of the last service message queued for the client
+	openNonce  uint64   // open_nonce of the last first message accepted, 0 if none had one
+	keepalive  bool     // the client sent a keep-alive: it gets heartbeats and can time out
+	lastIn     uint64   // IC time of ws_open or of the last accepted client message
+	lastBeat   uint64   // IC time of the last heartbeat sent (ProtocolOmnia: of ws_open or the last AckMessage)
+	detached   uint64   // IC time its gateway called ws_close (see Config.DetachGrace), 0 while attached
+	queue      list     // its queued messages
+	nonce      uint64   // ProtocolOmnia: the client_nonce of its ClientKey (the principal is owner)
+	waitSince  uint64   // ProtocolOmnia: IC time of the first AckMessage no KeepAliveMessage followed, 0 if none
+	channels   []string // the channels it is subscribed to, sorted; rebuilt on change, never in place
 	gen        uint64
 }
 
@@ -143,6 +146,8 @@ func (s *Server) Register(c *cdk.Canister) {
 		add(c.Queries, protocol.MethodGetMessages, s.wsGetMessages)
 		add(c.Updates, protocol.MethodMessage, s.Batch(s.wsMessage))
 		add(c.Queries, protocol.MethodStats, s.wsStats)
+		add(c.Queries, protocol.MethodGetChannelMessages, s.wsGetChannelMessages)
+		candidText = channelCandid(candidText)
 	}
 	if c.Timer != nil || c.State != nil || c.PreUpgrade != nil || c.PostUpgrade != nil {
 		panic("websocket: the canister already has a Timer, State or upgrade hooks")
@@ -280,6 +285,7 @@ func (s *Server) close(ic cdk.System, c *client, why closing) {
 		c.gw = nil
 		s.maybeDropGateway(g)
 	}
+	s.unsubscribeAll(c)
 	s.deleteClient(c)
 	if s.byPrincipal != nil && s.byPrincipal[c.owner] == c {
 		s.deletePrincipal(c)

@@ -28,15 +28,19 @@ import (
 //	         outSeq inSeq acked ackSent openNonce keepalive(uint8 0/1) lastIn lastBeat
 //	         detached (not in version 1), by id, strictly increasing
 //	messages: gateway(uint32 index) nonce client seq time val(blob), oldest first
+//	channels (from version 3): name(blob) next first uint64 ×2, values: time val(blob), from
+//	         first on; subscribers: client id uint64, strictly increasing; by name, strictly
+//	         increasing (channel.go)
 //	shape(blob): the certified map's tree, one byte per message (certmap.AppendShape)
 //	root hash [32]byte: the certified map's, checked after the rebuild
 //
 // Everything else is derived: keys, the certified map's values and hashes, the per-client
 // queues, the counts of open clients, of a gateway's messages and bound clients.
 
-// StableVersion is the version of the format MarshalStable writes. UnmarshalStable reads it and
-// version 1 (before detached clients), so a canister upgrades from code that wrote version 1.
-const StableVersion = 2
+// StableVersion is the version of the format MarshalStable writes. UnmarshalStable reads it,
+// version 2 (before channels) and version 1 (before detached clients), so a canister upgrades
+// from code that wrote either.
+const StableVersion = 3
 
 // stableMagic starts every encoding.
 const stableMagic = "ICWS"
@@ -150,10 +154,14 @@ func (s *Server) MarshalStable() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if n != len(s.entries) || n != s.tree.Len() {
+	b, size, nvals, err := s.appendChannels(b, size)
+	if err != nil {
+		return nil, err
+	}
+	if n != len(s.entries) || n+nvals != s.tree.Len() {
 		return nil, fmt.Errorf("websocket: MarshalStable: %d messages in the age list, %d queued, %d in the certified map (call it between messages)", n, len(s.entries), s.tree.Len())
 	}
-	b = binary.LittleEndian.AppendUint32(b, uint32(n))
+	b = binary.LittleEndian.AppendUint32(b, uint32(n+nvals))
 	b = s.tree.AppendShape(b)
 	root := s.tree.RootHash()
 	b = append(b, root[:]...)
@@ -179,9 +187,11 @@ func (s *Server) UnmarshalStable(data []byte) error {
 	if s.omnia() && (len(d.clients) > 0 || len(d.entries) > 0) {
 		return fmt.Errorf("%w: the saved state has %d clients and %d queued messages, which a ProtocolOmnia server cannot take (it was a seed-protocol server's)", ErrBadStable, len(d.clients), len(d.entries))
 	}
-	clients, gateways, entries, tree := s.clients, s.gateways, s.entries, s.tree
-	s.journal(func() { s.clients, s.gateways, s.entries, s.tree = clients, gateways, entries, tree })
-	s.clients, s.gateways, s.entries, s.tree = d.clients, d.gateways, d.entries, d.tree
+	clients, gateways, entries, tree, channels := s.clients, s.gateways, s.entries, s.tree, s.channels
+	s.journal(func() {
+		s.clients, s.gateways, s.entries, s.tree, s.channels = clients, gateways, entries, tree, channels
+	})
+	s.clients, s.gateways, s.entries, s.tree, s.channels = d.clients, d.gateways, d.entries, d.tree, d.channels
 	s.st = d.st
 	return nil
 }
@@ -230,6 +240,7 @@ type stableDecoder struct {
 	gateways map[principal.Principal]*gateway
 	entries  map[string]*entry
 	tree     certmap.Map
+	channels map[string]*channel
 }
 
 func (d *stableDecoder) fail(format string, args ...any) {
@@ -300,7 +311,7 @@ func (d *stableDecoder) state(s *Server) error {
 	}
 	d.off = len(stableMagic)
 	v := binary.LittleEndian.Uint16(d.take(2, "version"))
-	if v != 1 && v != StableVersion {
+	if v < 1 || v > StableVersion {
 		return fmt.Errorf("version %d, this library reads versions 1 to %d", v, StableVersion)
 	}
 	v1 := v == 1
@@ -426,7 +437,15 @@ func (d *stableDecoder) state(s *Server) error {
 		}
 	}
 
-	shape := d.blob("certified map shape", n)
+	var chKeys []string
+	var chVals [][]byte
+	if v >= 3 {
+		chKeys, chVals = d.readChannels(s)
+		if d.err != nil {
+			return d.err
+		}
+	}
+	shape := d.blob("certified map shape", n+len(chKeys))
 	root := d.take(hashSize, "root hash")
 	if d.err != nil {
 		return d.err
@@ -434,11 +453,21 @@ func (d *stableDecoder) state(s *Server) error {
 	if d.off != len(d.b) {
 		return fmt.Errorf("%d trailing bytes after the root hash", len(d.b)-d.off)
 	}
+	byKey := make(map[string][]byte, len(chKeys))
+	for i, k := range chKeys {
+		byKey[k] = chVals[i]
+	}
+	keys = append(keys, chKeys...)
+	n = len(keys)
 	slices.Sort(keys)
 	values := make([][]byte, n)
 	sums := make([]byte, n*sha256.Size)
 	for i, k := range keys {
-		sum := sha256.Sum256(d.entries[k].val)
+		val := byKey[k]
+		if e := d.entries[k]; e != nil {
+			val = e.val
+		}
+		sum := sha256.Sum256(val)
 		values[i] = sums[i*sha256.Size : (i+1)*sha256.Size : (i+1)*sha256.Size]
 		copy(values[i], sum[:])
 	}

@@ -13,12 +13,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/icws/icws/cdk"
 	"github.com/icws/icws/ic/hashtree"
 	"github.com/icws/icws/ic/principal"
 	"github.com/icws/icws/protocol"
 )
 
-var update = flag.Bool("update", false, "rewrite testdata/stable_v2.golden and the seed corpus of FuzzUnmarshalStable")
+var update = flag.Bool("update", false, "rewrite testdata/stable_v3.golden and the seed corpus of FuzzUnmarshalStable")
 
 // stableScenario builds a state through the canister's methods and returns the clients it made.
 type stableScenario struct {
@@ -36,6 +37,30 @@ func tinyState(f *fixture) []*testClient {
 }
 
 var stableScenarios = []stableScenario{
+	{"channels", Config{Channels: ChannelConfig{Retention: 3}}, func(f *fixture) []*testClient {
+		a, b, c := f.register(1), f.register(2), f.register(3)
+		f.mustOpen(f.gwA, a)
+		f.mustOpen(f.gwB, b)
+		f.mustOpen(f.gwB, c)
+		f.control(f.gwA, a, protocol.ChannelControl{Subscribe: "lobby"})
+		f.control(f.gwA, a, protocol.ChannelControl{Subscribe: "news"})
+		f.control(f.gwB, b, protocol.ChannelControl{Subscribe: "lobby"})
+		f.h.code.Updates["test_publish2"] = f.s.Batch(func(ic cdk.System) {
+			for i := range 5 {
+				if err := f.s.Publish(ic, "lobby", []byte(fmt.Sprint("m", i))); err != nil {
+					ic.Trap(err.Error())
+				}
+			}
+			if err := f.s.Publish(ic, "quiet", nil); err != nil {
+				ic.Trap(err.Error())
+			}
+			ic.Reply([]byte(replyUnit))
+		})
+		if err := f.h.call(f.user, "test_publish2", nil); err != nil {
+			f.t.Fatal(err)
+		}
+		return []*testClient{a, b, c}
+	}},
 	{"empty", Config{}, func(*fixture) []*testClient { return nil }},
 	{"registered", Config{}, func(f *fixture) []*testClient { return []*testClient{f.register(1), f.register(2)} }},
 	{"tiny", Config{}, tinyState},
@@ -213,8 +238,9 @@ func TestStableRoundTrip(t *testing.T) {
 }
 
 const (
-	goldenPath   = "testdata/stable_v2.golden"
+	goldenPath   = "testdata/stable_v3.golden"
 	goldenV1Path = "testdata/stable_v1.golden" // written by the library before StableVersion 2
+	goldenV2Path = "testdata/stable_v2.golden" // written by the library before StableVersion 3 (channels)
 )
 
 // TestStableGolden pins the encoding of the tiny state byte for byte (go test -update rewrites it).
@@ -270,8 +296,9 @@ func TestUnmarshalStableRefuses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	val := 341 // the message's bytes
-	shape := val + len(goldenVal)/2 + 4
+	val := 341                         // the message's bytes
+	channels := val + len(goldenVal)/2 // the channel count (0)
+	shape := channels + 4 + 4
 	edit := func(off int, v ...byte) []byte {
 		b := slices.Clone(golden)
 		copy(b[off:], v)
@@ -286,7 +313,8 @@ func TestUnmarshalStableRefuses(t *testing.T) {
 	}{
 		{"empty", nil, `no "ICWS" header`},
 		{"magic", edit(0, 'X'), `no "ICWS" header`},
-		{"version", edit(4, 3), "version 3, this library reads versions 1 to 2"},
+		{"version", edit(4, 4), "version 4, this library reads versions 1 to 3"},
+		{"channel count", u32(channels, 1<<30), "1073741824 channels cannot fit"},
 		{"trailing", append(slices.Clone(golden), 0), "1 trailing bytes after the root hash"},
 		{"gateway count", u32(94, 1<<30), "1073741824 gateways cannot fit in the"},
 		{"principal length", u32(98, 30), "gateway principal is 30 bytes, at most 29 allowed"},
@@ -334,7 +362,13 @@ const math32 = 1<<32 - 1
 // TestStableReadsVersion1: the encoding of the tiny state by the library before StableVersion 2
 // restores to the same state, which encodes as the current golden.
 func TestStableReadsVersion1(t *testing.T) {
-	v1, err := os.ReadFile(goldenV1Path)
+	for _, path := range []string{goldenV1Path, goldenV2Path} {
+		t.Run(path, func(t *testing.T) { testStableReadsOld(t, path) })
+	}
+}
+
+func testStableReadsOld(t *testing.T, path string) {
+	v1, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ func (s *Server) Timer(ic cdk.System) {
 	s.st.timerAt = 0
 	now := ic.Time()
 	s.collect(now, maxCollectPerTick)
+	s.collectChannels(now)
 
 	// Clients in id order, so that a replicated run is deterministic.
 	ids := make([]uint64, 0, len(s.clients))
@@ -63,7 +64,7 @@ func (s *Server) Timer(ic cdk.System) {
 		s.cfg.OnTick(ic)
 	}
 	s.certify(ic)
-	if len(s.clients) > 0 || len(s.entries) > 0 {
+	if len(s.clients) > 0 || len(s.entries) > 0 || s.channelMessages() {
 		s.ensureTimer(ic)
 	}
 }

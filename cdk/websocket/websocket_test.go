@@ -797,6 +797,7 @@ func dumpState(s *Server) string {
 	}
 	sort.Strings(keys)
 	b.WriteString(strings.Join(keys, ""))
+	dumpChannels(&b, s)
 	return b.String()
 }
 
