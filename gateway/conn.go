@@ -30,6 +30,7 @@ type conn struct {
 	// Static after construction.
 	g    *Gateway
 	ws   *websocket.Conn
+	cork *corkConn // the socket under ws; nil only where a test built the conn by hand
 	ip   netip.Addr
 	id   uint64 // serial number, for logs
 	q    *sendQueue

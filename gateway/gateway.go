@@ -33,6 +33,7 @@ type Gateway struct {
 	principalText string
 	log           *slog.Logger
 	upgrader      websocket.Upgrader
+	corkPool      *sync.Pool // of *[]byte: the buffers corkConn gathers a writer's frames in
 	origins       *originChecker
 	limiter       *connLimiter
 	keys          *keyCache
@@ -106,6 +107,7 @@ func newGateway(cfg Config, api canisterAPI, p principal.Principal) (*Gateway, e
 		conns:         make(map[*conn]struct{}),
 		hubs:          make(map[hubKey]*hub),
 	}
+	g.corkPool = newCorkPool()
 	g.upgrader = websocket.Upgrader{
 		HandshakeTimeout: cfg.HandshakeTimeout,
 		// Write buffers are borrowed from a pool only while a message is written, so an idle
@@ -175,7 +177,8 @@ func (g *Gateway) serveWS(w http.ResponseWriter, r *http.Request, p wire) {
 	g.active.Add(1)
 	g.mu.Unlock()
 
-	ws, err := g.upgrader.Upgrade(w, r, nil)
+	cw := &corkingWriter{ResponseWriter: w, pool: g.corkPool}
+	ws, err := g.upgrader.Upgrade(cw, r, nil)
 	if err != nil {
 		g.limiter.release(ip)
 		g.active.Done()
@@ -184,6 +187,7 @@ func (g *Gateway) serveWS(w http.ResponseWriter, r *http.Request, p wire) {
 	c := &conn{
 		g:            g,
 		ws:           ws,
+		cork:         cw.conn,
 		ip:           ip,
 		id:           id,
 		wire:         p,

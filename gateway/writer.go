@@ -151,7 +151,9 @@ func (c *conn) finish() {
 	close(c.socketClosed)
 }
 
-// writeFrames writes messages with the given deadline.
+// writeFrames writes messages with the given deadline. Several go out coalesced: the socket is
+// corked while they are written, so one write (one syscall) carries up to corkLimit bytes of
+// frames instead of one write per frame.
 func (c *conn) writeFrames(items []outFrame, scratch []byte, deadline time.Time) ([]byte, error) {
 	if len(items) == 0 {
 		return scratch, nil
@@ -160,6 +162,19 @@ func (c *conn) writeFrames(items []outFrame, scratch []byte, deadline time.Time)
 		scratch = make([]byte, 0, 160)
 	}
 	c.ws.SetWriteDeadline(deadline)
+	if c.cork == nil || len(items) == 1 {
+		return c.writeEach(items, scratch)
+	}
+	c.cork.cork()
+	scratch, err := c.writeEach(items, scratch)
+	if uerr := c.cork.uncork(); err == nil {
+		err = uerr
+	}
+	return scratch, err
+}
+
+// writeEach writes each message as a frame of its own.
+func (c *conn) writeEach(items []outFrame, scratch []byte) ([]byte, error) {
 	for _, f := range items {
 		w, err := c.ws.NextWriter(websocket.BinaryMessage)
 		if err != nil {
