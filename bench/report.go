@@ -32,6 +32,8 @@ type Report struct {
 	Idle *IdleResult `json:"idle,omitempty"`
 	// Failover holds the failover runs, one per client count.
 	Failover []FailoverResult `json:"failover,omitempty"`
+	// Soak holds the soak runs, one per client count.
+	Soak []SoakResult `json:"soak,omitempty"`
 	// Seconds is how long the whole scenario took.
 	Seconds float64 `json:"seconds"`
 }
@@ -326,6 +328,20 @@ func (r *Report) WriteTable(w io.Writer) error {
 				fmt.Fprintf(tw, "first failure: %s\t\n", f.FirstError)
 			}
 		}
+	}
+	for _, s := range r.Soak {
+		fmt.Fprintln(tw, "clients\tseconds\tsend every s\tbroadcasts/s\tbroadcasts\tdelivered\tlost\tduplicated\tout of order\tsent\taccepted\tupstream lost\tupstream dup\tp50 ms\tp99 ms\t")
+		fmt.Fprintf(tw, "%d\t%.0f\t%g\t%g\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%.1f\t%.1f\t\n", s.Clients, s.Seconds, s.SendEvery, s.Rate, s.Broadcasts,
+			s.Delivered, s.Lost, s.Duplicated, s.OutOfOrder, s.Sent, s.Accepted, s.UpstreamLost, s.UpstreamDuplicated, s.Latency.P50, s.Latency.P99)
+		fmt.Fprintln(tw, "\nat s\tgateway RSS MiB\theap MiB\tgoroutines\tdelivered in interval\tinterval p99 ms\t")
+		for _, v := range s.Samples {
+			fmt.Fprintf(tw, "%.0f\t%.1f\t%.1f\t%d\t%d\t%.1f\t\n", v.At, v.RSS, v.HeapInuse, v.Goroutines, v.Delivered, v.P99)
+		}
+		verdict := "no growth"
+		if !s.NoGrowth {
+			verdict = "GROWTH"
+		}
+		fmt.Fprintf(tw, "%s: RSS last/first %.2f×, slope %.2f MiB/min; goroutines %+d\t\n", verdict, s.RSSGrowth, s.RSSSlope, s.GoroutineGrowth)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
