@@ -19,11 +19,12 @@ const (
 	ScenarioOutage   = "outage"
 	ScenarioRestart  = "restart"
 	ScenarioSoak     = "soak"
+	ScenarioAbuse    = "abuse"
 )
 
 // Scenarios lists the scenarios in the order `icws bench` documents them.
 func Scenarios() []string {
-	return []string{ScenarioFanout, ScenarioUpstream, ScenarioIdle, ScenarioBaseline, ScenarioFailover, ScenarioOutage, ScenarioRestart, ScenarioSoak}
+	return []string{ScenarioFanout, ScenarioUpstream, ScenarioIdle, ScenarioBaseline, ScenarioFailover, ScenarioOutage, ScenarioRestart, ScenarioSoak, ScenarioAbuse}
 }
 
 // Defaults of Options, chosen so that each scenario runs in well under two minutes on a 2-core
@@ -93,6 +94,9 @@ type Options struct {
 	Duration time.Duration
 	// SendEvery is how often each soak client sends; default DefaultSoakSendEvery.
 	SendEvery time.Duration
+	// AbuseScale, in (0, 1), shrinks the abuse scenario's attacks (connections, pings) by that
+	// factor, for a short run; 0 or 1: the full attacks.
+	AbuseScale float64
 	// SampleEvery is how often the soak samples the gateway; default DefaultSoakSampleEvery.
 	SampleEvery time.Duration
 	// Size is the application payload in bytes; default DefaultSize.
@@ -154,7 +158,7 @@ func (o Options) withDefaults(scenario string) (Options, error) {
 	if o.Outage == 0 {
 		o.Outage = DefaultOutage
 	}
-	if o.Rate < 0 || o.Outage < 0 || o.Messages < 0 || o.Window < 0 || o.Duration < 0 || o.SendEvery < 0 || o.SampleEvery < 0 || o.RoundTime < 0 || o.Conns < 0 || o.Hold < 0 || o.Sources < 0 || o.Dialers < 0 {
+	if o.Rate < 0 || o.Outage < 0 || o.Messages < 0 || o.Window < 0 || o.Duration < 0 || o.SendEvery < 0 || o.AbuseScale < 0 || o.SampleEvery < 0 || o.RoundTime < 0 || o.Conns < 0 || o.Hold < 0 || o.Sources < 0 || o.Dialers < 0 {
 		return o, errors.New("bench: negative option")
 	}
 	if scenario == ScenarioUpstream && o.Rate == 0 {

@@ -34,6 +34,7 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.Float64Var(&o.Rate, "rate", 0, "fanout, baseline: broadcasts per second (default: as fast as the window allows); upstream: messages per second per client (default 0.5); soak: broadcasts per second to every client (default 1)")
 	fs.IntVar(&o.Window, "window", 0, "fanout, baseline: most broadcasts in flight (default: 5000/clients, within 2..64)")
 	fs.DurationVar(&o.Duration, "duration", 0, "upstream: how long the clients send (default 15s); soak: how long the soak runs (default 10m)")
+	fs.Float64Var(&o.AbuseScale, "abuse-scale", 0, "abuse: shrink the attacks by this factor in (0, 1) (default: the full 1000 scans, 2000 handshakes, 100 slowloris, 100 oversized and 100 text frames, 20000 pings)")
 	fs.DurationVar(&o.SendEvery, "send-every", 0, "soak: how often each client sends (default 5s)")
 	fs.DurationVar(&o.SampleEvery, "sample-every", 0, "soak: how often the gateway's RSS, goroutines and the interval's p99 are sampled (default 1m)")
 	fs.IntVar(&o.Size, "size", bench.DefaultSize, "application payload in bytes")
@@ -65,6 +66,8 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 		fmt.Fprintln(out, "  restart   the same stream; the replica is killed (kill -9) and restarted from its --state-dir: lost, duplicated, recovery")
 		fmt.Fprintln(out, "  soak      C clients for --duration through one gateway, each sending every --send-every and receiving --rate")
 		fmt.Fprintln(out, "            broadcasts/s: lost, duplicated, out of order, gateway RSS and goroutines per --sample-every, p99 per interval")
+		fmt.Fprintln(out, "  abuse     a good client's round trips, quiet and while the gateway is port-scanned, sent abandoned handshakes,")
+		fmt.Fprintln(out, "            slowloris, oversized and text frames and a ping flood: p50/p99 ratio, gateway RSS before/peak/after")
 		fmt.Fprintln(out, "\nFlags:")
 		fs.PrintDefaults()
 	}
@@ -73,7 +76,7 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 			return err
 		}
 		fs.Usage()
-		return errors.New("missing scenario (fanout, upstream, idle, baseline, failover, outage, restart or soak)")
+		return errors.New("missing scenario (fanout, upstream, idle, baseline, failover, outage, restart, soak or abuse)")
 	}
 	scenario := args[0]
 	if err := fs.Parse(args[1:]); err != nil {
@@ -87,7 +90,7 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 		known = known || s == scenario
 	}
 	if !known {
-		return fmt.Errorf("unknown scenario %q (want fanout, upstream, idle, baseline, failover, outage, restart or soak)", scenario)
+		return fmt.Errorf("unknown scenario %q (want fanout, upstream, idle, baseline, failover, outage, restart, soak or abuse)", scenario)
 	}
 	for _, s := range strings.Split(*clients, ",") {
 		if s = strings.TrimSpace(s); s == "" {
