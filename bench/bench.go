@@ -7,7 +7,7 @@ import (
 )
 
 // Run runs a scenario (ScenarioFanout, ScenarioUpstream, ScenarioIdle, ScenarioBaseline,
-// ScenarioFailover, ScenarioOutage or ScenarioRestart) and
+// ScenarioFailover, ScenarioOutage, ScenarioRestart, ScenarioSoak or ScenarioAbuse) and
 // returns its report. Every run starts its own server processes through opts.Launcher and ends
 // them, and is bounded by opts.RunTimeout; a message that is lost, repeated, out of order or fails
 // a check fails the run.
@@ -78,8 +78,24 @@ func Run(ctx context.Context, scenario string, opts Options) (*Report, error) {
 			}
 			r.Failover = append(r.Failover, *f)
 		}
+	case ScenarioSoak:
+		r.Settings.Rate, r.Settings.Duration = o.Rate, o.Duration.Seconds()
+		if r.Settings.Rate == 0 {
+			r.Settings.Rate = DefaultSoakRate
+		}
+		for _, c := range o.Clients {
+			s, err := runSoak(ctx, &o, p, c)
+			if err != nil {
+				return nil, err
+			}
+			r.Soak = append(r.Soak, *s)
+		}
+	case ScenarioAbuse:
+		if r.Abuse, err = runAbuse(ctx, &o, p); err != nil {
+			return nil, err
+		}
 	default:
-		return nil, fmt.Errorf("bench: unknown scenario %q (want fanout, upstream, idle, baseline, failover, outage or restart)", scenario)
+		return nil, fmt.Errorf("bench: unknown scenario %q (want fanout, upstream, idle, baseline, failover, outage, restart, soak or abuse)", scenario)
 	}
 	r.Seconds = round(time.Since(start).Seconds(), 1)
 	return r, nil

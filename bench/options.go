@@ -18,11 +18,13 @@ const (
 	ScenarioFailover = "failover"
 	ScenarioOutage   = "outage"
 	ScenarioRestart  = "restart"
+	ScenarioSoak     = "soak"
+	ScenarioAbuse    = "abuse"
 )
 
 // Scenarios lists the scenarios in the order `icws bench` documents them.
 func Scenarios() []string {
-	return []string{ScenarioFanout, ScenarioUpstream, ScenarioIdle, ScenarioBaseline, ScenarioFailover, ScenarioOutage, ScenarioRestart}
+	return []string{ScenarioFanout, ScenarioUpstream, ScenarioIdle, ScenarioBaseline, ScenarioFailover, ScenarioOutage, ScenarioRestart, ScenarioSoak, ScenarioAbuse}
 }
 
 // Defaults of Options, chosen so that each scenario runs in well under two minutes on a 2-core
@@ -53,6 +55,8 @@ func DefaultClients(scenario string) []int {
 		return []int{100, 1000}
 	case ScenarioFailover, ScenarioOutage, ScenarioRestart:
 		return []int{DefaultFailoverClients}
+	case ScenarioSoak:
+		return []int{DefaultSoakClients}
 	}
 	return []int{100, 1000, 5000}
 }
@@ -85,8 +89,16 @@ type Options struct {
 	// Window is the most broadcasts in flight in a fan-out run; default from
 	// DefaultWindowMessages.
 	Window int
-	// Duration is how long the upstream clients send; default DefaultDuration.
+	// Duration is how long the upstream clients send; default DefaultDuration (soak:
+	// DefaultSoakDuration).
 	Duration time.Duration
+	// SendEvery is how often each soak client sends; default DefaultSoakSendEvery.
+	SendEvery time.Duration
+	// AbuseScale, in (0, 1), shrinks the abuse scenario's attacks (connections, pings) by that
+	// factor, for a short run; 0 or 1: the full attacks.
+	AbuseScale float64
+	// SampleEvery is how often the soak samples the gateway; default DefaultSoakSampleEvery.
+	SampleEvery time.Duration
 	// Size is the application payload in bytes; default DefaultSize.
 	Size int
 	// Verify is how the load clients check messages; default VerifyFull.
@@ -146,11 +158,14 @@ func (o Options) withDefaults(scenario string) (Options, error) {
 	if o.Outage == 0 {
 		o.Outage = DefaultOutage
 	}
-	if o.Rate < 0 || o.Outage < 0 || o.Messages < 0 || o.Window < 0 || o.Duration < 0 || o.RoundTime < 0 || o.Conns < 0 || o.Hold < 0 || o.Sources < 0 || o.Dialers < 0 {
+	if o.Rate < 0 || o.Outage < 0 || o.Messages < 0 || o.Window < 0 || o.Duration < 0 || o.SendEvery < 0 || o.AbuseScale < 0 || o.SampleEvery < 0 || o.RoundTime < 0 || o.Conns < 0 || o.Hold < 0 || o.Sources < 0 || o.Dialers < 0 {
 		return o, errors.New("bench: negative option")
 	}
 	if scenario == ScenarioUpstream && o.Rate == 0 {
 		o.Rate = DefaultUpstreamRate
+	}
+	if o.Duration == 0 && scenario == ScenarioSoak {
+		o.Duration = DefaultSoakDuration
 	}
 	if o.Duration == 0 {
 		o.Duration = DefaultDuration
@@ -163,6 +178,9 @@ func (o Options) withDefaults(scenario string) (Options, error) {
 	}
 	if o.Dialers == 0 {
 		o.Dialers = DefaultDialers
+	}
+	if o.RunTimeout == 0 && scenario == ScenarioSoak {
+		o.RunTimeout = o.Duration + 3*time.Minute
 	}
 	if o.RunTimeout == 0 {
 		o.RunTimeout = DefaultRunTimeout

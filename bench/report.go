@@ -32,6 +32,10 @@ type Report struct {
 	Idle *IdleResult `json:"idle,omitempty"`
 	// Failover holds the failover runs, one per client count.
 	Failover []FailoverResult `json:"failover,omitempty"`
+	// Soak holds the soak runs, one per client count.
+	Soak []SoakResult `json:"soak,omitempty"`
+	// Abuse is the abuse run.
+	Abuse *AbuseResult `json:"abuse,omitempty"`
 	// Seconds is how long the whole scenario took.
 	Seconds float64 `json:"seconds"`
 }
@@ -325,6 +329,45 @@ func (r *Report) WriteTable(w io.Writer) error {
 			if f.FirstError != "" {
 				fmt.Fprintf(tw, "first failure: %s\t\n", f.FirstError)
 			}
+		}
+	}
+	for _, s := range r.Soak {
+		fmt.Fprintln(tw, "clients\tseconds\tsend every s\tbroadcasts/s offered\tachieved\tbroadcasts\tdelivered\tlost\tduplicated\tout of order\tsent\taccepted\tupstream lost\tupstream dup\tp50 ms\tp99 ms\t")
+		fmt.Fprintf(tw, "%d\t%.0f\t%g\t%g\t%.2f\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%.1f\t%.1f\t\n", s.Clients, s.Seconds, s.SendEvery, s.Rate, s.BroadcastRate, s.Broadcasts,
+			s.Delivered, s.Lost, s.Duplicated, s.OutOfOrder, s.Sent, s.Accepted, s.UpstreamLost, s.UpstreamDuplicated, s.Latency.P50, s.Latency.P99)
+		fmt.Fprintln(tw, "\nat s\tgateway RSS MiB\theap MiB\tgoroutines\tdelivered in interval\tinterval p99 ms\t")
+		for _, v := range s.Samples {
+			fmt.Fprintf(tw, "%.0f\t%.1f\t%.1f\t%d\t%d\t%.1f\t\n", v.At, v.RSS, v.HeapInuse, v.Goroutines, v.Delivered, v.P99)
+		}
+		verdict := "no growth"
+		if !s.NoGrowth {
+			verdict = "GROWTH"
+		}
+		fmt.Fprintf(tw, "%s: RSS last/first %.2f×, slope %.2f MiB/min; goroutines %+d\t\n", verdict, s.RSSGrowth, s.RSSSlope, s.GoroutineGrowth)
+	}
+	if a := r.Abuse; a != nil {
+		fmt.Fprintln(tw, "good client\tround trips\tp50 ms\tp99 ms\tmax ms\t")
+		fmt.Fprintf(tw, "quiet\t%d\t%.1f\t%.1f\t%.1f\t\n", a.QuietTrips, a.Quiet.P50, a.Quiet.P99, a.Quiet.Max)
+		fmt.Fprintf(tw, "under abuse\t%d\t%.1f\t%.1f\t%.1f\t\n", a.AbuseTrips, a.UnderAbuse.P50, a.UnderAbuse.P99, a.UnderAbuse.Max)
+		fmt.Fprintf(tw, "ratio\t\t%.2f×\t%.2f×\t\t\n", a.RatioP50, a.RatioP99)
+		fmt.Fprintf(tw, "lost %d, duplicated %d\t\t\t\t\t\n", a.Lost, a.Duplicated)
+		fmt.Fprintln(tw, "\ngateway\tbefore\tpeak\tafter\t")
+		fmt.Fprintf(tw, "RSS MiB\t%.1f\t%.1f\t%.1f\t\n", a.RSSBefore, a.RSSPeak, a.RSSAfter)
+		fmt.Fprintf(tw, "heap MiB\t%.1f\t\t%.1f\t\n", a.HeapBefore, a.HeapAfter)
+		fmt.Fprintf(tw, "goroutines\t%d\t%d\t%d\t\n", a.GoroutinesBefore, a.GoroutinesPeak, a.GoroutinesAfter)
+		fmt.Fprintf(tw, "settled %v in %.1f s\t\t\t\t\n", a.Settled, a.SettleSeconds)
+		fmt.Fprintln(tw, "\nattack\tconns\tfailed\toutcomes\tclosed p50 ms\tclosed p99 ms\tseconds\tnote\t")
+		for _, at := range a.Attacks {
+			keys := make([]string, 0, len(at.Outcomes))
+			for k := range at.Outcomes {
+				keys = append(keys, k)
+			}
+			slices.Sort(keys)
+			var oc []string
+			for _, k := range keys {
+				oc = append(oc, fmt.Sprintf("%s ×%d", k, at.Outcomes[k]))
+			}
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%.0f\t%.0f\t%.1f\t%s\t\n", at.Attack, at.Conns, at.Failed, strings.Join(oc, ", "), at.Closed.P50, at.Closed.P99, at.Seconds, at.Note)
 		}
 	}
 	if err := tw.Flush(); err != nil {

@@ -13,16 +13,19 @@
 // byte and a big-endian uint64 (Welcome: the client id; Broadcast: the broadcast number),
 // followed by padding. A client message must be Upstream: the kind byte and the client's send
 // time (Unix nanoseconds, big-endian), then padding; its latency is the IC time of the round that
-// runs it minus that send time.
+// runs it minus that send time. Or it is Echo (any number, padding), which the canister sends
+// back to the client as it is: a round trip.
 //
-// Heartbeats are off (HeartbeatInterval < 0), so the measured streams hold application messages
-// only, and the queue per gateway is MaxQueue: messages the gateway already fetched leave it by
-// overflow, oldest first.
+// Heartbeats are on (HeartbeatInterval): the canister acknowledges client messages, and a
+// client that sent a keep-alive gets a heartbeat every interval (service messages, which the
+// bench's clients skip). The queue per gateway is MaxQueue: messages the gateway already fetched
+// leave it by overflow, oldest first.
 package canister
 
 import (
 	"encoding/binary"
 	"fmt"
+	"time"
 
 	"github.com/icws/icws/cdk"
 	"github.com/icws/icws/cdk/websocket"
@@ -35,6 +38,8 @@ const (
 	Welcome   byte = 'W'
 	Broadcast byte = 'B'
 	Upstream  byte = 'U'
+	// Echo is a client message the canister sends back to its sender as it is: a round trip.
+	Echo byte = 'E'
 )
 
 // Limits.
@@ -49,6 +54,11 @@ const (
 	MaxQueue = 200000
 	// MaxSamplesPerQuery bounds the reply of samples.
 	MaxSamplesPerQuery = 100000
+	// HeartbeatInterval is the canister's heartbeat period (websocket.Config.HeartbeatInterval):
+	// the library's default. With heartbeats on, the canister acknowledges a client's messages
+	// every protocol.AckInterval of them, without which a client that sends more than
+	// protocol.MaxPendingFrames messages waits for good (client.Conn.Send).
+	HeartbeatInterval = 30 * time.Second
 )
 
 // Method names.
@@ -74,7 +84,7 @@ func ParsePayload(p []byte) (kind byte, n uint64, err error) {
 		return 0, 0, fmt.Errorf("bench payload of %d bytes, want at least %d", len(p), HeaderSize)
 	}
 	switch p[0] {
-	case Welcome, Broadcast, Upstream:
+	case Welcome, Broadcast, Upstream, Echo:
 	default:
 		return 0, 0, fmt.Errorf("bench payload of unknown kind %#x", p[0])
 	}
@@ -116,7 +126,7 @@ func New() *cdk.Canister {
 	var s *websocket.Server
 	s = websocket.New(websocket.Config{
 		MaxQueuePerGateway: MaxQueue,
-		HeartbeatInterval:  -1,
+		HeartbeatInterval:  HeartbeatInterval,
 		OnOpen: func(ic cdk.System, client uint64) {
 			if err := s.Send(ic, client, AppendPayload(nil, Welcome, client, HeaderSize)); err != nil {
 				cdk.Trapf(ic, "bench: welcome client %d: %v", client, err)
@@ -124,8 +134,14 @@ func New() *cdk.Canister {
 		},
 		OnMessage: func(ic cdk.System, client uint64, payload []byte) {
 			kind, sent, err := ParsePayload(payload)
+			if err == nil && kind == Echo {
+				if err := s.Send(ic, client, payload); err != nil {
+					cdk.Trapf(ic, "bench: echo to client %d: %v", client, err)
+				}
+				return
+			}
 			if err != nil || kind != Upstream {
-				cdk.Trapf(ic, "bench: client %d sent a payload that is not an upstream message (%v)", client, err)
+				cdk.Trapf(ic, "bench: client %d sent a payload that is neither an upstream message nor an echo (%v)", client, err)
 			}
 			var us uint64
 			if now := ic.Time(); now > sent {

@@ -25,15 +25,18 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.SetOutput(os.Stderr)
 	var (
 		o       bench.Options
-		clients = fs.String("clients", "", "comma-separated client counts, one run each (default: fanout and baseline 100,1000,5000; upstream 100,1000; failover, outage, restart 100)")
+		clients = fs.String("clients", "", "comma-separated client counts, one run each (default: fanout and baseline 100,1000,5000; upstream 100,1000; failover, outage, restart 100; soak 1000)")
 		verify  = fs.String("verify", string(bench.VerifyFull), "how the load clients check messages: full (each client verifies everything) or shared-cache (certificates verified once for all clients)")
 		asJSON  = fs.Bool("json", false, "print the report as JSON")
 		quiet   = fs.Bool("quiet", false, "no progress line")
 	)
 	fs.IntVar(&o.Messages, "messages", 0, "fanout, baseline: broadcasts each client receives (default: 20000/clients, within 5..200); failover: default 1000")
-	fs.Float64Var(&o.Rate, "rate", 0, "fanout, baseline: broadcasts per second (default: as fast as the window allows); upstream: messages per second per client (default 0.5)")
+	fs.Float64Var(&o.Rate, "rate", 0, "fanout, baseline: broadcasts per second (default: as fast as the window allows); upstream: messages per second per client (default 0.5); soak: broadcasts per second to every client (default 1)")
 	fs.IntVar(&o.Window, "window", 0, "fanout, baseline: most broadcasts in flight (default: 5000/clients, within 2..64)")
-	fs.DurationVar(&o.Duration, "duration", bench.DefaultDuration, "upstream: how long the clients send")
+	fs.DurationVar(&o.Duration, "duration", 0, "upstream: how long the clients send (default 15s); soak: how long the soak runs (default 10m)")
+	fs.Float64Var(&o.AbuseScale, "abuse-scale", 0, "abuse: shrink the attacks by this factor in (0, 1) (default: the full 1000 scans, 2000 handshakes, 100 slowloris, 100 oversized and 100 text frames, 20000 pings)")
+	fs.DurationVar(&o.SendEvery, "send-every", 0, "soak: how often each client sends (default 5s)")
+	fs.DurationVar(&o.SampleEvery, "sample-every", 0, "soak: how often the gateway's RSS, goroutines and the interval's p99 are sampled (default 1m)")
 	fs.IntVar(&o.Size, "size", bench.DefaultSize, "application payload in bytes")
 	fs.IntVar(&o.Conns, "conns", bench.DefaultConns, "idle: connections to open")
 	fs.DurationVar(&o.Hold, "hold", bench.DefaultHold, "idle: how long to hold them open")
@@ -46,7 +49,7 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.DurationVar(&o.PollInterval, "poll-interval", 0, "gateway: wait between polls of a canister whose last batch was not full (default: the gateway's, 100ms)")
 	fs.IntVar(&o.SendQueue, "send-queue", 0, "gateway and baseline: messages queued per client (default: the gateway's, 256)")
 	fs.StringVar(&o.ProfileDir, "profile", "", "directory for CPU profiles of the gateway, the replica and the load over each measurement")
-	fs.DurationVar(&o.RunTimeout, "timeout", bench.DefaultRunTimeout, "bound of each run (one client count)")
+	fs.DurationVar(&o.RunTimeout, "timeout", 0, "bound of each run (one client count; default 110s, soak: --duration + 3m)")
 	fs.Usage = func() {
 		out := fs.Output()
 		fmt.Fprintln(out, "Usage: icws bench <scenario> [flags]")
@@ -61,6 +64,10 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 		fmt.Fprintln(out, "            or with --graceful stopped (SIGTERM), restarted, then B stopped: lost, duplicated, time to recover")
 		fmt.Fprintln(out, "  outage    the same stream; the replica is stopped (SIGSTOP) for --outage, then continued: lost, duplicated, recovery")
 		fmt.Fprintln(out, "  restart   the same stream; the replica is killed (kill -9) and restarted from its --state-dir: lost, duplicated, recovery")
+		fmt.Fprintln(out, "  soak      C clients for --duration through one gateway, each sending every --send-every and receiving --rate")
+		fmt.Fprintln(out, "            broadcasts/s: lost, duplicated, out of order, gateway RSS and goroutines per --sample-every, p99 per interval")
+		fmt.Fprintln(out, "  abuse     a good client's round trips, quiet and while the gateway is port-scanned, sent abandoned handshakes,")
+		fmt.Fprintln(out, "            slowloris, oversized and text frames and a ping flood: p50/p99 ratio, gateway RSS before/peak/after")
 		fmt.Fprintln(out, "\nFlags:")
 		fs.PrintDefaults()
 	}
@@ -69,7 +76,7 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 			return err
 		}
 		fs.Usage()
-		return errors.New("missing scenario (fanout, upstream, idle, baseline, failover, outage or restart)")
+		return errors.New("missing scenario (fanout, upstream, idle, baseline, failover, outage, restart, soak or abuse)")
 	}
 	scenario := args[0]
 	if err := fs.Parse(args[1:]); err != nil {
@@ -83,7 +90,7 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 		known = known || s == scenario
 	}
 	if !known {
-		return fmt.Errorf("unknown scenario %q (want fanout, upstream, idle, baseline, failover, outage or restart)", scenario)
+		return fmt.Errorf("unknown scenario %q (want fanout, upstream, idle, baseline, failover, outage, restart, soak or abuse)", scenario)
 	}
 	for _, s := range strings.Split(*clients, ",") {
 		if s = strings.TrimSpace(s); s == "" {

@@ -1,0 +1,577 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/icws/icws/bench/canister"
+)
+
+// Defaults of the abuse scenario.
+const (
+	DefaultAbuseScans      = 1000  // TCP connect + close
+	DefaultAbuseHandshakes = 2000  // WebSocket upgrades then nothing (half of them half a frame)
+	DefaultAbuseSlowloris  = 100   // request headers trickled a byte at a time
+	DefaultAbuseFrames     = 100   // oversized frames, and as many text frames
+	DefaultAbusePings      = 20000 // pings on one connection as fast as it takes them
+	// abuseQuietTrips is the good client's round trips before the attacks.
+	abuseQuietTrips = 50
+	// abuseGap is the good client's pause between round trips.
+	abuseGap = 20 * time.Millisecond
+	// abuseCloseWait bounds the wait for the gateway to close an attacking connection: its
+	// handshake timeout (10s) and the HTTP server's header timeout (10s), with slack.
+	abuseCloseWait = 25 * time.Second
+	// abuseSettle bounds the wait, after the attacks, for the gateway's goroutines and heap to
+	// come back to their baseline.
+	abuseSettle = 30 * time.Second
+	// slowlorisGap is the pause between the bytes of a slowloris header.
+	slowlorisGap = 500 * time.Millisecond
+)
+
+// AbuseResult is one abuse run: a good client's round trips through the gateway, quiet and
+// while the gateway is attacked, the gateway's memory and goroutines before, at the peak and
+// after, and what became of each attack.
+type AbuseResult struct {
+	// Quiet and UnderAbuse are the good client's round trips (echo through the canister);
+	// Ratio is UnderAbuse.P99 / Quiet.P99 (goal ≤ 2).
+	Quiet      Latency `json:"quiet"`
+	UnderAbuse Latency `json:"under_abuse"`
+	QuietTrips int     `json:"quiet_trips"`
+	AbuseTrips int     `json:"abuse_trips"`
+	RatioP50   float64 `json:"ratio_p50"`
+	RatioP99   float64 `json:"ratio_p99"`
+	// Lost and Duplicated count the good client's echoes that never came back or came twice.
+	Lost       int64 `json:"lost"`
+	Duplicated int64 `json:"duplicated"`
+	// The gateway's RSS before the attacks, at their peak (sampled every 100 ms, and its VmHWM)
+	// and after they ended and the gateway settled; likewise its goroutines (sampled every
+	// second) and heap (after a GC).
+	RSSBefore        float64 `json:"rss_before_mib"`
+	RSSPeak          float64 `json:"rss_peak_mib"`
+	RSSAfter         float64 `json:"rss_after_mib"`
+	HeapBefore       float64 `json:"heap_before_mib"`
+	HeapAfter        float64 `json:"heap_after_mib"`
+	GoroutinesBefore int     `json:"goroutines_before"`
+	GoroutinesPeak   int     `json:"goroutines_peak"`
+	GoroutinesAfter  int     `json:"goroutines_after"`
+	// SettleSeconds is how long after the attacks the goroutines and heap took to come back
+	// within bounds (goroutines ≤ before + 16, heap ≤ 2 × before + 1 MiB); Settled says whether
+	// they did within 30 s.
+	SettleSeconds float64 `json:"settle_s"`
+	Settled       bool    `json:"settled"`
+	// Attacks are the attacks and their outcomes.
+	Attacks []AttackResult `json:"attacks"`
+	Seconds float64        `json:"seconds"` // from the first attack to the last one's end
+}
+
+// AttackResult is what became of one attack's connections.
+type AttackResult struct {
+	Attack string `json:"attack"`
+	Conns  int    `json:"conns"` // connections the attack made
+	// Failed is the connections that could not be made (refused, upgrade failed).
+	Failed int `json:"failed"`
+	// Outcomes counts how the gateway ended the connections: "close 1009", "close 4003",
+	// "EOF" (TCP closed without a close frame), "HTTP 400", "open" (still open at the bound)…
+	Outcomes map[string]int `json:"outcomes"`
+	// Closed is from the attack's last write to the gateway's close, per connection.
+	Closed  Latency `json:"closed"`
+	Seconds float64 `json:"seconds"` // the whole attack
+	// Note says more, such as the pongs a ping flood got.
+	Note string `json:"note,omitempty"`
+}
+
+// outcomes collects the ends of an attack's connections.
+type outcomes struct {
+	mu     sync.Mutex
+	counts map[string]int
+	closed []time.Duration
+	failed int
+}
+
+func (o *outcomes) add(what string, after time.Duration) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.counts == nil {
+		o.counts = map[string]int{}
+	}
+	o.counts[what]++
+	if what != "open" {
+		o.closed = append(o.closed, after)
+	}
+}
+
+func (o *outcomes) fail() {
+	o.mu.Lock()
+	o.failed++
+	o.mu.Unlock()
+}
+
+func (o *outcomes) result(name string, conns int, took time.Duration, note string) AttackResult {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return AttackResult{Attack: name, Conns: conns, Failed: o.failed, Outcomes: o.counts, Closed: percentiles(o.closed), Seconds: round(took.Seconds(), 2), Note: note}
+}
+
+// wsEnd reads ws until the gateway ends it (or abuseCloseWait passes) and says how: the close
+// code, "EOF", or "open".
+func wsEnd(ws *websocket.Conn) string {
+	_ = ws.SetReadDeadline(time.Now().Add(abuseCloseWait))
+	for {
+		_, _, err := ws.ReadMessage()
+		if err == nil {
+			continue
+		}
+		var ce *websocket.CloseError
+		var ne net.Error
+		switch {
+		case errors.As(err, &ce):
+			return fmt.Sprintf("close %d", ce.Code)
+		case errors.As(err, &ne) && ne.Timeout():
+			return "open"
+		}
+		return "EOF"
+	}
+}
+
+// tcpEnd reads c until the gateway closes it (or abuseCloseWait passes) and says how: the
+// status line of an HTTP answer, "EOF", or "open".
+func tcpEnd(c net.Conn, bound time.Time) string {
+	_ = c.SetReadDeadline(bound)
+	r := bufio.NewReader(c)
+	line, err := r.ReadString('\n')
+	if strings.HasPrefix(line, "HTTP/") {
+		f := strings.Fields(line)
+		if len(f) >= 2 {
+			return "HTTP " + f[1]
+		}
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return "open"
+	}
+	return "EOF"
+}
+
+// abuseCounts are the sizes of the attacks.
+type abuseCounts struct{ scans, handshakes, slowloris, frames, pings int }
+
+func (o *Options) abuseCounts() abuseCounts {
+	n := abuseCounts{DefaultAbuseScans, DefaultAbuseHandshakes, DefaultAbuseSlowloris, DefaultAbuseFrames, DefaultAbusePings}
+	if s := o.AbuseScale; s > 0 && s < 1 {
+		scale := func(v int) int { return max(1, int(float64(v)*s)) }
+		n = abuseCounts{scale(n.scans), scale(n.handshakes), scale(n.slowloris), scale(n.frames), scale(n.pings)}
+	}
+	return n
+}
+
+// runAbuse runs the abuse scenario.
+func runAbuse(ctx context.Context, o *Options, p *progress) (*AbuseResult, error) {
+	n := o.abuseCounts()
+	if limit := raiseFileLimit(); limit > 0 && uint64(n.handshakes+n.slowloris+2*n.frames+filesReserved+64) > limit {
+		return nil, fmt.Errorf("bench: abuse: %d connections at once need more open files than the limit %d (raise `ulimit -Hn`)", n.handshakes+n.slowloris+2*n.frames, limit)
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	ctx, cancelT := context.WithTimeout(ctx, o.RunTimeout)
+	defer cancelT()
+	e, err := startIC(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	defer e.stop()
+	src := newSources(1)
+	good, err := dialSDK(ctx, e, src.dialer(), 0)
+	if err != nil {
+		return nil, fmt.Errorf("bench: abuse: the good client: %w", err)
+	}
+	defer good.close()
+	if p, _, err := good.recv(ctx); err != nil {
+		return nil, fmt.Errorf("bench: abuse: the good client's welcome: %w", err)
+	} else if k, _, _ := canister.ParsePayload(p); k != canister.Welcome {
+		return nil, fmt.Errorf("bench: abuse: the good client's first message is %q, want the welcome", p)
+	}
+	phase := atomic.Value{}
+	phase.Store("quiet round trips")
+	start := time.Now()
+	p.set(func() string { return fmt.Sprintf("abuse: %s | %.0fs", phase.Load(), time.Since(start).Seconds()) })
+
+	// The good client's reader: Recv runs all the time, as it must for the acknowledgements
+	// that let Send go on (client.Conn.Send).
+	echoes := make(chan uint64, 64)
+	readErr := make(chan error, 1)
+	go func() {
+		for {
+			got, _, err := good.recv(ctx)
+			if err != nil {
+				readErr <- err
+				return
+			}
+			k, m, err := canister.ParsePayload(got)
+			if err != nil || k != canister.Echo {
+				readErr <- fmt.Errorf("got %q (%v), want an echo", got, err)
+				return
+			}
+			echoes <- m
+		}
+	}()
+	var seq uint64
+	var lost, dups int64
+	trip := func() (time.Duration, error) {
+		seq++
+		payload := canister.AppendPayload(nil, canister.Echo, seq, o.Size)
+		t0 := time.Now()
+		if err := good.send(ctx, payload); err != nil {
+			return 0, err
+		}
+		t := time.NewTimer(30 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case m := <-echoes:
+				if m == seq {
+					return time.Since(t0), nil
+				}
+				if m < seq {
+					dups++
+					continue
+				}
+				return 0, fmt.Errorf("got echo %d, want %d", m, seq)
+			case err := <-readErr:
+				lost++
+				return 0, fmt.Errorf("echo %d: %w", seq, err)
+			case <-t.C:
+				lost++
+				return 0, fmt.Errorf("echo %d did not come back within 30 s", seq)
+			case <-ctx.Done():
+				return 0, context.Cause(ctx)
+			}
+		}
+	}
+	var quiet []time.Duration
+	for range abuseQuietTrips {
+		d, err := trip()
+		if err != nil {
+			return nil, fmt.Errorf("bench: abuse: quiet round trip %d: %w", seq, err)
+		}
+		quiet = append(quiet, d)
+		if err := sleepCtx(ctx, abuseGap); err != nil {
+			return nil, err
+		}
+	}
+	before, err := e.gateway.usage()
+	if err != nil {
+		return nil, err
+	}
+	st0, err := e.gateway.command(ctx, "stats")
+	if err != nil {
+		return nil, err
+	}
+	res := &AbuseResult{Quiet: percentiles(quiet), QuietTrips: len(quiet), RSSBefore: mib(before.RSS), HeapBefore: mib(st0.HeapInuse), GoroutinesBefore: st0.Goroutines}
+
+	// The attacks, one after the other, while the good client goes on and the gateway is
+	// sampled.
+	host := strings.TrimPrefix(e.gateway.info.URL, "ws://")
+	if i := strings.IndexByte(host, '/'); i >= 0 {
+		host = host[:i]
+	}
+	url := e.gateway.info.URL
+	attacksDone := make(chan struct{})
+	var attackErr error
+	go func() {
+		defer close(attacksDone)
+		for _, a := range []struct {
+			name string
+			run  func(context.Context, string, string, int) AttackResult
+			n    int
+		}{
+			{"port scan (TCP connect, close)", attackScan, n.scans},
+			{"abandoned handshakes (upgrade, then nothing or half a frame)", attackHandshakes, n.handshakes},
+			{"slowloris (request headers a byte every 500 ms)", attackSlowloris, n.slowloris},
+			{"oversized frames (header of a 3 MiB frame)", attackOversized, n.frames},
+			{"text frames", attackText, n.frames},
+			{"ping flood (one connection)", attackPings, n.pings},
+		} {
+			if ctx.Err() != nil {
+				attackErr = context.Cause(ctx)
+				return
+			}
+			phase.Store(a.name)
+			res.Attacks = append(res.Attacks, a.run(ctx, host, url, a.n))
+		}
+	}()
+	attackStart := time.Now()
+	var under []time.Duration
+	peak, peakG := before.RSS, st0.Goroutines
+	lastSample, lastStats := time.Time{}, time.Now()
+	for running := true; running; {
+		select {
+		case <-attacksDone:
+			running = false
+			continue
+		default:
+		}
+		if time.Since(lastSample) >= 100*time.Millisecond {
+			lastSample = time.Now()
+			if u, err := e.gateway.usage(); err == nil {
+				peak = max(peak, u.RSS)
+			}
+		}
+		if time.Since(lastStats) >= time.Second { // a GC in the gateway: once a second
+			lastStats = time.Now()
+			if st, err := e.gateway.command(ctx, "stats"); err == nil {
+				peakG = max(peakG, st.Goroutines)
+			}
+		}
+		d, err := trip()
+		if err != nil {
+			cancel(err)
+			<-attacksDone
+			return nil, fmt.Errorf("bench: abuse: round trip under abuse: %w", err)
+		}
+		under = append(under, d)
+		if err := sleepCtx(ctx, abuseGap); err != nil {
+			<-attacksDone
+			return nil, err
+		}
+	}
+	if attackErr != nil {
+		return nil, fmt.Errorf("bench: abuse: %w", attackErr)
+	}
+	res.Seconds = round(time.Since(attackStart).Seconds(), 1)
+	res.UnderAbuse, res.AbuseTrips = percentiles(under), len(under)
+	res.RatioP50, res.RatioP99 = ratio(res.UnderAbuse.P50, res.Quiet.P50), ratio(res.UnderAbuse.P99, res.Quiet.P99)
+	if u, err := e.gateway.usage(); err == nil {
+		peak = max(peak, u.RSS)
+	}
+
+	phase.Store("settling")
+	settleStart := time.Now()
+	var st reply
+	for {
+		if st, err = e.gateway.command(ctx, "stats"); err != nil {
+			return nil, err
+		}
+		peakG = max(peakG, st.Goroutines)
+		if st.Goroutines <= st0.Goroutines+16 && st.HeapInuse <= 2*st0.HeapInuse+1<<20 {
+			res.Settled = true
+			break
+		}
+		if time.Since(settleStart) > abuseSettle {
+			break
+		}
+		if err := sleepCtx(ctx, 500*time.Millisecond); err != nil {
+			return nil, err
+		}
+	}
+	res.SettleSeconds = round(time.Since(settleStart).Seconds(), 1)
+	after, err := e.gateway.usage()
+	if err != nil {
+		return nil, err
+	}
+	// A last round trip: the gateway still serves.
+	if _, err := trip(); err != nil {
+		return nil, fmt.Errorf("bench: abuse: round trip after the attacks: %w", err)
+	}
+	res.RSSPeak, res.RSSAfter = mib(max(peak, after.PeakRSS)), mib(after.RSS)
+	res.HeapAfter, res.GoroutinesAfter, res.GoroutinesPeak = mib(st.HeapInuse), st.Goroutines, peakG
+	res.Lost, res.Duplicated = lost, dups
+	return res, nil
+}
+
+// concurrently runs f(i) for i in [0, n), at most 64 at a time.
+func concurrently(n int, f func(i int)) {
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 64)
+	for i := range n {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			f(i)
+		}()
+	}
+	wg.Wait()
+}
+
+// attackScan connects and closes at once, n times.
+func attackScan(ctx context.Context, host, _ string, n int) AttackResult {
+	var out outcomes
+	t0 := time.Now()
+	var d net.Dialer
+	concurrently(n, func(int) {
+		c, err := d.DialContext(ctx, "tcp", host)
+		if err != nil {
+			out.fail()
+			return
+		}
+		c.Close()
+		out.add("closed by the scanner", 0)
+	})
+	return out.result("port scan (TCP connect, close)", n, time.Since(t0), "")
+}
+
+// upgrade opens a WebSocket connection to the gateway and sends nothing.
+func upgrade(ctx context.Context, url string) (*websocket.Conn, error) {
+	d := websocket.Dialer{HandshakeTimeout: 10 * time.Second}
+	ws, resp, err := d.DialContext(ctx, url, nil)
+	if resp != nil && resp.Body != nil {
+		resp.Body.Close()
+	}
+	return ws, err
+}
+
+// attackHandshakes upgrades n connections; the odd ones then send half a frame header. It waits
+// for the gateway to close each.
+func attackHandshakes(ctx context.Context, _, url string, n int) AttackResult {
+	var out outcomes
+	t0 := time.Now()
+	conns := make([]*websocket.Conn, n)
+	at := make([]time.Time, n)
+	concurrently(n, func(i int) {
+		ws, err := upgrade(ctx, url)
+		if err != nil {
+			out.fail()
+			return
+		}
+		if i%2 == 1 {
+			// A masked binary frame of 100 bytes: the header and two of the four mask bytes.
+			_, _ = ws.NetConn().Write([]byte{0x82, 0x80 | 100, 1, 2})
+		}
+		conns[i], at[i] = ws, time.Now()
+	})
+	concurrently(n, func(i int) {
+		if ws := conns[i]; ws != nil {
+			out.add(wsEnd(ws), time.Since(at[i]))
+			ws.Close()
+		}
+	})
+	return out.result("abandoned handshakes (upgrade, then nothing or half a frame)", n, time.Since(t0), "")
+}
+
+// attackSlowloris sends n requests whose headers never end, a byte every slowlorisGap.
+func attackSlowloris(ctx context.Context, host, _ string, n int) AttackResult {
+	var out outcomes
+	t0 := time.Now()
+	var d net.Dialer
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := d.DialContext(ctx, "tcp", host)
+			if err != nil {
+				out.fail()
+				return
+			}
+			defer c.Close()
+			start := time.Now()
+			bound := start.Add(abuseCloseWait)
+			ended := make(chan string, 1)
+			go func() { ended <- tcpEnd(c, bound) }()
+			head := "GET / HTTP/1.1\r\nHost: " + host + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nX-Slow: " + strings.Repeat("a", 200)
+			for i := 0; i < len(head); i++ {
+				if _, err := c.Write([]byte{head[i]}); err != nil {
+					break
+				}
+				t := time.NewTimer(slowlorisGap)
+				select {
+				case what := <-ended:
+					t.Stop()
+					out.add(what, time.Since(start))
+					return
+				case <-t.C:
+				case <-ctx.Done():
+					t.Stop()
+					return
+				}
+			}
+			out.add(<-ended, time.Since(start))
+		}()
+	}
+	wg.Wait()
+	return out.result("slowloris (request headers a byte every 500 ms)", n, time.Since(t0), "closed: from the first byte")
+}
+
+// attackOversized upgrades n connections and sends on each the header of a 3 MiB binary frame
+// (above the gateway's 2 MiB limit).
+func attackOversized(ctx context.Context, _, url string, n int) AttackResult {
+	var out outcomes
+	t0 := time.Now()
+	concurrently(n, func(int) {
+		ws, err := upgrade(ctx, url)
+		if err != nil {
+			out.fail()
+			return
+		}
+		defer ws.Close()
+		h := []byte{0x82, 0x80 | 127}
+		h = binary.BigEndian.AppendUint64(h, 3<<20)
+		h = append(h, 1, 2, 3, 4)
+		h = append(h, make([]byte, 4096)...)
+		start := time.Now()
+		if _, err := ws.NetConn().Write(h); err != nil {
+			out.fail()
+			return
+		}
+		out.add(wsEnd(ws), time.Since(start))
+	})
+	return out.result("oversized frames (header of a 3 MiB frame)", n, time.Since(t0), "")
+}
+
+// attackText upgrades n connections and sends a text frame on each.
+func attackText(ctx context.Context, _, url string, n int) AttackResult {
+	var out outcomes
+	t0 := time.Now()
+	concurrently(n, func(int) {
+		ws, err := upgrade(ctx, url)
+		if err != nil {
+			out.fail()
+			return
+		}
+		defer ws.Close()
+		start := time.Now()
+		if err := ws.WriteMessage(websocket.TextMessage, []byte(`{"hello":"gateway"}`)); err != nil {
+			out.fail()
+			return
+		}
+		out.add(wsEnd(ws), time.Since(start))
+	})
+	return out.result("text frames", n, time.Since(t0), "")
+}
+
+// attackPings upgrades one connection and writes n pings on it as fast as it takes them.
+func attackPings(ctx context.Context, _, url string, n int) AttackResult {
+	var out outcomes
+	t0 := time.Now()
+	ws, err := upgrade(ctx, url)
+	if err != nil {
+		out.fail()
+		return out.result("ping flood (one connection)", 1, time.Since(t0), "")
+	}
+	defer ws.Close()
+	var pongs atomic.Int64
+	ws.SetPongHandler(func(string) error { pongs.Add(1); return nil })
+	ended := make(chan string, 1)
+	go func() { ended <- wsEnd(ws) }()
+	sent := 0
+	for ; sent < n && ctx.Err() == nil; sent++ {
+		if err := ws.WriteControl(websocket.PingMessage, []byte("flood"), time.Now().Add(5*time.Second)); err != nil {
+			break
+		}
+	}
+	last := time.Now()
+	// The flood is over: the connection is now an abandoned handshake, which the gateway closes.
+	out.add(<-ended, time.Since(last))
+	return out.result("ping flood (one connection)", 1, time.Since(t0), fmt.Sprintf("%d pings written in %.2f s, %d pongs back", sent, last.Sub(t0).Seconds(), pongs.Load()))
+}
