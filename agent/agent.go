@@ -160,8 +160,22 @@ type trust struct {
 	rootSubnet principal.Principal   // self-authenticating id of rootKey: the root subnet's id
 }
 
-// mainnetHosts are the IC's own API hosts, for which fetching the root key is refused.
+// mainnetHosts are the IC's own API hosts, for which fetching the root key is refused. It is the
+// one list of them in the Go code: others ask IsMainnetHost.
 var mainnetHosts = [...]string{"icp-api.io", "icp0.io", "ic0.app"}
+
+// IsMainnetHost reports whether host (a host name without port, any case) is one of the IC
+// mainnet's API hosts (icp-api.io, icp0.io, ic0.app) or a subdomain of one: hosts whose root key
+// is built in and must never be fetched.
+func IsMainnetHost(host string) bool {
+	host = strings.ToLower(host)
+	for _, h := range mainnetHosts {
+		if host == h || strings.HasSuffix(host, "."+h) {
+			return true
+		}
+	}
+	return false
+}
 
 // New returns an agent for cfg. It does no I/O: with FetchRootKey, the root key is read by the
 // first request that needs it, or by FetchRootKey.
@@ -220,10 +234,8 @@ func New(cfg Config) (*Agent, error) {
 	case cfg.FetchRootKey && cfg.RootKey != nil:
 		return nil, errors.New("agent: Config.FetchRootKey and Config.RootKey exclude each other")
 	case cfg.FetchRootKey:
-		for _, h := range mainnetHosts {
-			if host == h || strings.HasSuffix(host, "."+h) {
-				return nil, fmt.Errorf("agent: Config.FetchRootKey is refused for %s: it is an IC mainnet host, whose root key is built in (leave FetchRootKey and RootKey unset)", host)
-			}
+		if IsMainnetHost(host) {
+			return nil, fmt.Errorf("agent: Config.FetchRootKey is refused for %s: it is an IC mainnet host, whose root key is built in (leave FetchRootKey and RootKey unset)", host)
 		}
 		if !a.local {
 			a.log.Warn("agent: the root key will be fetched from a non-local host; a man in the middle could forge every answer", "url", a.base)

@@ -317,3 +317,21 @@ func TestNodeKeyCacheErrors(t *testing.T) {
 		t.Errorf("waiter: %v, want its own successful fetch", err)
 	}
 }
+
+func TestIsMainnetHost(t *testing.T) {
+	for host, want := range map[string]bool{
+		"icp-api.io":       true,
+		"icp0.io":          true,
+		"ic0.app":          true,
+		"boundary.ic0.app": true,
+		"ICP-API.IO":       true,
+		"127.0.0.1":        false,
+		"icp-api.io.evil":  false,
+		"noticp0.io":       false,
+		"":                 false,
+	} {
+		if got := IsMainnetHost(host); got != want {
+			t.Errorf("IsMainnetHost(%q) = %v, want %v", host, got, want)
+		}
+	}
+}

@@ -164,11 +164,11 @@ func (c *conn) end() {
 
 // metricCode is the close code counted for this connection: 1006 when the socket died without a
 // Close frame.
-func (c *conn) metricCode() int {
+func (c *conn) metricCode() protocol.CloseCode {
 	if c.abnormal.Load() {
-		return 1006
+		return protocol.CloseAbnormal
 	}
-	return int(c.closeCode)
+	return c.closeCode
 }
 
 // handshake is the seed protocol's open (seedWire.open): it reads and checks the first message
@@ -220,25 +220,20 @@ func (c *conn) handshake() bool {
 	}
 	start := time.Now()
 	ok, err := g.api.open(ctx, canister, s2.FirstMessage, s2.Sig)
-	g.m.observeCall(methodOpen, start)
-	switch {
-	case err == nil && ok:
-		g.m.wsOpen[resultTrue].inc()
+	o := outcomeOf(err)
+	if o == outTrue && !ok {
+		o = outFalse
+	}
+	g.endCall(methodOpen, start, o, err)
+	switch o {
+	case outTrue:
 		g.m.clients.inc()
-		g.icUp()
 		h.poke()
 		c.opened = true
-	case err == nil:
-		g.m.wsOpen[resultFalse].inc()
-		g.icUp()
+	case outFalse:
 		c.refuse(protocol.CloseOpenRefused, "ws_open returned false")
 	default:
-		if _, isReject := rejectOf(err); isReject {
-			g.m.wsOpen[resultReject].inc()
-			g.icUp()
-		} else {
-			g.m.wsOpen[resultError].inc()
-			g.icDown(err)
+		if o == outFailed {
 			c.openUnknown = true // it may have run; ws_close will settle it
 		}
 		c.refuseCall(err, "ws_open")
@@ -522,24 +517,20 @@ func (c *conn) callMessage(frame []byte) {
 	for attempt := 0; ; attempt++ {
 		start := time.Now()
 		ok, err := g.api.message(ctx, c.canister, frame)
-		g.m.observeCall(methodMessage, start)
 		switch {
 		case err == nil && ok:
-			g.m.wsMessage[resultTrue].inc()
-			g.icUp()
+			g.endCall(methodMessage, start, outTrue, nil)
 			c.hub.poke()
 			return
 		case err == nil:
-			g.m.wsMessage[resultFalse].inc()
-			g.icUp()
+			g.endCall(methodMessage, start, outFalse, nil)
 			if attempt == 0 {
 				c.badMessage("the canister refused the message (bad signature or sequence number)")
 			}
 			return
 		}
 		if re, isReject := rejectOf(err); isReject && !retryable(err) {
-			g.m.wsMessage[resultReject].inc()
-			g.icUp()
+			g.endCall(methodMessage, start, outReject, err)
 			if _, gone := protocol.ParseSessionEnd(re.Message); gone {
 				// The canister ended the session. Its close notice, if it left one, comes
 				// with the next poll and closes the connection with its reason; close without
@@ -551,20 +542,20 @@ func (c *conn) callMessage(frame []byte) {
 			c.badMessage("ws_message rejected: " + re.Message)
 			return
 		}
-		if !c.retryMessage(ctx, err, &bo) {
+		if !c.retryMessage(ctx, start, err, &bo) {
 			return
 		}
 	}
 }
 
-// retryMessage is the bookkeeping of a ws_message call that failed with err, neither an answer nor
-// a final reject, in either protocol: it counts the failure and reports whether to call again,
-// after a backoff. It closes the client when the calls keep failing (unless shutdown gave up, or
-// the client already left).
-func (c *conn) retryMessage(ctx context.Context, err error, bo *backoff) bool {
+// retryMessage is the bookkeeping of a ws_message call, started at start, that failed with err,
+// neither an answer nor a final reject, in either protocol: it records the call (a retry, or a
+// failure given up) and reports whether to call again, after a backoff. It closes the client when
+// the calls keep failing (unless shutdown gave up, or the client already left).
+func (c *conn) retryMessage(ctx context.Context, start time.Time, err error, bo *backoff) bool {
 	g := c.g
-	g.m.wsMessage[resultError].inc()
 	if ctx.Err() != nil || !retryable(err) {
+		g.endCall(methodMessage, start, outFailed, err)
 		switch {
 		case g.hardCtx.Err() != nil: // shutdown gave up
 		case c.drainBy.Load() != 0:
@@ -575,11 +566,8 @@ func (c *conn) retryMessage(ctx context.Context, err error, bo *backoff) bool {
 		}
 		return false
 	}
-	g.icDown(err)
-	g.m.retries[methodMessage].inc()
-	if !sleepCtx(ctx, bo.next()) {
-		c.closeWith(protocol.CloseCanisterUnavailable, "ws_message kept failing")
-		return false
-	}
+	g.endCall(methodMessage, start, outRetry, err)
+	// If ctx ends during the wait, the next call fails at once and is counted as given up.
+	sleepCtx(ctx, bo.next())
 	return true
 }

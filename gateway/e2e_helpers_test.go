@@ -428,7 +428,7 @@ func (c *testClient) closeCode(timeout time.Duration) (int, string) {
 }
 
 // wsCloses returns the number of ws_close calls of g that succeeded.
-func wsCloses(g *Gateway) uint64 { return g.m.wsClose[resultTrue].get() }
+func wsCloses(g *Gateway) uint64 { return g.m.results[methodClose][resultTrue].get() }
 
 // stats reads the canister library's counters.
 func stats(t testing.TB, a *agent.Agent, canister principal.Principal) protocol.Stats {

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -238,7 +237,7 @@ func TestBadFirstMessages(t *testing.T) {
 			t.Fatalf("close %d, want 4005", code)
 		}
 	})
-	if n := gw.m.wsOpen[resultTrue].get() + gw.m.wsOpen[resultFalse].get(); n != 0 {
+	if n := gw.m.results[methodOpen][resultTrue].get() + gw.m.results[methodOpen][resultFalse].get(); n != 0 {
 		t.Errorf("%d ws_open calls answered for bad first messages; a local check should have refused them", n)
 	}
 	// None of that harmed the gateway: the good client still opens and talks.
@@ -285,13 +284,13 @@ func TestDisconnects(t *testing.T) {
 	waitFor(t, "every connection ended", func() bool { return gw.m.connections.get() == 0 })
 	// Every client that reached ws_open is closed in the canister, whatever ws_open answered.
 	waitFor(t, "ws_close for the opened clients", func() bool {
-		return gw.m.wsClose[resultTrue].get()+gw.m.wsClose[resultReject].get() == gw.m.wsOpen[resultTrue].get()
+		return gw.m.results[methodClose][resultTrue].get()+gw.m.results[methodClose][resultReject].get() == gw.m.results[methodOpen][resultTrue].get()
 	})
 	if s := stats(t, a, ic.echo); s.OpenClients != s.DetachedClients {
 		// The gateway's ws_close detaches a client (its session waits for a reconnection).
 		t.Errorf("the canister still has %d attached clients", s.OpenClients-s.DetachedClients)
 	}
-	if got := gw.m.closes[len(closeCodes)].get(); got != 0 {
+	if got := gw.m.closes[len(gw.m.closeCodes)].get(); got != 0 {
 		t.Errorf("%d connections ended with an unexpected code", got)
 	}
 }
@@ -323,8 +322,8 @@ func TestBadMessagesAfterOpen(t *testing.T) {
 	if code != 4006 {
 		t.Fatalf("close %d %q, want 4006", code, reason)
 	}
-	if gw.m.badMessages.get() != 4 || gw.m.wsMessage[resultFalse].get() != 1 {
-		t.Errorf("bad messages %d, ws_message false %d", gw.m.badMessages.get(), gw.m.wsMessage[resultFalse].get())
+	if gw.m.badMessages.get() != 4 || gw.m.results[methodMessage][resultFalse].get() != 1 {
+		t.Errorf("bad messages %d, ws_message false %d", gw.m.badMessages.get(), gw.m.results[methodMessage][resultFalse].get())
 	}
 	waitFor(t, "ws_close", func() bool { return wsCloses(gw.Gateway) == 1 })
 }
@@ -348,7 +347,7 @@ func TestReplayedMessageRefused(t *testing.T) {
 	if err := c.sendText("twice"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the replay refused", func() bool { return gw.m.wsMessage[resultFalse].get() == 1 })
+	waitFor(t, "the replay refused", func() bool { return gw.m.results[methodMessage][resultFalse].get() == 1 })
 	_ = c
 }
 
@@ -440,7 +439,7 @@ func TestOrigins(t *testing.T) {
 				t.Errorf("refused origins counted %d, want %d", n, len(tc.refused))
 			}
 			// A connection's close code is counted when it ends, after the client read the frame.
-			closes := &gw.m.closes[slices.Index(closeCodes[:], 4009)]
+			closes := gw.m.closeCounter(protocol.CloseOriginNotAllowed)
 			waitFor(t, "every 4009 counted", func() bool { return closes.get() >= uint64(len(tc.refused)) })
 			if n := closes.get(); n != uint64(len(tc.refused)) {
 				t.Errorf("closes with 4009 counted %d, want %d", n, len(tc.refused))
@@ -736,7 +735,7 @@ func TestNoLeaks(t *testing.T) {
 		}
 		wg.Wait()
 		waitFor(t, "all closed", func() bool {
-			return gw.m.connections.get() == 0 && gw.m.pollers.get() == 0 && wsCloses(gw.Gateway) == gw.m.wsOpen[resultTrue].get()
+			return gw.m.connections.get() == 0 && gw.m.pollers.get() == 0 && wsCloses(gw.Gateway) == gw.m.results[methodOpen][resultTrue].get()
 		})
 	}
 	cycle(5) // warm up pools and caches
@@ -806,7 +805,7 @@ func TestClosedClientLeavesHoles(t *testing.T) {
 		t.Fatal(err)
 	}
 	a.ws.Close()
-	waitFor(t, "a closed", func() bool { return wsCloses(gw.Gateway)+gw.m.wsClose[resultReject].get() == 1 })
+	waitFor(t, "a closed", func() bool { return wsCloses(gw.Gateway)+gw.m.results[methodClose][resultReject].get() == 1 })
 	// b's call makes gw poll: the batch skips a's deleted messages.
 	if err := b.sendText("y"); err != nil {
 		t.Fatal(err)

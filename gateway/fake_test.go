@@ -28,6 +28,8 @@ type fakeIC struct {
 	nonces     []uint64
 	closed     []uint64
 	closeErrs  int // fail this many ws_close calls
+	msgErrs    int // fail this many ws_message calls with a transport error
+	messages   int // ws_message calls answered true
 }
 
 var errTransport = errors.New("fake transport failure")
@@ -63,6 +65,13 @@ func (f *fakeIC) open(context.Context, principal.Principal, []byte, []byte) (boo
 }
 
 func (f *fakeIC) message(context.Context, principal.Principal, []byte) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.msgErrs > 0 {
+		f.msgErrs--
+		return false, errTransport
+	}
+	f.messages++
 	return true, nil
 }
 

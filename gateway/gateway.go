@@ -106,6 +106,7 @@ func newGateway(cfg Config, api canisterAPI, p principal.Principal) (*Gateway, e
 		keys:          newKeyCache(cfg.ClientKeyCacheSize),
 		conns:         make(map[*conn]struct{}),
 		hubs:          make(map[hubKey]*hub),
+		m:             newMetrics(),
 	}
 	g.corkPool = newCorkPool()
 	g.upgrader = websocket.Upgrader{
@@ -232,7 +233,7 @@ func (g *Gateway) refuseOrigin(w http.ResponseWriter, r *http.Request, origin st
 	if err := ws.WriteControl(websocket.CloseMessage, msg, deadline); err != nil {
 		return
 	}
-	g.m.closeCode(int(protocol.CloseOriginNotAllowed))
+	g.m.closeCode(protocol.CloseOriginNotAllowed)
 	_ = ws.SetReadDeadline(deadline)
 	ws.SetReadLimit(1 << 10)
 	for range 4 { // a page may have sent a frame before it read the Close frame
@@ -321,16 +322,10 @@ func (g *Gateway) clientKey(ctx context.Context, canister principal.Principal, c
 	g.m.keyCacheMisses.inc()
 	start := time.Now()
 	key, err := g.api.getClientKey(ctx, canister, clientID)
-	g.m.observeCall(methodGetClientKey, start)
+	g.endCall(methodGetClientKey, start, outcomeOf(err), err)
 	if err != nil {
-		if _, isReject := rejectOf(err); isReject {
-			g.icUp()
-		} else {
-			g.icDown(err)
-		}
 		return nil, err
 	}
-	g.icUp()
 	g.keys.put(ref, key)
 	return key, nil
 }
@@ -353,29 +348,25 @@ func (g *Gateway) closeConnLog(c *conn, log *slog.Logger) {
 		callCtx, callCancel := context.WithTimeout(ctx, g.cfg.CallTimeout)
 		err := c.wire.closeOnce(callCtx, c)
 		callCancel()
-		g.m.observeCall(methodClose, start)
 		if err == nil {
-			g.m.wsClose[resultTrue].inc()
-			g.icUp()
+			g.endCall(methodClose, start, outTrue, nil)
 			c.wire.forget(c)
 			return
 		}
 		if !retryable(err) && ctx.Err() == nil {
 			// The canister's final answer (for instance, the client was already closed).
-			g.m.wsClose[resultReject].inc()
-			g.icUp()
+			g.endCall(methodClose, start, outReject, err)
 			c.wire.forget(c)
 			log.Info("ws_close rejected", "err", err)
 			return
 		}
-		g.icDown(err)
 		if ctx.Err() != nil {
-			g.m.wsClose[resultError].inc()
+			g.endCall(methodClose, start, outFailed, err)
 			log.Error("ws_close failed; giving up: the canister keeps the client until it expires it",
 				"canister", c.canister.String(), "client_id", c.clientID, "attempts", attempt, "err", err)
 			return
 		}
-		g.m.retries[methodClose].inc()
+		g.endCall(methodClose, start, outRetry, err)
 		if attempt == 1 {
 			log.Warn("ws_close failed; retrying", "err", err)
 		}

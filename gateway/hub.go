@@ -246,17 +246,11 @@ func (h *hub) pollOnce(cursor uint64, fresh bool) (next uint64, n int, more bool
 	g.m.polls.inc()
 	start := time.Now()
 	res, to, more, err := h.wire.fetch(ctx, g, h.canister, cursor)
-	g.m.observeCall(methodGetMessages, start)
+	g.endCall(methodGetMessages, start, outcomeOf(err), err)
 	if err != nil {
 		g.m.pollErrors.inc()
-		if answered(err) {
-			g.icUp()
-		} else {
-			g.icDown(err)
-		}
 		return cursor, 0, false, fmt.Errorf("ws_get_messages(%d): %w", cursor, err)
 	}
-	g.icUp()
 	next, gap, err := checkBatch(res, g.principalText, cursor, fresh)
 	if err != nil {
 		g.m.pollRefused.inc()

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -255,8 +256,8 @@ func TestCloseClientRetries(t *testing.T) {
 	if len(fake.closed) != 1 || fake.closed[0] != 9 {
 		t.Fatalf("closed = %v, want [9]", fake.closed)
 	}
-	if g.m.retries[methodClose].get() != 2 || g.m.wsClose[resultTrue].get() != 1 {
-		t.Fatalf("retries %d, closes %d", g.m.retries[methodClose].get(), g.m.wsClose[resultTrue].get())
+	if g.m.retries[methodClose].get() != 2 || g.m.results[methodClose][resultTrue].get() != 1 {
+		t.Fatalf("retries %d, closes %d", g.m.retries[methodClose].get(), g.m.results[methodClose][resultTrue].get())
 	}
 	if _, ok := g.keys.get(clientRef{testCanister, 9}); ok {
 		t.Fatal("the closed client's key is still cached")
@@ -378,4 +379,59 @@ func TestOnePollerWhenClientJoinsAsPollerStops(t *testing.T) {
 	if n := c3.q.len(); n != 1 {
 		t.Errorf("c3 got %d copies of its message, want 1", n)
 	}
+}
+
+// TestCallBookkeeping checks endCall's accounting through the call sites: a retried attempt
+// counts as a retry (not as an error: error is a call given up), an answer after retries counts
+// once, and readiness follows the last call.
+func TestCallBookkeeping(t *testing.T) {
+	tests := []struct {
+		name                  string
+		msgErrs               int
+		callTimeout           time.Duration
+		retries, errs, trues  uint64
+		delivered, readyAfter bool
+	}{
+		{"delivered at once", 0, 10 * time.Second, 0, 0, 1, true, true},
+		{"delivered after two transport failures", 2, 10 * time.Second, 2, 0, 1, true, true},
+		{"given up", 1 << 30, 300 * time.Millisecond, 0, 1, 0, false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var fake *fakeIC
+			g := newTestGateway(t, Config{CallTimeout: tt.callTimeout}, func(gw string) canisterAPI {
+				fake = &fakeIC{gateway: gw, msgErrs: tt.msgErrs}
+				return fake
+			})
+			c := testConn(g, 1)
+			c.canister = testCanister
+			c.hub = g.hubFor(seedWire{}, testCanister)
+			c.callMessage([]byte("frame"))
+			m := &g.m.results[methodMessage]
+			retries := g.m.retries[methodMessage].get()
+			if tt.retries > 0 && retries != tt.retries || tt.retries == 0 && tt.errs == 0 && retries != 0 {
+				t.Errorf("retries %d, want %d", retries, tt.retries)
+			}
+			if m[resultError].get() != tt.errs || m[resultTrue].get() != tt.trues {
+				t.Errorf("ws_message error %d true %d, want %d and %d", m[resultError].get(), m[resultTrue].get(), tt.errs, tt.trues)
+			}
+			if delivered := fake.messages == 1; delivered != tt.delivered {
+				t.Errorf("delivered %v, want %v", delivered, tt.delivered)
+			}
+			if ready := g.icFails.Load() == 0; ready != tt.readyAfter {
+				t.Errorf("IC up %v (%d failures in a row), want %v", ready, g.icFails.Load(), tt.readyAfter)
+			}
+			if n, calls := sumCounts(&g.m.icCalls[methodMessage].counts), retries+m[resultError].get()+m[resultTrue].get(); n != calls {
+				t.Errorf("latency observed %d times for %d calls", n, calls)
+			}
+		})
+	}
+}
+
+func sumCounts(c *[len(latencyBuckets) + 1]atomic.Uint64) uint64 {
+	var n uint64
+	for i := range c {
+		n += c[i].Load()
+	}
+	return n
 }

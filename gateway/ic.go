@@ -112,6 +112,61 @@ func unknownCanister(err error) bool {
 	return false
 }
 
+// outcome is how one IC call ended, for endCall.
+type outcome int
+
+const (
+	outTrue   outcome = iota // answered: true, or done
+	outFalse                 // answered false, or the canister's Err result
+	outReject                // the IC or the canister refused the call: a final answer
+	outRetry                 // failed (transport, timeout, transient reject): the call is made again
+	outFailed                // failed in transport, and given up
+)
+
+// outcomeOf classifies a call that ended with err by the rules every call shares: nil is
+// outTrue; an answer of the IC (a reject, the canister's Err result, "no such canister") is
+// outReject; anything else is outFailed. Call sites refine it: a false answer, a retry.
+func outcomeOf(err error) outcome {
+	switch {
+	case err == nil:
+		return outTrue
+	case answered(err) || unknownCanister(err):
+		return outReject
+	}
+	return outFailed
+}
+
+// endCall is the bookkeeping of every IC call the gateway makes, in one place: the call's latency
+// since start under method; its result in the method's family (hasResults: true, false, reject,
+// error for a call given up) or, for outRetry, a retry; and readiness: an answered call marks the
+// IC up, a failed or retried one marks it down with err.
+func (g *Gateway) endCall(method icMethod, start time.Time, o outcome, err error) {
+	g.m.icCalls[method].observe(time.Since(start))
+	var r callResult
+	switch o {
+	case outTrue:
+		r = resultTrue
+	case outFalse:
+		r = resultFalse
+	case outReject:
+		r = resultReject
+	case outRetry:
+		g.m.retries[method].inc()
+		g.icDown(err)
+		return
+	default:
+		r = resultError
+	}
+	if hasResults(method) {
+		g.m.results[method][r].inc()
+	}
+	if r == resultError {
+		g.icDown(err)
+	} else {
+		g.icUp()
+	}
+}
+
 // backoff is an exponential backoff with full jitter between min and max.
 type backoff struct {
 	min, max time.Duration

@@ -222,9 +222,9 @@ func TestSendQueue(t *testing.T) {
 // TestMetricsExposition checks that every line of the metrics page is valid text exposition and
 // that histograms are cumulative.
 func TestMetricsExposition(t *testing.T) {
-	var m metrics
+	m := newMetrics()
 	m.connections.inc()
-	m.wsOpen[resultReject].inc()
+	m.results[methodOpen][resultReject].inc()
 	m.closeCode(4003)
 	m.closeCode(3999)
 	m.pollDuration.observe(3 * time.Millisecond)

@@ -5,9 +5,12 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"time"
+
+	"github.com/icws/icws/protocol"
 )
 
 // The gateway's metrics, in the Prometheus text exposition format (version 0.0.4), written by hand
@@ -96,8 +99,20 @@ const (
 
 var methodNames = [numMethods]string{"ws_get_client_key", "ws_open", "ws_message", "ws_close", "ws_get_messages"}
 
-// closeCodes are the close codes counted by icws_gateway_closes_total; anything else is "other".
-var closeCodes = [...]int{1000, 1001, 1006, 1009, 1011, 4000, 4001, 4002, 4003, 4004, 4005, 4006, 4007, 4008, 4009}
+// metricCloseCodes are the close codes counted by icws_gateway_closes_total, in increasing order:
+// every code the gateway sends (protocol.CloseCodes, the one list) and 1006 for connections that
+// ended without a Close frame. Anything else is "other".
+func metricCloseCodes() []protocol.CloseCode {
+	codes := append(protocol.CloseCodes(), protocol.CloseAbnormal)
+	slices.Sort(codes)
+	return codes
+}
+
+// hasResults reports whether method's calls are counted by result (icws_gateway_ws_open_total,
+// _ws_message_total, _ws_close_total); the queries are counted by latency only.
+func hasResults(method icMethod) bool {
+	return method == methodOpen || method == methodMessage || method == methodClose
+}
 
 // metrics holds every metric of one Gateway.
 type metrics struct {
@@ -106,7 +121,8 @@ type metrics struct {
 	connectionsTotal counter // upgrades accepted
 	omniaConnections counter // of which at the Omnia endpoint
 	refused          [numRefusals]counter
-	closes           [len(closeCodes) + 1]counter // by close code sent or seen; last is "other"
+	closeCodes       []protocol.CloseCode // metricCloseCodes
+	closes           []counter            // by close code sent or seen, as closeCodes; last is "other"
 
 	framesIn, framesOut counter
 	bytesIn, bytesOut   counter
@@ -114,11 +130,12 @@ type metrics struct {
 	badMessages         counter // frames from open clients that were malformed or refused
 	queueOverflows      counter
 
-	wsOpen    [numCallResults]counter
-	wsMessage [numCallResults]counter
-	wsClose   [numCallResults]counter // true = closed; reject = the canister refused; error = gave up
-	retries   [numMethods]counter     // retried IC calls
-	icCalls   [numMethods]histogram
+	// results counts the calls of the methods that hasResults, by result (error: given up after
+	// retries; a retried attempt counts in retries). Only endCall writes results, retries and
+	// icCalls.
+	results [numMethods][numCallResults]counter
+	retries [numMethods]counter // retried IC calls
+	icCalls [numMethods]histogram
 
 	keyCacheHits, keyCacheMisses counter
 
@@ -132,20 +149,21 @@ type metrics struct {
 	messagesUnroutable counter // for a client not connected here (any more)
 }
 
-func (m *metrics) closeCode(code int) {
-	for i, c := range closeCodes {
-		if c == code {
-			m.closes[i].inc()
-			return
-		}
-	}
-	m.closes[len(closeCodes)].inc()
+// newMetrics returns the zero metrics with the close-code counters of metricCloseCodes.
+func newMetrics() metrics {
+	codes := metricCloseCodes()
+	return metrics{closeCodes: codes, closes: make([]counter, len(codes)+1)}
 }
 
-// observeCall records one IC call's latency.
-func (m *metrics) observeCall(method icMethod, start time.Time) {
-	m.icCalls[method].observe(time.Since(start))
+// closeCounter is the counter of close code code: its own, or "other".
+func (m *metrics) closeCounter(code protocol.CloseCode) *counter {
+	if i, ok := slices.BinarySearch(m.closeCodes, code); ok {
+		return &m.closes[i]
+	}
+	return &m.closes[len(m.closeCodes)]
 }
+
+func (m *metrics) closeCode(code protocol.CloseCode) { m.closeCounter(code).inc() }
 
 // ServeHTTP writes the metrics in the Prometheus text format.
 func (m *metrics) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
@@ -166,10 +184,10 @@ func (m *metrics) write(w io.Writer) {
 		e.sample("icws_gateway_connections_refused_total", "reason", refusalNames[i], float64(m.refused[i].get()))
 	}
 	e.header("icws_gateway_closes_total", "Connections ended, by WebSocket close code (1006: no close frame).", "counter")
-	for i, c := range closeCodes {
-		e.sample("icws_gateway_closes_total", "code", strconv.Itoa(c), float64(m.closes[i].get()))
+	for i, c := range m.closeCodes {
+		e.sample("icws_gateway_closes_total", "code", strconv.Itoa(int(c)), float64(m.closes[i].get()))
 	}
-	e.sample("icws_gateway_closes_total", "code", "other", float64(m.closes[len(closeCodes)].get()))
+	e.sample("icws_gateway_closes_total", "code", "other", float64(m.closes[len(m.closeCodes)].get()))
 
 	e.counter("icws_gateway_frames_in_total", "WebSocket data frames received from clients.", m.framesIn.get())
 	e.counter("icws_gateway_frames_out_total", "WebSocket data frames sent to clients.", m.framesOut.get())
@@ -185,9 +203,9 @@ func (m *metrics) write(w io.Writer) {
 			e.sample(name, "result", callResultNames[i], float64(results[i].get()))
 		}
 	}
-	callFamily("icws_gateway_ws_open_total", "ws_open calls, by result.", &m.wsOpen)
-	callFamily("icws_gateway_ws_message_total", "ws_message calls, by result.", &m.wsMessage)
-	callFamily("icws_gateway_ws_close_total", "ws_close attempts ended, by result (error: gave up after retries).", &m.wsClose)
+	callFamily("icws_gateway_ws_open_total", "ws_open calls, by result.", &m.results[methodOpen])
+	callFamily("icws_gateway_ws_message_total", "ws_message calls, by result (error: gave up after retries).", &m.results[methodMessage])
+	callFamily("icws_gateway_ws_close_total", "ws_close attempts ended, by result (error: gave up after retries).", &m.results[methodClose])
 	e.header("icws_gateway_ic_retries_total", "IC calls retried after a transport error, by method.", "counter")
 	for i := range m.retries {
 		e.sample("icws_gateway_ic_retries_total", "method", methodNames[i], float64(m.retries[i].get()))

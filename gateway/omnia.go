@@ -116,7 +116,6 @@ func (omniaWire) open(c *conn) bool {
 	}
 	start := time.Now()
 	reply, err := g.oapi.submitSigned(ctx, c.canister, f.Request.ID, f.Body)
-	g.m.observeCall(methodOpen, start)
 	if err == nil {
 		err = omnia.DecodeResult(reply)
 	}
@@ -126,27 +125,21 @@ func (omniaWire) open(c *conn) bool {
 	case err == nil || errors.Is(err, agent.ErrOutcomeUnknown):
 		// Accepted without an answer in time: the canister's OpenMessage, polled like any message,
 		// tells the client; ic-websocket-js gives up after its own open timeout.
-		g.m.wsOpen[resultTrue].inc()
+		g.endCall(methodOpen, start, outTrue, nil)
 		g.m.clients.inc()
-		g.icUp()
 		h.poke()
 		c.opened = true
 	case errors.As(err, &ce):
-		g.m.wsOpen[resultFalse].inc()
-		g.icUp()
+		g.endCall(methodOpen, start, outFalse, err)
 		c.refuse(protocol.CloseOpenRefused, "ws_open: "+ce.Text)
 	case errors.As(err, &he) && he.StatusCode/100 == 4 && !unknownCanister(err):
 		// Refused before execution: a bad or unsupported signature, an expired ingress expiry.
-		g.m.wsOpen[resultReject].inc()
-		g.icUp()
+		g.endCall(methodOpen, start, outReject, err)
 		c.refuse(protocol.CloseOpenRefused, fmt.Sprintf("the IC refused the ws_open call (HTTP %d): %s", he.StatusCode, he.Body))
 	default:
-		if answered(err) {
-			g.m.wsOpen[resultReject].inc()
-			g.icUp()
-		} else if !unknownCanister(err) {
-			g.m.wsOpen[resultError].inc()
-			g.icDown(err)
+		o := outcomeOf(err)
+		g.endCall(methodOpen, start, o, err)
+		if o == outFailed {
 			c.openUnknown = true // it may have run; ws_close will settle it
 		}
 		c.refuseCall(err, "ws_open")
@@ -214,7 +207,6 @@ func (omniaWire) relay(c *conn, queued []byte) {
 	for {
 		start := time.Now()
 		reply, err := g.oapi.submitSigned(ctx, c.canister, id, body)
-		g.m.observeCall(methodMessage, start)
 		if err == nil {
 			err = omnia.DecodeResult(reply)
 		}
@@ -222,31 +214,27 @@ func (omniaWire) relay(c *conn, queued []byte) {
 		var he *agent.HTTPError
 		switch {
 		case err == nil || errors.Is(err, agent.ErrOutcomeUnknown):
-			g.m.wsMessage[resultTrue].inc()
-			g.icUp()
+			g.endCall(methodMessage, start, outTrue, nil)
 			c.hub.poke()
 			return
 		case errors.As(err, &ce):
 			// A wrong sequence number, an invalid service message, a closed client: the
 			// canister sends the client a CloseMessage if it ended the session.
-			g.m.wsMessage[resultFalse].inc()
-			g.icUp()
+			g.endCall(methodMessage, start, outFalse, err)
 			c.hub.poke()
 			c.badMessage("ws_message: " + ce.Text)
 			return
 		case errors.As(err, &he) && !he.Temporary():
-			g.m.wsMessage[resultReject].inc()
-			g.icUp()
+			g.endCall(methodMessage, start, outReject, err)
 			c.badMessage(fmt.Sprintf("the IC refused the ws_message call (HTTP %d): %s", he.StatusCode, he.Body))
 			return
 		}
 		if _, isReject := rejectOf(err); isReject && !retryable(err) {
-			g.m.wsMessage[resultReject].inc()
-			g.icUp()
+			g.endCall(methodMessage, start, outReject, err)
 			c.badMessage("ws_message rejected: " + err.Error())
 			return
 		}
-		if !c.retryMessage(ctx, err, &bo) {
+		if !c.retryMessage(ctx, start, err, &bo) {
 			return
 		}
 	}

@@ -291,7 +291,7 @@ func TestOmniaSession(t *testing.T) {
 			}
 		}
 		c.ws.Close()
-		waitFor(t, "ws_close", func() bool { return gw.m.wsClose[resultTrue].get() == 1 })
+		waitFor(t, "ws_close", func() bool { return gw.m.results[methodClose][resultTrue].get() == 1 })
 		if n := gw.m.omniaConnections.get(); n != 1 {
 			t.Errorf("icws_gateway_omnia_connections_total = %d, want 1", n)
 		}
@@ -310,7 +310,7 @@ func TestOmniaSession(t *testing.T) {
 		if code != int(protocol.CloseTooManyBadMessages) || !strings.Contains(reason, "ws_message") {
 			t.Fatalf("closed with %d %q, want %d", code, reason, protocol.CloseTooManyBadMessages)
 		}
-		if n := gw.m.wsMessage[resultTrue].get() + gw.m.wsMessage[resultFalse].get(); n != 0 {
+		if n := gw.m.results[methodMessage][resultTrue].get() + gw.m.results[methodMessage][resultFalse].get(); n != 0 {
 			t.Fatalf("%d ws_message calls for misaddressed frames, want none", n)
 		}
 	})
@@ -325,7 +325,7 @@ func TestOmniaSession(t *testing.T) {
 		if err != nil || sm.Close == nil || sm.Close.Reason != omnia.ReasonWrongSequenceNumber {
 			t.Fatalf("message %+v (%+v, %v), want CloseMessage(WrongSequenceNumber)", m, sm, err)
 		}
-		waitFor(t, "the refused ws_message", func() bool { return gw.m.wsMessage[resultFalse].get() == 1 })
+		waitFor(t, "the refused ws_message", func() bool { return gw.m.results[methodMessage][resultFalse].get() == 1 })
 	})
 
 	// A replica without /api/v3: the relayed calls are accepted without their outcome (v2 answers
@@ -376,7 +376,7 @@ func TestOmniaSession(t *testing.T) {
 		if code, _ := c.closed(); code != int(protocol.CloseGoingAway) {
 			t.Fatalf("closed with %d, want 1001", code)
 		}
-		if n := gw.m.wsClose[resultTrue].get(); n != 1 {
+		if n := gw.m.results[methodClose][resultTrue].get(); n != 1 {
 			t.Fatalf("%d ws_close calls succeeded, want 1", n)
 		}
 	})
@@ -409,4 +409,47 @@ func BenchmarkOmniaEchoRoundTrip(b *testing.B) {
 	slices.Sort(lat)
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+}
+
+// TestUnknownCanisterKeepsReady opens connections, seed and Omnia, that name a canister the IC
+// does not host: each is closed with 4002, the IC's "no such canister" counts as an answer (the
+// gateway stays ready: strangers cannot flip /readyz), and the Omnia ws_open is counted as
+// rejected.
+func TestUnknownCanisterKeepsReady(t *testing.T) {
+	ic := startNativeIC(t)
+	gw := startGateway(t, ic, Config{})
+	good := register(t, ic.agent(t), ic.echo)
+	for i := range icFailThreshold {
+		c := &testClient{t: t}
+		if err := c.dial(gw.url); err != nil {
+			t.Fatal(err)
+		}
+		first := protocol.SignFirstMessage(good.key, protocol.FirstMessage{CanisterID: principal.CanisterID(999 + uint64(i)).String(), ClientID: good.id})
+		if err := c.ws.WriteMessage(websocket.BinaryMessage, first); err != nil {
+			t.Fatal(err)
+		}
+		if code, reason := c.closeCode(readWait); code != int(protocol.CloseUnknownCanister) {
+			t.Fatalf("seed: closed with %d %q, want 4002", code, reason)
+		}
+		c.ws.Close()
+
+		o := newOmniaClient(t, ic.echo)
+		o.canister = principal.CanisterID(4242 + uint64(i))
+		o.dial(gw)
+		o.send(o.openFrame(o.gateway))
+		if code, reason := o.closed(); code != int(protocol.CloseUnknownCanister) {
+			t.Fatalf("omnia: closed with %d %q, want 4002", code, reason)
+		}
+	}
+	rec := httptest.NewRecorder()
+	gw.MetricsHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
+	if rec.Code != http.StatusOK {
+		t.Errorf("/readyz after connections naming unknown canisters: %d %q", rec.Code, rec.Body.String())
+	}
+	if n := gw.m.results[methodOpen][resultReject].get(); n != icFailThreshold {
+		t.Errorf("ws_open rejects counted %d, want %d (the Omnia opens)", n, icFailThreshold)
+	}
+	if n := gw.m.results[methodOpen][resultError].get(); n != 0 {
+		t.Errorf("ws_open errors counted %d, want 0", n)
+	}
 }

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/icws/icws/protocol"
 )
 
 // smallBuffer sets a socket buffer option to a few KiB before the socket connects, so that a
@@ -150,7 +152,7 @@ func TestStalledReaderCutOffAtWriteTimeout(t *testing.T) {
 		}
 	}
 	waitFor(t, "ws_close for the stalled client", func() bool { return wsCloses(gw.Gateway) == 1 })
-	if n := gw.m.closes[2].get(); closeCodes[2] != 1006 || n != 1 {
+	if n := gw.m.closeCounter(protocol.CloseAbnormal).get(); n != 1 {
 		t.Fatalf("%d connections ended abnormally (1006), want 1", n)
 	}
 	if n := gw.m.queueOverflows.get(); n != 0 {

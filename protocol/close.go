@@ -52,6 +52,22 @@ const (
 	CloseOriginNotAllowed CloseCode = 4009
 )
 
+// CloseAbnormal (RFC 6455's 1006) is never sent in a Close frame: it is how a connection that
+// ended without one (the TCP connection dropped, the peer died) is reported and counted.
+const CloseAbnormal CloseCode = 1006
+
+// CloseCodes returns every close code a gateway sends, in increasing order: the list that
+// counters by close code (the gateway's icws_gateway_closes_total) are built from. A new code is
+// added here and in the constants above.
+func CloseCodes() []CloseCode {
+	return []CloseCode{
+		CloseNormal, CloseGoingAway, CloseMessageTooBig, CloseInternalError,
+		CloseBadFirstMessage, CloseOpenRefused, CloseUnknownCanister, CloseTooSlow,
+		CloseRateLimited, CloseHandshakeTimeout, CloseTooManyBadMessages,
+		CloseCanisterUnavailable, CloseSessionEnded, CloseOriginNotAllowed,
+	}
+}
+
 // Reconnect reports whether a client seeing this code should connect again. Unknown codes in
 // 4000–4099 stop; other unknown codes (network failures, 1006) reconnect.
 func (c CloseCode) Reconnect() bool {

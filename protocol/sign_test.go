@@ -3,6 +3,7 @@ package protocol
 import (
 	"crypto/ed25519"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -74,6 +75,26 @@ func TestCloseCodes(t *testing.T) {
 		if len(c.Reason()) > 123 || c.Reason() == "" {
 			t.Errorf("%d: bad reason %q", c, c.Reason())
 		}
+	}
+	// CloseCodes lists each sent code once, in order, each with a reason of its own and a
+	// reconnect class in the table above; CloseAbnormal is not sent.
+	codes := CloseCodes()
+	for i, c := range codes {
+		if i > 0 && codes[i-1] >= c {
+			t.Errorf("CloseCodes not strictly increasing at %d: %d after %d", i, c, codes[i-1])
+		}
+		if _, ok := reconnect[c]; !ok {
+			t.Errorf("%d is in CloseCodes but not in this test's table", c)
+		}
+		if c.Reason() == "close code "+strconv.Itoa(int(c)) {
+			t.Errorf("%d has no reason of its own", c)
+		}
+		if c == CloseAbnormal {
+			t.Error("CloseCodes lists 1006, which is never sent")
+		}
+	}
+	if n := len(reconnect) - 3; len(codes) != n {
+		t.Errorf("CloseCodes has %d codes, the table %d", len(codes), n)
 	}
 	if got := CloseTooSlow.String(); got != "4003 (too slow: client queue overflow)" {
 		t.Errorf("String() = %q", got)

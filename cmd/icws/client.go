@@ -17,7 +17,6 @@ import (
 
 	"github.com/icws/icws/canisters/chat"
 	"github.com/icws/icws/client"
-	"github.com/icws/icws/gateway"
 	"github.com/icws/icws/ic/identity"
 	"github.com/icws/icws/protocol"
 )
@@ -116,7 +115,7 @@ func parseClientFlags(args []string, stderr io.Writer) (*clientOptions, error) {
 	if err := checkURL("--ic-url", *icURL, "http://127.0.0.1:4943", "http", "https"); err != nil {
 		return nil, err
 	}
-	switch mainnet := gateway.IsMainnetURL(*icURL); {
+	switch mainnet := isMainnetURL(*icURL); {
 	case mainnet && (*fetchRootKey || *rootKeyFile != ""):
 		return nil, fmt.Errorf("--ic-url %s is the IC mainnet: its root key is built in; drop --fetch-root-key and --root-key", *icURL)
 	case !mainnet && !*fetchRootKey && *rootKeyFile == "":

@@ -162,7 +162,7 @@ func runDev(ctx context.Context, args []string, stdout io.Writer) error {
 	errc := make(chan error, 3)
 	go func() { errc <- r.Serve(lns[0]) }()
 
-	id, _, err := gateway.LoadOrCreateIdentity("", filepath.Join(stateDir, "gateway"))
+	id, _, err := loadOrCreateIdentity("", filepath.Join(stateDir, "gateway"))
 	var gw *gateway.Gateway
 	if err == nil {
 		gw, err = gateway.New(gateway.Config{

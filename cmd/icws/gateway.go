@@ -75,17 +75,17 @@ func parseGatewayFlags(args []string, stderr io.Writer) (*gatewayOptions, error)
 	switch {
 	case *fetchRootKey && *rootKeyFile != "":
 		return nil, errors.New("--fetch-root-key and --root-key exclude each other")
-	case gateway.IsMainnetURL(*icURL) && (*fetchRootKey || *rootKeyFile != ""):
+	case isMainnetURL(*icURL) && (*fetchRootKey || *rootKeyFile != ""):
 		return nil, fmt.Errorf("%s is the IC mainnet: its root key is built in; drop --fetch-root-key and --root-key", *icURL)
 	case *fetchRootKey:
 		o.cfg.FetchRootKey = true
 	case *rootKeyFile != "":
-		key, err := gateway.ReadRootKey(*rootKeyFile)
+		key, err := readRootKey(*rootKeyFile)
 		if err != nil {
 			return nil, fmt.Errorf("--root-key: %w", err)
 		}
 		o.cfg.RootKey = key
-	case !gateway.IsMainnetURL(*icURL):
+	case !isMainnetURL(*icURL):
 		return nil, fmt.Errorf("%s is not the IC mainnet: pass --fetch-root-key (a local replica) or --root-key FILE", *icURL)
 	}
 	if err := checkListen("--listen", o.listen, "127.0.0.1:8080"); err != nil {
@@ -161,7 +161,7 @@ func runGateway(ctx context.Context, args []string, stdout io.Writer) error {
 	log := slog.New(handler)
 	o.cfg.Logger = log
 
-	id, created, err := gateway.LoadOrCreateIdentity(o.identity, o.stateDir)
+	id, created, err := loadOrCreateIdentity(o.identity, o.stateDir)
 	if err != nil {
 		return err
 	}
@@ -171,7 +171,7 @@ func runGateway(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	if created {
-		log.Info("created a new gateway identity", "file", filepath.Join(o.stateDir, gateway.IdentityFile))
+		log.Info("created a new gateway identity", "file", filepath.Join(o.stateDir, identityFile))
 	}
 
 	var lc net.ListenConfig
@@ -187,7 +187,7 @@ func runGateway(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	scheme := "ws"
 	if o.tlsCert != "" {
-		if srv.TLSConfig, err = gateway.TLSConfig(o.tlsCert, o.tlsKey); err != nil {
+		if srv.TLSConfig, err = tlsConfig(o.tlsCert, o.tlsKey); err != nil {
 			ln.Close()
 			return err
 		}

@@ -1,7 +1,8 @@
-package gateway
+package main
 
 import (
 	"bytes"
+	"crypto/tls"
 	"encoding/hex"
 	"os"
 	"path/filepath"
@@ -11,36 +12,37 @@ import (
 
 	"github.com/icws/icws/ic/certificate"
 	"github.com/icws/icws/ic/identity"
+	"github.com/icws/icws/internal/testenv"
 )
 
 func TestLoadOrCreateIdentity(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "state")
-	id, created, err := LoadOrCreateIdentity("", dir)
+	id, created, err := loadOrCreateIdentity("", dir)
 	if err != nil || !created {
 		t.Fatalf("first start: created %v, %v", created, err)
 	}
-	info, err := os.Stat(filepath.Join(dir, IdentityFile))
+	info, err := os.Stat(filepath.Join(dir, identityFile))
 	if err != nil || info.Mode().Perm() != 0o600 {
 		t.Fatalf("identity file: %v, mode %v", err, info.Mode())
 	}
-	again, created, err := LoadOrCreateIdentity("", dir)
+	again, created, err := loadOrCreateIdentity("", dir)
 	if err != nil || created || again.Sender() != id.Sender() {
 		t.Fatalf("restart: created %v, %v, principal %s vs %s", created, err, again.Sender(), id.Sender())
 	}
 	// An explicit file is read, never created.
-	explicit, _, err := LoadOrCreateIdentity(filepath.Join(dir, IdentityFile), "")
+	explicit, _, err := loadOrCreateIdentity(filepath.Join(dir, identityFile), "")
 	if err != nil || explicit.Sender() != id.Sender() {
 		t.Fatalf("explicit file: %v", err)
 	}
-	if _, _, err := LoadOrCreateIdentity(filepath.Join(dir, "missing.pem"), dir); err == nil {
+	if _, _, err := loadOrCreateIdentity(filepath.Join(dir, "missing.pem"), dir); err == nil {
 		t.Error("a missing explicit identity file was accepted")
 	}
 	bad := filepath.Join(dir, "bad.pem")
 	os.WriteFile(bad, []byte("not a key"), 0o600)
-	if _, _, err := LoadOrCreateIdentity(bad, ""); err == nil {
+	if _, _, err := loadOrCreateIdentity(bad, ""); err == nil {
 		t.Error("a malformed identity file was accepted")
 	}
-	if _, _, err := LoadOrCreateIdentity("", ""); err == nil {
+	if _, _, err := loadOrCreateIdentity("", ""); err == nil {
 		t.Error("no file and no directory was accepted")
 	}
 }
@@ -56,7 +58,7 @@ func TestLoadOrCreateIdentityRace(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			id, _, err := LoadOrCreateIdentity("", dir)
+			id, _, err := loadOrCreateIdentity("", dir)
 			if err != nil {
 				t.Error(err)
 			}
@@ -86,7 +88,7 @@ func TestReadRootKey(t *testing.T) {
 		"hex":       []byte(hex.EncodeToString(key) + "\n"),
 		"upper hex": []byte(" " + strings.ToUpper(hex.EncodeToString(key))),
 	} {
-		got, err := ReadRootKey(write(name, content))
+		got, err := readRootKey(write(name, content))
 		if err != nil || !bytes.Equal(got, key) {
 			t.Errorf("%s: %v", name, err)
 		}
@@ -96,11 +98,11 @@ func TestReadRootKey(t *testing.T) {
 		"odd hex": []byte("abc"),
 		"text":    []byte("hello"),
 	} {
-		if _, err := ReadRootKey(write(name, content)); err == nil {
+		if _, err := readRootKey(write(name, content)); err == nil {
 			t.Errorf("%s was accepted", name)
 		}
 	}
-	if _, err := ReadRootKey(filepath.Join(dir, "missing")); err == nil {
+	if _, err := readRootKey(filepath.Join(dir, "missing")); err == nil {
 		t.Error("a missing file was accepted")
 	}
 }
@@ -117,37 +119,28 @@ func TestIsMainnetURL(t *testing.T) {
 		"https://noticp0.io":       false,
 		"::not a url":              false,
 	} {
-		if got := IsMainnetURL(u); got != want {
-			t.Errorf("IsMainnetURL(%q) = %v", u, got)
+		if got := isMainnetURL(u); got != want {
+			t.Errorf("isMainnetURL(%q) = %v", u, got)
 		}
 	}
 }
 
-// TestNewFromConfig builds a gateway from a URL and an identity (no agent), and refuses what
-// cannot work.
-func TestNewFromConfig(t *testing.T) {
-	id, err := identity.GenerateEd25519()
+// TestTLSConfig loads a certificate and its key, refuses them swapped or missing, and asks for
+// TLS 1.2 at least.
+func TestTLSConfig(t *testing.T) {
+	certFile, keyFile, _ := testenv.SelfSignedCert(t)
+	cfg, err := tlsConfig(certFile, keyFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, err := New(Config{URL: "http://127.0.0.1:4943", Identity: id, FetchRootKey: true, Logger: testLogger(t)})
-	if err != nil {
-		t.Fatal(err)
+	if len(cfg.Certificates) != 1 || cfg.MinVersion != tls.VersionTLS12 {
+		t.Errorf("%d certificates, minimum version %#x; want 1 and TLS 1.2", len(cfg.Certificates), cfg.MinVersion)
 	}
-	if g.Principal() != id.Sender() {
-		t.Errorf("principal %s, want %s", g.Principal(), id.Sender())
-	}
-	if err := g.Shutdown(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	for name, cfg := range map[string]Config{
-		"no identity":       {URL: "http://127.0.0.1:4943", FetchRootKey: true},
-		"anonymous":         {URL: "http://127.0.0.1:4943", Identity: identity.Anonymous(), FetchRootKey: true},
-		"bad URL":           {URL: "ftp://x", Identity: id},
-		"negative duration": {URL: "http://127.0.0.1:4943", Identity: id, PollInterval: -1},
-		"bad origin":        {URL: "http://127.0.0.1:4943", Identity: id, AllowedOrigins: []string{"localhost"}},
+	for name, files := range map[string][2]string{
+		"swapped":      {keyFile, certFile},
+		"missing cert": {filepath.Join(t.TempDir(), "none.pem"), keyFile},
 	} {
-		if _, err := New(cfg); err == nil {
+		if _, err := tlsConfig(files[0], files[1]); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}

@@ -1,4 +1,7 @@
-package gateway
+// Operator helpers of `icws gateway` and `icws dev`: the gateway's identity and state directory,
+// root key files, TLS certificate files. They are the command's, not the gateway library's.
+
+package main
 
 import (
 	"bytes"
@@ -10,25 +13,25 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"strings"
 
+	"github.com/icws/icws/agent"
 	"github.com/icws/icws/ic/identity"
 )
 
-// IdentityFile is the name of the gateway's identity in its state directory.
-const IdentityFile = "identity.pem"
+// identityFile is the name of the gateway's identity in its state directory.
+const identityFile = "identity.pem"
 
-// LoadOrCreateIdentity returns the gateway's Ed25519 identity: the one in the PEM file path (dfx
+// loadOrCreateIdentity returns the gateway's Ed25519 identity: the one in the PEM file path (dfx
 // format) if path is not empty, otherwise the one in stateDir/identity.pem, which is created on
 // first use (file mode 0600, directory 0700). Keeping the identity keeps the gateway's principal
 // across restarts. created reports whether a new identity was made.
-func LoadOrCreateIdentity(path, stateDir string) (id *identity.Ed25519, created bool, err error) {
+func loadOrCreateIdentity(path, stateDir string) (id *identity.Ed25519, created bool, err error) {
 	create := path == ""
 	if create {
 		if stateDir == "" {
 			return nil, false, errors.New("gateway: no identity file and no state directory")
 		}
-		path = filepath.Join(stateDir, IdentityFile)
+		path = filepath.Join(stateDir, identityFile)
 	}
 	b, err := os.ReadFile(path)
 	switch {
@@ -66,16 +69,16 @@ func LoadOrCreateIdentity(path, stateDir string) (id *identity.Ed25519, created 
 	}
 	if err := os.Link(tmp.Name(), path); err != nil {
 		if errors.Is(err, fs.ErrExist) {
-			return LoadOrCreateIdentity(path, "") // another process made it first; read that one
+			return loadOrCreateIdentity(path, "") // another process made it first; read that one
 		}
 		return nil, false, fmt.Errorf("gateway: identity: %w", err)
 	}
 	return id, true, nil
 }
 
-// ReadRootKey reads an IC root key from a file: the DER bytes (133 for a BLS key) or their hex
+// readRootKey reads an IC root key from a file: the DER bytes (133 for a BLS key) or their hex
 // text.
-func ReadRootKey(path string) ([]byte, error) {
+func readRootKey(path string) ([]byte, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("gateway: root key: %w", err)
@@ -102,25 +105,19 @@ func isHex(b []byte) bool {
 	return true
 }
 
-// IsMainnetURL reports whether u is one of the IC mainnet's API hosts (icp-api.io, icp0.io,
-// ic0.app, or a subdomain), whose root key is built in and must not be fetched.
-func IsMainnetURL(u string) bool {
+// isMainnetURL reports whether u is one of the IC mainnet's API hosts or a subdomain
+// (agent.IsMainnetHost), whose root key is built in and must not be fetched.
+func isMainnetURL(u string) bool {
 	p, err := url.Parse(u)
 	if err != nil {
 		return false
 	}
-	host := strings.ToLower(p.Hostname())
-	for _, h := range []string{"icp-api.io", "icp0.io", "ic0.app"} {
-		if host == h || strings.HasSuffix(host, "."+h) {
-			return true
-		}
-	}
-	return false
+	return agent.IsMainnetHost(p.Hostname())
 }
 
-// TLSConfig loads a certificate and its private key from PEM files for serving wss://. It asks
+// tlsConfig loads a certificate and its private key from PEM files for serving wss://. It asks
 // for TLS 1.2 at least.
-func TLSConfig(certFile, keyFile string) (*tls.Config, error) {
+func tlsConfig(certFile, keyFile string) (*tls.Config, error) {
 	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
 	if err != nil {
 		return nil, fmt.Errorf("gateway: TLS certificate: %w", err)
