@@ -18,7 +18,7 @@ import (
 // TestRoom runs the chat canister on a real replica: three clients join through one gateway,
 // one speaks, one leaves, and every client sees the same events in the same order.
 func TestRoom(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	rep, err := replica.Start(ctx, replica.Config{Canisters: []replica.CanisterSpec{{Name: "chat", Wasm: wasmtest.Build(t, wasmtest.Chat).Wasm}}, WasmCacheDir: wasmtest.CacheDir()})
 	if err != nil {

@@ -51,7 +51,7 @@ func echoSpec(t *testing.T, host string, controller principal.Principal) replica
 }
 
 func newIC(t *testing.T, host string) *ic {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	t.Cleanup(cancel)
 	e := &ic{t: t, ctx: ctx}
 	userID, err := identity.GenerateEd25519()
