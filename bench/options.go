@@ -112,6 +112,11 @@ type Options struct {
 	Sources int
 	// Dialers is the number of connections opened at once; default DefaultDialers.
 	Dialers int
+	// Channel adds, to each client count of the fanout scenario, a run through a certified
+	// channel (docs/PROTOCOL.md §12): the canister publishes each message once to a channel
+	// every client subscribes to, and the gateway polls the channel once and fans it out. Its
+	// clients are the Go SDK's (every message verified, in order, whatever Verify says).
+	Channel bool
 	// NoBaseline skips the baseline runs of the fanout scenario (and its ratios).
 	NoBaseline bool
 	// RoundTime is the replica's time between rounds (replica.Config.RoundTime); 0 runs a round
