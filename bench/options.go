@@ -187,6 +187,10 @@ func (o Options) withDefaults(scenario string) (Options, error) {
 	if o.RunTimeout == 0 && scenario == ScenarioSoak {
 		o.RunTimeout = o.Duration + 3*time.Minute
 	}
+	if o.RunTimeout == 0 && scenario == ScenarioIdle {
+		// Opening is bound by the IC's ws_open calls: a few hundred per second here.
+		o.RunTimeout = DefaultRunTimeout + time.Duration(o.Conns)*10*time.Millisecond
+	}
 	if o.RunTimeout == 0 {
 		o.RunTimeout = DefaultRunTimeout
 	}

@@ -50,7 +50,7 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.DurationVar(&o.PollInterval, "poll-interval", 0, "gateway: wait between polls of a canister whose last batch was not full (default: the gateway's, 100ms)")
 	fs.IntVar(&o.SendQueue, "send-queue", 0, "gateway and baseline: messages queued per client (default: the gateway's, 256)")
 	fs.StringVar(&o.ProfileDir, "profile", "", "directory for CPU profiles of the gateway, the replica and the load over each measurement")
-	fs.DurationVar(&o.RunTimeout, "timeout", 0, "bound of each run (one client count; default 110s, soak: --duration + 3m)")
+	fs.DurationVar(&o.RunTimeout, "timeout", 0, "bound of each run (one client count; default 110s; idle: 110s + 10ms per connection; soak: --duration + 3m)")
 	fs.Usage = func() {
 		out := fs.Output()
 		fmt.Fprintln(out, "Usage: icws bench <scenario> [flags]")
