@@ -49,6 +49,11 @@ func Run(ctx context.Context, scenario string, opts Options) (*Report, error) {
 					return nil, err
 				}
 			}
+			if scenario == ScenarioFanout && o.Centrifugo != "" {
+				if row.Centrifugo, err = runFanout(ctx, &o, p, "centrifugo", c); err != nil {
+					return nil, err
+				}
+			}
 			if b := row.Baseline; b != nil {
 				row.Ratio = ratios(row.Gateway, b)
 				row.ChannelRatio = ratios(row.Channel, b)

@@ -162,6 +162,8 @@ func runFanout(ctx context.Context, o *Options, p *progress, kind string, client
 		t, err = baselineTarget(ctx, o, clients)
 	case "channel":
 		t, err = channelTarget(ctx, o, clients)
+	case "centrifugo":
+		t, err = centrifugoTarget(ctx, o, clients)
 	default:
 		t, err = gatewayTarget(ctx, o, clients)
 	}
@@ -231,7 +233,11 @@ func runFanout(ctx context.Context, o *Options, p *progress, kind string, client
 	}
 	sending.Store(true)
 
-	stopProfiles, err := startProfiles(ctx, o, fmt.Sprintf("fanout-%s-%d", t.name, clients), t.server, t.replica)
+	profiled := t.server
+	if t.name == "centrifugo" {
+		profiled = nil // not a process of ours that takes commands
+	}
+	stopProfiles, err := startProfiles(ctx, o, fmt.Sprintf("fanout-%s-%d", t.name, clients), profiled, t.replica)
 	if err != nil {
 		return nil, err
 	}

@@ -45,6 +45,10 @@ func fanoutGoals(o *Options, row *FanoutRow) []string {
 		}
 		r := ratio(g.PerSecond, b.PerSecond)
 		goals = append(goals, fmt.Sprintf("%d clients, %s: %.3g× bare msg/s (goal ≥ %g×: %s)", row.Clients, g.Server, r, GoalFanoutRatio, met(r >= GoalFanoutRatio)))
+		if c := row.Centrifugo; c != nil {
+			r := ratio(g.PerSecond, c.PerSecond)
+			goals = append(goals, fmt.Sprintf("%d clients, %s: %.0f msg/s, %.3g× Centrifugo's %.0f (goal ≥ 1×: %s)", row.Clients, g.Server, g.PerSecond, r, c.PerSecond, met(r >= 1)))
+		}
 		added := g.Latency.P99 - b.Latency.P99
 		bound := ms(wait) + g.PollMillis + ms(goalLatencySlack)
 		goals = append(goals, fmt.Sprintf("%d clients, %s: p99 %.1f ms, %.1f ms above bare (goal ≤ poll wait %.0f + query RTT %.1f + 2 = %.1f ms: %s)",

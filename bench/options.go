@@ -117,6 +117,9 @@ type Options struct {
 	// every client subscribes to, and the gateway polls the channel once and fans it out. Its
 	// clients are the Go SDK's (every message verified, in order, whatever Verify says).
 	Channel bool
+	// Centrifugo, if set, is the path of a Centrifugo binary (v6): each client count of the
+	// fanout scenario also runs through it, started by the bench on loopback (bench/centrifugo.go).
+	Centrifugo string
 	// NoBaseline skips the baseline runs of the fanout scenario (and its ratios).
 	NoBaseline bool
 	// RoundTime is the replica's time between rounds (replica.Config.RoundTime); 0 runs a round

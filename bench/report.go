@@ -83,6 +83,8 @@ type FanoutRow struct {
 	// to the baseline.
 	Channel      *FanoutResult `json:"channel,omitempty"`
 	ChannelRatio *Ratio        `json:"channel_ratio,omitempty"`
+	// Centrifugo is the run through Centrifugo (Options.Centrifugo), a second bare baseline.
+	Centrifugo *FanoutResult `json:"centrifugo,omitempty"`
 	// Goals are issue 15's goals beside the figures, each with its verdict.
 	Goals []string `json:"goals,omitempty"`
 }
@@ -283,12 +285,12 @@ func (r *Report) WriteTable(w io.Writer) error {
 	case len(r.Fanout) > 0:
 		fmt.Fprintln(tw, "clients\tserver\tmsgs\tmsg/s\tp50 ms\tp95 ms\tp99 ms\tserver CPU s\tµs CPU/msg\treplica CPU s\tload CPU s\tserver RSS MiB\topen s\t")
 		for _, row := range r.Fanout {
-			for _, f := range []*FanoutResult{row.Gateway, row.Channel, row.Baseline} {
+			for _, f := range []*FanoutResult{row.Gateway, row.Channel, row.Baseline, row.Centrifugo} {
 				if f == nil {
 					continue
 				}
 				rep := "-"
-				if f.Server != "baseline" {
+				if f.Server == "gateway" || f.Server == "channel" {
 					rep = fmt.Sprintf("%.2f", f.ReplicaCPU)
 				}
 				fmt.Fprintf(tw, "%d\t%s\t%d\t%.0f\t%.1f\t%.1f\t%.1f\t%.2f\t%.1f\t%s\t%.2f\t%.1f\t%.1f\t\n",

@@ -43,6 +43,7 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.IntVar(&o.Sources, "sources", 0, "loopback source addresses 127.0.0.1, .2, … (default: one per 10000 connections)")
 	fs.IntVar(&o.Dialers, "dialers", bench.DefaultDialers, "connections opened at once")
 	fs.BoolVar(&o.Channel, "channel", false, "fanout: also fan out through a certified channel (the canister publishes each message once; the gateway polls the channel once), beside the per-client run and the baseline")
+	fs.StringVar(&o.Centrifugo, "centrifugo", "", "fanout: also broadcast through the Centrifugo v6 binary at this path, started on loopback (docs/BENCHMARKS.md: build it apart)")
 	fs.BoolVar(&o.NoBaseline, "no-baseline", false, "fanout: skip the baseline runs and the ratios")
 	fs.DurationVar(&o.Outage, "outage", bench.DefaultOutage, "outage: how long the replica stays stopped")
 	fs.BoolVar(&o.Graceful, "graceful", false, "failover: SIGTERM gateway A (1001, ws_close), restart it, then SIGTERM B (a rolling restart) instead of kill -9 A")
