@@ -343,7 +343,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 		if !s.NoGrowth {
 			verdict = "GROWTH"
 		}
-		fmt.Fprintf(tw, "%s: RSS last/first %.2f×, slope %.2f MiB/min; goroutines %+d\t\n", verdict, s.RSSGrowth, s.RSSSlope, s.GoroutineGrowth)
+		fmt.Fprintf(tw, "%s over the second half: RSS last/first %.2f×, slope %.2f MiB/min; goroutines %+d\t\n", verdict, s.RSSGrowth, s.RSSSlope, s.GoroutineGrowth)
 	}
 	if a := r.Abuse; a != nil {
 		fmt.Fprintln(tw, "good client\tround trips\tp50 ms\tp99 ms\tmax ms\t")

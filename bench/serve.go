@@ -55,7 +55,7 @@ type reply struct {
 // replica hosting the load canister, the gateway, or the baseline broadcast server. It listens on
 // a free loopback port and writes one JSON line on stdout saying where. Then it obeys line
 // commands on stdin, answering each with a JSON line: "profile PATH" starts a CPU profile,
-// "stop-profile" ends it, "stats" collects garbage and reports the Go heap in use and the
+// "stop-profile" ends it, "goroutines PATH" writes the goroutine profile (aggregated by stack), "stats" collects garbage and reports the Go heap in use and the
 // goroutines, "metrics" returns the gateway's metrics. It stops when stdin ends (so it never
 // outlives the bench) or ctx is canceled.
 func Serve(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) error {
@@ -272,6 +272,17 @@ func control(ctx context.Context, stdin io.Reader, stdout io.Writer, metrics htt
 				r.Error = err.Error()
 			}
 			prof, r.OK = nil, r.Error == ""
+		case "goroutines":
+			// The goroutine profile, aggregated by stack (debug=1), for the soak's growth check.
+			f, err := os.Create(arg)
+			if err == nil {
+				err = errors.Join(pprof.Lookup("goroutine").WriteTo(f, 1), f.Close())
+			}
+			if err != nil {
+				r.Error = err.Error()
+				break
+			}
+			r.OK = true
 		case "stats":
 			runtime.GC() // the live heap, not what awaits collection
 			var ms runtime.MemStats
