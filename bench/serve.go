@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/icws/icws/bench/canister"
+	"github.com/icws/icws/cdk"
 	"github.com/icws/icws/gateway"
 	"github.com/icws/icws/ic/candid"
 	"github.com/icws/icws/ic/identity"
@@ -76,6 +77,7 @@ func Serve(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer
 		logLevel     = fs.String("log-level", "warn", "log level of the server")
 		listen       = fs.String("listen", "127.0.0.1:0", "loopback address to listen on (a restarted server takes its old one)")
 		stateDir     = fs.String("state-dir", "", "replica: Config.StateDir, where the whole state is kept (a restart goes on from it)")
+		heartbeat    = fs.Duration("heartbeat", 0, "replica: the load canister's heartbeat interval (0: canister.HeartbeatInterval)")
 	)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -106,8 +108,12 @@ func Serve(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer
 		if err := checkLoopback(*listen); err != nil {
 			return err
 		}
+		newCanister := canister.New
+		if *heartbeat > 0 {
+			newCanister = func() *cdk.Canister { return canister.NewHeartbeat(*heartbeat) }
+		}
 		r, err := replica.Start(ctx, replica.Config{
-			Canisters: []replica.CanisterSpec{{Name: "bench", New: canister.New, Arg: arg}},
+			Canisters: []replica.CanisterSpec{{Name: "bench", New: newCanister, Arg: arg}},
 			RoundTime: *roundTime,
 			Addr:      *listen,
 			StateDir:  *stateDir,
