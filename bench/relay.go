@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/icws/icws/bench/canister"
@@ -87,9 +88,10 @@ func runRelay(ctx context.Context, o *Options, p *progress) (*RelayReport, error
 	hb := o.HeartbeatInterval
 	bound := relayBoundFactor * hb
 	rep := &RelayReport{HeartbeatMs: ms(hb), HeartbeatTimeoutMs: ms(bound), MaxMessageAgeMs: ms(bound)}
-	var current string
+	var current atomic.Value // the trial running, for the progress line
+	current.Store("starting")
 	start := time.Now()
-	p.set(func() string { return fmt.Sprintf("relay: %s | %.0fs", current, time.Since(start).Seconds()) })
+	p.set(func() string { return fmt.Sprintf("relay: %s | %.0fs", current.Load(), time.Since(start).Seconds()) })
 	for _, name := range []string{RelaySilent, RelayWithhold, RelaySwallow, RelayHonest} {
 		trials := o.Trials
 		if name == RelayHonest {
@@ -97,7 +99,7 @@ func runRelay(ctx context.Context, o *Options, p *progress) (*RelayReport, error
 		}
 		res := RelayResult{Relay: name, Trials: trials, From: relayFrom(name)}
 		for i := range trials {
-			current = fmt.Sprintf("%s %d/%d", name, i+1, trials)
+			current.Store(fmt.Sprintf("%s %d/%d", name, i+1, trials))
 			took, detail, err := relayTrial(ctx, e, o, name, bound)
 			if err != nil {
 				return nil, fmt.Errorf("bench: relay %s, trial %d: %w", name, i+1, err)
@@ -147,7 +149,7 @@ func relayPolicy(name string) func() relay.Policy {
 // reported Withheld (from relayFrom) and the error's detail; "" when it reported nothing (only
 // the honest relay may, after 3 × bound). Any other error of the client fails the trial.
 func relayTrial(ctx context.Context, e *icEnv, o *Options, name string, bound time.Duration) (time.Duration, string, error) {
-	rl := &relay.Relay{Target: e.gatewayURL, Policy: relayPolicy(name)}
+	rl := &relay.Relay{Target: e.gatewayURL, Policy: relayPolicy(name), DrainSilenced: true}
 	url, stop, err := serveHTTP(ctx, "127.0.0.1:0", rl, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return 0, "", err

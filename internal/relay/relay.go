@@ -119,6 +119,11 @@ type Relay struct {
 	Policy func() Policy
 	// Dialer dials the gateway; nil is ws.DefaultDialer.
 	Dialer *ws.Dialer
+	// DrainSilenced keeps reading (and discarding) the gateway's frames once a policy silenced
+	// them, so that the gateway's pings are answered and it keeps the connection, as a gateway
+	// that withholds on purpose would. Leave it off in a synctest bubble: a goroutine reading a
+	// real socket is not durably blocked, so the bubble's clock would never jump.
+	DrainSilenced bool
 
 	wg sync.WaitGroup
 	mu sync.Mutex
@@ -206,8 +211,8 @@ func (r *Relay) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 
 // copy relays src's frames to dst under decide until src ends or dst fails; down says src is the
 // gateway. A src that ends with a close code passes it on to dst. Once decide silences, the
-// gateway's side is no longer read (its frames wait in the socket); the client's is still read,
-// and its frames discarded, so that its socket stays open.
+// gateway's side is no longer read (its frames wait in the socket) unless DrainSilenced; the
+// client's is still read, and its frames discarded, so that its socket stays open.
 func (r *Relay) copy(src, dst *ws.Conn, decide func(*Frame) Action, down bool) {
 	decode := decodeUp
 	if down {
@@ -245,7 +250,7 @@ func (r *Relay) copy(src, dst *ws.Conn, decide func(*Frame) Action, down bool) {
 			continue
 		case Silence:
 			r.mark(false)
-			if down {
+			if down && !r.DrainSilenced {
 				return
 			}
 			silent = true
