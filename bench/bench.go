@@ -7,7 +7,7 @@ import (
 )
 
 // Run runs a scenario (ScenarioFanout, ScenarioUpstream, ScenarioIdle, ScenarioBaseline,
-// ScenarioFailover, ScenarioOutage, ScenarioRestart, ScenarioSoak or ScenarioAbuse) and
+// ScenarioFailover, ScenarioOutage, ScenarioRestart, ScenarioSoak, ScenarioAbuse or ScenarioRelay) and
 // returns its report. Every run starts its own server processes through opts.Launcher and ends
 // them, and is bounded by opts.RunTimeout; a message that is lost, repeated, out of order or fails
 // a check fails the run.
@@ -101,8 +101,12 @@ func Run(ctx context.Context, scenario string, opts Options) (*Report, error) {
 		if r.Abuse, err = runAbuse(ctx, &o, p); err != nil {
 			return nil, err
 		}
+	case ScenarioRelay:
+		if r.Relay, err = runRelay(ctx, &o, p); err != nil {
+			return nil, err
+		}
 	default:
-		return nil, fmt.Errorf("bench: unknown scenario %q (want fanout, upstream, idle, baseline, failover, outage, restart, soak or abuse)", scenario)
+		return nil, fmt.Errorf("bench: unknown scenario %q (want fanout, upstream, idle, baseline, failover, outage, restart, soak, abuse or relay)", scenario)
 	}
 	r.Seconds = round(time.Since(start).Seconds(), 1)
 	return r, nil

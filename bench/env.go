@@ -42,6 +42,9 @@ func startIC(ctx context.Context, o *Options) (e *icEnv, err error) {
 		}
 	}()
 	e.replicaArgs = []string{"--owner", id.Sender().String(), "--round-time", o.RoundTime.String()}
+	if o.HeartbeatInterval > 0 {
+		e.replicaArgs = append(e.replicaArgs, "--heartbeat", o.HeartbeatInterval.String())
+	}
 	if o.stateDir != "" {
 		e.replicaArgs = append(e.replicaArgs, "--state-dir", o.stateDir)
 	}

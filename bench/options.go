@@ -20,11 +20,12 @@ const (
 	ScenarioRestart  = "restart"
 	ScenarioSoak     = "soak"
 	ScenarioAbuse    = "abuse"
+	ScenarioRelay    = "relay"
 )
 
 // Scenarios lists the scenarios in the order `icws bench` documents them.
 func Scenarios() []string {
-	return []string{ScenarioFanout, ScenarioUpstream, ScenarioIdle, ScenarioBaseline, ScenarioFailover, ScenarioOutage, ScenarioRestart, ScenarioSoak, ScenarioAbuse}
+	return []string{ScenarioFanout, ScenarioUpstream, ScenarioIdle, ScenarioBaseline, ScenarioFailover, ScenarioOutage, ScenarioRestart, ScenarioSoak, ScenarioAbuse, ScenarioRelay}
 }
 
 // Defaults of Options, chosen so that each scenario runs in well under two minutes on a 2-core
@@ -122,6 +123,11 @@ type Options struct {
 	Centrifugo string
 	// NoBaseline skips the baseline runs of the fanout scenario (and its ratios).
 	NoBaseline bool
+	// HeartbeatInterval is the load canister's heartbeat interval; default
+	// canister.HeartbeatInterval (relay: DefaultRelayHeartbeat).
+	HeartbeatInterval time.Duration
+	// Trials is how many times the relay scenario runs each relay; default DefaultRelayTrials.
+	Trials int
 	// RoundTime is the replica's time between rounds (replica.Config.RoundTime); 0 runs a round
 	// as soon as work is queued, 1s imitates mainnet.
 	RoundTime time.Duration
@@ -166,11 +172,17 @@ func (o Options) withDefaults(scenario string) (Options, error) {
 	if o.Outage == 0 {
 		o.Outage = DefaultOutage
 	}
-	if o.Rate < 0 || o.Outage < 0 || o.Messages < 0 || o.Window < 0 || o.Duration < 0 || o.SendEvery < 0 || o.AbuseScale < 0 || o.SampleEvery < 0 || o.RoundTime < 0 || o.Conns < 0 || o.Hold < 0 || o.Sources < 0 || o.Dialers < 0 {
+	if o.Rate < 0 || o.Outage < 0 || o.Messages < 0 || o.Window < 0 || o.Duration < 0 || o.SendEvery < 0 || o.AbuseScale < 0 || o.SampleEvery < 0 || o.RoundTime < 0 || o.HeartbeatInterval < 0 || o.Trials < 0 || o.Conns < 0 || o.Hold < 0 || o.Sources < 0 || o.Dialers < 0 {
 		return o, errors.New("bench: negative option")
 	}
 	if scenario == ScenarioUpstream && o.Rate == 0 {
 		o.Rate = DefaultUpstreamRate
+	}
+	if scenario == ScenarioRelay && o.HeartbeatInterval == 0 {
+		o.HeartbeatInterval = DefaultRelayHeartbeat
+	}
+	if o.Trials == 0 {
+		o.Trials = DefaultRelayTrials
 	}
 	if o.Duration == 0 && scenario == ScenarioSoak {
 		o.Duration = DefaultSoakDuration

@@ -36,6 +36,8 @@ type Report struct {
 	Soak []SoakResult `json:"soak,omitempty"`
 	// Abuse is the abuse run.
 	Abuse *AbuseResult `json:"abuse,omitempty"`
+	// Relay is the relay run: the malicious relays' time to detection.
+	Relay *RelayReport `json:"relay,omitempty"`
 	// Seconds is how long the whole scenario took.
 	Seconds float64 `json:"seconds"`
 }
@@ -360,7 +362,14 @@ func (r *Report) WriteTable(w io.Writer) error {
 		if !s.NoGrowth {
 			verdict = "GROWTH"
 		}
-		fmt.Fprintf(tw, "%s: RSS last/first %.2f×, slope %.2f MiB/min; goroutines %+d\t\n", verdict, s.RSSGrowth, s.RSSSlope, s.GoroutineGrowth)
+		fmt.Fprintf(tw, "%s over the second half: RSS last/first %.2f×, slope %.2f MiB/min; goroutines %+d\t\n", verdict, s.RSSGrowth, s.RSSSlope, s.GoroutineGrowth)
+	}
+	if rr := r.Relay; rr != nil {
+		fmt.Fprintf(tw, "heartbeat %.0f ms; client HeartbeatTimeout %.0f ms, MaxMessageAge %.0f ms\t\n", rr.HeartbeatMs, rr.HeartbeatTimeoutMs, rr.MaxMessageAgeMs)
+		fmt.Fprintln(tw, "relay\tdetected\tfrom\tdetection ms\tslowest / heartbeat\t")
+		for _, x := range rr.Relays {
+			fmt.Fprintf(tw, "%s\t%d/%d\t%s\t%v\t%.2f\t\n", x.Relay, x.Detected, x.Trials, x.From, x.Detection, x.Ratio)
+		}
 	}
 	if a := r.Abuse; a != nil {
 		fmt.Fprintln(tw, "good client\tround trips\tp50 ms\tp99 ms\tmax ms\t")

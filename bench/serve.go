@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/icws/icws/bench/canister"
+	"github.com/icws/icws/cdk"
 	"github.com/icws/icws/gateway"
 	"github.com/icws/icws/ic/candid"
 	"github.com/icws/icws/ic/identity"
@@ -55,7 +56,7 @@ type reply struct {
 // replica hosting the load canister, the gateway, or the baseline broadcast server. It listens on
 // a free loopback port and writes one JSON line on stdout saying where. Then it obeys line
 // commands on stdin, answering each with a JSON line: "profile PATH" starts a CPU profile,
-// "stop-profile" ends it, "stats" collects garbage and reports the Go heap in use and the
+// "stop-profile" ends it, "goroutines PATH" writes the goroutine profile (aggregated by stack), "stats" collects garbage and reports the Go heap in use and the
 // goroutines, "metrics" returns the gateway's metrics. It stops when stdin ends (so it never
 // outlives the bench) or ctx is canceled.
 func Serve(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) error {
@@ -76,6 +77,7 @@ func Serve(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer
 		logLevel     = fs.String("log-level", "warn", "log level of the server")
 		listen       = fs.String("listen", "127.0.0.1:0", "loopback address to listen on (a restarted server takes its old one)")
 		stateDir     = fs.String("state-dir", "", "replica: Config.StateDir, where the whole state is kept (a restart goes on from it)")
+		heartbeat    = fs.Duration("heartbeat", 0, "replica: the load canister's heartbeat interval (0: canister.HeartbeatInterval)")
 	)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -106,8 +108,12 @@ func Serve(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer
 		if err := checkLoopback(*listen); err != nil {
 			return err
 		}
+		newCanister := canister.New
+		if *heartbeat > 0 {
+			newCanister = func() *cdk.Canister { return canister.NewHeartbeat(*heartbeat) }
+		}
 		r, err := replica.Start(ctx, replica.Config{
-			Canisters: []replica.CanisterSpec{{Name: "bench", New: canister.New, Arg: arg}},
+			Canisters: []replica.CanisterSpec{{Name: "bench", New: newCanister, Arg: arg}},
 			RoundTime: *roundTime,
 			Addr:      *listen,
 			StateDir:  *stateDir,
@@ -272,6 +278,17 @@ func control(ctx context.Context, stdin io.Reader, stdout io.Writer, metrics htt
 				r.Error = err.Error()
 			}
 			prof, r.OK = nil, r.Error == ""
+		case "goroutines":
+			// The goroutine profile, aggregated by stack (debug=1), for the soak's growth check.
+			f, err := os.Create(arg)
+			if err == nil {
+				err = errors.Join(pprof.Lookup("goroutine").WriteTo(f, 1), f.Close())
+			}
+			if err != nil {
+				r.Error = err.Error()
+				break
+			}
+			r.OK = true
 		case "stats":
 			runtime.GC() // the live heap, not what awaits collection
 			var ms runtime.MemStats

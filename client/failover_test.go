@@ -18,6 +18,7 @@ import (
 	"github.com/icws/icws/agent"
 	"github.com/icws/icws/canisters/chat"
 	"github.com/icws/icws/client"
+	"github.com/icws/icws/internal/relay"
 	"github.com/icws/icws/protocol"
 )
 
@@ -293,13 +294,13 @@ func testFailoverSynctest(t *testing.T, e *env) {
 			synctest.Test(t, func(t *testing.T) {
 				clk.fake = time.Now()
 				listeners := map[string]*pipeListener{}
-				for host, relay := range map[string]*silentRelay{
-					"a.test:80": {target: gwA},
-					"b.test:80": {target: gwB, pass: func(*proxyFrame) bool { return true }},
+				for host, rl := range map[string]*relay.Relay{
+					"a.test:80": {Target: gwA, Policy: relay.SilentFromStart},
+					"b.test:80": {Target: gwB},
 				} {
 					l := newPipeListener()
 					listeners[host] = l
-					srv := &http.Server{Handler: relay}
+					srv := &http.Server{Handler: rl}
 					served := make(chan struct{})
 					go func() {
 						defer close(served)
@@ -308,6 +309,7 @@ func testFailoverSynctest(t *testing.T, e *env) {
 					defer func() {
 						_ = srv.Close()
 						<-served
+						rl.Wait()
 					}()
 				}
 				dialer := &ws.Dialer{HandshakeTimeout: 10 * time.Second, NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {

@@ -16,7 +16,7 @@ import (
 
 	"github.com/icws/icws/agent"
 	"github.com/icws/icws/client"
-	"github.com/icws/icws/protocol"
+	"github.com/icws/icws/internal/relay"
 )
 
 // The tests of this file run the client in a synctest bubble, in front of a real replica and
@@ -70,78 +70,6 @@ type pipeAddr struct{}
 func (pipeAddr) Network() string { return "pipe" }
 func (pipeAddr) String() string  { return "pipe" }
 
-// silentRelay is a gateway that falls silent on purpose: it relays between a client (on a
-// pipeListener) and a real gateway, passes the client's frames on, and passes the gateway's
-// frames to the client until pass refuses one. From then on it withholds everything (heartbeats
-// included) and stops reading from the gateway, but keeps the client's socket open. A nil pass
-// is silent from the start.
-type silentRelay struct {
-	target string
-	pass   func(f *proxyFrame) bool
-	wg     sync.WaitGroup
-
-	mu sync.Mutex
-	// passed is when the relay last passed a frame to the client (zero: never).
-	passed time.Time
-}
-
-// lastPassed returns when the relay last passed a frame to the client, or zero.
-func (r *silentRelay) lastPassed() time.Time {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.passed
-}
-
-func (r *silentRelay) ServeHTTP(w http.ResponseWriter, req *http.Request) {
-	up := ws.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
-	cconn, err := up.Upgrade(w, req, nil)
-	if err != nil {
-		return
-	}
-	defer cconn.Close()
-	gconn, _, err := ws.DefaultDialer.Dial(r.target, nil)
-	if err != nil {
-		_ = cconn.WriteMessage(ws.CloseMessage, ws.FormatCloseMessage(ws.CloseInternalServerErr, "relay: "+err.Error()))
-		return
-	}
-	defer gconn.Close()
-	if r.pass != nil {
-		r.wg.Add(1)
-		go func() { // gateway → client, until pass refuses a frame
-			defer r.wg.Done()
-			for {
-				typ, data, err := gconn.ReadMessage()
-				if err != nil {
-					return
-				}
-				f := &proxyFrame{data: data}
-				if cm, err := protocol.DecodeCertMessage(data); err == nil {
-					f.key = cm.Key
-					f.msg, _ = protocol.DecodeWebsocketMessage(cm.Val)
-				}
-				if !r.pass(f) {
-					return // silent from now on; the client's socket stays open
-				}
-				if err := cconn.WriteMessage(typ, data); err != nil {
-					return
-				}
-				r.mu.Lock()
-				r.passed = time.Now()
-				r.mu.Unlock()
-			}
-		}()
-	}
-	for { // client → gateway, until the client closes
-		typ, data, err := cconn.ReadMessage()
-		if err != nil {
-			break
-		}
-		_ = gconn.WriteMessage(typ, data) // the gateway may have given up on the silent relay
-	}
-	_ = gconn.Close()
-	r.wg.Wait()
-}
-
 // bubbleClock is the real time in a synctest bubble: the real time at which the bubble started
 // plus the bubble's fake time since then, so that the replica's certificates and timestamps are
 // checked against a clock that moves with the bubble's.
@@ -159,22 +87,14 @@ func (c *bubbleClock) Now() time.Time { return c.real.Add(time.Since(c.fake)) }
 // never fails.
 func TestSilentGatewaySynctest(t *testing.T) {
 	const timeout = 75 * time.Second
-	withholdSixth := func() func(f *proxyFrame) bool {
-		return func(f *proxyFrame) bool { return f.text() != "m5 ping" }
-	}
-	afterHeartbeat := func() func(f *proxyFrame) bool {
-		var beat bool
-		return func(f *proxyFrame) bool {
-			pass := !beat
-			beat = beat || f.msg.Service
-			return pass
-		}
-	}
+	// The echo canister's application messages: "ping" at the open, then "m0 ping" … "m4 ping";
+	// "m5 ping" is withheld.
+	withholdSixth := func() relay.Policy { return relay.WithholdAfter(6) }
 	const open, beats = "of opening the connection", "although the canister sends heartbeats"
 	tests := []struct {
 		name string
-		pass func() func(f *proxyFrame) bool // nil: silent from the start
-		fast bool                            // the fastecho canister (heartbeats every second, no "ping" at open), not echo
+		pass func() relay.Policy // nil: silent from the start
+		fast bool                // the fastecho canister (heartbeats every second, no "ping" at open), not echo
 		// sends are the messages sent, one at a time, each reply received before the next (the
 		// last reply is withheld).
 		sends   int
@@ -185,7 +105,7 @@ func TestSilentGatewaySynctest(t *testing.T) {
 		{"silent from the start, 60 s", nil, false, 0, 60 * time.Second, open},
 		{"withhold the sixth then silent", withholdSixth, false, 6, 0, beats},
 		{"withhold the sixth then silent, 60 s", withholdSixth, false, 6, 60 * time.Second, beats},
-		{"silent after the first heartbeat", afterHeartbeat, true, 0, 3 * time.Second, beats},
+		{"silent after the first heartbeat", relay.SilentAfterHeartbeat, true, 0, 3 * time.Second, beats},
 		{"silent from the start, no timeout", nil, false, 0, -1, ""},
 	}
 	e := newEnv(t)
@@ -204,11 +124,11 @@ func TestSilentGatewaySynctest(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				clk.fake = time.Now()
 				l := newPipeListener()
-				relay := &silentRelay{target: gw}
+				rl := &relay.Relay{Target: gw, Policy: relay.SilentFromStart}
 				if tt.pass != nil {
-					relay.pass = tt.pass()
+					rl.Policy = tt.pass
 				}
-				srv := &http.Server{Handler: relay}
+				srv := &http.Server{Handler: rl}
 				served := make(chan struct{})
 				go func() {
 					defer close(served)
@@ -217,6 +137,7 @@ func TestSilentGatewaySynctest(t *testing.T) {
 				defer func() {
 					_ = srv.Close()
 					<-served
+					rl.Wait()
 				}()
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 				defer cancel()
@@ -261,7 +182,7 @@ func TestSilentGatewaySynctest(t *testing.T) {
 				ve := recvErr(t, ctx, c, client.Withheld)
 				// The silence counts from the last frame passed, or from the open.
 				from := opened
-				if p := relay.lastPassed(); !p.IsZero() {
+				if p := rl.LastPassed(); !p.IsZero() {
 					from = p
 				}
 				took := time.Since(from)

@@ -10,15 +10,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
-
-	"github.com/gorilla/websocket"
 
 	"github.com/icws/icws/canisters/echo"
 	"github.com/icws/icws/gateway"
 	"github.com/icws/icws/ic/identity"
+	"github.com/icws/icws/internal/relay"
 	"github.com/icws/icws/protocol"
 	"github.com/icws/icws/replica"
 )
@@ -27,78 +25,25 @@ import (
 // -silent-timeout=75s to measure with the default.
 var silentTimeout = flag.Duration("silent-timeout", 2*time.Second, "heartbeatTimeoutMs of the browser client in TestBrowserSilentGateway")
 
-// silentRelay is a gateway that falls silent on purpose, in front of a real gateway, and keeps
-// the browser's socket open. Its path is the mode: /silent withholds every canister frame from the
-// start; /withhold-sixth passes them until the echo reply "m5 ping", and withholds it and every
-// later frame (heartbeats too). It passes the browser's frames on.
-type silentRelay struct {
-	target string
-	up     websocket.Upgrader
-	wg     sync.WaitGroup
-}
-
-func (p *silentRelay) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	mode := strings.TrimPrefix(r.URL.Path, "/")
-	if mode != "silent" && mode != "withhold-sixth" {
-		http.Error(w, "relay: unknown mode "+mode, http.StatusNotFound)
-		return
-	}
-	h := http.Header{}
-	if o := r.Header.Get("Origin"); o != "" {
-		h.Set("Origin", o)
-	}
-	up, res, err := websocket.DefaultDialer.DialContext(r.Context(), p.target, h)
-	if err != nil {
-		status := http.StatusBadGateway
-		if res != nil {
-			status = res.StatusCode
-		}
-		http.Error(w, "relay: "+err.Error(), status)
-		return
-	}
-	defer up.Close()
-	down, err := p.up.Upgrade(w, r, nil)
-	if err != nil {
-		return
-	}
-	defer down.Close()
-	p.wg.Add(1)
-	go func() { // gateway → browser: read everything (the gateway's pings are answered), pass some
-		defer p.wg.Done()
-		silent := mode == "silent"
-		for {
-			typ, data, err := up.ReadMessage()
-			if err != nil {
-				return
-			}
-			if !silent && typ == websocket.BinaryMessage {
-				if cm, err := protocol.DecodeCertMessage(data); err == nil {
-					if m, err := protocol.DecodeWebsocketMessage(cm.Val); err == nil && !m.Service {
-						if am, err := protocol.DecodeAppMessage(m.Message); err == nil && am.Text == "m5 ping" {
-							silent = true
-						}
-					}
+// silentRelays are gateways that fall silent on purpose (internal/relay), in front of a real
+// gateway, keeping the browser's socket open and answering the gateway's pings. The path is the
+// mode: /silent withholds every canister frame from the start; /withhold-sixth passes them until
+// the echo reply "m5 ping", and withholds it and every later frame (heartbeats too). Both pass
+// the browser's frames on.
+func silentRelays(target string) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/silent", &relay.Relay{Target: target, Policy: relay.SilentFromStart, DrainSilenced: true})
+	mux.Handle("/withhold-sixth", &relay.Relay{Target: target, DrainSilenced: true, Policy: func() relay.Policy {
+		return relay.Policy{Down: func(f *relay.Frame) relay.Action {
+			if f.App() {
+				if am, err := protocol.DecodeAppMessage(f.Msg.Message); err == nil && am.Text == "m5 ping" {
+					return relay.Silence
 				}
 			}
-			if silent {
-				continue
-			}
-			if err := down.WriteMessage(typ, data); err != nil {
-				return
-			}
-		}
-	}()
-	for { // browser → gateway, until the browser closes
-		typ, data, err := down.ReadMessage()
-		if err != nil {
-			break
-		}
-		if err := up.WriteMessage(typ, data); err != nil {
-			break
-		}
-	}
-	_ = up.Close()
-	p.wg.Wait()
+			return relay.Pass
+		}}
+	}})
+	return mux
 }
 
 // silentResult is what test/silent.mjs measured in one mode.
@@ -144,8 +89,7 @@ func TestBrowserSilentGateway(t *testing.T) {
 		t.Fatal(err)
 	}
 	gwSrv := httptest.NewServer(gw.Handler())
-	relay := &silentRelay{target: "ws" + strings.TrimPrefix(gwSrv.URL, "http"), up: websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}}
-	relaySrv := httptest.NewServer(relay)
+	relaySrv := httptest.NewServer(silentRelays("ws" + strings.TrimPrefix(gwSrv.URL, "http")))
 	t.Cleanup(func() {
 		relaySrv.CloseClientConnections()
 		relaySrv.Close()

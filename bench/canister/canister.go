@@ -132,14 +132,20 @@ func (b both) Begin()    { b.ws.Begin(); b.own.Begin() }
 func (b both) Commit()   { b.ws.Commit(); b.own.Commit() }
 func (b both) Rollback() { b.ws.Rollback(); b.own.Rollback() }
 
-// New returns the load canister. Its init argument is the owner, the only caller allowed to
-// broadcast (Candid: principal).
-func New() *cdk.Canister {
+// New returns the load canister with heartbeats every HeartbeatInterval. Its init argument is
+// the owner, the only caller allowed to broadcast (Candid: principal).
+func New() *cdk.Canister { return NewHeartbeat(HeartbeatInterval) }
+
+// NewHeartbeat returns the load canister with heartbeats every interval (a short one lets
+// `icws bench relay` detect a silent gateway in seconds). Its init argument is as New's.
+func NewHeartbeat(interval time.Duration) *cdk.Canister {
 	st := &state{}
 	var s *websocket.Server
 	s = websocket.New(websocket.Config{
 		MaxQueuePerGateway: MaxQueue,
-		HeartbeatInterval:  HeartbeatInterval,
+		HeartbeatInterval:  interval,
+		// Heartbeats go out at the timer's ticks: a short interval needs ticks as often.
+		TickInterval: min(interval, websocket.DefaultTickInterval),
 		OnOpen: func(ic cdk.System, client uint64) {
 			if err := s.Send(ic, client, AppendPayload(nil, Welcome, client, HeaderSize)); err != nil {
 				cdk.Trapf(ic, "bench: welcome client %d: %v", client, err)

@@ -47,6 +47,8 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.BoolVar(&o.NoBaseline, "no-baseline", false, "fanout: skip the baseline runs and the ratios")
 	fs.DurationVar(&o.Outage, "outage", bench.DefaultOutage, "outage: how long the replica stays stopped")
 	fs.BoolVar(&o.Graceful, "graceful", false, "failover: SIGTERM gateway A (1001, ws_close), restart it, then SIGTERM B (a rolling restart) instead of kill -9 A")
+	fs.DurationVar(&o.HeartbeatInterval, "heartbeat", 0, "the load canister's heartbeat interval (default 30s; relay: 2s)")
+	fs.IntVar(&o.Trials, "trials", 0, "relay: runs of each malicious relay (default 3)")
 	fs.DurationVar(&o.RoundTime, "round-time", 0, "replica: time between rounds (default 0: a round as soon as work is queued; 1s imitates mainnet)")
 	fs.DurationVar(&o.PollInterval, "poll-interval", 0, "gateway: wait between polls of a canister whose last batch was not full (default: the gateway's, 100ms)")
 	fs.IntVar(&o.SendQueue, "send-queue", 0, "gateway and baseline: messages queued per client (default: the gateway's, 256)")
@@ -70,6 +72,8 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 		fmt.Fprintln(out, "            broadcasts/s: lost, duplicated, out of order, gateway RSS and goroutines per --sample-every, p99 per interval")
 		fmt.Fprintln(out, "  abuse     a good client's round trips, quiet and while the gateway is port-scanned, sent abandoned handshakes,")
 		fmt.Fprintln(out, "            slowloris, oversized and text frames and a ping flood: p50/p99 ratio, gateway RSS before/peak/after")
+		fmt.Fprintln(out, "  relay     a Go client through malicious relays (silent from the start, withhold the sixth reply then silent,")
+		fmt.Fprintln(out, "            swallow a client message) and an honest one: time to detection, and its ratio to the heartbeat interval")
 		fmt.Fprintln(out, "\nFlags:")
 		fs.PrintDefaults()
 	}
@@ -78,7 +82,7 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 			return err
 		}
 		fs.Usage()
-		return errors.New("missing scenario (fanout, upstream, idle, baseline, failover, outage, restart, soak or abuse)")
+		return errors.New("missing scenario (fanout, upstream, idle, baseline, failover, outage, restart, soak, abuse or relay)")
 	}
 	scenario := args[0]
 	if err := fs.Parse(args[1:]); err != nil {
@@ -92,7 +96,7 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 		known = known || s == scenario
 	}
 	if !known {
-		return fmt.Errorf("unknown scenario %q (want fanout, upstream, idle, baseline, failover, outage, restart, soak or abuse)", scenario)
+		return fmt.Errorf("unknown scenario %q (want fanout, upstream, idle, baseline, failover, outage, restart, soak, abuse or relay)", scenario)
 	}
 	for _, s := range strings.Split(*clients, ",") {
 		if s = strings.TrimSpace(s); s == "" {
