@@ -294,3 +294,8 @@ export declare class ConnectError extends Error {
 export declare const CLOSE_ORIGIN_NOT_ALLOWED: 4009;
 /** What an error means for a person: what was wrong, what to do, and the detail. */
 export declare function explain(err: unknown): { title: string; todo: string; detail: string };
+
+/** The IC mainnet's API hosts, whose root key is built in (agent.MainnetHosts in Go). */
+export declare const MAINNET_HOSTS: readonly string[];
+/** Whether host (no port, any case) is a mainnet API host or a subdomain of one (agent.IsMainnetHost). */
+export declare function isMainnetHost(host: string): boolean;

@@ -30,6 +30,7 @@ import { ed25519 } from '@noble/curves/ed25519';
 
 import { CLOSE_ORIGIN_NOT_ALLOWED, CanisterClosedError, CloseError, ClosedError, ConnectError, Kind, explain, VerifyError, closeCodeReason, closeCodeReconnects, isFatal, shouldReconnect } from './errors.js';
 import { ACK_INTERVAL, FALLBACK_INTERVAL_MS, MAX_PENDING_BYTES, MAX_PENDING_FRAMES, MESSAGE_BURST, MESSAGE_RATE, Pacer } from './pacer.js';
+import { MAINNET_HOSTS, isMainnetHost } from './mainnet.js';
 import { Verifier } from './verify.js';
 import {
   decodeAppMessage,
@@ -45,6 +46,7 @@ import {
 export { CLOSE_ORIGIN_NOT_ALLOWED, CanisterClosedError, CloseError, ClosedError, ConnectError, Kind, explain, VerifyError, closeCodeReason, closeCodeReconnects, isFatal, shouldReconnect };
 export { decodeAppMessage, decodeCborMap, encodeAppMessage };
 export { Verifier };
+export { MAINNET_HOSTS, isMainnetHost };
 export { ACK_INTERVAL, FALLBACK_INTERVAL_MS, MAX_PENDING_BYTES, MAX_PENDING_FRAMES, MESSAGE_BURST, MESSAGE_RATE, Pacer };
 
 /** Defaults of the connection options. */
@@ -60,8 +62,6 @@ export const DEFAULT_HEARTBEAT_TIMEOUT_MS = 75_000;
 /** How long a sent message may stay unacknowledged by a heartbeat before recv fails with withheld. */
 export const DEFAULT_ACK_TIMEOUT_MS = 2 * 60 * 1000;
 
-/** Hosts of the IC mainnet API, whose root key must never be fetched. */
-const MAINNET_HOSTS = ['icp-api.io', 'ic0.app', 'icp0.io'];
 
 const registerIdl = ({ IDL: I }) => I.Service({ ws_register: I.Func([I.Vec(I.Nat8)], [I.Nat64], []) });
 
@@ -244,7 +244,7 @@ export class IcWebSocket {
     if (!opts.agent && !opts.ic) throw new TypeError('icws: ic (the IC URL, for ws_register) is empty');
     if (!opts.agent && !URL.canParse(opts.ic ?? '')) throw new TypeError(`icws: ic ${JSON.stringify(opts.ic)} is not a URL`);
     if (opts.key && opts.key.length !== 32) throw new TypeError(`icws: key is ${opts.key.length} bytes, want a 32-byte Ed25519 secret key`);
-    if (!opts.agent && opts.fetchRootKey && MAINNET_HOSTS.some((h) => new URL(opts.ic ?? '').hostname.endsWith(h))) {
+    if (!opts.agent && opts.fetchRootKey && isMainnetHost(new URL(opts.ic ?? '').hostname)) {
       throw new TypeError(`icws: ${opts.ic} is the IC mainnet: its root key is built in; drop fetchRootKey`);
     }
 
