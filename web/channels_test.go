@@ -28,6 +28,38 @@ import (
 // that changes one byte of a channel frame reports it as tampered (and never its text).
 func TestChannelsNodeClient(t *testing.T) {
 	node := requireNode(t, false)
+	testChannels(t, func(cfg map[string]string) []byte {
+		c, _ := json.Marshal(cfg)
+		return runNode(t, node, 90*time.Second, "--experimental-websocket", "test/channels.mjs", string(c))
+	}, "")
+}
+
+// TestChannelsBrowser is TestChannelsNodeClient's scenario in a page of headless Chromium, with
+// the built client (web/dist/icws.js) and a gateway that allows the page's origin.
+func TestChannelsBrowser(t *testing.T) {
+	node := requireNode(t, true)
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		_, _ = w.Write([]byte("<!doctype html><title>channels</title>"))
+	})
+	mux.HandleFunc("/icws.js", func(w http.ResponseWriter, r *http.Request) { http.ServeFileFS(w, r, Assets(), "icws.js") })
+	mux.HandleFunc("/channels-run.mjs", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/javascript")
+		http.ServeFile(w, r, "test/channels-run.mjs")
+	})
+	page := httptest.NewServer(mux)
+	t.Cleanup(page.Close)
+	testChannels(t, func(cfg map[string]string) []byte {
+		cfg["page"], cfg["chromium"] = page.URL, chromiumPath
+		c, _ := json.Marshal(cfg)
+		return runNode(t, node, 2*time.Minute, "test/channels-browser.mjs", string(c))
+	}, page.URL)
+}
+
+// testChannels starts the replica, a gateway (allowing origin, if set) and the forging proxy,
+// runs the scenario with runScenario and checks what it printed.
+func testChannels(t *testing.T, runScenario func(cfg map[string]string) []byte, origin string) {
 	ctx := t.Context()
 	r, err := replica.Start(ctx, replica.Config{
 		WasmCacheDir: wasmtest.CacheDir(),
@@ -42,12 +74,16 @@ func TestChannelsNodeClient(t *testing.T) {
 	if !ok {
 		t.Fatal("no chat canister")
 	}
+	var allowed []string
+	if origin != "" {
+		allowed = []string{origin}
+	}
 	_, key, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
 	g, err := gateway.New(gateway.Config{URL: r.URL(), Identity: identity.NewEd25519(key), RootKey: r.RootKey(),
-		PollInterval: 10 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
+		PollInterval: 10 * time.Millisecond, Logger: slog.New(slog.DiscardHandler), AllowedOrigins: allowed})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,8 +121,7 @@ func TestChannelsNodeClient(t *testing.T) {
 		<-done
 	}))
 	t.Cleanup(forging.Close)
-	cfg, _ := json.Marshal(map[string]string{"gateway": gwURL, "forging": "ws" + strings.TrimPrefix(forging.URL, "http"), "ic": r.URL(), "canister": chatID.String()})
-	raw := runNode(t, node, 90*time.Second, "--experimental-websocket", "test/channels.mjs", string(cfg))
+	raw := runScenario(map[string]string{"gateway": gwURL, "forging": "ws" + strings.TrimPrefix(forging.URL, "http"), "ic": r.URL(), "canister": chatID.String()})
 	var res struct {
 		Got           map[string][]struct{ Text, Seq, Key string }
 		Errors        map[string][]struct{ Name, Kind, Message string }
