@@ -90,6 +90,17 @@ func testChannels(t *testing.T, runScenario func(cfg map[string]string) []byte, 
 	gw := httptest.NewServer(g.Handler())
 	t.Cleanup(gw.Close)
 	gwURL := "ws" + strings.TrimPrefix(gw.URL, "http")
+	_, key2, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g2, err := gateway.New(gateway.Config{URL: r.URL(), Identity: identity.NewEd25519(key2), RootKey: r.RootKey(),
+		PollInterval: 10 * time.Millisecond, Logger: slog.New(slog.DiscardHandler), AllowedOrigins: allowed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw2 := httptest.NewServer(g2.Handler())
+	t.Cleanup(gw2.Close)
 	// The forging proxy: one byte of every channel frame that holds "secret" changes.
 	up := websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
 	forging := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
@@ -121,7 +132,8 @@ func testChannels(t *testing.T, runScenario func(cfg map[string]string) []byte, 
 		<-done
 	}))
 	t.Cleanup(forging.Close)
-	raw := runScenario(map[string]string{"gateway": gwURL, "forging": "ws" + strings.TrimPrefix(forging.URL, "http"), "ic": r.URL(), "canister": chatID.String()})
+	raw := runScenario(map[string]string{"gateway": gwURL, "forging": "ws" + strings.TrimPrefix(forging.URL, "http"), "ic": r.URL(), "canister": chatID.String(),
+		"gateway2": "ws" + strings.TrimPrefix(gw2.URL, "http")})
 	var res struct {
 		Got           map[string][]struct{ Text, Seq, Key string }
 		Errors        map[string][]struct{ Name, Kind, Message string }
@@ -141,8 +153,8 @@ func testChannels(t *testing.T, runScenario func(cfg map[string]string) []byte, 
 		}
 		return out
 	}
-	if got := strings.Join(texts("A"), ","); !strings.HasPrefix(got, "one,two,three") {
-		t.Errorf("A got %q, want one,two,three first", got)
+	if got := strings.Join(texts("A"), ","); !strings.HasPrefix(got, "one,two,three,four,five,six") {
+		t.Errorf("A got %q, want one,two,three,four,five,six first (four and five posted while A moved to gateway2: nothing lost, nothing doubled)", got)
 	}
 	if got := strings.Join(texts("B"), ","); got != "one" {
 		t.Errorf("B got %q, want only one (it unsubscribed after it)", got)

@@ -68,6 +68,13 @@ export async function run(IcWebSocket, cfg) {
     conns.A.send(roomMessage('three'));
     await until('"three" at A', () => has('A', 'three'));
     await new Promise((r) => setTimeout(r, 500)); // B would have had it by now, as A and C
+    // A moves to gateway2 while B posts: A resubscribes from its next seq, nothing lost or doubled.
+    const moving = conns.A.reconnect(cfg.gateway2);
+    conns.B.send(roomMessage('four'));
+    conns.B.send(roomMessage('five'));
+    await moving;
+    conns.B.send(roomMessage('six'));
+    await until('"six" at A', () => has('A', 'six'));
     conns.A.send(roomMessage('secret'));
     await until('C rejecting the forged frame', () => out.errors.C.length > 0);
     out.subscriptions = Object.fromEntries(Object.entries(conns).map(([n, c]) => [n, c.subscriptions]));

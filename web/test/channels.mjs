@@ -5,6 +5,8 @@
 //
 // A and B subscribe to room:lobby through the gateway, C through a proxy that changes one byte
 // of every channel frame holding the text "secret". A posts "one": A and B get it, verified.
+// (After "three", A reconnects to gateway2 while B posts "four", "five", then "six": A gets
+// each once, in order, by its resubscription.)
 // B unsubscribes; A posts "two" and "three": A gets both, B neither. A posts "secret": C reports
 // a tampered VerifyError. It prints one JSON object; the Go test checks it.
 import { IcWebSocket } from '../src/icws.js';
