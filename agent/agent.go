@@ -167,6 +167,10 @@ var mainnetHosts = [...]string{"icp-api.io", "icp0.io", "ic0.app"}
 // IsMainnetHost reports whether host (a host name without port, any case) is one of the IC
 // mainnet's API hosts (icp-api.io, icp0.io, ic0.app) or a subdomain of one: hosts whose root key
 // is built in and must never be fetched.
+// MainnetHosts returns the IC mainnet's API hosts that IsMainnetHost matches (a copy). The
+// browser client's list (web/src/mainnet.js) is checked against it by web's TestMainnetHosts.
+func MainnetHosts() []string { return append([]string(nil), mainnetHosts[:]...) }
+
 func IsMainnetHost(host string) bool {
 	host = strings.ToLower(host)
 	for _, h := range mainnetHosts {

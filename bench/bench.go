@@ -44,13 +44,20 @@ func Run(ctx context.Context, scenario string, opts Options) (*Report, error) {
 					return nil, err
 				}
 			}
-			if g, b := row.Gateway, row.Baseline; g != nil && b != nil {
-				row.Ratio = &Ratio{
-					Throughput:    ratio(g.PerSecond, b.PerSecond),
-					LatencyP50:    ratio(g.Latency.P50, b.Latency.P50),
-					LatencyP99:    ratio(g.Latency.P99, b.Latency.P99),
-					CPUPerMessage: ratio(g.ServerCPUPerMessage, b.ServerCPUPerMessage),
+			if scenario == ScenarioFanout && o.Channel {
+				if row.Channel, err = runFanout(ctx, &o, p, "channel", c); err != nil {
+					return nil, err
 				}
+			}
+			if scenario == ScenarioFanout && o.Centrifugo != "" {
+				if row.Centrifugo, err = runFanout(ctx, &o, p, "centrifugo", c); err != nil {
+					return nil, err
+				}
+			}
+			if b := row.Baseline; b != nil {
+				row.Ratio = ratios(row.Gateway, b)
+				row.ChannelRatio = ratios(row.Channel, b)
+				row.Goals = fanoutGoals(&o, &row)
 			}
 			r.Fanout = append(r.Fanout, row)
 		}

@@ -112,6 +112,38 @@ func TestFanoutSmoke(t *testing.T) {
 	}
 }
 
+// TestFanoutChannelSmoke runs the fan-out through a certified channel beside the per-client run
+// and the baseline: every client receives every published message, verified and in order.
+func TestFanoutChannelSmoke(t *testing.T) {
+	r := runScenario(t, ScenarioFanout, Options{Clients: []int{3}, Messages: 9, Window: 4, Size: 40, Channel: true})
+	if len(r.Fanout) != 1 {
+		t.Fatalf("%d fanout rows, want 1", len(r.Fanout))
+	}
+	row := r.Fanout[0]
+	checkFanout(t, row.Gateway, "gateway", 3, 9)
+	checkFanout(t, row.Channel, "channel", 3, 9)
+	checkFanout(t, row.Baseline, "baseline", 3, 9)
+	if row.Ratio == nil || row.ChannelRatio == nil {
+		t.Fatalf("ratios %v, %v; want both", row.Ratio, row.ChannelRatio)
+	}
+	want := row.Channel.PerSecond / row.Baseline.PerSecond
+	if got := row.ChannelRatio.Throughput; got <= 0 || math.Abs(got-want) > want/100 {
+		t.Errorf("channel throughput ratio %v, want %.4g to three digits", got, want)
+	}
+	if g := row.Channel; g.Polls == 0 || g.Rounds == 0 {
+		t.Errorf("channel run's gateway metrics missing: %d polls, %d rounds", g.Polls, g.Rounds)
+	}
+	// Two goal lines (throughput, latency) per gateway mode, each with a verdict.
+	if len(row.Goals) != 4 {
+		t.Fatalf("goals %q, want 4", row.Goals)
+	}
+	for _, g := range row.Goals {
+		if !strings.Contains(g, "goal") || !(strings.HasSuffix(g, ": met)") || strings.HasSuffix(g, ": NOT met)")) {
+			t.Errorf("goal line %q has no goal and verdict", g)
+		}
+	}
+}
+
 func TestFanoutAtRate(t *testing.T) {
 	r := runScenario(t, ScenarioFanout, Options{Clients: []int{2}, Messages: 6, Rate: 20, NoBaseline: true})
 	if r.Fanout[0].Baseline != nil || r.Fanout[0].Ratio != nil {

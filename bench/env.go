@@ -115,6 +115,15 @@ func (e *icEnv) broadcast(ctx context.Context, count, size int) (first, clients 
 	return first, clients, nil
 }
 
+// publish publishes count messages of size bytes to the bench's certified channel
+// (canister.Channel). It returns the first one's sequence number and the channel's subscribers.
+func (e *icEnv) publish(ctx context.Context, count, size int) (first, subscribers uint64, err error) {
+	if err := e.owner.Call(ctx, e.canister, canister.MethodPublish, agent.Args{uint32(count), uint32(size)}, &first, &subscribers); err != nil {
+		return 0, 0, fmt.Errorf("bench: publish: %w", err)
+	}
+	return first, subscribers, nil
+}
+
 // latencies reads the upstream latencies the canister recorded, from index from.
 func (e *icEnv) latencies(ctx context.Context, from uint64) (samples []uint32, total uint64, err error) {
 	for {

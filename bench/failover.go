@@ -354,14 +354,21 @@ func runFailover(ctx context.Context, o *Options, p *progress, scenario string, 
 			}
 			continue
 		}
-		due := func() bool { return s-low() < window || next < len(faults) && low() >= faults[next].at }
+		// The stream stops at the next fault's broadcast until the fault is injected, so that
+		// every client still has broadcasts to receive through its new gateway after it.
+		upTo := m
+		if next < len(faults) {
+			upTo = faults[next].at
+		}
+		sendable := func() bool { return s-low() < window && s < upTo }
+		due := func() bool { return sendable() || next < len(faults) && low() >= faults[next].at }
 		if err := waitUntil(ctx, wake, due); err != nil {
 			return nil, fmt.Errorf("bench: %s, %d clients: %w", scenario, clients, causeOr(ctx, err))
 		}
-		if s-low() >= window {
+		if !sendable() {
 			continue // a fault is due first
 		}
-		n := min(window-(s-low()), m-s, max(1, canister.MaxCount/clients))
+		n := min(window-(s-low()), upTo-s, max(1, canister.MaxCount/clients))
 		first, got, err := e.broadcast(ctx, n, o.Size)
 		if err != nil {
 			return nil, fmt.Errorf("bench: %s, %d clients: %w", scenario, clients, causeOr(ctx, err))

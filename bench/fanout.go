@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -23,6 +24,9 @@ type fanoutTarget struct {
 	broadcast func(ctx context.Context, count, size int) (first, clients uint64, err error)
 	maxCount  int // most broadcasts per call
 	stop      func()
+	// ready, if set, waits until every open client can receive the broadcasts (the channel
+	// mode: until each has its subscription confirmed).
+	ready func(ctx context.Context, clients []loadClient) error
 }
 
 // gatewayTarget starts a replica and a gateway; clients open through the gateway.
@@ -47,6 +51,59 @@ func gatewayTarget(ctx context.Context, o *Options, clients int) (*fanoutTarget,
 		maxCount:  max(1, canister.MaxCount/clients),
 		stop:      e.stop,
 	}, nil
+}
+
+// channelTarget starts a replica and a gateway; clients open through the gateway with the Go SDK
+// and subscribe to the canister's certified channel, to which each broadcast is published once.
+func channelTarget(ctx context.Context, o *Options, clients int) (*fanoutTarget, error) {
+	e, err := startIC(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	src := newSources(o.sources(clients))
+	readBuffer := o.window(clients) + 16
+	return &fanoutTarget{
+		name:    "channel",
+		server:  e.gateway,
+		replica: e.replica,
+		env:     e,
+		dial: func(ctx context.Context, _ int) (loadClient, error) {
+			c, err := dialSDK(ctx, e, src.dialer(), readBuffer)
+			if err != nil {
+				return nil, err
+			}
+			if err := c.c.Subscribe(ctx, canister.Channel); err != nil {
+				c.close()
+				return nil, fmt.Errorf("subscribe to channel %q: %w", canister.Channel, err)
+			}
+			return c, nil
+		},
+		broadcast: e.publish,
+		maxCount:  canister.MaxPublish,
+		stop:      e.stop,
+		ready:     waitSubscribed,
+	}, nil
+}
+
+// waitSubscribed waits until every client's subscription to the bench's channel is confirmed:
+// messages published before a client's confirmation are not its to receive.
+func waitSubscribed(ctx context.Context, clients []loadClient) error {
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for i := 0; i < len(clients); {
+		if c, ok := clients[i].(*sdkClient); !ok {
+			return fmt.Errorf("bench: client %d of the channel run is a %T, want an SDK client", i, clients[i])
+		} else if slices.Contains(c.c.Subscriptions(), canister.Channel) {
+			i++
+			continue
+		}
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return fmt.Errorf("bench: waiting for client %d's subscription to channel %q: %w", i, canister.Channel, context.Cause(ctx))
+		}
+	}
+	return nil
 }
 
 // baselineTarget starts the baseline server.
@@ -100,9 +157,14 @@ func runFanout(ctx context.Context, o *Options, p *progress, kind string, client
 	ctx, cancelT := context.WithTimeout(ctx, o.RunTimeout)
 	defer cancelT()
 	var t *fanoutTarget
-	if kind == "baseline" {
+	switch kind {
+	case "baseline":
 		t, err = baselineTarget(ctx, o, clients)
-	} else {
+	case "channel":
+		t, err = channelTarget(ctx, o, clients)
+	case "centrifugo":
+		t, err = centrifugoTarget(ctx, o, clients)
+	default:
 		t, err = gatewayTarget(ctx, o, clients)
 	}
 	if err != nil {
@@ -164,9 +226,18 @@ func runFanout(ctx context.Context, o *Options, p *progress, kind string, client
 		return nil, fmt.Errorf("bench: fanout %s, %d clients: %w", t.name, clients, err)
 	}
 	openTime := time.Since(openStart)
+	if t.ready != nil {
+		if err := t.ready(ctx, f.clients); err != nil {
+			return nil, fmt.Errorf("bench: fanout %s, %d clients: %w", t.name, clients, causeOr(ctx, err))
+		}
+	}
 	sending.Store(true)
 
-	stopProfiles, err := startProfiles(ctx, o, fmt.Sprintf("fanout-%s-%d", t.name, clients), t.server, t.replica)
+	profiled := t.server
+	if t.name == "centrifugo" {
+		profiled = nil // not a process of ours that takes commands
+	}
+	stopProfiles, err := startProfiles(ctx, o, fmt.Sprintf("fanout-%s-%d", t.name, clients), profiled, t.replica)
 	if err != nil {
 		return nil, err
 	}

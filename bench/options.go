@@ -113,6 +113,14 @@ type Options struct {
 	Sources int
 	// Dialers is the number of connections opened at once; default DefaultDialers.
 	Dialers int
+	// Channel adds, to each client count of the fanout scenario, a run through a certified
+	// channel (docs/PROTOCOL.md §12): the canister publishes each message once to a channel
+	// every client subscribes to, and the gateway polls the channel once and fans it out. Its
+	// clients are the Go SDK's (every message verified, in order, whatever Verify says).
+	Channel bool
+	// Centrifugo, if set, is the path of a Centrifugo binary (v6): each client count of the
+	// fanout scenario also runs through it, started by the bench on loopback (bench/centrifugo.go).
+	Centrifugo string
 	// NoBaseline skips the baseline runs of the fanout scenario (and its ratios).
 	NoBaseline bool
 	// HeartbeatInterval is the load canister's heartbeat interval; default
@@ -193,6 +201,10 @@ func (o Options) withDefaults(scenario string) (Options, error) {
 	}
 	if o.RunTimeout == 0 && scenario == ScenarioSoak {
 		o.RunTimeout = o.Duration + 3*time.Minute
+	}
+	if o.RunTimeout == 0 && scenario == ScenarioIdle {
+		// Opening is bound by the IC's ws_open calls: a few hundred per second here.
+		o.RunTimeout = DefaultRunTimeout + time.Duration(o.Conns)*10*time.Millisecond
 	}
 	if o.RunTimeout == 0 {
 		o.RunTimeout = DefaultRunTimeout

@@ -81,11 +81,19 @@ type FanoutRow struct {
 	Gateway  *FanoutResult `json:"gateway,omitempty"`  // through the gateway
 	Baseline *FanoutResult `json:"baseline,omitempty"` // through the baseline server
 	Ratio    *Ratio        `json:"ratio,omitempty"`    // gateway / baseline, if both ran
+	// Channel is the run through a certified channel (Options.Channel), ChannelRatio its ratios
+	// to the baseline.
+	Channel      *FanoutResult `json:"channel,omitempty"`
+	ChannelRatio *Ratio        `json:"channel_ratio,omitempty"`
+	// Centrifugo is the run through Centrifugo (Options.Centrifugo), a second bare baseline.
+	Centrifugo *FanoutResult `json:"centrifugo,omitempty"`
+	// Goals are issue 15's goals beside the figures, each with its verdict.
+	Goals []string `json:"goals,omitempty"`
 }
 
 // FanoutResult is one fan-out run through the gateway or the baseline server.
 type FanoutResult struct {
-	Server     string `json:"server"`     // "gateway" or "baseline"
+	Server     string `json:"server"`     // "gateway", "channel" or "baseline"
 	Clients    int    `json:"clients"`    // clients open during the run
 	Broadcasts int    `json:"broadcasts"` // messages each client received
 	Window     int    `json:"window"`     // broadcasts in flight at most
@@ -274,16 +282,17 @@ func (r *Report) WriteTable(w io.Writer) error {
 	}
 	fmt.Fprintln(bw)
 	tw := tabwriter.NewWriter(bw, 0, 0, 2, ' ', tabwriter.AlignRight)
+	var goals []string // issue 15's goals, printed under the tables
 	switch {
 	case len(r.Fanout) > 0:
 		fmt.Fprintln(tw, "clients\tserver\tmsgs\tmsg/s\tp50 ms\tp95 ms\tp99 ms\tserver CPU s\tµs CPU/msg\treplica CPU s\tload CPU s\tserver RSS MiB\topen s\t")
 		for _, row := range r.Fanout {
-			for _, f := range []*FanoutResult{row.Gateway, row.Baseline} {
+			for _, f := range []*FanoutResult{row.Gateway, row.Channel, row.Baseline, row.Centrifugo} {
 				if f == nil {
 					continue
 				}
 				rep := "-"
-				if f.Server == "gateway" {
+				if f.Server == "gateway" || f.Server == "channel" {
 					rep = fmt.Sprintf("%.2f", f.ReplicaCPU)
 				}
 				fmt.Fprintf(tw, "%d\t%s\t%d\t%.0f\t%.1f\t%.1f\t%.1f\t%.2f\t%.1f\t%s\t%.2f\t%.1f\t%.1f\t\n",
@@ -294,6 +303,13 @@ func (r *Report) WriteTable(w io.Writer) error {
 				fmt.Fprintf(tw, "%d\tgateway/baseline\t\t%.3g×\t%.1f×\t\t%.1f×\t\t%.1f×\t\t\t\t\t\n",
 					row.Clients, row.Ratio.Throughput, row.Ratio.LatencyP50, row.Ratio.LatencyP99, row.Ratio.CPUPerMessage)
 			}
+			if r := row.ChannelRatio; r != nil {
+				fmt.Fprintf(tw, "%d\tchannel/baseline\t\t%.3g×\t%.1f×\t\t%.1f×\t\t%.1f×\t\t\t\t\t\n",
+					row.Clients, r.Throughput, r.LatencyP50, r.LatencyP99, r.CPUPerMessage)
+			}
+		}
+		for _, row := range r.Fanout {
+			goals = append(goals, row.Goals...)
 		}
 	case len(r.Upstream) > 0:
 		fmt.Fprintln(tw, "clients\toffered msg/s\taccepted\tmsg/s\tp50 ms\tp95 ms\tp99 ms\tgateway CPU s\tµs CPU/msg\treplica CPU s\tload CPU s\tgateway RSS MiB\topen s\t")
@@ -308,6 +324,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 		fmt.Fprintf(tw, "%d\t%d\t%.1f\t%.0f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.2f\t%.2f\t%.2f\t\n",
 			i.Conns, i.Sources, i.OpenSeconds, i.OpenPerSecond, i.OpenLatency.P50, i.OpenLatency.P99,
 			i.GatewayRSSEmpty, i.GatewayRSSOpen, i.RSSPerConn, i.HeapPerConn, i.GoroutinesPerConn, i.GatewayCPUPerOpenMS, i.GatewayCPUHold)
+		goals = append(goals, idleGoal(i))
 	}
 	if len(r.Failover) > 0 {
 		fmt.Fprintln(tw, "clients\tmessages\tmode\tdelivered\tlost\tduplicated\tout of order\tfailed clients\tattempts\tfailed attempts\tp50 ms\tp99 ms\tseconds\t")
@@ -381,6 +398,9 @@ func (r *Report) WriteTable(w io.Writer) error {
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	for _, g := range goals {
+		fmt.Fprintf(bw, "goal: %s\n", g)
 	}
 	fmt.Fprintf(bw, "took %.1f s\n", r.Seconds)
 	return bw.Flush()

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -63,6 +64,12 @@ type subscription struct {
 	// behindHead, if above next, is a head a certified status reported at behindSince.
 	behindHead  uint64
 	behindSince time.Time
+	// resuming is set when Reconnect resubscribed from next: the new gateway may first send
+	// frames from the head it learnt from the reopen message, past next, before it serves the
+	// resubscription from next. Until a frame reaches next (or a certified head shows nothing
+	// is missing), frames starting past next are dropped, not a gap; the withholding check
+	// still bounds how long next may stay behind.
+	resuming bool
 }
 
 // Subscribe asks the canister to subscribe the connection to channel: a signed service message
@@ -115,6 +122,30 @@ func (c *Conn) Subscriptions() []string {
 	return names
 }
 
+// resubscribeLocked records, after Reconnect opened socket s, a signed resubscription of every
+// confirmed channel from the next seq expected (docs/PROTOCOL.md §12.3 `from`), so that the new
+// gateway serves each channel from where this connection stopped: nothing lost, nothing
+// doubled. They are numbered after the messages awaiting resending and written with them. The
+// caller holds writeMu.
+func (c *Conn) resubscribeLocked(ctx context.Context, s *socket) error {
+	c.ch.mu.Lock()
+	var ctls []protocol.ChannelControl
+	for name, sub := range c.ch.subs {
+		if sub.confirmed {
+			sub.resuming = true
+			ctls = append(ctls, protocol.ChannelControl{Subscribe: name, From: sub.next, HasFrom: true})
+		}
+	}
+	c.ch.mu.Unlock()
+	slices.SortFunc(ctls, func(a, b protocol.ChannelControl) int { return strings.Compare(a.Subscribe, b.Subscribe) })
+	for _, ctl := range ctls {
+		if err := c.sendLocked(ctx, s, &protocol.WebsocketMessage{Service: true, Message: ctl.Marshal()}, false); err != nil {
+			return fmt.Errorf("client: failed to resubscribe to channel %q after the reconnection: %w", ctl.Subscribe, err)
+		}
+	}
+	return nil
+}
+
 // popChannel returns the next pending channel message. The caller holds readMu.
 func (c *Conn) popChannel() (Message, bool) {
 	if len(c.ch.pending) == 0 {
@@ -149,17 +180,24 @@ func (c *Conn) channelStatus(m *protocol.WebsocketMessage) error {
 	}
 	if st.Subscribed != "" {
 		if sub := c.ch.subs[st.Subscribed]; sub != nil {
-			if !sub.confirmed || st.Head <= sub.next {
+			switch {
+			case !sub.confirmed:
 				sub.next = st.Head
-			} else {
+			case st.Head > sub.next:
 				refused = &ChannelError{Channel: st.Subscribed, Want: sub.next, Got: st.Head}
 				sub.next = st.Head
 			}
+			// A confirmed subscription's next is never lowered: a resubscription's C3 may come
+			// after frames that already delivered past its head (the gateway had them), and
+			// lowering next would deliver them twice.
 			sub.confirmed = true
 		}
 	}
 	for _, h := range st.Heads {
 		sub := c.ch.subs[h.Channel]
+		if sub != nil && sub.confirmed && h.Head <= sub.next {
+			sub.resuming = false // caught up: a frame past next from now on is a gap
+		}
 		if sub == nil || !sub.confirmed || h.Head <= sub.next {
 			continue
 		}
@@ -214,9 +252,10 @@ func (c *Conn) channelFrame(frame []byte) error {
 	c.ch.mu.Lock()
 	sub := c.ch.subs[f.Channel]
 	var next uint64
+	var resuming bool
 	ok := sub != nil && sub.confirmed
 	if ok {
-		next = sub.next
+		next, resuming = sub.next, sub.resuming
 	}
 	c.ch.mu.Unlock()
 	if !ok {
@@ -226,6 +265,13 @@ func (c *Conn) channelFrame(frame []byte) error {
 	msgs, verr := c.v.checkChannel(&f)
 	if verr != nil {
 		return verr
+	}
+	if f.First > next && resuming {
+		// The new gateway's frames from the head it learnt at the reopen: the resubscription's
+		// frame from next comes after them. Verified, so the frame is genuine; it is dropped
+		// and comes again in that frame.
+		c.ch.dropped++
+		return nil
 	}
 	if f.First > next {
 		c.ch.mu.Lock()
@@ -242,6 +288,7 @@ func (c *Conn) channelFrame(frame []byte) error {
 	c.ch.mu.Lock()
 	if sub := c.ch.subs[f.Channel]; sub != nil {
 		sub.next = max(sub.next, next)
+		sub.resuming = false
 	}
 	c.ch.mu.Unlock()
 	return nil

@@ -248,6 +248,9 @@ func (c *Conn) Reconnect(ctx context.Context, gateway string) error {
 			c.log.Debug("client: resending after the reconnection failed", "client", c.clientID, "gateway", gateway, "err", err)
 		}
 	}
+	if err := c.resubscribeLocked(ctx, s); err != nil {
+		c.log.Warn("client: resubscribing after the reconnection failed; Subscribe again", "client", c.clientID, "gateway", gateway, "err", err)
+	}
 	c.log.Debug("client: reconnected", "client", c.clientID, "from", old.gateway, "to", gateway, "unconfirmed", pending)
 	return nil
 }

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -30,7 +31,8 @@ type conn struct {
 	// Static after construction.
 	g    *Gateway
 	ws   *websocket.Conn
-	cork *corkConn // the socket under ws; nil only where a test built the conn by hand
+	cork *corkConn     // the socket under ws; nil only where a test built the conn by hand
+	rb   *bufio.Reader // ws's read buffer, which idleWait drops while idle; may be nil
 	ip   netip.Addr
 	id   uint64 // serial number, for logs
 	q    *sendQueue
@@ -369,34 +371,74 @@ func (c *conn) readLoop() {
 		c.ws.SetReadDeadline(time.Now().Add(readWait))
 		return nil
 	})
+	// The loop's frame stays small: an idle connection waits in idleWait with this frame under
+	// it (see idleWait), and readOne's larger frame is gone meanwhile.
 	for {
-		typ, data, err := c.readFrame()
-		if err != nil {
-			c.readFailed(err, false)
-			return
-		}
-		c.ws.SetReadDeadline(time.Now().Add(readWait))
-		g.m.framesIn.inc()
-		g.m.bytesIn.add(uint64(len(data)))
-		if !c.allow() {
-			return
-		}
-		if typ != websocket.BinaryMessage {
-			c.badMessage("a text frame")
-			continue
-		}
-		queued, err := c.wire.check(c, data)
-		if err != nil {
-			c.badMessage(err.Error())
-			continue
-		}
-		if !c.submit(queued) {
-			g.m.rateLimited.inc()
-			c.closeWith(protocol.CloseRateLimited, "too many messages waiting for the canister")
+		c.idleWait()
+		if !c.readOne(readWait) {
 			return
 		}
 	}
 }
+
+// readOne reads and handles one frame of the client. It reports false when the connection is
+// over.
+//
+//go:noinline
+func (c *conn) readOne(readWait time.Duration) bool {
+	g := c.g
+	typ, data, err := c.readFrame()
+	if err != nil {
+		c.readFailed(err, false)
+		return false
+	}
+	c.ws.SetReadDeadline(time.Now().Add(readWait))
+	g.m.framesIn.inc()
+	g.m.bytesIn.add(uint64(len(data)))
+	if !c.allow() {
+		return false
+	}
+	if typ != websocket.BinaryMessage {
+		c.badMessage("a text frame")
+		return true
+	}
+	queued, err := c.wire.check(c, data)
+	if err != nil {
+		c.badMessage(err.Error())
+		return true
+	}
+	if !c.submit(queued) {
+		g.m.rateLimited.inc()
+		c.closeWith(protocol.CloseRateLimited, "too many messages waiting for the canister")
+		return false
+	}
+	return true
+}
+
+// idleWait waits, when nothing is buffered, for the client's next bytes without the read buffer
+// and with little on the reader's stack (a few hundred bytes: this frame, readLoop's and the
+// socket read's), so that the garbage collector shrinks the stack to its smallest: an idle
+// connection holds neither a read buffer nor a grown stack. The byte (or error) it reads goes to
+// the next read.
+func (c *conn) idleWait() {
+	if c.rb == nil || c.cork == nil || c.rb.Buffered() > 0 {
+		return
+	}
+	c.dropReadBuffer()
+	c.cork.waitReadable()
+	c.restoreReadBuffer()
+}
+
+// dropReadBuffer lets go of ws's empty read buffer; only the reader uses it. It is apart from
+// idleWait to keep the waiting frame small.
+//
+//go:noinline
+func (c *conn) dropReadBuffer() { *c.rb = bufio.Reader{} }
+
+// restoreReadBuffer gives ws a read buffer again, after idleWait.
+//
+//go:noinline
+func (c *conn) restoreReadBuffer() { *c.rb = *bufio.NewReaderSize(c.cork, readBufferSize) }
 
 // allow charges one frame to the connection's token bucket. A client that has used up its burst
 // is closed with CloseRateLimited: waiting would only hide the abuse, while a client that keeps

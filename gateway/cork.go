@@ -3,6 +3,7 @@ package gateway
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"sync"
@@ -24,6 +25,51 @@ type corkConn struct {
 	mu     sync.Mutex
 	corked bool    // guarded by mu
 	buf    *[]byte // guarded by mu; borrowed from pool while corked
+
+	// Owned by the reader (see waitReadable): the byte, or the error, that the wait read and the
+	// next Read returns first.
+	pending    byte
+	hasPending bool
+	pendingErr error
+}
+
+// readBufferSize is the size of a connection's read buffer while it reads: it holds frame
+// headers and small frames (a payload larger than the buffer is read straight into the message).
+// An idle connection holds none (see conn.idleWait).
+const readBufferSize = 1024
+
+// Read returns the byte or the error that waitReadable read first, then reads the socket.
+func (c *corkConn) Read(p []byte) (int, error) {
+	if err := c.pendingErr; err != nil {
+		c.pendingErr = nil
+		return 0, err
+	}
+	if c.hasPending && len(p) > 0 {
+		c.hasPending = false
+		p[0] = c.pending
+		return 1, nil
+	}
+	return c.Conn.Read(p)
+}
+
+// waitReadable blocks until the socket has a byte to read (or fails, or its read deadline
+// passes), reading that byte (or error) for the next Read. It is called with little on the stack
+// and no buffer held, so that an idle connection's reader costs as little as possible while it
+// waits; only the reader calls it.
+func (c *corkConn) waitReadable() {
+	if c.hasPending || c.pendingErr != nil {
+		return
+	}
+	var b [1]byte
+	n, err := c.Conn.Read(b[:])
+	if n == 1 {
+		c.pending, c.hasPending = b[0], true
+		return // an error after the byte comes again on the next Read
+	}
+	if err == nil {
+		err = io.ErrNoProgress
+	}
+	c.pendingErr = err
 }
 
 // Write writes p, or gathers it while the connection is corked.
@@ -97,7 +143,8 @@ func newCorkPool() *sync.Pool {
 type corkingWriter struct {
 	http.ResponseWriter
 	pool *sync.Pool
-	conn *corkConn // set by Hijack
+	conn *corkConn     // set by Hijack
+	br   *bufio.Reader // set by Hijack: the connection's read buffer, which the upgrader reuses
 }
 
 // Hijack takes over the connection, as the upgrader asks, and wraps it.
@@ -107,5 +154,12 @@ func (w *corkingWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return nil, nil, err
 	}
 	w.conn = &corkConn{Conn: nc, pool: w.pool}
+	if brw.Reader.Buffered() == 0 {
+		// The connection's own read buffer, which the upgrader reuses (its ReadBufferSize is
+		// 0), so that the connection can drop it while idle. A client that sent bytes before
+		// the handshake's answer keeps net/http's, and the upgrader refuses it.
+		w.br = bufio.NewReaderSize(w.conn, readBufferSize)
+		brw = bufio.NewReadWriter(w.br, brw.Writer)
+	}
 	return w.conn, brw, nil
 }

@@ -112,13 +112,12 @@ func newGateway(cfg Config, api canisterAPI, p principal.Principal) (*Gateway, e
 	g.upgrader = websocket.Upgrader{
 		HandshakeTimeout: cfg.HandshakeTimeout,
 		// Write buffers are borrowed from a pool only while a message is written, so an idle
-		// connection holds none; the read buffer is small (it holds frame headers; payloads are
-		// read straight into the message) instead of net/http's 4 KiB.
-		// A frame (certificate and witness included) fits one 16 KiB buffer, so it goes out in
-		// one write.
+		// connection holds none. A frame (certificate and witness included) fits one 16 KiB
+		// buffer, so it goes out in one write. ReadBufferSize is 0 so that the upgrader reuses
+		// the reader the corkingWriter's Hijack returns: the connection's own small read buffer
+		// (readBufferSize, instead of net/http's 4 KiB), which it drops while idle.
 		WriteBufferPool: &sync.Pool{},
 		WriteBufferSize: 16 << 10,
-		ReadBufferSize:  1024,
 		// The origin was checked before the upgrade, with a clearer answer.
 		CheckOrigin: func(*http.Request) bool { return true },
 		Error: func(w http.ResponseWriter, _ *http.Request, status int, reason error) {
@@ -189,6 +188,7 @@ func (g *Gateway) serveWS(w http.ResponseWriter, r *http.Request, p wire) {
 		g:            g,
 		ws:           ws,
 		cork:         cw.conn,
+		rb:           cw.br,
 		ip:           ip,
 		id:           id,
 		wire:         p,

@@ -7,7 +7,9 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"testing"
@@ -26,6 +28,9 @@ const envIdleChild = "ICWS_GATEWAY_IDLE_CHILD"
 // of the echo canister.
 //
 //	go test -run '^$' -bench IdleConnMemory -benchtime 1x ./gateway
+//
+// With ICWS_IDLE_PROFILE=DIR (and -memprofilerate 1 for an exact heap profile) it writes, at the
+// moment it measures, DIR/idle-heap.pprof and DIR/idle-goroutines.txt (every goroutine's stack).
 func BenchmarkIdleConnMemory(b *testing.B) {
 	const n = 1000
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
@@ -90,12 +95,45 @@ func BenchmarkIdleConnMemory(b *testing.B) {
 	waitOpen(b, gw.Gateway, n+1)
 	waitFor(b, "every open message delivered", func() bool { return gw.m.framesOut.get() >= n+1 })
 	heap1, stack1 := inuse()
+	if dir := os.Getenv(envIdleProfile); dir != "" {
+		if err := writeIdleProfiles(dir); err != nil {
+			b.Fatal(err)
+		}
+	}
 	for b.Loop() {
 	}
 	b.ReportMetric(float64(heap1+stack1-heap0-stack0)/n, "bytes/idle-conn")
 	b.ReportMetric(float64(stack1-stack0)/n, "stack-bytes/idle-conn")
 	b.ReportMetric(0, "ns/op")
 	warm.ws.Close()
+}
+
+// envIdleProfile names the directory BenchmarkIdleConnMemory writes its profiles into.
+const envIdleProfile = "ICWS_IDLE_PROFILE"
+
+// writeIdleProfiles writes the heap profile and every goroutine's stack into dir.
+func writeIdleProfiles(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for name, debug := range map[string]int{"heap": 0, "goroutine": 1} {
+		ext := ".pprof"
+		if debug != 0 {
+			ext = ".txt"
+		}
+		f, err := os.Create(filepath.Join(dir, "idle-"+name+ext))
+		if err != nil {
+			return err
+		}
+		if err := pprof.Lookup(name).WriteTo(f, debug); err != nil {
+			f.Close()
+			return fmt.Errorf("write the %s profile: %w", name, err)
+		}
+		if err := f.Close(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // idleChild is the child process of BenchmarkIdleConnMemory: it runs the replica, prints its URL,

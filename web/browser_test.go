@@ -71,7 +71,7 @@ func runNode(t *testing.T, node string, timeout time.Duration, args ...string) [
 func TestNodeUnit(t *testing.T) {
 	node := requireNode(t, false)
 	out := runNode(t, node, time.Minute, "--test", "--test-reporter=tap",
-		filepath.Join("test", "verify.test.mjs"), filepath.Join("test", "client.test.mjs"), filepath.Join("test", "package.test.mjs"), filepath.Join("test", "explain.test.mjs"))
+		filepath.Join("test", "verify.test.mjs"), filepath.Join("test", "client.test.mjs"), filepath.Join("test", "package.test.mjs"), filepath.Join("test", "explain.test.mjs"), filepath.Join("test", "channel.test.mjs"))
 	if !bytes.Contains(out, []byte("\n# fail 0\n")) || bytes.Contains(out, []byte("\n# pass 0\n")) {
 		t.Fatalf("node --test:\n%s", out)
 	}

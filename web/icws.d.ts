@@ -47,6 +47,17 @@ export declare class CloseError extends Error {
 }
 
 /** The canister's own end of the connection (a close service message). */
+/** A subscription ended without the client asking (refused, or a gap); not fatal. */
+export declare class ChannelError extends Error {
+  readonly channel: string;
+  /** The canister's reason for a refusal, '' for a gap. */
+  readonly reason: string;
+  /** For a gap: the next seq expected and the first that came. */
+  readonly want: bigint;
+  readonly got: bigint;
+}
+/** Default of channelGraceMs. */
+export declare const DEFAULT_CHANNEL_GRACE_MS: number;
 export declare class CanisterClosedError extends Error {
   constructor(reason: string);
   readonly reason: string;
@@ -94,6 +105,8 @@ export interface Message {
   payload: Uint8Array;
   /** Its key in the canister's certified map. */
   key: string;
+  /** For a message of a certified channel: its name (seq is then the channel's). */
+  channel?: string;
 }
 
 /** An identity of @dfinity/agent (signs ws_register). */
@@ -126,6 +139,8 @@ export interface Options {
   heartbeatTimeoutMs?: number;
   /** recv fails with withheld when a heartbeat shows a message written this long ago never arrived; negative never. */
   ackTimeoutMs?: number;
+  /** recv fails with withheld when a channel stays behind a head the canister reported for this long; default 10 s. */
+  channelGraceMs?: number;
   now?: () => number;
   WebSocket?: typeof WebSocket;
 }
@@ -156,8 +171,16 @@ export declare class IcWebSocket {
   send(payload: Uint8Array): bigint;
   /** The next canister message that passed every check. */
   recv(): Promise<Message>;
-  /** Moves the connection to a gateway (another one, or the same one again). */
+  /** Moves the connection to a gateway (another one, or the same one again); subscriptions resume from the next seq expected. */
   reconnect(gateway: string): Promise<void>;
+  /** Subscribes to a certified channel; returns the request's sequence number. */
+  subscribe(channel: string): bigint;
+  /** Ends the subscription to a channel; returns the request's sequence number. */
+  unsubscribe(channel: string): bigint;
+  /** The confirmed subscriptions, sorted. */
+  readonly subscriptions: string[];
+  /** How many channel frames were dropped (not subscribed, or while resuming after reconnect). */
+  channelFramesDropped: number;
   /** Ends the connection with code 1000 and reason. */
   close(reason?: string): void;
   /** Called for non-fatal rejections by the async iterator. */
@@ -294,3 +317,8 @@ export declare class ConnectError extends Error {
 export declare const CLOSE_ORIGIN_NOT_ALLOWED: 4009;
 /** What an error means for a person: what was wrong, what to do, and the detail. */
 export declare function explain(err: unknown): { title: string; todo: string; detail: string };
+
+/** The IC mainnet's API hosts, whose root key is built in (agent.MainnetHosts in Go). */
+export declare const MAINNET_HOSTS: readonly string[];
+/** Whether host (no port, any case) is a mainnet API host or a subdomain of one (agent.IsMainnetHost). */
+export declare function isMainnetHost(host: string): boolean;

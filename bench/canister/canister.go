@@ -4,6 +4,11 @@
 //   - broadcast(count: nat32, size: nat32) -> (first: nat64, clients: nat64), update, only from
 //     the owner named in the init argument: queues count messages of size bytes to every open
 //     client, numbered by a broadcast counter that starts at 0.
+//   - publish(count: nat32, size: nat32) -> (first: nat64, subscribers: nat64), update, only from
+//     the owner: publishes count messages of size bytes to the certified channel Channel
+//     (docs/PROTOCOL.md §12), each certified once whatever the number of subscribers, numbered by
+//     the channel's sequence number (first is the first one's). count 0 only reports the head and
+//     the subscribers.
 //   - samples(from: nat64) -> (vec nat32, nat64), query: the latencies of the accepted client
 //     messages, in microseconds, from index from (at most MaxSamplesPerQuery of them), and how many
 //     there are in all.
@@ -33,6 +38,10 @@ import (
 	"github.com/icws/icws/ic/principal"
 )
 
+// Channel is the certified channel publish publishes to; clients of the bench's channel mode
+// subscribe to it. Subscriptions are open to every client.
+const Channel = "bench"
+
 // Payload kinds: the first byte of every bench payload.
 const (
 	Welcome   byte = 'W'
@@ -52,6 +61,9 @@ const (
 	MaxCount = 1 << 20
 	// MaxQueue is the canister's queue bound per gateway (websocket.Config.MaxQueuePerGateway).
 	MaxQueue = 200000
+	// MaxPublish bounds the messages of one publish call: fewer than the channel's retention
+	// (websocket.DefaultChannelRetention), so that a gateway one poll behind misses none.
+	MaxPublish = 500
 	// MaxSamplesPerQuery bounds the reply of samples.
 	MaxSamplesPerQuery = 100000
 	// HeartbeatInterval is the canister's heartbeat period (websocket.Config.HeartbeatInterval):
@@ -64,6 +76,7 @@ const (
 // Method names.
 const (
 	MethodBroadcast = "broadcast"
+	MethodPublish   = "publish"
 	MethodSamples   = "samples"
 )
 
@@ -165,6 +178,7 @@ func NewHeartbeat(interval time.Duration) *cdk.Canister {
 		Updates: map[string]cdk.Method{
 			// Batch: the queue is certified once per call, not once per message sent.
 			MethodBroadcast: s.Batch(func(ic cdk.System) { broadcast(ic, s, st) }),
+			MethodPublish:   s.Batch(func(ic cdk.System) { publish(ic, s, st) }),
 		},
 		Queries: map[string]cdk.Method{
 			MethodSamples: func(ic cdk.System) { samples(ic, st) },
@@ -266,6 +280,36 @@ func broadcast(ic cdk.System, s *websocket.Server, st *state) {
 	b, err := candid.Marshal(first, uint64(len(clients)))
 	if err != nil {
 		cdk.Trapf(ic, "broadcast: %v", err)
+	}
+	ic.Reply(b)
+}
+
+// publish: (count: nat32, size: nat32) -> (nat64, nat64).
+func publish(ic cdk.System, s *websocket.Server, st *state) {
+	if ic.Caller() != st.owner {
+		cdk.Trapf(ic, "publish: caller %s is not the bench's owner", ic.Caller())
+	}
+	var count, size uint32
+	if err := candid.Unmarshal(ic.Arg(), &count, &size); err != nil {
+		cdk.Trapf(ic, "publish: bad argument: %v", err)
+	}
+	if size < HeaderSize || size > MaxSize {
+		cdk.Trapf(ic, "publish: size %d, want %d to %d bytes", size, HeaderSize, MaxSize)
+	}
+	if count > MaxPublish {
+		cdk.Trapf(ic, "publish: %d messages in one call is more than %d", count, MaxPublish)
+	}
+	first := s.ChannelHead(Channel)
+	payload := make([]byte, 0, size)
+	for i := uint64(0); i < uint64(count); i++ {
+		payload = AppendPayload(payload[:0], Broadcast, first+i, int(size))
+		if err := s.Publish(ic, Channel, payload); err != nil {
+			cdk.Trapf(ic, "publish: %v", err)
+		}
+	}
+	b, err := candid.Marshal(first, uint64(len(s.Subscribers(Channel))))
+	if err != nil {
+		cdk.Trapf(ic, "publish: %v", err)
 	}
 	ic.Reply(b)
 }

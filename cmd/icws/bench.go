@@ -42,6 +42,8 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.DurationVar(&o.Hold, "hold", bench.DefaultHold, "idle: how long to hold them open")
 	fs.IntVar(&o.Sources, "sources", 0, "loopback source addresses 127.0.0.1, .2, … (default: one per 10000 connections)")
 	fs.IntVar(&o.Dialers, "dialers", bench.DefaultDialers, "connections opened at once")
+	fs.BoolVar(&o.Channel, "channel", false, "fanout: also fan out through a certified channel (the canister publishes each message once; the gateway polls the channel once), beside the per-client run and the baseline")
+	fs.StringVar(&o.Centrifugo, "centrifugo", "", "fanout: also broadcast through the Centrifugo v6 binary at this path, started on loopback (docs/BENCHMARKS.md: build it apart)")
 	fs.BoolVar(&o.NoBaseline, "no-baseline", false, "fanout: skip the baseline runs and the ratios")
 	fs.DurationVar(&o.Outage, "outage", bench.DefaultOutage, "outage: how long the replica stays stopped")
 	fs.BoolVar(&o.Graceful, "graceful", false, "failover: SIGTERM gateway A (1001, ws_close), restart it, then SIGTERM B (a rolling restart) instead of kill -9 A")
@@ -51,7 +53,7 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.DurationVar(&o.PollInterval, "poll-interval", 0, "gateway: wait between polls of a canister whose last batch was not full (default: the gateway's, 100ms)")
 	fs.IntVar(&o.SendQueue, "send-queue", 0, "gateway and baseline: messages queued per client (default: the gateway's, 256)")
 	fs.StringVar(&o.ProfileDir, "profile", "", "directory for CPU profiles of the gateway, the replica and the load over each measurement")
-	fs.DurationVar(&o.RunTimeout, "timeout", 0, "bound of each run (one client count; default 110s, soak: --duration + 3m)")
+	fs.DurationVar(&o.RunTimeout, "timeout", 0, "bound of each run (one client count; default 110s; idle: 110s + 10ms per connection; soak: --duration + 3m)")
 	fs.Usage = func() {
 		out := fs.Output()
 		fmt.Fprintln(out, "Usage: icws bench <scenario> [flags]")

@@ -172,7 +172,31 @@ export function shouldReconnect(err) {
  * @param {unknown} err
  */
 export function isFatal(err) {
+  if (err instanceof ChannelError) return false;
   return !(err instanceof VerifyError) || err.fatal;
+}
+
+/**
+ * ChannelError is thrown by recv (not fatal: the connection goes on) when a subscription ended
+ * without the client asking, as the Go client's *client.ChannelError: the canister refused it
+ * (reason is the application's), or the channel's stream had a gap (want is the next seq
+ * expected, got the first that came: the client fell behind the canister's retention, and
+ * those messages are lost). Call subscribe again to go on.
+ */
+export class ChannelError extends Error {
+  /** @param {string} channel @param {{reason?: string, want?: bigint, got?: bigint}} opts */
+  constructor(channel, opts) {
+    const reason = opts.reason ?? '';
+    super(reason
+      ? `icws: channel ${JSON.stringify(channel)}: the canister refused the subscription: ${reason}`
+      : `icws: channel ${JSON.stringify(channel)}: messages ${opts.want} to ${(opts.got ?? 0n) - 1n} are gone (the client fell behind the canister's retention); subscribe again`);
+    this.name = 'ChannelError';
+    this.channel = channel;
+    this.reason = reason;
+    /** For a gap: the next seq expected, and the first seq that came. */
+    this.want = opts.want ?? 0n;
+    this.got = opts.got ?? 0n;
+  }
 }
 
 /**

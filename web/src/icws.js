@@ -28,10 +28,16 @@ import { IDL } from '@dfinity/candid';
 import { Principal } from '@dfinity/principal';
 import { ed25519 } from '@noble/curves/ed25519';
 
-import { CLOSE_ORIGIN_NOT_ALLOWED, CanisterClosedError, CloseError, ClosedError, ConnectError, Kind, explain, VerifyError, closeCodeReason, closeCodeReconnects, isFatal, shouldReconnect } from './errors.js';
+import { CLOSE_ORIGIN_NOT_ALLOWED, CanisterClosedError, ChannelError, CloseError, ClosedError, ConnectError, Kind, explain, VerifyError, closeCodeReason, closeCodeReconnects, isFatal, shouldReconnect } from './errors.js';
 import { ACK_INTERVAL, FALLBACK_INTERVAL_MS, MAX_PENDING_BYTES, MAX_PENDING_FRAMES, MESSAGE_BURST, MESSAGE_RATE, Pacer } from './pacer.js';
-import { Verifier } from './verify.js';
+import { MAINNET_HOSTS, isMainnetHost } from './mainnet.js';
+import { Verifier, channelKey } from './verify.js';
 import {
+  CHANNEL_NAME,
+  decodeChannelFrame,
+  decodeChannelStatus,
+  encodeChannelControl,
+  isChannelFrame,
   decodeAppMessage,
   decodeCborMap,
   encodeAppMessage,
@@ -42,9 +48,10 @@ import {
   nextOpenNonce,
 } from './wire.js';
 
-export { CLOSE_ORIGIN_NOT_ALLOWED, CanisterClosedError, CloseError, ClosedError, ConnectError, Kind, explain, VerifyError, closeCodeReason, closeCodeReconnects, isFatal, shouldReconnect };
+export { CLOSE_ORIGIN_NOT_ALLOWED, CanisterClosedError, ChannelError, CloseError, ClosedError, ConnectError, Kind, explain, VerifyError, closeCodeReason, closeCodeReconnects, isFatal, shouldReconnect };
 export { decodeAppMessage, decodeCborMap, encodeAppMessage };
 export { Verifier };
+export { MAINNET_HOSTS, isMainnetHost };
 export { ACK_INTERVAL, FALLBACK_INTERVAL_MS, MAX_PENDING_BYTES, MAX_PENDING_FRAMES, MESSAGE_BURST, MESSAGE_RATE, Pacer };
 
 /** Defaults of the connection options. */
@@ -57,11 +64,15 @@ export const DEFAULT_MAX_UNSENT = 10_000;
  * allowance, as the Go client's DefaultHeartbeatTimeout.
  */
 export const DEFAULT_HEARTBEAT_TIMEOUT_MS = 75_000;
+/**
+ * How long a subscribed channel may stay behind a head the canister reported (in the heads of
+ * its certified service messages) before recv fails with withheld: a poll, a query and a
+ * canister tick, as the Go client's DefaultChannelGrace.
+ */
+export const DEFAULT_CHANNEL_GRACE_MS = 10_000;
 /** How long a sent message may stay unacknowledged by a heartbeat before recv fails with withheld. */
 export const DEFAULT_ACK_TIMEOUT_MS = 2 * 60 * 1000;
 
-/** Hosts of the IC mainnet API, whose root key must never be fetched. */
-const MAINNET_HOSTS = ['icp-api.io', 'ic0.app', 'icp0.io'];
 
 const registerIdl = ({ IDL: I }) => I.Service({ ws_register: I.Func([I.Vec(I.Nat8)], [I.Nat64], []) });
 
@@ -73,6 +84,8 @@ const registerIdl = ({ IDL: I }) => I.Service({ ws_register: I.Func([I.Vec(I.Nat
  * @property {number} delayMs how long it took from the canister's queue to the client
  * @property {Uint8Array} payload the application's bytes
  * @property {string} key its key in the canister's certified map
+ * @property {string} [channel] for a message of a certified channel (subscribe): its name; seq
+ *   is then the channel's sequence number
  */
 
 /**
@@ -103,6 +116,8 @@ const registerIdl = ({ IDL: I }) => I.Service({ ws_register: I.Func([I.Vec(I.Nat
  *   75 s, negative never (needed for a canister that sends no heartbeats)
  * @property {number} [ackTimeoutMs] recv fails with withheld when a heartbeat shows that a message
  *   written this long ago never reached the canister; default 2 minutes, negative never
+ * @property {number} [channelGraceMs] how long a channel may stay behind a head the canister
+ *   reported before recv fails with withheld; default 10 s
  * @property {() => number} [now] the clock (ms); tests only
  * @property {typeof WebSocket} [WebSocket] the WebSocket class; default globalThis.WebSocket
  */
@@ -198,6 +213,18 @@ export class IcWebSocket {
   /** local time (ms) of the last certified frame through the socket in use, or of its opening */
   #lastHeard = 0;
   /** @type {Promise<unknown>} */ #reconnectTail = Promise.resolve();
+  /**
+   * The channel subscriptions (docs/PROTOCOL.md §12): confirmed once the canister's certified
+   * status said where the stream starts; next is the next seq expected; behindHead, above next,
+   * a head a certified status reported at behindSince (ms); resuming after reconnect
+   * resubscribed from next (frames past next are dropped until one reaches next).
+   * @type {Map<string, {confirmed: boolean, next: bigint, behindHead: bigint, behindSince: number, resuming: boolean}>}
+   */
+  #subs = new Map();
+  /** @type {Message[]} verified channel messages not yet returned by recv */ #chPending = [];
+  /** How many channel frames were dropped (not subscribed, or while resuming). */
+  channelFramesDropped = 0;
+  #channelGraceMs;
 
   /** @private */
   constructor(ws, secret, verifier, clientId, canisterId, opts) {
@@ -212,6 +239,7 @@ export class IcWebSocket {
     this.#pacer = new Pacer({ now: this.#now });
     this.#heartbeatTimeoutMs = opts.heartbeatTimeoutMs ?? DEFAULT_HEARTBEAT_TIMEOUT_MS;
     this.#ackTimeoutMs = opts.ackTimeoutMs ?? DEFAULT_ACK_TIMEOUT_MS;
+    this.#channelGraceMs = opts.channelGraceMs ?? DEFAULT_CHANNEL_GRACE_MS;
     this.#lastHeard = this.#now();
     /** The client id the canister gave in ws_register. */
     this.clientId = /** @type {bigint} */ (clientId);
@@ -244,7 +272,7 @@ export class IcWebSocket {
     if (!opts.agent && !opts.ic) throw new TypeError('icws: ic (the IC URL, for ws_register) is empty');
     if (!opts.agent && !URL.canParse(opts.ic ?? '')) throw new TypeError(`icws: ic ${JSON.stringify(opts.ic)} is not a URL`);
     if (opts.key && opts.key.length !== 32) throw new TypeError(`icws: key is ${opts.key.length} bytes, want a 32-byte Ed25519 secret key`);
-    if (!opts.agent && opts.fetchRootKey && MAINNET_HOSTS.some((h) => new URL(opts.ic ?? '').hostname.endsWith(h))) {
+    if (!opts.agent && opts.fetchRootKey && isMainnetHost(new URL(opts.ic ?? '').hostname)) {
       throw new TypeError(`icws: ${opts.ic} is the IC mainnet: its root key is built in; drop fetchRootKey`);
     }
 
@@ -475,14 +503,21 @@ export class IcWebSocket {
     for (;;) {
       if (this.#closed) throw new ClosedError();
       if (this.#failed) throw this.#failed;
+      const cm = this.#chPending.shift();
+      if (cm) return cm;
+      const withheld = this.#checkChannels();
+      if (withheld.err) {
+        this.#failed = withheld.err;
+        throw this.#failed;
+      }
       const f = this.#frames.shift();
       if (!f) {
         if (this.#sockErr) {
           this.#failed = this.#sockErr;
           throw this.#failed;
         }
-        const left = this.#silenceLeft();
-        if (left === 0) {
+        const left = Math.min(this.#silenceLeft(), withheld.leftMs);
+        if (left === 0 && this.#silenceLeft() === 0) {
           this.#failed = this.#sock.proven
             ? new VerifyError(Kind.WITHHELD, '', `no certified message came through ${this.#sock.gateway} for ${this.#heartbeatTimeoutMs / 1000} s, although the canister sends heartbeats: the gateway or the IC is down, or the gateway withholds messages; reconnect, through another gateway if you can`)
             : new VerifyError(Kind.WITHHELD, '', `no certified message came through ${this.#sock.gateway} within ${this.#heartbeatTimeoutMs / 1000} s of opening the connection: the canister's first heartbeat, which confirms the open, never arrived; the gateway withholds the canister's messages (reconnect, through another gateway if you can), or the canister sends no heartbeats (then set heartbeatTimeoutMs negative)`);
@@ -500,6 +535,19 @@ export class IcWebSocket {
       const sock = f.sock;
       if (sock !== this.#sock) continue; // from a socket reconnect replaced
       if (sock.floor === null) sock.floor = this.#v.next;
+      if (isChannelFrame(f.data)) {
+        try {
+          await this.#channelFrame(f.data);
+        } catch (e) {
+          if (sock !== this.#sock) continue;
+          if (isFatal(e)) {
+            this.#failed = /** @type {Error} */ (e);
+            this.#frames.length = 0;
+          }
+          throw e;
+        }
+        continue;
+      }
       let vm;
       try {
         vm = await this.#v.check(f.data);
@@ -524,6 +572,7 @@ export class IcWebSocket {
       }
       if (m.service) {
         if (sock !== this.#sock) continue; // its acknowledgement is the old gateway's view
+        const refused = m.message.length > 0 ? this.#channelStatus(m.message) : null;
         this.#ack(m.ack);
         const lost = this.#ackTimeoutMs >= 0 && !this.#resyncing ? this.#unacked.find((u) => u.sentAt !== undefined && this.#now() - u.sentAt > this.#ackTimeoutMs) : undefined;
         if (lost) {
@@ -550,6 +599,7 @@ export class IcWebSocket {
             // The socket ended; the next recv reports it.
           }
         }
+        if (refused) throw refused;
         continue;
       }
       const tsMs = Number(m.timestamp / 1_000_000n);
@@ -631,8 +681,170 @@ export class IcWebSocket {
     this.#sockErr = null;
     this.#failed = null;
     this.#attach(sock);
+    this.#resubscribe();
     this.#notify();
     this.#pump();
+  }
+
+  /**
+   * After reconnect: a signed resubscription of every confirmed channel from the next seq
+   * expected (docs/PROTOCOL.md §12.3 from), numbered after the messages waiting to be sent again
+   * and written with them, so the new gateway serves each channel from where this connection
+   * stopped: nothing lost, nothing doubled (as the Go client's Conn.Reconnect).
+   */
+  #resubscribe() {
+    for (const [name, sub] of [...this.#subs].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+      if (!sub.confirmed) continue;
+      sub.resuming = true;
+      try {
+        this.#write({ service: true, ack: this.#v.next, message: encodeChannelControl({ subscribe: name, from: sub.next }) });
+      } catch {
+        // The socket ended already; the next recv reports it, and the next reconnect resubscribes.
+      }
+    }
+  }
+
+  /**
+   * Subscribes the connection to a certified channel (docs/PROTOCOL.md §12): a signed request the
+   * canister may refuse (then recv throws a ChannelError). Once the canister confirms, recv
+   * returns the channel's messages, with channel set and seq the channel's, each verified
+   * (certificate and witness once per frame), in order, without a gap. Subscribing again to a
+   * subscribed channel resumes from the next message expected. It returns the request's
+   * sequence number.
+   * @param {string} channel 1 to 64 of A–Z a–z 0–9 - _ . : /
+   * @returns {bigint}
+   */
+  subscribe(channel) {
+    if (this.#closed) throw new ClosedError();
+    if (typeof channel !== 'string' || !CHANNEL_NAME.test(channel)) throw new TypeError(`icws: subscribe: ${JSON.stringify(channel)} is not a channel name (1 to 64 of A-Z a-z 0-9 - _ . : /)`);
+    const sub = this.#subs.get(channel);
+    if (!sub) this.#subs.set(channel, { confirmed: false, next: 0n, behindHead: 0n, behindSince: 0, resuming: false });
+    const from = sub?.confirmed ? sub.next : undefined;
+    return this.#write({ service: true, ack: this.#v.next, message: encodeChannelControl({ subscribe: channel, from }) });
+  }
+
+  /**
+   * Ends the subscription to channel: at once here (later frames of it are dropped), and at the
+   * canister with a signed request. It returns the request's sequence number.
+   * @param {string} channel
+   * @returns {bigint}
+   */
+  unsubscribe(channel) {
+    if (this.#closed) throw new ClosedError();
+    if (typeof channel !== 'string' || !CHANNEL_NAME.test(channel)) throw new TypeError(`icws: unsubscribe: ${JSON.stringify(channel)} is not a channel name`);
+    this.#subs.delete(channel);
+    return this.#write({ service: true, ack: this.#v.next, message: encodeChannelControl({ unsubscribe: channel }) });
+  }
+
+  /** The confirmed subscriptions, sorted. @returns {string[]} */
+  get subscriptions() {
+    return [...this.#subs].filter(([, s]) => s.confirmed).map(([n]) => n).sort();
+  }
+
+  /**
+   * Applies C3 (the message of a verified canister service message). It returns a ChannelError
+   * for a refusal of a subscription the client asked for, or for a resubscription whose head
+   * is past the next seq expected (a gap), else null.
+   * @param {Uint8Array} body
+   * @returns {ChannelError|null}
+   */
+  #channelStatus(body) {
+    let st;
+    try {
+      st = decodeChannelStatus(body);
+    } catch {
+      return null; // certified, so the canister's fault; the stream is intact
+    }
+    let refused = null;
+    if (st.unsubscribed && this.#subs.has(st.unsubscribed)) {
+      this.#subs.delete(st.unsubscribed);
+      if (st.reason !== 'unsubscribed') refused = new ChannelError(st.unsubscribed, { reason: st.reason });
+    }
+    const sub = st.subscribed ? this.#subs.get(st.subscribed) : undefined;
+    if (sub) {
+      if (!sub.confirmed) sub.next = st.head;
+      else if (st.head > sub.next) {
+        refused = new ChannelError(st.subscribed, { want: sub.next, got: st.head });
+        sub.next = st.head;
+      }
+      // A confirmed subscription's next is never lowered: frames may have delivered past the
+      // head of a resubscription before its status came.
+      sub.confirmed = true;
+    }
+    for (const [name, head] of st.heads ?? []) {
+      const s = this.#subs.get(name);
+      if (!s || !s.confirmed) continue;
+      if (head <= s.next) {
+        s.resuming = false;
+        continue;
+      }
+      if (s.behindHead <= s.next) s.behindSince = this.#now();
+      if (head > s.behindHead) s.behindHead = head;
+    }
+    return refused;
+  }
+
+  /**
+   * The withholding check (docs/PROTOCOL.md §12.6): err is a withheld VerifyError when a
+   * channel is still behind a head the canister reported more than channelGraceMs ago; leftMs
+   * is how long until the next such check can fail (Infinity if none).
+   * @returns {{err: VerifyError|null, leftMs: number}}
+   */
+  #checkChannels() {
+    const now = this.#now();
+    let leftMs = Infinity;
+    for (const [name, s] of this.#subs) {
+      if (s.behindHead <= s.next) continue;
+      const due = s.behindSince + this.#channelGraceMs;
+      if (now >= due) {
+        return {
+          err: new VerifyError(Kind.WITHHELD, channelKey(name, s.next), `channel ${JSON.stringify(name)}: the canister reported head ${s.behindHead} at ${new Date(s.behindSince).toISOString()}, and ${this.#sock.gateway} delivered only up to ${s.next - 1n} within ${this.#channelGraceMs / 1000} s: the gateway withholds the channel; reconnect, through another gateway if you can`),
+          leftMs: 0,
+        };
+      }
+      leftMs = Math.min(leftMs, due - now);
+    }
+    return { err: null, leftMs };
+  }
+
+  /**
+   * Verifies S8 frame data (certificate and witness once) and queues its new messages for recv.
+   * It throws a VerifyError (fatal) for a forgery, a ChannelError for a gap.
+   * @param {Uint8Array} data
+   */
+  async #channelFrame(data) {
+    let f;
+    try {
+      f = decodeChannelFrame(data);
+    } catch (e) {
+      throw new VerifyError(Kind.MALFORMED, '', 'the frame is not a channel frame', { cause: e });
+    }
+    const sub = this.#subs.get(f.channel);
+    if (!sub || !sub.confirmed) {
+      this.channelFramesDropped++;
+      return; // not (or no longer, or not yet) subscribed: nothing of ours
+    }
+    const msgs = await this.#v.checkChannel(f);
+    const cur = this.#subs.get(f.channel);
+    if (cur !== sub) return; // unsubscribed meanwhile
+    if (f.first > sub.next) {
+      if (sub.resuming) {
+        // Genuine, from the head the new gateway learnt at the reopen; the resubscription's
+        // frame from next comes after it, with these values again.
+        this.channelFramesDropped++;
+        return;
+      }
+      this.#subs.delete(f.channel);
+      throw new ChannelError(f.channel, { want: sub.next, got: f.first });
+    }
+    const received = this.#now();
+    for (const m of msgs) {
+      if (m.seq < sub.next) continue; // delivered already
+      const tsMs = Number(m.timestamp / 1_000_000n);
+      this.#chPending.push({ seq: m.seq, timestamp: m.timestamp, received, delayMs: received - tsMs, payload: m.message.slice(), key: m.key, channel: f.channel });
+      sub.next = m.seq + 1n;
+    }
+    sub.resuming = false;
   }
 
   /**

@@ -25,7 +25,16 @@ import {
 import { sha256 } from '@noble/hashes/sha2';
 
 import { Kind, VerifyError } from './errors.js';
-import { MalformedError, decodeCertMessage, decodeWebsocketMessage } from './wire.js';
+import { MalformedError, decodeCertMessage, decodeChannelMessage, decodeWebsocketMessage } from './wire.js';
+
+/**
+ * The certified-map key of a channel message: ~name~seq, seq zero-padded to 20 digits
+ * (protocol.ChannelKey).
+ * @param {string} channel @param {bigint} seq
+ */
+export function channelKey(channel, seq) {
+  return `~${channel}~${seq.toString().padStart(20, '0')}`;
+}
 
 /** Defaults, as the Go client's. */
 export const DEFAULT_MAX_MESSAGE_AGE_MS = 2 * 60 * 1000;
@@ -299,5 +308,56 @@ export class Verifier {
 
     this.next++;
     return { key, msg: m, received: now };
+  }
+
+  /**
+   * Runs the checks of docs/PROTOCOL.md §12.6 (2 to 5) on S8 frame f: the certificate and the
+   * witness once (with the caches the per-client frames use), then every value's hash, channel
+   * and seq. It returns the decoded messages; on failure it throws a VerifyError.
+   * @param {import('./wire.js').ChannelFrame} f
+   * @returns {Promise<Array<{channel: string, seq: bigint, timestamp: bigint, message: Uint8Array, key: string}>>}
+   */
+  async checkChannel(f) {
+    const key0 = channelKey(f.channel, f.first);
+    const ce = await this.cert(f.cert, key0);
+    if (ce.err) throw ce.err.key === key0 ? ce.err : new VerifyError(ce.err.kind, key0, ce.err.detail, { cause: ce.err.cause });
+    const now = this.now();
+    const certTimeNs = /** @type {bigint} */ (ce.timeNs);
+    const certAge = now - Number(certTimeNs / NS_PER_MS);
+    if (certAge > this.maxCertificateAgeMs) {
+      throw new VerifyError(Kind.STALE, key0, `the certificate is ${duration(certAge)} old (time ${isoTime(certTimeNs)}), more than the ${duration(this.maxCertificateAgeMs)} allowed`);
+    }
+    if (-certAge > this.maxClockSkewMs) {
+      throw new VerifyError(Kind.FUTURE, key0, `the certificate's time ${isoTime(certTimeNs)} is ${duration(-certAge)} ahead of the local clock (at most ${duration(this.maxClockSkewMs)} allowed)`);
+    }
+    const te = await this.tree(f.tree);
+    if (te.err) throw new VerifyError(Kind.TAMPERED, key0, 'the witness tree does not decode', { cause: te.err });
+    const digest = /** @type {Uint8Array} */ (te.digest);
+    const certified = /** @type {Uint8Array} */ (ce.certifiedData);
+    if (!equal(digest, certified)) {
+      throw new VerifyError(Kind.TAMPERED, key0, `the witness root ${toHex(digest)} is not the canister's certified data ${toHex(certified)}`);
+    }
+    const out = [];
+    for (let i = 0; i < f.vals.length; i++) {
+      const seq = f.first + BigInt(i);
+      const key = channelKey(f.channel, seq);
+      const r = lookup_path(['websocket', key], te.node);
+      const sum = sha256(f.vals[i]);
+      if (r.status !== LookupPathStatus.Found || !(r.value instanceof Uint8Array) || !equal(r.value, sum)) {
+        throw new VerifyError(Kind.TAMPERED, key, `value ${i}: the witness does not certify SHA-256 ${toHex(sum)} under this key (lookup: ${r.status})`);
+      }
+      let m;
+      try {
+        m = decodeChannelMessage(f.vals[i]);
+      } catch (e) {
+        if (!(e instanceof MalformedError)) throw e;
+        throw new VerifyError(Kind.MALFORMED, key, 'the certified channel message does not decode', { cause: e });
+      }
+      if (m.channel !== f.channel || m.seq !== seq) {
+        throw new VerifyError(Kind.TAMPERED, key, `the certified value is channel ${JSON.stringify(m.channel)} seq ${m.seq}, not ${JSON.stringify(f.channel)} seq ${seq}`);
+      }
+      out.push({ ...m, key });
+    }
+    return out;
   }
 }

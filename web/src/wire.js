@@ -371,3 +371,148 @@ export function decodeAppMessage(b) {
   const m = decodeCborMap('app message', b, { text: 'text' }, ['text']);
   return { text: /** @type {string} */ (m.text) };
 }
+
+// ---- certified channels (docs/PROTOCOL.md §12) ----
+
+/** The first bytes of every S8 channel frame: map(5), text(7) "channel". */
+const CHANNEL_FRAME_PREFIX = Uint8Array.of(0xa5, 0x67, 0x63, 0x68, 0x61, 0x6e, 0x6e, 0x65, 0x6c);
+
+/** The most values an S8 may hold. */
+const MAX_CHANNEL_VALS = 10_000;
+
+/** Whether frame b is an S8 channel frame (by its prefix; an S6 starts map(4) "key"). @param {Uint8Array} b */
+export function isChannelFrame(b) {
+  if (b.length < CHANNEL_FRAME_PREFIX.length) return false;
+  for (let i = 0; i < CHANNEL_FRAME_PREFIX.length; i++) if (b[i] !== CHANNEL_FRAME_PREFIX[i]) return false;
+  return true;
+}
+
+/** A valid channel name: 1 to 64 of A–Z a–z 0–9 - _ . : / (protocol.ValidateChannel). */
+export const CHANNEL_NAME = /^[A-Za-z0-9_.:/-]{1,64}$/;
+
+/**
+ * C2, a channel request: {subscribe} (with from: a resubscription after a reconnect, map keys
+ * from, subscribe) or {unsubscribe}; tagged.
+ * @param {{subscribe?: string, from?: bigint, unsubscribe?: string}} c
+ */
+export function encodeChannelControl(c) {
+  if (c.subscribe !== undefined) {
+    return c.from === undefined ? taggedMap([['subscribe', c.subscribe]]) : taggedMap([['from', c.from], ['subscribe', c.subscribe]]);
+  }
+  return taggedMap([['unsubscribe', /** @type {string} */ (c.unsubscribe)]]);
+}
+
+/**
+ * @typedef {object} ChannelFrame S8, one channel batch as the gateway relays it.
+ * @property {string} channel
+ * @property {bigint} first the seq of vals[0]
+ * @property {Uint8Array[]} vals the certified C1 values
+ * @property {Uint8Array} cert
+ * @property {Uint8Array} tree
+ */
+
+/**
+ * Decodes S8 {channel, first, vals, cert, tree} (untagged, in this order).
+ * @param {Uint8Array} b
+ * @returns {ChannelFrame}
+ */
+export function decodeChannelFrame(b) {
+  const r = new Reader(b);
+  try {
+    if (!isChannelFrame(b)) throw r.fail('not a channel frame (want map(5) starting with "channel")');
+    const [major, n] = r.head();
+    if (major !== MAJOR_MAP || n !== 5n) throw r.fail('want a map of 5 entries');
+    /** @type {any} */
+    const out = {};
+    for (const [k, type] of /** @type {const} */ ([['channel', 'text'], ['first', 'uint'], ['vals', 'array'], ['cert', 'bytes'], ['tree', 'bytes']])) {
+      const key = r.value('text', 'key');
+      if (key !== k) throw r.fail(`key "${key}", want "${k}" (the keys are channel, first, vals, cert, tree, in this order)`);
+      if (type !== 'array') {
+        out[k] = r.value(type, k);
+        continue;
+      }
+      const [am, an] = r.head();
+      if (am !== MAJOR_ARRAY) throw r.fail(`field "vals": want an array, got ${MAJOR_NAMES[am]}`);
+      if (an < 1n || an > BigInt(MAX_CHANNEL_VALS)) throw r.fail(`field "vals": ${an} values, want 1 to ${MAX_CHANNEL_VALS}`);
+      if (an > BigInt(b.length - r.off)) throw r.fail(`field "vals": ${an} values are longer than the input`);
+      out.vals = [];
+      for (let i = 0n; i < an; i++) out.vals.push(r.value('bytes', 'vals'));
+    }
+    if (r.off !== b.length) throw r.fail(`${b.length - r.off} trailing bytes`);
+    if (!CHANNEL_NAME.test(out.channel)) throw r.fail(`channel ${JSON.stringify(out.channel)} is not a valid channel name`);
+    if (out.first + BigInt(out.vals.length) > MAX_U64) throw r.fail('first + the number of values overflows 64 bits');
+    return out;
+  } catch (e) {
+    if (e instanceof MalformedError) throw new MalformedError(`channel frame: ${e.message}`);
+    throw e;
+  }
+}
+
+/**
+ * Decodes C1, a certified channel message {channel, seq, timestamp, message}.
+ * @param {Uint8Array} b
+ * @returns {{channel: string, seq: bigint, timestamp: bigint, message: Uint8Array}}
+ */
+export function decodeChannelMessage(b) {
+  const m = decodeCborMap('channel message', b, { channel: 'text', seq: 'uint', timestamp: 'uint', message: 'bytes' },
+    ['channel', 'seq', 'timestamp', 'message']);
+  return /** @type {any} */ (m);
+}
+
+/**
+ * @typedef {object} ChannelStatus C3, in the message of a canister service message.
+ * @property {string} subscribed
+ * @property {bigint} head with subscribed: where the client's stream starts
+ * @property {string} unsubscribed
+ * @property {string} reason with unsubscribed
+ * @property {Map<string, bigint>|null} heads the next seq of every channel the client is subscribed to
+ */
+
+/**
+ * Decodes C3 {subscribed, head, unsubscribed, reason, heads}, each optional, heads a map text → uint.
+ * @param {Uint8Array} b
+ * @returns {ChannelStatus}
+ */
+export function decodeChannelStatus(b) {
+  const r = new Reader(b);
+  /** @type {ChannelStatus} */
+  const st = { subscribed: '', head: 0n, unsubscribed: '', reason: '', heads: null };
+  try {
+    const [major, n] = r.headSkipTag();
+    if (major !== MAJOR_MAP) throw r.fail(`want a map, got ${MAJOR_NAMES[major]}`);
+    if (n > 5n) throw r.fail(`map of ${n} entries, want at most 5`);
+    const seen = new Set();
+    for (let i = 0n; i < n; i++) {
+      const key = r.value('text', 'key');
+      if (seen.has(key)) throw r.fail(`duplicate key "${key}"`);
+      seen.add(key);
+      switch (key) {
+        case 'subscribed': case 'unsubscribed': case 'reason':
+          st[key] = /** @type {string} */ (r.value('text', key));
+          break;
+        case 'head':
+          st.head = /** @type {bigint} */ (r.value('uint', key));
+          break;
+        case 'heads': {
+          const [hm, hn] = r.head();
+          if (hm !== MAJOR_MAP) throw r.fail(`field "heads": want a map, got ${MAJOR_NAMES[hm]}`);
+          if (hn > BigInt(b.length - r.off)) throw r.fail(`field "heads": ${hn} entries are longer than the input`);
+          st.heads = new Map();
+          for (let j = 0n; j < hn; j++) {
+            const ch = /** @type {string} */ (r.value('text', 'heads'));
+            if (st.heads.has(ch)) throw r.fail(`field "heads": channel ${JSON.stringify(ch)} twice`);
+            st.heads.set(ch, /** @type {bigint} */ (r.value('uint', 'heads')));
+          }
+          break;
+        }
+        default:
+          r.skip(0);
+      }
+    }
+    if (r.off !== b.length) throw r.fail(`${b.length - r.off} trailing bytes`);
+  } catch (e) {
+    if (e instanceof MalformedError) throw new MalformedError(`channel status: ${e.message}`);
+    throw e;
+  }
+  return st;
+}
