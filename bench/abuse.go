@@ -56,9 +56,13 @@ type AbuseResult struct {
 	// The gateway's RSS before the attacks, at their peak (sampled every 100 ms, and its VmHWM)
 	// and after they ended and the gateway settled; likewise its goroutines (sampled every
 	// second) and heap (after a GC).
-	RSSBefore        float64 `json:"rss_before_mib"`
-	RSSPeak          float64 `json:"rss_peak_mib"`
-	RSSAfter         float64 `json:"rss_after_mib"`
+	RSSBefore float64 `json:"rss_before_mib"`
+	RSSPeak   float64 `json:"rss_peak_mib"`
+	RSSAfter  float64 `json:"rss_after_mib"`
+	// RSSAfterFree is the RSS after the gateway returned its free memory to the OS
+	// (debug.FreeOSMemory), after RSSAfter was measured: RSSAfter minus it is freed heap the
+	// runtime kept, not live memory.
+	RSSAfterFree     float64 `json:"rss_after_free_mib"`
 	HeapBefore       float64 `json:"heap_before_mib"`
 	HeapAfter        float64 `json:"heap_after_mib"`
 	GoroutinesBefore int     `json:"goroutines_before"`
@@ -180,15 +184,12 @@ func runAbuse(ctx context.Context, o *Options, p *progress) (*AbuseResult, error
 	if limit := raiseFileLimit(); limit > 0 && uint64(n.handshakes+n.slowloris+2*n.frames+filesReserved+64) > limit {
 		return nil, fmt.Errorf("bench: abuse: %d connections at once need more open files than the limit %d (raise `ulimit -Hn`)", n.handshakes+n.slowloris+2*n.frames, limit)
 	}
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	ctx, cancelT := context.WithTimeout(ctx, o.RunTimeout)
-	defer cancelT()
-	e, err := startIC(ctx, o)
+	run, err := startRun(ctx, o)
 	if err != nil {
 		return nil, err
 	}
-	defer e.stop()
+	defer run.stop()
+	ctx, cancel, e := run.ctx, run.cancel, run.e
 	src := newSources(1)
 	good, err := dialSDK(ctx, e, src.dialer(), 0)
 	if err != nil {
@@ -382,6 +383,16 @@ func runAbuse(ctx context.Context, o *Options, p *progress) (*AbuseResult, error
 	if _, err := trip(); err != nil {
 		return nil, fmt.Errorf("bench: abuse: round trip after the attacks: %w", err)
 	}
+	// What of the RSS left is memory the Go runtime freed but has not returned to the OS yet
+	// (its scavenger does so over minutes): return it now and measure again.
+	if _, err := e.gateway.command(ctx, "free-os-memory"); err != nil {
+		return nil, err
+	}
+	freed, err := e.gateway.usage()
+	if err != nil {
+		return nil, err
+	}
+	res.RSSAfterFree = mib(freed.RSS)
 	res.RSSPeak, res.RSSAfter = mib(max(peak, after.PeakRSS)), mib(after.RSS)
 	res.HeapAfter, res.GoroutinesAfter, res.GoroutinesPeak = mib(st.HeapInuse), st.Goroutines, peakG
 	res.Lost, res.Duplicated = lost, dups

@@ -20,7 +20,7 @@ func TestAbuseSmoke(t *testing.T) {
 	if a.QuietTrips != abuseQuietTrips || a.AbuseTrips < 1 || a.Quiet.P99 <= 0 || a.UnderAbuse.P99 <= 0 || a.RatioP99 <= 0 {
 		t.Errorf("round-trip figures missing: %+v", a)
 	}
-	if a.RSSBefore <= 0 || a.RSSPeak < a.RSSBefore || a.RSSAfter <= 0 || a.GoroutinesBefore <= 0 || a.GoroutinesPeak < a.GoroutinesBefore {
+	if a.RSSBefore <= 0 || a.RSSPeak < a.RSSBefore || a.RSSAfter <= 0 || a.RSSAfterFree <= 0 || a.GoroutinesBefore <= 0 || a.GoroutinesPeak < a.GoroutinesBefore {
 		t.Errorf("gateway figures missing: RSS %v/%v/%v MiB, goroutines %d/%d/%d", a.RSSBefore, a.RSSPeak, a.RSSAfter, a.GoroutinesBefore, a.GoroutinesPeak, a.GoroutinesAfter)
 	}
 	if !a.Settled {

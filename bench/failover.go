@@ -142,10 +142,6 @@ func runFailover(ctx context.Context, o *Options, p *progress, scenario string, 
 	if o.Verify != VerifyFull {
 		return nil, fmt.Errorf("bench: %s: the clients fail over with the Go SDK's policy; use --verify %s", scenario, VerifyFull)
 	}
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	ctx, cancelT := context.WithTimeout(ctx, o.RunTimeout)
-	defer cancelT()
 	oo := *o
 	o = &oo
 	if scenario == ScenarioRestart {
@@ -156,17 +152,18 @@ func runFailover(ctx context.Context, o *Options, p *progress, scenario string, 
 		defer os.RemoveAll(dir)
 		o.stateDir = dir
 	}
-	e, err := startIC(ctx, o)
+	run, err := startRun(ctx, o)
 	if err != nil {
 		return nil, err
 	}
+	ctx, cancel, e := run.ctx, run.cancel, run.e
 	gateways := map[string]*server{"A": e.gateway}
 	var started []*server // gateways started here, ended at the end of the run
 	defer func() {
 		for _, s := range started {
 			s.kill()
 		}
-		e.stop()
+		run.stop()
 	}()
 	b, err := e.startGateway(ctx, o, "")
 	if err != nil {

@@ -78,13 +78,12 @@ func runRelay(ctx context.Context, o *Options, p *progress) (*RelayReport, error
 	if o.Verify != VerifyFull {
 		return nil, fmt.Errorf("bench: relay: the client is the Go SDK's; use --verify %s", VerifyFull)
 	}
-	ctx, cancel := context.WithTimeout(ctx, o.RunTimeout)
-	defer cancel()
-	e, err := startIC(ctx, o)
+	run, err := startRun(ctx, o)
 	if err != nil {
 		return nil, err
 	}
-	defer e.stop()
+	defer run.stop()
+	ctx, e := run.ctx, run.e
 	hb := o.HeartbeatInterval
 	bound := relayBoundFactor * hb
 	rep := &RelayReport{HeartbeatMs: ms(hb), HeartbeatTimeoutMs: ms(bound), MaxMessageAgeMs: ms(bound)}

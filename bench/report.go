@@ -378,7 +378,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 		fmt.Fprintf(tw, "ratio\t\t%.2f×\t%.2f×\t\t\n", a.RatioP50, a.RatioP99)
 		fmt.Fprintf(tw, "lost %d, duplicated %d\t\t\t\t\t\n", a.Lost, a.Duplicated)
 		fmt.Fprintln(tw, "\ngateway\tbefore\tpeak\tafter\t")
-		fmt.Fprintf(tw, "RSS MiB\t%.1f\t%.1f\t%.1f\t\n", a.RSSBefore, a.RSSPeak, a.RSSAfter)
+		fmt.Fprintf(tw, "RSS MiB\t%.1f\t%.1f\t%.1f (%.1f once the free heap is returned to the OS)\t\n", a.RSSBefore, a.RSSPeak, a.RSSAfter, a.RSSAfterFree)
 		fmt.Fprintf(tw, "heap MiB\t%.1f\t\t%.1f\t\n", a.HeapBefore, a.HeapAfter)
 		fmt.Fprintf(tw, "goroutines\t%d\t%d\t%d\t\n", a.GoroutinesBefore, a.GoroutinesPeak, a.GoroutinesAfter)
 		fmt.Fprintf(tw, "settled %v in %.1f s\t\t\t\t\n", a.Settled, a.SettleSeconds)

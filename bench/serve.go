@@ -15,6 +15,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"strings"
 	"time"
@@ -56,8 +57,9 @@ type reply struct {
 // replica hosting the load canister, the gateway, or the baseline broadcast server. It listens on
 // a free loopback port and writes one JSON line on stdout saying where. Then it obeys line
 // commands on stdin, answering each with a JSON line: "profile PATH" starts a CPU profile,
-// "stop-profile" ends it, "goroutines PATH" writes the goroutine profile (aggregated by stack), "stats" collects garbage and reports the Go heap in use and the
-// goroutines, "metrics" returns the gateway's metrics. It stops when stdin ends (so it never
+// "stop-profile" ends it, "goroutines PATH" writes the goroutine profile (aggregated by stack),
+// "free-os-memory" returns the free heap to the OS, "stats" collects garbage and reports the Go
+// heap in use and the goroutines, "metrics" returns the gateway's metrics. It stops when stdin ends (so it never
 // outlives the bench) or ctx is canceled.
 func Serve(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) error {
 	if len(args) == 0 {
@@ -288,6 +290,9 @@ func control(ctx context.Context, stdin io.Reader, stdout io.Writer, metrics htt
 				r.Error = err.Error()
 				break
 			}
+			r.OK = true
+		case "free-os-memory":
+			debug.FreeOSMemory() // a GC, then every free page back to the OS
 			r.OK = true
 		case "stats":
 			runtime.GC() // the live heap, not what awaits collection

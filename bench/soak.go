@@ -112,25 +112,12 @@ func runSoak(ctx context.Context, o *Options, p *progress, clients int) (*SoakRe
 	if limit := raiseFileLimit(); limit > 0 && uint64(clients+filesReserved) > limit {
 		return nil, fmt.Errorf("bench: soak: %d clients need %d open files, the limit is %d (raise `ulimit -Hn` or lower --clients)", clients, clients+filesReserved, limit)
 	}
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	ctx, cancelT := context.WithTimeout(ctx, o.RunTimeout)
-	defer cancelT()
-	e, err := startIC(ctx, o)
+	run, dial, err := startFleetRun(ctx, o, clients, 0)
 	if err != nil {
 		return nil, err
 	}
-	src := newSources(o.sources(clients))
-	dial, err := e.dialer(o, src, 0)
-	if err != nil {
-		return nil, err
-	}
-	f := newFleet(clients, cancel)
-	defer func() {
-		cancel(nil)
-		e.stop()
-		f.close()
-	}()
+	defer run.stop()
+	ctx, cancel, e, f := run.ctx, run.cancel, run.e, run.f
 
 	var (
 		mu        sync.Mutex

@@ -21,25 +21,12 @@ func runUpstream(ctx context.Context, o *Options, p *progress, clients int) (*Up
 	if per < 1 {
 		return nil, fmt.Errorf("bench: upstream: %v at %g messages per second is less than one message per client", o.Duration, o.Rate)
 	}
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	ctx, cancelT := context.WithTimeout(ctx, o.RunTimeout)
-	defer cancelT()
-	e, err := startIC(ctx, o)
+	run, dial, err := startFleetRun(ctx, o, clients, 0)
 	if err != nil {
 		return nil, err
 	}
-	src := newSources(o.sources(clients))
-	dial, err := e.dialer(o, src, 0)
-	if err != nil {
-		return nil, err
-	}
-	f := newFleet(clients, cancel)
-	defer func() {
-		cancel(nil)
-		e.stop()
-		f.close()
-	}()
+	defer run.stop()
+	ctx, e, f := run.ctx, run.e, run.f
 	var (
 		sending  atomic.Bool
 		sent     atomic.Int64
