@@ -180,14 +180,21 @@ func (c *conn) writeEach(items []outFrame, scratch []byte) ([]byte, error) {
 		if err != nil {
 			return scratch, err
 		}
-		if scratch, err = f.b.writeFrame(w, scratch, f.i); err != nil {
+		size := 0
+		if f.idx != nil {
+			scratch, size, err = c.writeBatchFrame(w, scratch, f)
+		} else {
+			scratch, err = f.b.writeFrame(w, scratch, f.i)
+			size = f.b.frameSize(f.i)
+		}
+		if err != nil {
 			return scratch, err
 		}
 		if err := w.Close(); err != nil {
 			return scratch, err
 		}
 		c.g.m.framesOut.inc()
-		c.g.m.bytesOut.add(uint64(f.b.frameSize(f.i)))
+		c.g.m.bytesOut.add(uint64(size))
 		if f.last {
 			_, reason := protocol.KindOf(f.b.msgs[f.i].Val)
 			c.closeWith(protocol.CloseSessionEnded, reason)
