@@ -148,6 +148,25 @@ func (b *batch) appendBatchFrame(dst []byte, gateway string, idx []int32) ([]byt
 	return f.AppendCBOR(dst), nil
 }
 
+// prunedS6From is the batch size above which S6 frames carry a witness pruned to their key
+// instead of the batch's whole witness: a sized poll's witness (thousands of keys) is far too
+// large to send with every message; a seed-sized batch's is sent whole, as the seed does.
+const prunedS6From = 50
+
+// writePrunedS6 writes the S6 frame of message i of b with the batch's witness pruned to its key.
+func (b *batch) writePrunedS6(w io.Writer, scratch []byte, i int) ([]byte, error) {
+	x, err := b.index()
+	if err != nil {
+		return scratch, err
+	}
+	m := &b.msgs[i]
+	tree := b.prunedTree(x, []int32{int32(i)}, nil)
+	f := protocol.CertMessage{Key: m.Key, Val: m.Val, Cert: b.cert, Tree: tree}
+	scratch = f.AppendCBOR(scratch[:0])
+	_, err = w.Write(scratch)
+	return scratch, err
+}
+
 // writeBatchFrame writes f's S9 frame to w, built in scratch, and returns scratch and the frame's
 // length.
 func (c *conn) writeBatchFrame(w io.Writer, scratch []byte, f outFrame) ([]byte, int, error) {

@@ -181,9 +181,13 @@ func (c *conn) writeEach(items []outFrame, scratch []byte) ([]byte, error) {
 			return scratch, err
 		}
 		size := 0
-		if f.idx != nil {
+		switch {
+		case f.idx != nil:
 			scratch, size, err = c.writeBatchFrame(w, scratch, f)
-		} else {
+		case f.b.bidx != nil && len(f.b.msgs) > prunedS6From:
+			scratch, err = f.b.writePrunedS6(w, scratch, f.i)
+			size = len(scratch)
+		default:
 			scratch, err = f.b.writeFrame(w, scratch, f.i)
 			size = f.b.frameSize(f.i)
 		}
