@@ -191,7 +191,7 @@ func runAbuse(ctx context.Context, o *Options, p *progress) (*AbuseResult, error
 	defer run.stop()
 	ctx, cancel, e := run.ctx, run.cancel, run.e
 	src := newSources(1)
-	good, err := dialSDK(ctx, e, src.dialer(), 0)
+	good, err := dialSDK(ctx, e, src.dialer(), 0, false)
 	if err != nil {
 		return nil, fmt.Errorf("bench: abuse: the good client: %w", err)
 	}

@@ -181,7 +181,11 @@ func (e *icEnv) dialer(o *Options, src *sources, readBuffer int) (dialFunc, erro
 			e.stop()
 			return nil, err
 		}
-		return func(ctx context.Context, _ int) (loadClient, error) { return dialLean(ctx, e, src.dialer(), checks) }, nil
+		return func(ctx context.Context, _ int) (loadClient, error) {
+			return dialLean(ctx, e, src.dialer(), checks, !o.SingleFrames)
+		}, nil
 	}
-	return func(ctx context.Context, _ int) (loadClient, error) { return dialSDK(ctx, e, src.dialer(), readBuffer) }, nil
+	return func(ctx context.Context, _ int) (loadClient, error) {
+		return dialSDK(ctx, e, src.dialer(), readBuffer, !o.SingleFrames)
+	}, nil
 }

@@ -102,13 +102,14 @@ func (s *sources) dialer() *websocket.Dialer {
 // sdkClient is a client.Conn, the icws Go SDK: VerifyFull.
 type sdkClient struct{ c *client.Conn }
 
-func dialSDK(ctx context.Context, e *icEnv, d *websocket.Dialer, readBuffer int) (*sdkClient, error) {
+func dialSDK(ctx context.Context, e *icEnv, d *websocket.Dialer, readBuffer int, batched bool) (*sdkClient, error) {
 	c, err := client.Dial(ctx, client.Config{
-		Gateway:    e.gatewayURL,
-		Canister:   e.canister,
-		Agent:      e.users,
-		Dialer:     d,
-		ReadBuffer: readBuffer,
+		Gateway:     e.gatewayURL,
+		Canister:    e.canister,
+		Agent:       e.users,
+		Dialer:      d,
+		ReadBuffer:  readBuffer,
+		BatchFrames: batched,
 		// The bench canister sends no heartbeats (bench/canister), so its silence means nothing.
 		HeartbeatTimeout: -1,
 	})
@@ -141,6 +142,8 @@ type leanClient struct {
 	next   uint64 // the next canister sequence number due; owned by recv
 	out    uint64 // the next sequence number to send; owned by send
 	buf    []byte // the last frame read; reused by recv
+	// pending is the rest of the last S9 frame's messages, checked; owned by recv.
+	pending []protocol.WebsocketMessage
 }
 
 // readFrame reads the next data frame into *buf, reusing its memory (gorilla's ReadMessage
@@ -167,7 +170,7 @@ func readFrame(ws *websocket.Conn, buf *[]byte) ([]byte, error) {
 	}
 }
 
-func dialLean(ctx context.Context, e *icEnv, d *websocket.Dialer, checks *sharedChecks) (*leanClient, error) {
+func dialLean(ctx context.Context, e *icEnv, d *websocket.Dialer, checks *sharedChecks, batched bool) (*leanClient, error) {
 	_, key, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		return nil, err
@@ -180,7 +183,11 @@ func dialLean(ctx context.Context, e *icEnv, d *websocket.Dialer, checks *shared
 	if err != nil {
 		return nil, fmt.Errorf("bench: open a WebSocket to %s: %w", e.gatewayURL, err)
 	}
-	first := protocol.SignFirstMessage(key, protocol.FirstMessage{CanisterID: e.canister.String(), ClientID: id, OpenNonce: protocol.NextOpenNonce(0, time.Now())})
+	var batch uint64
+	if batched {
+		batch = protocol.BatchFrames
+	}
+	first := protocol.SignFirstMessageBatched(key, protocol.FirstMessage{CanisterID: e.canister.String(), ClientID: id, OpenNonce: protocol.NextOpenNonce(0, time.Now())}, batch)
 	if err := ws.WriteMessage(websocket.BinaryMessage, first); err != nil {
 		ws.Close()
 		return nil, fmt.Errorf("bench: send the first message: %w", err)
@@ -192,18 +199,32 @@ func (l *leanClient) recv(ctx context.Context) ([]byte, time.Duration, error) {
 	stop := context.AfterFunc(ctx, func() { _ = l.ws.SetReadDeadline(time.Unix(1, 0)) })
 	defer stop()
 	for {
-		frame, err := readFrame(l.ws, &l.buf)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil, 0, ctx.Err()
+		var m protocol.WebsocketMessage
+		if len(l.pending) > 0 {
+			m = l.pending[0]
+			l.pending = l.pending[1:]
+		} else {
+			frame, err := readFrame(l.ws, &l.buf)
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil, 0, ctx.Err()
+				}
+				return nil, 0, fmt.Errorf("bench: client %d: %w", l.id, err)
 			}
-			return nil, 0, fmt.Errorf("bench: client %d: %w", l.id, err)
+			if protocol.IsBatchFrame(frame) {
+				ms, err := l.checks.checkBatch(frame, l.id, l.next)
+				if err != nil {
+					return nil, 0, fmt.Errorf("bench: client %d: %w", l.id, err)
+				}
+				l.next += uint64(len(ms))
+				m, l.pending = ms[0], ms[1:]
+			} else {
+				if m, err = l.checks.check(frame, l.id, l.next); err != nil {
+					return nil, 0, fmt.Errorf("bench: client %d: %w", l.id, err)
+				}
+				l.next++
+			}
 		}
-		m, err := l.checks.check(frame, l.id, l.next)
-		if err != nil {
-			return nil, 0, fmt.Errorf("bench: client %d: %w", l.id, err)
-		}
-		l.next++
 		if m.Service {
 			continue
 		}

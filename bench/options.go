@@ -104,6 +104,9 @@ type Options struct {
 	Size int
 	// Verify is how the load clients check messages; default VerifyFull.
 	Verify VerifyMode
+	// SingleFrames makes the load clients ask for one S6 frame per message instead of S9
+	// batched frames (docs/PROTOCOL.md §13), for comparison.
+	SingleFrames bool
 	// Conns is the number of connections of the idle scenario; default DefaultConns.
 	Conns int
 	// Hold is how long the idle scenario keeps its connections open; default DefaultHold.

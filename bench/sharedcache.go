@@ -153,26 +153,70 @@ func (s *sharedChecks) check(frame []byte, id, next uint64) (protocol.WebsocketM
 	if !bytes.Equal(cv.data, tv.digest[:]) {
 		return protocol.WebsocketMessage{}, fmt.Errorf("%s: %w: root hash is not the certified data", cm.Key, errTampered)
 	}
-	r := hashtree.Lookup(tv.node, []byte("websocket"), []byte(cm.Key))
-	sum := sha256.Sum256(cm.Val)
+	return s.message(tv.node, now, cm.Key, cm.Val, id, next)
+}
+
+// message runs the per-message checks on key and val under a witness node whose digest was
+// checked at now.
+func (s *sharedChecks) message(node hashtree.Node, now time.Time, key string, val []byte, id, next uint64) (protocol.WebsocketMessage, error) {
+	r := hashtree.Lookup(node, []byte("websocket"), []byte(key))
+	sum := sha256.Sum256(val)
 	if r.Status != hashtree.Found || !bytes.Equal(r.Value, sum[:]) {
-		return protocol.WebsocketMessage{}, fmt.Errorf("%s: %w: the witness does not certify SHA-256(val) (%v)", cm.Key, errTampered, r.Status)
+		return protocol.WebsocketMessage{}, fmt.Errorf("%s: %w: the witness does not certify SHA-256(val) (%v)", key, errTampered, r.Status)
 	}
-	m, err := protocol.DecodeWebsocketMessage(cm.Val)
+	m, err := protocol.DecodeWebsocketMessage(val)
 	if err != nil {
-		return m, fmt.Errorf("%s: %w: %w", cm.Key, errMalformed, err)
+		return m, fmt.Errorf("%s: %w: %w", key, errMalformed, err)
 	}
 	if m.ClientID != id {
-		return m, fmt.Errorf("%s: %w: client %d, we are %d", cm.Key, errForeign, m.ClientID, id)
+		return m, fmt.Errorf("%s: %w: client %d, we are %d", key, errForeign, m.ClientID, id)
 	}
 	if m.SequenceNum != next {
-		return m, fmt.Errorf("%s: %w: %d, want %d", cm.Key, errSequence, m.SequenceNum, next)
+		return m, fmt.Errorf("%s: %w: %d, want %d", key, errSequence, m.SequenceNum, next)
 	}
 	ts := time.Unix(0, int64(min(m.Timestamp, 1<<63-1)))
 	if age := now.Sub(ts); age > client.DefaultMaxMessageAge {
-		return m, fmt.Errorf("%s: message %w (%v)", cm.Key, errStale, age)
+		return m, fmt.Errorf("%s: message %w (%v)", key, errStale, age)
 	} else if -age > client.DefaultMaxClockSkew {
-		return m, fmt.Errorf("%s: message %w (%v ahead)", cm.Key, errFuture, -age)
+		return m, fmt.Errorf("%s: message %w (%v ahead)", key, errFuture, -age)
 	}
 	return m, nil
+}
+
+// checkBatch runs the checks on an S9 frame (docs/PROTOCOL.md §13) for client id, which expects
+// sequence number next: the certificate (shared cache) and the witness's digest once, then every
+// message as check does. The witness is the client's own (pruned to its keys), so it is decoded
+// here, not cached.
+func (s *sharedChecks) checkBatch(frame []byte, id, next uint64) ([]protocol.WebsocketMessage, error) {
+	f, err := protocol.DecodeBatchFrame(frame)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errMalformed, err)
+	}
+	key0 := f.Key(0)
+	cv := s.cert(f.Cert)
+	if cv.err != nil {
+		return nil, fmt.Errorf("%s: %w: %w", key0, errCertificate, cv.err)
+	}
+	now := time.Now()
+	if age := now.Sub(cv.time); age > client.DefaultMaxCertificateAge {
+		return nil, fmt.Errorf("%s: certificate %w (%v)", key0, errStale, age)
+	} else if -age > client.DefaultMaxClockSkew {
+		return nil, fmt.Errorf("%s: certificate %w (%v ahead)", key0, errFuture, -age)
+	}
+	node, err := hashtree.Unmarshal(f.Tree)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w: %w", key0, errTampered, err)
+	}
+	if d := hashtree.Digest(node); !bytes.Equal(cv.data, d[:]) {
+		return nil, fmt.Errorf("%s: %w: root hash is not the certified data", key0, errTampered)
+	}
+	ms := make([]protocol.WebsocketMessage, len(f.Vals))
+	for i, val := range f.Vals {
+		m, err := s.message(node, now, f.Key(i), val, id, next+uint64(i))
+		if err != nil {
+			return nil, err
+		}
+		ms[i] = m
+	}
+	return ms, nil
 }

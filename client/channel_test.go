@@ -32,6 +32,14 @@ func newChanEcho() *cdk.Canister {
 				}
 				return
 			}
+			if f := strings.Fields(m.Text); err == nil && len(f) == 2 && f[0] == "many" { // batch_test.go
+				for _, t := range strings.Split(f[1], ",") {
+					if err := s.Send(ic, client, protocol.AppMessage{Text: t}.Marshal()); err != nil {
+						ic.Trap(err.Error())
+					}
+				}
+				return
+			}
 			if err := s.Send(ic, client, payload); err != nil {
 				ic.Trap(err.Error())
 			}

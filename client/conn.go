@@ -119,6 +119,10 @@ type Conn struct {
 	// ch is the certified channels' state (channel.go).
 	ch channels
 
+	// batchq is the rest of the S9 frame being delivered (batch.go), already checked. Owned by
+	// Recv.
+	batchq []batchItem
+
 	// bg counts the goroutines that close replaced sockets; Close waits for them.
 	bg sync.WaitGroup
 
@@ -308,54 +312,22 @@ func (c *Conn) recv(ctx context.Context) (Message, error) {
 		if m, ok := c.popChannel(); ok {
 			return m, nil
 		}
-		s, err := c.current()
-		if err != nil {
-			return Message{}, err
-		}
-		if err := s.err(); err != nil {
-			return Message{}, err
-		}
-		c.use(s)
-		f, err := c.nextFrame(ctx, s)
-		if err == errSwitched {
-			continue
-		}
-		if err != nil {
-			return Message{}, err
-		}
-		if f.s != s {
-			// From a socket that Reconnect replaced (dropped), or from the one that replaced s
-			// while Recv waited.
-			if s, err = c.current(); err != nil {
+		var s *socket
+		var vm verified
+		var verr *VerifyError
+		if it, ok := c.popBatch(); ok {
+			// Checked with the frame, and counted in the verifier: delivered whatever socket
+			// is in use now.
+			s, vm, verr = it.s, it.vm, it.err
+		} else {
+			var err error
+			if s, err = c.nextSocketFrame(ctx, &vm, &verr); err != nil {
 				return Message{}, err
 			}
-			if f.s != s {
+			if s == nil {
 				continue
 			}
-			c.use(s)
 		}
-		if f.err != nil {
-			err := closeErrorFrom(f.err)
-			s.fail(err)
-			c.log.Debug("client: socket ended", "client", c.clientID, "gateway", s.gateway, "err", err)
-			return Message{}, err
-		}
-		if protocol.IsChannelFrame(f.data) {
-			err := c.channelFrame(f.data)
-			var verr *VerifyError
-			if errors.As(err, &verr) && verr.Fatal() {
-				s.fail(verr)
-			}
-			if err != nil {
-				return Message{}, err
-			}
-			if _, verr := c.checkChannels(s); verr != nil {
-				s.fail(verr)
-				return Message{}, verr
-			}
-			continue
-		}
-		vm, verr := c.v.check(f.data)
 		if verr != nil {
 			if verr.Kind == Replay && verr.Seq < s.floor {
 				// The overlap of a reconnection: delivered through an earlier socket.
@@ -393,6 +365,72 @@ func (c *Conn) recv(ctx context.Context) (Message, error) {
 			Key:       vm.key,
 		}, nil
 	}
+}
+
+// nextSocketFrame reads and checks the next frame from the socket in use. It returns the socket
+// and sets *vm or *verr for an S6 frame; it returns a nil socket (and no error) when recv should
+// loop again: a frame of a replaced socket, a channel frame handled, an S9 frame whose messages
+// are now in c.batchq.
+func (c *Conn) nextSocketFrame(ctx context.Context, vm *verified, verr **VerifyError) (*socket, error) {
+	s, err := c.current()
+	if err != nil {
+		return nil, err
+	}
+	if err := s.err(); err != nil {
+		return nil, err
+	}
+	c.use(s)
+	f, err := c.nextFrame(ctx, s)
+	if err == errSwitched {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if f.s != s {
+		// From a socket that Reconnect replaced (dropped), or from the one that replaced s
+		// while Recv waited.
+		if s, err = c.current(); err != nil {
+			return nil, err
+		}
+		if f.s != s {
+			return nil, nil
+		}
+		c.use(s)
+	}
+	if f.err != nil {
+		err := closeErrorFrom(f.err)
+		s.fail(err)
+		c.log.Debug("client: socket ended", "client", c.clientID, "gateway", s.gateway, "err", err)
+		return nil, err
+	}
+	if protocol.IsChannelFrame(f.data) {
+		err := c.channelFrame(f.data)
+		var verr *VerifyError
+		if errors.As(err, &verr) && verr.Fatal() {
+			s.fail(verr)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if _, verr := c.checkChannels(s); verr != nil {
+			s.fail(verr)
+			return nil, verr
+		}
+		return nil, nil
+	}
+	if protocol.IsBatchFrame(f.data) {
+		items, berr := c.v.checkBatch(s, f.data)
+		if berr != nil {
+			s.fail(berr)
+			c.log.Debug("client: batch frame refused", "client", c.clientID, "gateway", s.gateway, "err", berr)
+			return nil, berr
+		}
+		c.batchq = items
+		return nil, nil
+	}
+	*vm, *verr = c.v.check(f.data)
+	return s, nil
 }
 
 // use makes s the socket Recv reads from, if it is not already: what comes through it below

@@ -163,11 +163,15 @@ func (c *Conn) open(ctx context.Context, gateway string) (*socket, error) {
 		return nil
 	})
 	c.openNonce = protocol.NextOpenNonce(c.openNonce, time.Now())
-	first := protocol.SignFirstMessage(c.key, protocol.FirstMessage{
+	var batch uint64
+	if c.cfg.BatchFrames {
+		batch = protocol.BatchFrames
+	}
+	first := protocol.SignFirstMessageBatched(c.key, protocol.FirstMessage{
 		CanisterID: c.canister.String(),
 		ClientID:   c.clientID,
 		OpenNonce:  c.openNonce,
-	})
+	}, batch)
 	if err := writeFrame(ctx, ws, first); err != nil {
 		_ = ws.Close()
 		return nil, fmt.Errorf("client: failed to send the first message to %s: %w", gateway, err)

@@ -137,50 +137,64 @@ func (v *verifier) check(frame []byte) (verified, *VerifyError) {
 	if err != nil {
 		return verified{}, verifyErrorf(Malformed, "", err, "the frame is not a cert message")
 	}
-	key := cm.Key
+	te, now, verr := v.checkCertTree(cm.Key, cm.Cert, cm.Tree)
+	if verr != nil {
+		return verified{}, verr
+	}
+	return v.checkMessage(te, now, cm.Key, cm.Val)
+}
 
+// checkCertTree runs the frame-wide checks, 1 and 2 below, on a certificate and a witness, and
+// returns the decoded witness and the time of the checks. key names the frame in errors.
+func (v *verifier) checkCertTree(key string, cert, tree []byte) (*treeEntry, time.Time, *VerifyError) {
 	// 1. The certificate verifies (BLS, delegation, canister ranges) and is fresh.
-	ce := v.cert(cm.Cert)
+	ce := v.cert(cert)
 	switch {
 	case errors.Is(ce.err, certificate.ErrStale):
-		return verified{}, verifyErrorf(Stale, key, ce.err, "the certificate is too old")
+		return nil, time.Time{}, verifyErrorf(Stale, key, ce.err, "the certificate is too old")
 	case errors.Is(ce.err, certificate.ErrFuture):
-		return verified{}, verifyErrorf(Future, key, ce.err, "the certificate is from the future")
+		return nil, time.Time{}, verifyErrorf(Future, key, ce.err, "the certificate is from the future")
 	case ce.err != nil:
-		return verified{}, verifyErrorf(BadCertificate, key, ce.err, "the certificate does not verify")
+		return nil, time.Time{}, verifyErrorf(BadCertificate, key, ce.err, "the certificate does not verify")
 	}
 	now := v.now()
 	if age := now.Sub(ce.info.time); age > v.maxCertAge {
-		return verified{}, verifyErrorf(Stale, key, nil, "the certificate is %v old (time %s), more than the %v allowed",
+		return nil, time.Time{}, verifyErrorf(Stale, key, nil, "the certificate is %v old (time %s), more than the %v allowed",
 			age.Round(time.Millisecond), ce.info.time.UTC().Format(time.RFC3339Nano), v.maxCertAge)
 	} else if -age > v.maxSkew {
-		return verified{}, verifyErrorf(Future, key, nil, "the certificate's time %s is %v ahead of the local clock (at most %v allowed)",
+		return nil, time.Time{}, verifyErrorf(Future, key, nil, "the certificate's time %s is %v ahead of the local clock (at most %v allowed)",
 			ce.info.time.UTC().Format(time.RFC3339Nano), (-age).Round(time.Millisecond), v.maxSkew)
 	}
 
 	// 2. The canister's certified data is the witness's root hash.
-	te := v.tree(cm.Tree)
+	te := v.tree(tree)
 	if te.err != nil {
-		return verified{}, verifyErrorf(Tampered, key, te.err, "the witness tree does not decode")
+		return nil, time.Time{}, verifyErrorf(Tampered, key, te.err, "the witness tree does not decode")
 	}
 	if !bytes.Equal(ce.info.certifiedData, te.digest[:]) {
-		return verified{}, verifyErrorf(Tampered, key, nil, "the witness root %s is not the canister's certified data %s",
+		return nil, time.Time{}, verifyErrorf(Tampered, key, nil, "the witness root %s is not the canister's certified data %s",
 			hex.EncodeToString(te.digest[:]), hex.EncodeToString(ce.info.certifiedData))
 	}
 
+	return te, now, nil
+}
+
+// checkMessage runs checks 3 to 7 on one message, key and val, under a witness that passed
+// checkCertTree at now. On success it advances the expected sequence number.
+func (v *verifier) checkMessage(te *treeEntry, now time.Time, key string, val []byte) (verified, *VerifyError) {
 	// 3. The witness holds ["websocket", key] = SHA-256(val).
 	r := hashtree.Lookup(te.node, websocketLabel, []byte(key))
 	if r.Status != hashtree.Found {
 		return verified{}, verifyErrorf(Tampered, key, nil, "the witness does not hold [\"websocket\", key] (lookup: %v)", r.Status)
 	}
-	sum := sha256.Sum256(cm.Val)
+	sum := sha256.Sum256(val)
 	if !bytes.Equal(r.Value, sum[:]) {
 		return verified{}, verifyErrorf(Tampered, key, nil, "SHA-256 of val is %s, the witness certifies %s",
 			hex.EncodeToString(sum[:]), hex.EncodeToString(r.Value))
 	}
 
 	// 4. val decodes. It is certified, so a failure here is the canister's fault, not the gateway's.
-	m, err := protocol.DecodeWebsocketMessage(cm.Val)
+	m, err := protocol.DecodeWebsocketMessage(val)
 	if err != nil {
 		return verified{}, verifyErrorf(Malformed, key, err, "the certified message does not decode")
 	}

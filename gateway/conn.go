@@ -46,6 +46,7 @@ type conn struct {
 	clientID        uint64
 	clientPrincipal principal.Principal
 	hub             *hub
+	batched         bool // the client asked for S9 frames (docs/PROTOCOL.md §13.1)
 
 	// Close state. closeOnce guards closeCode and closeDetail, which are read only after closing
 	// is closed.
@@ -196,6 +197,7 @@ func (c *conn) handshake() bool {
 		return false
 	}
 	c.canister, c.clientID = canister, s1.ClientID
+	c.batched = s2.Batch == protocol.BatchFrames
 
 	ctx, cancel := context.WithTimeout(g.hardCtx, g.cfg.CallTimeout)
 	defer cancel()

@@ -20,11 +20,15 @@ type batch struct {
 	tail []byte // `"cert": bytes, "tree": bytes`, the end of every frame of the batch
 	// raw, if set, is a frame written as it is (Omnia's handshake); the batch then has no msgs.
 	raw []byte
+	// cert and certTree are the poll's certificate and witness, for S9 frames (batchframe.go);
+	// bidx is what S9 writers share, built on first use.
+	cert, certTree []byte
+	bidx           *batchIndex
 }
 
 func newBatch(res *protocol.CertMessages) *batch {
 	tail := protocol.AppendCertTail(make([]byte, 0, protocol.CertTailSize(res.Cert, res.Tree)), res.Cert, res.Tree)
-	return &batch{msgs: res.Messages, tail: tail}
+	return &batch{msgs: res.Messages, tail: tail, cert: res.Cert, certTree: res.Tree, bidx: new(batchIndex)}
 }
 
 // newOmniaBatch is newBatch for an Omnia poll: to[i] is the principal of msgs[i]'s client.
@@ -42,6 +46,9 @@ type outFrame struct {
 	i int
 	// last marks the canister's close notice: the connection is closed once it is written.
 	last bool
+	// idx, if set, makes this one S9 frame of messages idx of b (batchframe.go), for a client
+	// that opted in; i is then the last of them.
+	idx []int32
 }
 
 // client is the key of message i's client in its hub.

@@ -280,10 +280,12 @@ func (h *hub) pollOnce(cursor uint64, fresh bool) (next uint64, n int, more bool
 	return next, len(res.Messages), more, nil
 }
 
-// route hands each message of b to its client's queue, without blocking.
+// route hands each message of b to its client's queue, without blocking. A client that opted in
+// to S9 frames gets its messages of b as one frame (routeBatched).
 func (h *hub) route(b *batch) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	var grouped *clientGroups
 	for i := range b.msgs {
 		m := &b.msgs[i]
 		c := h.clients[b.client(i)]
@@ -291,10 +293,51 @@ func (h *hub) route(b *batch) {
 			h.g.m.messagesUnroutable.inc()
 			continue
 		}
+		if c.batched && b.to == nil {
+			if grouped == nil {
+				grouped = &clientGroups{at: make(map[*conn]int)}
+			}
+			grouped.add(c, i)
+			continue
+		}
 		f := outFrame{b: b, i: i, last: h.wire.last(m.Val)}
 		c.enqueue(f)
 		if b.to == nil {
 			h.channelStatus(c, m.Val)
+		}
+	}
+	if grouped != nil {
+		h.routeBatched(b, grouped)
+	}
+}
+
+// clientGroups is a batch's messages by client, for S9 frames, in the order clients first appear.
+type clientGroups struct {
+	conns []*conn
+	idx   [][]int32
+	at    map[*conn]int
+}
+
+func (g *clientGroups) add(c *conn, i int) {
+	j, ok := g.at[c]
+	if !ok {
+		j = len(g.conns)
+		g.at[c] = j
+		g.conns = append(g.conns, c)
+		g.idx = append(g.idx, nil)
+	}
+	g.idx[j] = append(g.idx[j], int32(i))
+}
+
+// routeBatched queues one S9 frame per client of g, then updates the clients' channel state from
+// their service messages, as route does after each S6 (with h.mu held).
+func (h *hub) routeBatched(b *batch, g *clientGroups) {
+	for j, c := range g.conns {
+		idx := g.idx[j]
+		last := idx[len(idx)-1]
+		c.enqueue(outFrame{b: b, i: int(last), idx: idx, last: h.wire.last(b.msgs[last].Val)})
+		for _, i := range idx {
+			h.channelStatus(c, b.msgs[i].Val)
 		}
 	}
 }

@@ -54,7 +54,8 @@ func (x agentAPI) close(ctx context.Context, canister principal.Principal, clien
 
 func (x agentAPI) getMessages(ctx context.Context, canister principal.Principal, nonce uint64) (*protocol.CertMessages, error) {
 	res := new(protocol.CertMessages)
-	if err := x.a.Query(ctx, canister, protocol.MethodGetMessages, nonce, res); err != nil {
+	budget := uint64(protocol.PollBytes) // a sized poll (docs/PROTOCOL.md §13.3)
+	if err := x.a.Query(ctx, canister, protocol.MethodGetMessages, agent.Args{nonce, &budget}, res); err != nil {
 		return nil, err
 	}
 	return res, nil

@@ -180,14 +180,25 @@ func (c *conn) writeEach(items []outFrame, scratch []byte) ([]byte, error) {
 		if err != nil {
 			return scratch, err
 		}
-		if scratch, err = f.b.writeFrame(w, scratch, f.i); err != nil {
+		size := 0
+		switch {
+		case f.idx != nil:
+			scratch, size, err = c.writeBatchFrame(w, scratch, f)
+		case f.b.bidx != nil && len(f.b.msgs) > prunedS6From:
+			scratch, err = f.b.writePrunedS6(w, scratch, f.i)
+			size = len(scratch)
+		default:
+			scratch, err = f.b.writeFrame(w, scratch, f.i)
+			size = f.b.frameSize(f.i)
+		}
+		if err != nil {
 			return scratch, err
 		}
 		if err := w.Close(); err != nil {
 			return scratch, err
 		}
 		c.g.m.framesOut.inc()
-		c.g.m.bytesOut.add(uint64(f.b.frameSize(f.i)))
+		c.g.m.bytesOut.add(uint64(size))
 		if f.last {
 			_, reason := protocol.KindOf(f.b.msgs[f.i].Val)
 			c.closeWith(protocol.CloseSessionEnded, reason)

@@ -29,7 +29,7 @@ const (
 	MethodGetClientKey = "ws_get_client_key" // (nat64) -> (blob) query
 	MethodOpen         = "ws_open"           // (blob, blob) -> (bool)
 	MethodClose        = "ws_close"          // (nat64) -> ()
-	MethodGetMessages  = "ws_get_messages"   // (nat64) -> (CertMessages) query
+	MethodGetMessages  = "ws_get_messages"   // (nat64, opt nat64) -> (CertMessages) query; the opt is icws's (§13.3)
 	MethodMessage      = "ws_message"        // (blob) -> (bool)
 	MethodStats        = "ws_stats"          // () -> (Stats) query; icws addition
 )
@@ -48,7 +48,7 @@ service : {
   "ws_get_client_key": (nat64) -> (blob) query;
   "ws_open": (blob, blob) -> (bool);
   "ws_close": (nat64) -> ();
-  "ws_get_messages": (nat64) -> (CertMessages) query;
+  "ws_get_messages": (nat64, opt nat64) -> (CertMessages) query;
   "ws_message": (blob) -> (bool);
   "ws_stats": () -> (Stats) query;
 }

@@ -28,14 +28,14 @@ func FuzzDecodeFirstMessage(f *testing.F) {
 }
 
 func FuzzDecodeSignedFirstMessage(f *testing.F) {
-	addSeeds(f, goldenS2, goldenS2Nonce)
+	addSeeds(f, goldenS2, goldenS2Nonce, "d9d9f7a3"+goldenS2[8:]+"656261746368"+"01")
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := DecodeSignedFirstMessage(b)
 		if err != nil {
 			return
 		}
 		got, err := DecodeSignedFirstMessage(m.Marshal())
-		if err != nil || !bytes.Equal(got.FirstMessage, m.FirstMessage) || !bytes.Equal(got.Sig, m.Sig) {
+		if err != nil || !bytes.Equal(got.FirstMessage, m.FirstMessage) || !bytes.Equal(got.Sig, m.Sig) || got.Batch != m.Batch {
 			t.Fatalf("re-encoding failed: %v", err)
 		}
 	})

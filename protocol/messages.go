@@ -107,21 +107,50 @@ type SignedFirstMessage struct {
 	FirstMessage []byte `cbor:"client_canister_id"`
 	// Sig is the Ed25519 signature over FirstMessage.
 	Sig []byte `cbor:"sig"`
+	// Batch is the client's frame opt-in (docs/PROTOCOL.md §13.1): BatchFrames asks for S9
+	// frames; 0 (the key left out) for S6 frames only, as the seed.
+	Batch uint64 `cbor:"batch"`
 }
 
-// Marshal encodes m as the seed client does: tagged, keys client_canister_id then sig.
+// Marshal encodes m as the seed client does: tagged, keys client_canister_id then sig, then
+// batch if it is not 0.
 func (m SignedFirstMessage) Marshal() []byte {
-	return marshalBytesPair("client_canister_id", m.FirstMessage, "sig", m.Sig)
+	b := marshalBytesPair("client_canister_id", m.FirstMessage, "sig", m.Sig)
+	if m.Batch == 0 {
+		return b
+	}
+	b[len(cbor.SelfDescribePrefix)] = 0xa3 // map(3) instead of map(2)
+	b = cbor.AppendText(b, "batch")
+	return appendUint(b, m.Batch)
 }
 
 // DecodeSignedFirstMessage decodes S2. The byte slices of the result alias b. It does not decode
 // or verify the inner S1; see Decode and Verify.
 func DecodeSignedFirstMessage(b []byte) (SignedFirstMessage, error) {
-	first, sig, err := decodeBytesPair("signed first message", b, "client_canister_id", "sig")
+	var m SignedFirstMessage
+	const what = "signed first message"
+	seen, err := decodeMap(what, b, func(r *reader, key []byte) (int, bool, error) {
+		var err error
+		switch string(key) {
+		case "client_canister_id":
+			m.FirstMessage, err = r.bytes("client_canister_id")
+			return 0, true, err
+		case "sig":
+			m.Sig, err = r.bytes("sig")
+			return 1, true, err
+		case "batch":
+			m.Batch, err = r.uint("batch")
+			return 2, true, err
+		}
+		return 0, false, nil
+	})
+	if err == nil {
+		err = missing(what, seen, "client_canister_id", "sig")
+	}
 	if err != nil {
 		return SignedFirstMessage{}, err
 	}
-	return SignedFirstMessage{FirstMessage: first, Sig: sig}, nil
+	return m, nil
 }
 
 // Decode decodes the inner first message (S1).

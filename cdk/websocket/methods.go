@@ -271,11 +271,13 @@ func (s *Server) wsClose(ic cdk.System) {
 	ic.Reply([]byte(replyUnit))
 }
 
-// ws_get_messages: (nat64) -> (CertMessages) query. The caller's queued messages from nonce on,
-// with one certificate and one witness for the batch.
+// ws_get_messages: (nat64, opt nat64) -> (CertMessages) query. The caller's queued messages from
+// nonce on, with one certificate and one witness for the batch. The opt is an icws gateway's
+// reply budget (docs/PROTOCOL.md §13.3); seed gateways leave it out and get MaxBatch messages.
 func (s *Server) wsGetMessages(ic cdk.System) {
 	var nonce uint64
-	args(ic, &nonce)
+	var budget *uint64
+	args(ic, &nonce, &budget)
 	var out protocol.CertMessages
 	out.Messages = []protocol.Message{}
 	out.Cert, out.Tree = []byte{}, []byte{}
@@ -284,7 +286,12 @@ func (s *Server) wsGetMessages(ic cdk.System) {
 		reply(ic, out)
 		return
 	}
-	batch, _ := s.batch(g, nonce)
+	var batch []*entry
+	if budget != nil {
+		batch = s.sizedBatch(g, nonce, int(min(*budget, protocol.PollBytes)))
+	} else {
+		batch, _ = s.batch(g, nonce)
+	}
 	if len(batch) == 0 {
 		reply(ic, out)
 		return
@@ -316,6 +323,28 @@ func (s *Server) batch(g *gateway, nonce uint64) (batch []*entry, more bool) {
 		return true
 	})
 	return batch, more
+}
+
+// sizedBatch returns the messages of g's queue from nonce on, in key order, at most
+// protocol.MaxSizedBatch of them and as many as fit in budget bytes by protocol.SizedPollCost
+// (but at least one): an icws gateway's sized poll.
+func (s *Server) sizedBatch(g *gateway, nonce uint64, budget int) (batch []*entry) {
+	from := string(protocol.AppendKey(make([]byte, 0, len(g.prefix)+protocol.NonceDigits), g.text, nonce))
+	size := 0
+	s.tree.Ascend(from, func(key string, _ []byte) bool {
+		if len(key) != len(from) || key[:len(g.prefix)] != g.prefix {
+			return false
+		}
+		e := s.entries[key]
+		cost := protocol.SizedPollCost(len(key), len(e.val))
+		if len(batch) == protocol.MaxSizedBatch || len(batch) > 0 && size+cost > budget {
+			return false
+		}
+		size += cost
+		batch = append(batch, e)
+		return true
+	})
+	return batch
 }
 
 // certifiedBatch returns the data certificate and the witness, the self-describe CBOR of

@@ -170,8 +170,14 @@ func (f *fixture) send(gw principal.Principal, c *testClient, text string) (bool
 // against the certified data, every key's hash, key order and the gateway prefix.
 func (f *fixture) poll(gw principal.Principal, nonce uint64) protocol.CertMessages {
 	f.t.Helper()
+	return f.pollArgs(gw, nonce)
+}
+
+// pollArgs is poll with ws_get_messages' arguments after the nonce (a sized poll's budget).
+func (f *fixture) pollArgs(gw principal.Principal, nonce uint64, more ...any) protocol.CertMessages {
+	f.t.Helper()
 	var cm protocol.CertMessages
-	if err := f.h.query(gw, "ws_get_messages", &cm, nonce); err != nil {
+	if err := f.h.query(gw, "ws_get_messages", &cm, append([]any{nonce}, more...)...); err != nil {
 		f.t.Fatalf("ws_get_messages: %v", err)
 	}
 	if len(cm.Messages) == 0 {

@@ -38,6 +38,7 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.DurationVar(&o.SendEvery, "send-every", 0, "soak: how often each client sends (default 5s)")
 	fs.DurationVar(&o.SampleEvery, "sample-every", 0, "soak: how often the gateway's RSS, goroutines and the interval's p99 are sampled (default 1m)")
 	fs.IntVar(&o.Size, "size", bench.DefaultSize, "application payload in bytes")
+	fs.BoolVar(&o.SingleFrames, "single-frames", false, "load clients ask for one S6 frame per message, not S9 batched frames (docs/PROTOCOL.md §13)")
 	fs.IntVar(&o.Conns, "conns", bench.DefaultConns, "idle: connections to open")
 	fs.DurationVar(&o.Hold, "hold", bench.DefaultHold, "idle: how long to hold them open")
 	fs.IntVar(&o.Sources, "sources", 0, "loopback source addresses 127.0.0.1, .2, … (default: one per 10000 connections)")
