@@ -68,7 +68,7 @@ func channelTarget(ctx context.Context, o *Options, clients int) (*fanoutTarget,
 		replica: e.replica,
 		env:     e,
 		dial: func(ctx context.Context, _ int) (loadClient, error) {
-			c, err := dialSDK(ctx, e, src.dialer(), readBuffer)
+			c, err := dialSDK(ctx, e, src.dialer(), readBuffer, !o.SingleFrames)
 			if err != nil {
 				return nil, err
 			}
