@@ -106,15 +106,11 @@ func (h *wazyHost) instantiateIC0(ctx context.Context, r wazy.Runtime, wasm64 bo
 			if x == nil {
 				panic(fmt.Errorf("wasmhost: ic0.%s called outside a message", f.name))
 			}
-			x.fn = f.name
-			if x.ctx&f.allowed == 0 {
-				x.fail(TrapContractViolation, "%q cannot be executed in %s mode", "ic0_"+f.name, x.ctx.mode())
-			}
 			var args [8]uint64
 			for i := range params {
 				args[i] = stack[i] & masks[i]
 			}
-			v := f.run(x, args[:len(params)])
+			v := x.call0(f, args[:len(params)])
 			if len(results) > 0 {
 				if results[0] == api.ValueTypeI32 {
 					v &= 0xffff_ffff
@@ -196,35 +192,49 @@ func (h *wazyHost) Compile(ctx context.Context, wasm []byte) (Module, error) {
 func moduleInfo(hash [32]byte, cm wazy.CompiledModule, wasm64 bool) *ModuleInfo {
 	info := &ModuleInfo{Hash: hash, Wasm64: wasm64, Metadata: make(map[string]Metadata)}
 	for name := range cm.ExportedFunctions() {
-		switch {
-		case strings.HasPrefix(name, "canister_update "):
-			info.Updates = append(info.Updates, strings.TrimPrefix(name, "canister_update "))
-		case strings.HasPrefix(name, "canister_query "):
-			info.Queries = append(info.Queries, strings.TrimPrefix(name, "canister_query "))
-		case strings.HasPrefix(name, "canister_composite_query "):
-			info.Queries = append(info.Queries, strings.TrimPrefix(name, "canister_composite_query "))
-		case name == "canister_init":
-			info.HasInit = true
-		case name == "canister_global_timer":
-			info.HasTimer = true
-		case name == "canister_pre_upgrade":
-			info.HasPreUpgrade = true
-		case name == "canister_post_upgrade":
-			info.HasPostUpgrade = true
-		case name == "canister_inspect_message":
-			info.HasInspectMessage = true
-		}
+		info.addExport(name)
 	}
+	for _, cs := range cm.CustomSections() {
+		info.addCustom(cs.Name(), cs.Data())
+	}
+	info.sort()
+	return info
+}
+
+// addExport records the entry point that the function export name is, if it is one.
+func (info *ModuleInfo) addExport(name string) {
+	switch {
+	case strings.HasPrefix(name, "canister_update "):
+		info.Updates = append(info.Updates, strings.TrimPrefix(name, "canister_update "))
+	case strings.HasPrefix(name, "canister_query "):
+		info.Queries = append(info.Queries, strings.TrimPrefix(name, "canister_query "))
+	case strings.HasPrefix(name, "canister_composite_query "):
+		info.Queries = append(info.Queries, strings.TrimPrefix(name, "canister_composite_query "))
+	case name == "canister_init":
+		info.HasInit = true
+	case name == "canister_global_timer":
+		info.HasTimer = true
+	case name == "canister_pre_upgrade":
+		info.HasPreUpgrade = true
+	case name == "canister_post_upgrade":
+		info.HasPostUpgrade = true
+	case name == "canister_inspect_message":
+		info.HasInspectMessage = true
+	}
+}
+
+// addCustom records the custom section name if it is icp:public or icp:private metadata.
+func (info *ModuleInfo) addCustom(name string, data []byte) {
+	if n, ok := strings.CutPrefix(name, "icp:public "); ok {
+		info.Metadata[n] = Metadata{Public: true, Data: data}
+	} else if n, ok := strings.CutPrefix(name, "icp:private "); ok {
+		info.Metadata[n] = Metadata{Data: data}
+	}
+}
+
+func (info *ModuleInfo) sort() {
 	sort.Strings(info.Updates)
 	sort.Strings(info.Queries)
-	for _, cs := range cm.CustomSections() {
-		if n, ok := strings.CutPrefix(cs.Name(), "icp:public "); ok {
-			info.Metadata[n] = Metadata{Public: true, Data: cs.Data()}
-		} else if n, ok := strings.CutPrefix(cs.Name(), "icp:private "); ok {
-			info.Metadata[n] = Metadata{Data: cs.Data()}
-		}
-	}
-	return info
 }
 
 // Close implements Host.
@@ -278,16 +288,19 @@ func instantiateMetering(ctx context.Context, r wazy.Runtime) error {
 }
 
 // limit is the instruction limit of a message of entry e (Options.Limits, the IC's where zero).
-func (h *wazyHost) limit(e Entry) uint64 {
-	l, def := h.opts.Limits.Update, uint64(DefaultUpdateLimit)
+func (h *wazyHost) limit(e Entry) uint64 { return h.opts.Limits.of(e) }
+
+// of is the instruction limit of a message of entry e: l's, or the IC's where l has a zero.
+func (l Limits) of(e Entry) uint64 {
+	v, def := l.Update, uint64(DefaultUpdateLimit)
 	switch e {
 	case EntryQuery:
-		l, def = h.opts.Limits.Query, DefaultQueryLimit
+		v, def = l.Query, DefaultQueryLimit
 	case EntryInit, EntryPreUpgrade, EntryPostUpgrade:
-		l, def = h.opts.Limits.Install, DefaultInstallLimit
+		v, def = l.Install, DefaultInstallLimit
 	}
-	if l == 0 {
+	if v == 0 {
 		return def
 	}
-	return l
+	return v
 }

@@ -87,8 +87,8 @@ func ic0Funcs() []ic0Func {
 	rejectMsg := func(x *exec) []byte { return []byte(x.m.RejectMessage) }
 	method := func(x *exec) []byte { return []byte(x.m.Method) }
 	cert := func(x *exec) []byte { return x.m.DataCertificate }
-	rootKey := func(x *exec) []byte { return x.host.rootKey }
-	subnet := func(x *exec) []byte { return x.host.subnet.Bytes() }
+	rootKey := func(x *exec) []byte { return x.rootKey }
+	subnet := func(x *exec) []byte { return x.subnet.Bytes() }
 	balance := func(x *exec) uint64 { return x.m.Cycles }
 	return []ic0Func{
 		{"msg_arg_data_size", cInit | cUpdate | cQuery | cReply | cInspect, size(arg)},
@@ -164,6 +164,16 @@ func b2u(b bool) uint64 {
 		return 1
 	}
 	return 0
+}
+
+// call0 runs the ic0 function f with its masked arguments in the message x, trapping (by
+// unwinding with trapSignal) if f is not allowed in x's context.
+func (x *exec) call0(f ic0Func, args []uint64) uint64 {
+	x.fn = f.name
+	if x.ctx&f.allowed == 0 {
+		x.fail(TrapContractViolation, "%q cannot be executed in %s mode", "ic0_"+f.name, x.ctx.mode())
+	}
+	return f.run(x, args)
 }
 
 // trapSignal unwinds the engine's stack out of a host function; exec.trap holds the reason.
@@ -334,7 +344,7 @@ func (x *exec) globalTimerSet(a []uint64) uint64 {
 func (x *exec) performanceCounter(a []uint64) uint64 {
 	switch uint32(a[0]) {
 	case 0, 1:
-		return x.inst.instructions(x)
+		return x.meter.instructions(x)
 	}
 	x.fail(TrapContractViolation, "ic0.performance_counter: unknown counter type %d", uint32(a[0]))
 	return 0

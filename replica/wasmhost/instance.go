@@ -13,23 +13,37 @@ import (
 	"github.com/samyfodil/wazy"
 	"github.com/samyfodil/wazy/api"
 
+	"github.com/icws/icws/ic/principal"
 	"github.com/icws/icws/ic/wasm/instrument"
 )
 
 // exec is the state of one running message, reached by the ic0 functions.
 type exec struct {
-	host   *wazyHost
-	inst   *instance
-	m      *Message
-	ctx    ctxSet
-	fn     string // the ic0 function being called, for messages
-	memory api.Memory
-	stable *stableMem
+	rootKey []byte              // ic0.root_key_*
+	subnet  principal.Principal // ic0.subnet_self_*
+	meter   meter               // the running message's instruction count
+	m       *Message
+	ctx     ctxSet
+	fn      string // the ic0 function being called, for messages
+	memory  guestMemory
+	stable  *stableMem
 
 	res      *Result
 	replyBuf []byte
 	pending  *Call
 	limit    uint64 // the message's instruction limit, the metering counter's start value
+}
+
+// guestMemory is the module's Wasm memory as the ic0 functions see it, on any engine.
+type guestMemory interface {
+	// Read64 returns the byteCount bytes at offset (a view, not a copy), or false if they are
+	// out of bounds.
+	Read64(offset, byteCount uint64) ([]byte, bool)
+}
+
+// meter reads the metering counter of the instance running x.
+type meter interface {
+	instructions(x *exec) uint64
 }
 
 // instance is one canister on the wazy engine.
@@ -83,7 +97,7 @@ func (m *module) instantiate(ctx context.Context, stable, heap []byte) (Instance
 	m.mu.Unlock()
 	inst := &instance{mod: m}
 	inst.stable.data = append([]byte(nil), stable...)
-	x := &exec{host: m.host, inst: inst, m: &Message{}, ctx: cStart, stable: &inst.stable, res: &Result{}}
+	x := &exec{rootKey: m.host.rootKey, subnet: m.host.subnet, meter: inst, m: &Message{}, ctx: cStart, stable: &inst.stable, res: &Result{}}
 	ctx = context.WithValue(ctx, execKey{}, x)
 	wm, err := m.rt.InstantiateModule(ctx, m.cm, wazy.NewModuleConfig().WithName(name).WithStartFunctions())
 	if err != nil {
@@ -203,7 +217,7 @@ func exportName(m *Message, info *ModuleInfo) string {
 func (i *instance) Run(ctx context.Context, m *Message) *Result {
 	i.mu.Lock()
 	defer i.mu.Unlock()
-	x := &exec{host: i.mod.host, inst: i, m: m, ctx: entryCtx(m), memory: i.memory, stable: &i.stable, res: &Result{}}
+	x := &exec{rootKey: i.mod.host.rootKey, subnet: i.mod.host.subnet, meter: i, m: m, ctx: entryCtx(m), memory: i.memory, stable: &i.stable, res: &Result{}}
 	fn, args, res := i.entry(m)
 	if res != nil {
 		return res
@@ -310,38 +324,55 @@ func (i *instance) restore(globals []uint64) {
 	}
 	i.stable.rollback()
 	heap, _ := i.memory.Read64(0, i.memory.Size64())
-	n := min(len(heap), len(i.shadow))
+	rollbackHeap(heap, i.shadow)
+}
+
+// rollbackHeap puts the pages of heap that differ from shadow back as they were; memory grown
+// since (heap beyond shadow) is zero again, as grown memory cannot shrink.
+func rollbackHeap(heap, shadow []byte) {
+	n := min(len(heap), len(shadow))
 	for off := 0; off < n; off += heapPage {
 		end := min(off+heapPage, n)
-		if !bytes.Equal(heap[off:end], i.shadow[off:end]) {
-			copy(heap[off:end], i.shadow[off:end])
+		if !bytes.Equal(heap[off:end], shadow[off:end]) {
+			copy(heap[off:end], shadow[off:end])
 		}
 	}
-	clear(heap[n:]) // grown memory cannot shrink; it is zero again
+	clear(heap[n:])
 }
 
 // commit makes the heap the new shadow.
 func (i *instance) commit() {
-	for g := range i.stable.undo {
-		i.dirtyStable.add(g)
-	}
-	for g := uint64(i.stable.oldSize) / undoPage; g*undoPage < uint64(len(i.stable.data)); g++ {
-		i.dirtyStable.add(g) // grown
-	}
-	i.stable.commit()
+	commitStable(&i.stable, &i.dirtyStable)
 	heap, _ := i.memory.Read64(0, i.memory.Size64())
-	n := min(len(heap), len(i.shadow))
+	i.shadow = commitHeap(heap, i.shadow, &i.dirtyHeap)
+}
+
+// commitStable commits the message's stable-memory writes, marking the pages they touched.
+func commitStable(s *stableMem, dirty *dirtySet) {
+	for g := range s.undo {
+		dirty.add(g)
+	}
+	for g := uint64(s.oldSize) / undoPage; g*undoPage < uint64(len(s.data)); g++ {
+		dirty.add(g) // grown
+	}
+	s.commit()
+}
+
+// commitHeap copies the pages of heap that differ from shadow into it, marks them in dirty and
+// returns the new shadow (grown if the memory grew).
+func commitHeap(heap, shadow []byte, dirty *dirtySet) []byte {
+	n := min(len(heap), len(shadow))
 	for off := 0; off < n; off += heapPage {
 		end := min(off+heapPage, n)
-		if !bytes.Equal(heap[off:end], i.shadow[off:end]) {
-			copy(i.shadow[off:end], heap[off:end])
-			i.dirtyHeap.add(uint64(off / heapPage))
+		if !bytes.Equal(heap[off:end], shadow[off:end]) {
+			copy(shadow[off:end], heap[off:end])
+			dirty.add(uint64(off / heapPage))
 		}
 	}
 	for off := n; off < len(heap); off += heapPage {
-		i.dirtyHeap.add(uint64(off / heapPage))
+		dirty.add(uint64(off / heapPage))
 	}
-	i.shadow = append(i.shadow, heap[n:]...)
+	return append(shadow, heap[n:]...)
 }
 
 // instructions is what the running message x has used so far: its limit less the counter. A
