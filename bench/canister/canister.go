@@ -30,6 +30,7 @@ package canister
 import (
 	"encoding/binary"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/icws/icws/cdk"
@@ -185,6 +186,7 @@ func NewHeartbeat(interval time.Duration) *cdk.Canister {
 		},
 	}
 	s.Register(c)
+	c.Candid = benchCandid(c.Candid)
 	c.State = both{ws: c.State, own: st}
 	// Upgrades, and a replica's restart from its state dir, keep the owner, the broadcast counter
 	// and the samples beside the library's state.
@@ -328,4 +330,18 @@ func samples(ic cdk.System, st *state) {
 		cdk.Trapf(ic, "samples: %v", err)
 	}
 	ic.Reply(b)
+}
+
+// benchCandid adds the load canister's own methods and its init argument to the library's
+// Candid interface ws, so that the published candid:service describes every export.
+func benchCandid(ws string) string {
+	const service = "service : {\n"
+	i := strings.Index(ws, service)
+	if i < 0 {
+		return ws
+	}
+	own := "  \"" + MethodBroadcast + "\": (nat32, nat32) -> (nat64, nat64);\n" +
+		"  \"" + MethodPublish + "\": (nat32, nat32) -> (nat64, nat64);\n" +
+		"  \"" + MethodSamples + "\": (nat64) -> (vec nat32, nat64) query;\n"
+	return ws[:i] + "service : (principal) -> {\n" + own + ws[i+len(service):]
 }

@@ -64,14 +64,25 @@ func TestBuiltModules(t *testing.T) {
 // Candid interface and check-endpoints finds the exports and the interface in agreement.
 func TestICWasmAgrees(t *testing.T) {
 	bin := filepath.Join(testenv.NodeModules(t, "@icp-sdk/ic-wasm-linux-x64"), "@icp-sdk", "ic-wasm-linux-x64", "bin", "ic-wasm")
-	res := wasmtest.Build(t, wasmtest.Echo)
+	for _, pkg := range []string{wasmtest.Echo, wasmtest.BenchCanister} {
+		t.Run(filepath.Base(pkg), func(t *testing.T) { icWasmAgrees(t, bin, pkg) })
+	}
+}
+
+// icWasmAgrees is TestICWasmAgrees for the canister package pkg.
+func icWasmAgrees(t *testing.T, bin, pkg string) {
+	res := wasmtest.Build(t, pkg)
 	dir := t.TempDir()
 	mod, did, hidden := filepath.Join(dir, "echo.wasm"), filepath.Join(dir, "echo.did"), filepath.Join(dir, "hidden.txt")
 	os.WriteFile(mod, res.Wasm, 0o644)
 	os.WriteFile(did, []byte(res.Candid), 0o644)
 	// ic-wasm counts the system entry points as endpoints missing from the Candid file unless
 	// they are named as hidden.
-	os.WriteFile(hidden, []byte("canister_global_timer\ncanister_pre_upgrade\ncanister_post_upgrade\n"), 0o644)
+	entries := "canister_global_timer\ncanister_pre_upgrade\ncanister_post_upgrade\n"
+	if pkg == wasmtest.BenchCanister {
+		entries += "canister_init\n" // its init argument is the owner
+	}
+	os.WriteFile(hidden, []byte(entries), 0o644)
 	run := func(args ...string) string {
 		out, err := exec.Command(bin, append([]string{mod}, args...)...).CombinedOutput()
 		if err != nil {
