@@ -1,12 +1,12 @@
 package gateway
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"slices"
 	"sync"
 
+	"github.com/icws/icws/ic/cbor"
 	"github.com/icws/icws/ic/hashtree"
 	"github.com/icws/icws/protocol"
 )
@@ -29,6 +29,7 @@ type batchIndex struct {
 // greatest label (nil if it has none): enough to prune it to any set of labels without hashing.
 type wnode struct {
 	n      hashtree.Node
+	empty  bool // n is Empty
 	digest [32]byte
 	hi     []byte
 	left   *wnode // Fork
@@ -52,43 +53,67 @@ func newWnode(n hashtree.Node) *wnode {
 		w.label, w.sub = v.Label, newWnode(v.Tree)
 		w.digest = hashtree.LabeledHash(v.Label, w.sub.digest)
 		w.hi = v.Label
+	case hashtree.Empty:
+		w.empty = true
+		w.digest = hashtree.Digest(n)
 	default:
 		w.digest = hashtree.Digest(n)
 	}
 	return w
 }
 
-// prune returns the witness of w that reveals, at this level, the Labeled nodes whose labels are
-// in want (sorted), each with the subtree below returns for it; everything else is Pruned as high
-// up as possible. Its digest is w's.
-func (w *wnode) prune(want [][]byte, below func(*wnode) hashtree.Node) hashtree.Node {
+// appendPruned appends the CBOR of w's witness that reveals, at this level, the Labeled nodes
+// whose labels are in want (sorted, bytewise), everything else Pruned as high up as possible (an
+// Empty stays Empty): straight into dst, in one walk, without building a tree, since every
+// subtree's digest is known. Below a revealed label it goes on with below (sorted) if level is 1,
+// and reveals the subtree whole if level is 0. The result's digest is w's.
+func (w *wnode) appendPruned(dst []byte, want, below []string, level int) []byte {
 	if len(want) == 0 {
-		if _, empty := w.n.(hashtree.Empty); empty {
-			return w.n
+		if w.empty {
+			return append(dst, 0x81, 0)
 		}
-		return hashtree.Pruned(w.digest)
+		return append(append(dst, 0x82, 4, 0x58, 32), w.digest[:]...)
 	}
 	switch {
 	case w.left != nil:
 		i := 0
 		if w.left.hi != nil {
-			i, _ = slices.BinarySearchFunc(want, w.left.hi, bytes.Compare)
-			if i < len(want) && bytes.Equal(want[i], w.left.hi) {
-				i++
-			}
+			i = countAtMost(want, w.left.hi)
 		}
-		return hashtree.Fork{Left: w.left.prune(want[:i], below), Right: w.right.prune(want[i:], below)}
+		dst = w.left.appendPruned(append(dst, 0x83, 1), want[:i], below, level)
+		return w.right.appendPruned(dst, want[i:], below, level)
 	case w.sub != nil:
-		if _, ok := slices.BinarySearchFunc(want, w.label, bytes.Compare); ok {
-			return hashtree.Labeled{Label: w.label, Tree: below(w.sub)}
+		if !contains(want, w.label) {
+			return append(append(dst, 0x82, 4, 0x58, 32), w.digest[:]...)
 		}
-		return hashtree.Pruned(w.digest)
+		dst = cbor.AppendBytes(append(dst, 0x83, 2), w.label)
+		if level == 0 {
+			return hashtree.AppendCBOR(dst, w.sub.n)
+		}
+		return w.sub.appendPruned(dst, below, nil, level-1)
 	}
-	return w.n
+	return hashtree.AppendCBOR(dst, w.n)
 }
 
-// whole is a prune callback that reveals a subtree completely.
-func whole(w *wnode) hashtree.Node { return w.n }
+// countAtMost returns how many of want (sorted) are at most label, bytewise.
+func countAtMost(want []string, label []byte) int {
+	lo, hi := 0, len(want)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if want[m] <= string(label) {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	return lo
+}
+
+// contains reports whether want (sorted) holds label.
+func contains(want []string, label []byte) bool {
+	i := countAtMost(want, label)
+	return i > 0 && want[i-1] == string(label)
+}
 
 // index returns b's shared S9 index, building it on first use.
 func (b *batch) index() (*batchIndex, error) {
@@ -113,39 +138,39 @@ func (b *batch) index() (*batchIndex, error) {
 	return x, x.err
 }
 
-// prunedTree returns the tagged witness of b's tree pruned to the keys of messages idx.
-func (b *batch) prunedTree(x *batchIndex, idx []int32, dst []byte) []byte {
-	keys := make([][]byte, len(idx))
-	for j, i := range idx {
-		keys[j] = []byte(b.msgs[i].Key)
+// appendTree appends the tagged witness of b's tree pruned to keys (sorted) to dst.
+func (x *batchIndex) appendTree(dst []byte, keys []string) []byte {
+	top := [1]string{"websocket"}
+	return x.root.appendPruned(append(dst, "\xd9\xd9\xf7"...), top[:], keys, 1)
+}
+
+// keysOf appends the keys of messages idx of b to dst, sorted (a batch's keys are in nonce order,
+// which is key order; they are sorted only if not).
+func (b *batch) keysOf(dst []string, idx []int32) []string {
+	for _, i := range idx {
+		dst = append(dst, b.msgs[i].Key)
 	}
-	slices.SortFunc(keys, bytes.Compare) // already in key order; sorting keeps prune's contract
-	t := x.root.prune([][]byte{[]byte("websocket")}, func(ws *wnode) hashtree.Node {
-		return ws.prune(keys, whole)
-	})
-	dst = append(dst, "\xd9\xd9\xf7"...)
-	return hashtree.AppendCBOR(dst, t)
+	if !slices.IsSorted(dst) {
+		slices.Sort(dst)
+	}
+	return dst
 }
 
 // appendBatchFrame appends the S9 frame of messages idx of b, for the gateway whose principal
-// text is gateway, to dst.
+// text is gateway, to dst: in one pass, the witness pruned and encoded in place, nothing
+// allocated for a frame of up to 8 messages beyond dst's growth.
 func (b *batch) appendBatchFrame(dst []byte, gateway string, idx []int32) ([]byte, error) {
 	x, err := b.index()
 	if err != nil {
 		return dst, err
 	}
-	f := protocol.BatchFrame{
-		Gateway: gateway,
-		Nonces:  make([]uint64, len(idx)),
-		Vals:    make([][]byte, len(idx)),
-		Cert:    b.cert,
-		Tree:    b.prunedTree(x, idx, nil),
-	}
-	for j, i := range idx {
-		f.Nonces[j] = x.nonces[i]
-		f.Vals[j] = b.msgs[i].Val
-	}
-	return f.AppendCBOR(dst), nil
+	var kbuf [8]string
+	keys := b.keysOf(kbuf[:0], idx)
+	return protocol.AppendBatchFrame(dst, gateway, len(idx),
+		func(j int) uint64 { return x.nonces[idx[j]] },
+		func(j int) []byte { return b.msgs[idx[j]].Val },
+		b.cert,
+		func(dst []byte) []byte { return x.appendTree(dst, keys) }), nil
 }
 
 // prunedS6From is the batch size above which S6 frames carry a witness pruned to their key
@@ -160,9 +185,10 @@ func (b *batch) writePrunedS6(w io.Writer, scratch []byte, i int) ([]byte, error
 		return scratch, err
 	}
 	m := &b.msgs[i]
-	tree := b.prunedTree(x, []int32{int32(i)}, nil)
-	f := protocol.CertMessage{Key: m.Key, Val: m.Val, Cert: b.cert, Tree: tree}
-	scratch = f.AppendCBOR(scratch[:0])
+	keys := [1]string{m.Key}
+	scratch = protocol.AppendCertHead(scratch[:0], m.Key, len(m.Val))
+	scratch = append(scratch, m.Val...)
+	scratch = protocol.AppendCertTailFunc(scratch, b.cert, func(dst []byte) []byte { return x.appendTree(dst, keys[:]) })
 	_, err = w.Write(scratch)
 	return scratch, err
 }

@@ -98,6 +98,27 @@ func (f *BatchFrame) AppendCBOR(dst []byte) []byte {
 	return AppendCertTail(dst, f.Cert, f.Tree)
 }
 
+// AppendBatchFrame appends to dst the S9 frame of n messages, the same bytes as
+// BatchFrame.AppendCBOR, taking the parts from functions so that a gateway builds a frame without
+// collecting them first: nonce(i) and val(i) for i from 0 to n-1, and the tagged witness, which
+// tree appends to the slice it is given (cbor.AppendBytesFunc).
+func AppendBatchFrame(dst []byte, gateway string, n int, nonce func(int) uint64, val func(int) []byte, cert []byte, tree func([]byte) []byte) []byte {
+	dst = cbor.AppendHead(dst, cbor.MajorMap, 5)
+	dst = cbor.AppendText(dst, "gateway")
+	dst = cbor.AppendText(dst, gateway)
+	dst = cbor.AppendText(dst, "nonces")
+	dst = cbor.AppendHead(dst, cbor.MajorArray, uint64(n))
+	for i := range n {
+		dst = appendUint(dst, nonce(i))
+	}
+	dst = cbor.AppendText(dst, "vals")
+	dst = cbor.AppendHead(dst, cbor.MajorArray, uint64(n))
+	for i := range n {
+		dst = cbor.AppendBytes(dst, val(i))
+	}
+	return AppendCertTailFunc(dst, cert, tree)
+}
+
 // DecodeBatchFrame decodes S9 (tag optional). Gateway is copied; Vals, Cert and Tree alias b.
 // Nonces and Vals must have the same length, 1 to MaxBatchVals, the nonces strictly increasing,
 // and the gateway part non-empty and without '_'.

@@ -470,6 +470,15 @@ func AppendCertTail(dst, cert, tree []byte) []byte {
 	return cbor.AppendBytes(dst, tree)
 }
 
+// AppendCertTailFunc is AppendCertTail with the tree's bytes appended by tree (to the slice it is
+// given) in place, as cbor.AppendBytesFunc, instead of built apart and copied.
+func AppendCertTailFunc(dst, cert []byte, tree func([]byte) []byte) []byte {
+	dst = cbor.AppendText(dst, "cert")
+	dst = cbor.AppendBytes(dst, cert)
+	dst = cbor.AppendText(dst, "tree")
+	return cbor.AppendBytesFunc(dst, tree)
+}
+
 // CertTailSize is the length of AppendCertTail's output.
 func CertTailSize(cert, tree []byte) int {
 	return 5 + cbor.HeadLen(uint64(len(cert))) + len(cert) + 5 + cbor.HeadLen(uint64(len(tree))) + len(tree)

@@ -113,3 +113,25 @@ func Head(b []byte) (major byte, arg uint64, n int, err error) {
 	}
 	return major, arg, 1 + size, nil
 }
+
+// AppendBytesFunc appends a CBOR byte string whose content fill appends to the slice it is given
+// (and returns), without building the content apart first: it reserves a head, lets fill append,
+// then writes the head of the content's length in the shortest form, moving the content if that
+// head is not the reserved size. The result equals AppendBytes(dst, content).
+func AppendBytesFunc(dst []byte, fill func([]byte) []byte) []byte {
+	const reserved = 3 // the head of 256 to 65,535 bytes, the usual size of what encoders fill
+	start := len(dst)
+	dst = fill(append(dst, 0, 0, 0))
+	n := len(dst) - start - reserved
+	h := HeadLen(uint64(n))
+	switch {
+	case h < reserved:
+		copy(dst[start+h:], dst[start+reserved:])
+		dst = dst[:len(dst)-(reserved-h)]
+	case h > reserved:
+		dst = append(dst, make([]byte, h-reserved)...)
+		copy(dst[start+h:], dst[start+reserved:start+reserved+n])
+	}
+	AppendHead(dst[start:start], MajorBytes, uint64(n))
+	return dst
+}

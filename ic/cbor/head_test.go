@@ -1,6 +1,7 @@
 package cbor
 
 import (
+	"bytes"
 	"encoding/hex"
 	"errors"
 	"math"
@@ -42,5 +43,27 @@ func TestHead(t *testing.T) {
 	// Longer forms than needed are accepted.
 	if _, arg, n, err := Head([]byte{0x1b, 0, 0, 0, 0, 0, 0, 0, 5}); err != nil || arg != 5 || n != 9 {
 		t.Errorf("overlong head: %d %d %v", arg, n, err)
+	}
+}
+
+// TestAppendBytesFunc: filling in place gives AppendBytes' bytes for every head size, after a
+// prefix and into a slice with and without spare capacity.
+func TestAppendBytesFunc(t *testing.T) {
+	for _, n := range []int{0, 1, 23, 24, 255, 256, 65535, 65536, 70000} {
+		content := make([]byte, n)
+		for i := range content {
+			content[i] = byte(i * 7)
+		}
+		for _, prefix := range [][]byte{nil, []byte("ab"), make([]byte, 3, 1<<17)} {
+			want := AppendBytes(append([]byte(nil), prefix...), content)
+			got := AppendBytesFunc(append(prefix[:len(prefix):len(prefix)], nil...), func(b []byte) []byte { return append(b, content...) })
+			if !bytes.Equal(got, want) {
+				t.Errorf("%d bytes after %d: AppendBytesFunc differs from AppendBytes (len %d, want %d)", n, len(prefix), len(got), len(want))
+			}
+			got = AppendBytesFunc(prefix, func(b []byte) []byte { return append(b, content...) })
+			if !bytes.Equal(got, want) {
+				t.Errorf("%d bytes after %d with spare capacity: AppendBytesFunc differs from AppendBytes", n, len(prefix))
+			}
+		}
 	}
 }
