@@ -178,6 +178,10 @@ func (b *batch) appendBatchFrame(dst []byte, gateway string, idx []int32) ([]byt
 // large to send with every message; a seed-sized batch's is sent whole, as the seed does.
 const prunedS6From = 50
 
+// prunesS6 reports whether b's S6 frames carry a witness pruned to their key (writePrunedS6)
+// rather than the batch's tail.
+func (b *batch) prunesS6() bool { return b.bidx != nil && len(b.msgs) > prunedS6From }
+
 // writePrunedS6 writes the S6 frame of message i of b with the batch's witness pruned to its key.
 func (b *batch) writePrunedS6(w io.Writer, scratch []byte, i int) ([]byte, error) {
 	x, err := b.index()

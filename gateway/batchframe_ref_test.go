@@ -298,3 +298,47 @@ func TestBatchFrameAllocs(t *testing.T) {
 		t.Errorf("a pruned S6 frame allocates %.1f times, want 0", a)
 	}
 }
+
+// TestClientGroups: each client's messages come out in batch order, clients in the order they
+// first appear, for patterns of one, many and interleaved clients.
+func TestClientGroups(t *testing.T) {
+	conns := make([]*conn, 5)
+	for i := range conns {
+		conns[i] = new(conn)
+	}
+	for _, tc := range []struct {
+		name    string
+		clients []int // the client of each grouped message, by index in conns
+	}{
+		{"one message", []int{3}},
+		{"one client", []int{2, 2, 2}},
+		{"round robin", []int{0, 1, 2, 3, 4, 0, 1, 2, 3, 4}},
+		{"runs", []int{4, 4, 1, 1, 1, 0, 4}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := newClientGroups(len(tc.clients))
+			var order []*conn
+			want := map[*conn][]int32{}
+			for i, ci := range tc.clients {
+				c := conns[ci]
+				g.add(c, 10+2*i) // message numbers with gaps, as when other messages go to S6 clients
+				if want[c] == nil {
+					order = append(order, c)
+				}
+				want[c] = append(want[c], int32(10+2*i))
+			}
+			idx := g.idx()
+			if !slices.Equal(g.conns, order) || len(idx) != len(order) {
+				t.Fatalf("%d groups for clients %v, want %d", len(idx), tc.clients, len(order))
+			}
+			for j, c := range order {
+				if !slices.Equal(idx[j], want[c]) {
+					t.Errorf("group %d: %v, want %v", j, idx[j], want[c])
+				}
+				if cap(idx[j]) != len(idx[j]) {
+					t.Errorf("group %d: capacity %d beyond its %d messages", j, cap(idx[j]), len(idx[j]))
+				}
+			}
+		})
+	}
+}

@@ -26,9 +26,15 @@ type batch struct {
 	bidx           *batchIndex
 }
 
+// newBatch is the batch of a seed or icws poll. A batch of more than prunedS6From messages has no
+// tail: its S6 frames carry pruned witnesses and its S9 frames their own (batchframe.go), so the
+// whole witness, ~125 bytes per message, is not copied into a tail nobody writes.
 func newBatch(res *protocol.CertMessages) *batch {
-	tail := protocol.AppendCertTail(make([]byte, 0, protocol.CertTailSize(res.Cert, res.Tree)), res.Cert, res.Tree)
-	return &batch{msgs: res.Messages, tail: tail, cert: res.Cert, certTree: res.Tree, bidx: new(batchIndex)}
+	b := &batch{msgs: res.Messages, cert: res.Cert, certTree: res.Tree, bidx: new(batchIndex)}
+	if !b.prunesS6() {
+		b.tail = protocol.AppendCertTail(make([]byte, 0, protocol.CertTailSize(res.Cert, res.Tree)), res.Cert, res.Tree)
+	}
+	return b
 }
 
 // newOmniaBatch is newBatch for an Omnia poll: to[i] is the principal of msgs[i]'s client.

@@ -184,7 +184,7 @@ func (c *conn) writeEach(items []outFrame, scratch []byte) ([]byte, error) {
 		switch {
 		case f.idx != nil:
 			scratch, size, err = c.writeBatchFrame(w, scratch, f)
-		case f.b.bidx != nil && len(f.b.msgs) > prunedS6From:
+		case f.b.prunesS6():
 			scratch, err = f.b.writePrunedS6(w, scratch, f.i)
 			size = len(scratch)
 		default:
