@@ -67,32 +67,55 @@ func newWnode(n hashtree.Node) *wnode {
 // Empty stays Empty): straight into dst, in one walk, without building a tree, since every
 // subtree's digest is known. Below a revealed label it goes on with below (sorted) if level is 1,
 // and reveals the subtree whole if level is 0. The result's digest is w's.
+//
+// The walk is a loop over an explicit stack of the subtrees still to write, not a recursion: a
+// writer goroutine starts with a small stack, and growing it through a dozen recursive frames per
+// frame built cost more than the pruning (copystack was a fifth of the gateway's CPU at 10,000
+// clients).
 func (w *wnode) appendPruned(dst []byte, want, below []string, level int) []byte {
-	if len(want) == 0 {
-		if w.empty {
-			return append(dst, 0x81, 0)
-		}
-		return append(append(dst, 0x82, 4, 0x58, 32), w.digest[:]...)
+	sets := [2][]string{below, want} // the labels of each level
+	if level == 0 {
+		sets[0] = want
 	}
-	switch {
-	case w.left != nil:
-		i := 0
-		if w.left.hi != nil {
-			i = countAtMost(want, w.left.hi)
+	var buf [32]pruneStep             // deeper trees (a witness may nest MaxDepth levels) spill to the heap
+	stack := append(buf[:0], pruneStep{w: w, hi: int32(len(want)), level: int32(level & 1)})
+	for len(stack) > 0 {
+		s := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		w, want := s.w, sets[s.level][s.lo:s.hi]
+		switch {
+		case len(want) == 0 && w.empty:
+			dst = append(dst, 0x81, 0)
+		case len(want) == 0:
+			dst = append(append(dst, 0x82, 4, 0x58, 32), w.digest[:]...)
+		case w.left != nil:
+			i := s.lo
+			if w.left.hi != nil {
+				i += int32(countAtMost(want, w.left.hi))
+			}
+			dst = append(dst, 0x83, 1)
+			stack = append(stack, pruneStep{w: w.right, lo: i, hi: s.hi, level: s.level}, pruneStep{w: w.left, lo: s.lo, hi: i, level: s.level})
+		case w.sub != nil && !contains(want, w.label):
+			dst = append(append(dst, 0x82, 4, 0x58, 32), w.digest[:]...)
+		case w.sub != nil:
+			dst = cbor.AppendBytes(append(dst, 0x83, 2), w.label)
+			if s.level == 0 {
+				dst = hashtree.AppendCBOR(dst, w.sub.n)
+			} else {
+				stack = append(stack, pruneStep{w: w.sub, hi: int32(len(below)), level: 0})
+			}
+		default:
+			dst = hashtree.AppendCBOR(dst, w.n)
 		}
-		dst = w.left.appendPruned(append(dst, 0x83, 1), want[:i], below, level)
-		return w.right.appendPruned(dst, want[i:], below, level)
-	case w.sub != nil:
-		if !contains(want, w.label) {
-			return append(append(dst, 0x82, 4, 0x58, 32), w.digest[:]...)
-		}
-		dst = cbor.AppendBytes(append(dst, 0x83, 2), w.label)
-		if level == 0 {
-			return hashtree.AppendCBOR(dst, w.sub.n)
-		}
-		return w.sub.appendPruned(dst, below, nil, level-1)
 	}
-	return hashtree.AppendCBOR(dst, w.n)
+	return dst
+}
+
+// pruneStep is a subtree appendPruned has still to write: w pruned to the labels lo to hi of its
+// level's set.
+type pruneStep struct {
+	w             *wnode
+	lo, hi, level int32
 }
 
 // countAtMost returns how many of want (sorted) are at most label, bytewise.

@@ -34,6 +34,7 @@ type Gateway struct {
 	log           *slog.Logger
 	upgrader      websocket.Upgrader
 	corkPool      *sync.Pool // of *[]byte: the buffers corkConn gathers a writer's frames in
+	scratchPool   *sync.Pool // of *[]byte: the buffers writers build frames in (writer.go)
 	origins       *originChecker
 	limiter       *connLimiter
 	keys          *keyCache
@@ -109,6 +110,7 @@ func newGateway(cfg Config, api canisterAPI, p principal.Principal) (*Gateway, e
 		m:             newMetrics(),
 	}
 	g.corkPool = newCorkPool()
+	g.scratchPool = newScratchPool()
 	g.upgrader = websocket.Upgrader{
 		HandshakeTimeout: cfg.HandshakeTimeout,
 		// Write buffers are borrowed from a pool only while a message is written, so an idle

@@ -98,7 +98,14 @@ func (c *conn) kickWriter() {
 // queued (unless the client was too slow), then the Close frame, and closes the socket, which ends
 // the reader too.
 func (c *conn) writeLoop() {
-	var scratch []byte
+	sp := c.g.scratchPool.Get().(*[]byte)
+	scratch := *sp
+	defer func() {
+		if cap(scratch) <= maxPooledScratch {
+			*sp = scratch[:0]
+			c.g.scratchPool.Put(sp)
+		}
+	}()
 	for {
 		select {
 		case <-c.closing:
@@ -118,6 +125,22 @@ func (c *conn) writeLoop() {
 			c.writeFailed(err)
 		}
 	}
+}
+
+// Writers build frames in scratch buffers of the gateway's pool, borrowed while a writer
+// goroutine runs: a writer starts per burst (an idle connection has none), and a buffer of its
+// own would be allocated and grown to the frame's size on every burst.
+const (
+	scratchSize      = 4 << 10  // a new buffer's capacity: an S9 frame of a few messages
+	maxPooledScratch = 64 << 10 // a buffer grown beyond this (a large frame) is dropped, not kept
+)
+
+// newScratchPool is the pool of frame-building buffers a gateway's writers share.
+func newScratchPool() *sync.Pool {
+	return &sync.Pool{New: func() any {
+		b := make([]byte, 0, scratchSize)
+		return &b
+	}}
 }
 
 // takeOrStop takes the queued messages; if there are none and the connection is not closing, it
@@ -157,9 +180,6 @@ func (c *conn) finish() {
 func (c *conn) writeFrames(items []outFrame, scratch []byte, deadline time.Time) ([]byte, error) {
 	if len(items) == 0 {
 		return scratch, nil
-	}
-	if scratch == nil {
-		scratch = make([]byte, 0, 160)
 	}
 	c.ws.SetWriteDeadline(deadline)
 	if c.cork == nil || len(items) == 1 {
