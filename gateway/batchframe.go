@@ -77,7 +77,7 @@ func (w *wnode) appendPruned(dst []byte, want, below []string, level int) []byte
 	if level == 0 {
 		sets[0] = want
 	}
-	var buf [32]pruneStep             // deeper trees (a witness may nest MaxDepth levels) spill to the heap
+	var buf [32]pruneStep // deeper trees (a witness may nest MaxDepth levels) spill to the heap
 	stack := append(buf[:0], pruneStep{w: w, hi: int32(len(want)), level: int32(level & 1)})
 	for len(stack) > 0 {
 		s := stack[len(stack)-1]
