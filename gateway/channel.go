@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -57,8 +56,8 @@ type localChannel struct {
 // (called by route with h.mu held, after c's frame was queued, so the client reads the C3
 // before any channel frame of the subscription).
 func (h *hub) channelStatus(c *conn, val []byte) {
-	if !bytes.Contains(val, []byte("\x65heads")) && !bytes.Contains(val, []byte("\x6cunsubscribed")) {
-		return
+	if !protocol.IsServiceMessage(val) {
+		return // an application message: only service messages carry channel status
 	}
 	m, err := protocol.DecodeWebsocketMessage(val)
 	if err != nil || !m.Service || len(m.Message) == 0 {

@@ -346,6 +346,22 @@ func DecodeWebsocketMessage(b []byte) (WebsocketMessage, error) {
 	return m, nil
 }
 
+// IsServiceMessage reports whether b is an S4 with the "ack" key, a canister service message,
+// reading only the map's keys (values are skipped, nothing is allocated for the known keys). It
+// is false for bytes that are not an S4 map; DecodeWebsocketMessage says what is wrong with them.
+func IsServiceMessage(b []byte) bool {
+	keys := [...]string{"client_id", "sequence_num", "timestamp", "message", "ack", "close"}
+	seen, err := decodeMap("websocket message", b, func(r *reader, key []byte) (int, bool, error) {
+		for i, k := range keys {
+			if string(key) == k {
+				return i, true, r.skip(0)
+			}
+		}
+		return 0, false, nil
+	})
+	return err == nil && seen&(1<<4) != 0
+}
+
 // ClientMessage is S5, a client's message frame: S4's exact bytes and the client's Ed25519
 // signature over them. The gateway passes the frame verbatim as the argument of ws_message.
 //
