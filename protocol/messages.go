@@ -1,6 +1,7 @@
 package protocol
 
 import (
+	"bytes"
 	"fmt"
 	"math"
 	"time"
@@ -347,17 +348,31 @@ func DecodeWebsocketMessage(b []byte) (WebsocketMessage, error) {
 }
 
 // IsServiceMessage reports whether b is an S4 with the "ack" key, a canister service message,
-// reading only the map's keys (values are skipped, nothing is allocated for the known keys). It
-// is false for bytes that are not an S4 map; DecodeWebsocketMessage says what is wrong with them.
+// reading only the map's keys (values are skipped; nothing is allocated). It is false for bytes
+// that are not an S4 map; DecodeWebsocketMessage says what is wrong with them.
 func IsServiceMessage(b []byte) bool {
-	keys := [...]string{"client_id", "sequence_num", "timestamp", "message", "ack", "close"}
+	// Every service message holds the key's encoding: most application messages end here.
+	if !bytes.Contains(b, []byte("\x63ack")) {
+		return false
+	}
 	seen, err := decodeMap("websocket message", b, func(r *reader, key []byte) (int, bool, error) {
-		for i, k := range keys {
-			if string(key) == k {
-				return i, true, r.skip(0)
-			}
+		i := 0
+		switch string(key) {
+		case "client_id":
+		case "sequence_num":
+			i = 1
+		case "timestamp":
+			i = 2
+		case "message":
+			i = 3
+		case "ack":
+			i = 4
+		case "close":
+			i = 5
+		default:
+			return 0, false, nil
 		}
-		return 0, false, nil
+		return i, true, r.skip(0)
 	})
 	return err == nil && seen&(1<<4) != 0
 }
