@@ -27,22 +27,36 @@ type batchIndex struct {
 
 // wnode is one node of a decoded witness with its digest and, for the forest it roots, its
 // greatest label (nil if it has none): enough to prune it to any set of labels without hashing.
+// It keeps no hashtree.Node (the decoded tree is garbage once the index is built) and aliases the
+// batch's witness bytes: a sized poll's index has a wnode per node of a witness of thousands of
+// keys, and it lives as long as the batch waits for its writers.
 type wnode struct {
-	n      hashtree.Node
-	empty  bool // n is Empty
-	digest [32]byte
-	hi     []byte
-	left   *wnode // Fork
-	right  *wnode // Fork
-	label  []byte // Labeled
-	sub    *wnode // Labeled
+	digest [32]byte // for a Pruned node, its hash
+	hi     []byte   // the greatest label; for a Labeled node, its label
+	left   *wnode   // Fork
+	right  *wnode   // Fork
+	sub    *wnode   // Labeled
+	val    []byte   // Leaf
+	kind   wkind
 }
+
+// wkind is a wnode's node type.
+type wkind uint8
+
+const (
+	wEmpty wkind = iota
+	wFork
+	wLabeled
+	wLeaf
+	wPruned
+)
 
 // newWnode annotates n.
 func newWnode(n hashtree.Node) *wnode {
-	w := &wnode{n: n}
+	w := new(wnode)
 	switch v := n.(type) {
 	case hashtree.Fork:
+		w.kind = wFork
 		w.left, w.right = newWnode(v.Left), newWnode(v.Right)
 		w.digest = hashtree.ForkHash(w.left.digest, w.right.digest)
 		w.hi = w.right.hi
@@ -50,16 +64,33 @@ func newWnode(n hashtree.Node) *wnode {
 			w.hi = w.left.hi
 		}
 	case hashtree.Labeled:
-		w.label, w.sub = v.Label, newWnode(v.Tree)
+		w.kind = wLabeled
+		w.hi, w.sub = v.Label, newWnode(v.Tree)
 		w.digest = hashtree.LabeledHash(v.Label, w.sub.digest)
-		w.hi = v.Label
-	case hashtree.Empty:
-		w.empty = true
-		w.digest = hashtree.Digest(n)
-	default:
+	case hashtree.Leaf:
+		w.kind, w.val = wLeaf, v
+		w.digest = hashtree.LeafHash(v)
+	case hashtree.Pruned:
+		w.kind, w.digest = wPruned, v
+	default: // Empty (Unmarshal returns nothing else)
 		w.digest = hashtree.Digest(n)
 	}
 	return w
+}
+
+// appendWhole appends the CBOR of the subtree w, as hashtree.AppendCBOR of the decoded node.
+func (w *wnode) appendWhole(dst []byte) []byte {
+	switch w.kind {
+	case wFork:
+		return w.right.appendWhole(w.left.appendWhole(append(dst, 0x83, 1)))
+	case wLabeled:
+		return w.sub.appendWhole(cbor.AppendBytes(append(dst, 0x83, 2), w.hi))
+	case wLeaf:
+		return cbor.AppendBytes(append(dst, 0x82, 3), w.val)
+	case wPruned:
+		return append(append(dst, 0x82, 4, 0x58, 32), w.digest[:]...)
+	}
+	return append(dst, 0x81, 0)
 }
 
 // appendPruned appends the CBOR of w's witness that reveals, at this level, the Labeled nodes
@@ -84,28 +115,28 @@ func (w *wnode) appendPruned(dst []byte, want, below []string, level int) []byte
 		stack = stack[:len(stack)-1]
 		w, want := s.w, sets[s.level][s.lo:s.hi]
 		switch {
-		case len(want) == 0 && w.empty:
+		case len(want) == 0 && w.kind == wEmpty:
 			dst = append(dst, 0x81, 0)
 		case len(want) == 0:
 			dst = append(append(dst, 0x82, 4, 0x58, 32), w.digest[:]...)
-		case w.left != nil:
+		case w.kind == wFork:
 			i := s.lo
 			if w.left.hi != nil {
 				i += int32(countAtMost(want, w.left.hi))
 			}
 			dst = append(dst, 0x83, 1)
 			stack = append(stack, pruneStep{w: w.right, lo: i, hi: s.hi, level: s.level}, pruneStep{w: w.left, lo: s.lo, hi: i, level: s.level})
-		case w.sub != nil && !contains(want, w.label):
+		case w.kind == wLabeled && !contains(want, w.hi):
 			dst = append(append(dst, 0x82, 4, 0x58, 32), w.digest[:]...)
-		case w.sub != nil:
-			dst = cbor.AppendBytes(append(dst, 0x83, 2), w.label)
+		case w.kind == wLabeled:
+			dst = cbor.AppendBytes(append(dst, 0x83, 2), w.hi)
 			if s.level == 0 {
-				dst = hashtree.AppendCBOR(dst, w.sub.n)
+				dst = w.sub.appendWhole(dst)
 			} else {
 				stack = append(stack, pruneStep{w: w.sub, hi: int32(len(below)), level: 0})
 			}
-		default:
-			dst = hashtree.AppendCBOR(dst, w.n)
+		default: // a Leaf, Pruned or Empty node where labels are sought: kept as it is
+			dst = w.appendWhole(dst)
 		}
 	}
 	return dst
@@ -151,9 +182,13 @@ func (b *batch) index() (*batchIndex, error) {
 				return
 			}
 		}
-		var n hashtree.Node
-		if n, x.err = hashtree.Unmarshal(b.certTree); x.err != nil {
-			x.err = fmt.Errorf("gateway: the batch's witness does not decode: %w", x.err)
+		// The tree aliases b.certTree, which nothing modifies, rather than a copy of it.
+		n, size, err := hashtree.UnmarshalPrefix(b.certTree)
+		if err == nil && size != len(b.certTree) {
+			err = fmt.Errorf("%w: %d trailing bytes after the tree", hashtree.ErrMalformed, len(b.certTree)-size)
+		}
+		if err != nil {
+			x.err = fmt.Errorf("gateway: the batch's witness does not decode: %w", err)
 			return
 		}
 		x.root = newWnode(n)

@@ -17,10 +17,41 @@ import (
 // and encoding that (refPrune, refBatchFrame, kept here as the reference): the one-pass encoder
 // (wnode.appendPruned) must give the same bytes.
 
+// refWnode is the index the reference prunes: the first wnode, which kept every decoded node.
+type refWnode struct {
+	n      hashtree.Node
+	digest [32]byte
+	hi     []byte
+	left   *refWnode // Fork
+	right  *refWnode // Fork
+	label  []byte    // Labeled
+	sub    *refWnode // Labeled
+}
+
+func newRefWnode(n hashtree.Node) *refWnode {
+	w := &refWnode{n: n}
+	switch v := n.(type) {
+	case hashtree.Fork:
+		w.left, w.right = newRefWnode(v.Left), newRefWnode(v.Right)
+		w.digest = hashtree.ForkHash(w.left.digest, w.right.digest)
+		w.hi = w.right.hi
+		if w.hi == nil {
+			w.hi = w.left.hi
+		}
+	case hashtree.Labeled:
+		w.label, w.sub = v.Label, newRefWnode(v.Tree)
+		w.digest = hashtree.LabeledHash(v.Label, w.sub.digest)
+		w.hi = v.Label
+	default:
+		w.digest = hashtree.Digest(n)
+	}
+	return w
+}
+
 // refPrune returns the witness of w that reveals, at this level, the Labeled nodes whose labels
 // are in want (sorted), each with the subtree below returns for it; everything else is Pruned as
 // high up as possible.
-func refPrune(w *wnode, want [][]byte, below func(*wnode) hashtree.Node) hashtree.Node {
+func refPrune(w *refWnode, want [][]byte, below func(*refWnode) hashtree.Node) hashtree.Node {
 	if len(want) == 0 {
 		if _, empty := w.n.(hashtree.Empty); empty {
 			return w.n
@@ -46,18 +77,27 @@ func refPrune(w *wnode, want [][]byte, below func(*wnode) hashtree.Node) hashtre
 	return w.n
 }
 
-func refWhole(w *wnode) hashtree.Node { return w.n }
+func refWhole(w *refWnode) hashtree.Node { return w.n }
 
-// refTree is the reference of batchIndex.appendTree.
-func refTree(x *batchIndex, keys [][]byte) []byte {
-	t := refPrune(x.root, [][]byte{[]byte("websocket")}, func(ws *wnode) hashtree.Node {
+// refIndex is the reference's index of b's witness.
+func refIndex(tb testing.TB, b *batch) *refWnode {
+	n, err := hashtree.Unmarshal(b.certTree)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return newRefWnode(n)
+}
+
+// refTree is the reference of batchIndex.appendTree for the witness indexed by ref.
+func refTree(ref *refWnode, keys [][]byte) []byte {
+	t := refPrune(ref, [][]byte{[]byte("websocket")}, func(ws *refWnode) hashtree.Node {
 		return refPrune(ws, keys, refWhole)
 	})
 	return hashtree.AppendCBOR([]byte("\xd9\xd9\xf7"), t)
 }
 
 // refBatchFrame is the reference of batch.appendBatchFrame.
-func refBatchFrame(b *batch, gateway string, idx []int32) []byte {
+func refBatchFrame(b *batch, ref *refWnode, gateway string, idx []int32) []byte {
 	x, err := b.index()
 	if err != nil {
 		panic(err)
@@ -67,7 +107,7 @@ func refBatchFrame(b *batch, gateway string, idx []int32) []byte {
 		keys[j] = []byte(b.msgs[i].Key)
 	}
 	slices.SortFunc(keys, bytes.Compare)
-	f := protocol.BatchFrame{Gateway: gateway, Nonces: make([]uint64, len(idx)), Vals: make([][]byte, len(idx)), Cert: b.cert, Tree: refTree(x, keys)}
+	f := protocol.BatchFrame{Gateway: gateway, Nonces: make([]uint64, len(idx)), Vals: make([][]byte, len(idx)), Cert: b.cert, Tree: refTree(ref, keys)}
 	for j, i := range idx {
 		f.Nonces[j] = x.nonces[i]
 		f.Vals[j] = b.msgs[i].Val
@@ -81,6 +121,7 @@ func TestBatchFrameOnePass(t *testing.T) {
 	for _, tc := range []struct{ n, clients int }{{1, 1}, {5, 2}, {50, 50}, {300, 17}, {2000, 1000}, {5000, 5000}} {
 		t.Run(fmt.Sprintf("%d messages for %d clients", tc.n, tc.clients), func(t *testing.T) {
 			b, _ := fanoutBatch(t, tc.n, tc.clients)
+			ref := refIndex(t, b)
 			r := rand.New(rand.NewPCG(uint64(tc.n), uint64(tc.clients)))
 			for trial := range 200 {
 				var idx []int32
@@ -105,7 +146,7 @@ func TestBatchFrameOnePass(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if want := append([]byte("prefix"), refBatchFrame(b, testGatewayText, idx)...); !bytes.Equal(got, want) {
+				if want := append([]byte("prefix"), refBatchFrame(b, ref, testGatewayText, idx)...); !bytes.Equal(got, want) {
 					t.Fatalf("messages %v: the one-pass S9 (%d bytes) differs from the reference (%d bytes)", idx, len(got), len(want))
 				}
 				i := int(idx[0])
@@ -113,8 +154,7 @@ func TestBatchFrameOnePass(t *testing.T) {
 				if _, err := b.writePrunedS6(&buf, nil, i); err != nil {
 					t.Fatal(err)
 				}
-				x, _ := b.index()
-				m := protocol.CertMessage{Key: b.msgs[i].Key, Val: b.msgs[i].Val, Cert: b.cert, Tree: refTree(x, [][]byte{[]byte(b.msgs[i].Key)})}
+				m := protocol.CertMessage{Key: b.msgs[i].Key, Val: b.msgs[i].Val, Cert: b.cert, Tree: refTree(ref, [][]byte{[]byte(b.msgs[i].Key)})}
 				if want := m.AppendCBOR(nil); !bytes.Equal(buf.Bytes(), want) {
 					t.Fatalf("message %d: the one-pass pruned S6 differs from the reference", i)
 				}
@@ -170,21 +210,28 @@ func randWant(r *rand.Rand) ([]string, [][]byte) {
 	return s, b
 }
 
-// checkOnePass compares appendPruned with the reference on w for the label sets given, at both
-// levels, and returns a description of the first difference.
-func checkOnePass(w *wnode, want, below []string, wantB, belowB [][]byte) string {
+// checkOnePass compares appendPruned on n's index with the reference for the label sets given,
+// at both levels, and returns a description of the first difference.
+func checkOnePass(n hashtree.Node, want, below []string, wantB, belowB [][]byte) string {
+	w, r := newWnode(n), newRefWnode(n)
+	if w.digest != r.digest {
+		return fmt.Sprintf("digest %x, reference %x", w.digest, r.digest)
+	}
 	got := w.appendPruned(nil, want, below, 1)
-	ref := hashtree.AppendCBOR(nil, refPrune(w, wantB, func(s *wnode) hashtree.Node { return refPrune(s, belowB, refWhole) }))
+	ref := hashtree.AppendCBOR(nil, refPrune(r, wantB, func(s *refWnode) hashtree.Node { return refPrune(s, belowB, refWhole) }))
 	if !bytes.Equal(got, ref) {
 		return fmt.Sprintf("level 1, want %q below %q: %x, reference %x", want, below, got, ref)
 	}
 	got = w.appendPruned(nil, want, nil, 0)
-	ref = hashtree.AppendCBOR(nil, refPrune(w, wantB, refWhole))
+	ref = hashtree.AppendCBOR(nil, refPrune(r, wantB, refWhole))
 	if !bytes.Equal(got, ref) {
 		return fmt.Sprintf("level 0, want %q: %x, reference %x", want, got, ref)
 	}
 	if d, _ := hashtree.Unmarshal(got); d == nil || hashtree.Digest(d) != w.digest {
 		return fmt.Sprintf("level 0, want %q: the witness does not decode to the tree's digest", want)
+	}
+	if whole := w.appendWhole(nil); !bytes.Equal(whole, hashtree.AppendCBOR(nil, n)) {
+		return fmt.Sprintf("appendWhole %x, AppendCBOR %x", whole, hashtree.AppendCBOR(nil, n))
 	}
 	return ""
 }
@@ -195,11 +242,11 @@ func checkOnePass(w *wnode, want, below []string, wantB, belowB [][]byte) string
 func TestPruneOnePassRandomTrees(t *testing.T) {
 	for seed := range uint64(40) {
 		r := rand.New(rand.NewPCG(seed, 15))
-		w := newWnode(randTree(r, 1+r.IntN(60), 0))
+		n := randTree(r, 1+r.IntN(60), 0)
 		for range 50 {
 			want, wantB := randWant(r)
 			below, belowB := randWant(r)
-			if d := checkOnePass(w, want, below, wantB, belowB); d != "" {
+			if d := checkOnePass(n, want, below, wantB, belowB); d != "" {
 				t.Fatalf("seed %d: %s", seed, d)
 			}
 		}
@@ -236,7 +283,7 @@ func FuzzPrunedWitness(f *testing.F) {
 		}
 		ws, wb := split(want)
 		bs, bb := split(below)
-		if d := checkOnePass(newWnode(n), ws, bs, wb, bb); d != "" {
+		if d := checkOnePass(n, ws, bs, wb, bb); d != "" {
 			t.Fatal(d)
 		}
 	})
@@ -255,27 +302,28 @@ func BenchmarkPruneOnePass(b *testing.B) {
 			if _, err := bt.index(); err != nil {
 				b.Fatal(err)
 			}
+			ref := refIndex(b, bt)
 			idx := make([][]int32, tc.clients)
 			for i := range tc.n {
 				idx[i%tc.clients] = append(idx[i%tc.clients], int32(i))
 			}
 			var out []byte
-			var ref, one time.Duration
+			var tref, one time.Duration
 			for b.Loop() {
 				start := time.Now()
 				for c := range tc.clients {
-					out = refBatchFrame(bt, testGatewayText, idx[c])
+					out = refBatchFrame(bt, ref, testGatewayText, idx[c])
 				}
 				mid := time.Now()
 				for c := range tc.clients {
 					out, _ = bt.appendBatchFrame(out[:0], testGatewayText, idx[c])
 				}
-				ref, one = ref+mid.Sub(start), one+time.Since(mid)
+				tref, one = tref+mid.Sub(start), one+time.Since(mid)
 			}
 			frames := float64(b.N * tc.clients)
-			b.ReportMetric(float64(ref.Nanoseconds())/frames, "ns/frame-ref")
+			b.ReportMetric(float64(tref.Nanoseconds())/frames, "ns/frame-ref")
 			b.ReportMetric(float64(one.Nanoseconds())/frames, "ns/frame-onepass")
-			b.ReportMetric(float64(one)/float64(ref), "onepass/ref")
+			b.ReportMetric(float64(one)/float64(tref), "onepass/ref")
 		})
 	}
 }
