@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -127,6 +128,12 @@ func (s *sdkClient) recv(ctx context.Context) ([]byte, time.Duration, error) {
 	return m.Payload, m.Delay(), nil
 }
 
+func (s *sdkClient) subscribe(ctx context.Context, channel string) error {
+	return s.c.Subscribe(ctx, channel)
+}
+func (s *sdkClient) subscribedTo(channel string) bool {
+	return slices.Contains(s.c.Subscriptions(), channel)
+}
 func (s *sdkClient) send(ctx context.Context, payload []byte) error { return s.c.Send(ctx, payload) }
 func (s *sdkClient) close()                                         { _ = s.c.Close("bench done") }
 
@@ -142,8 +149,10 @@ type leanClient struct {
 	next   uint64 // the next canister sequence number due; owned by recv
 	out    uint64 // the next sequence number to send; owned by send
 	buf    []byte // the last frame read; reused by recv
-	// pending is the rest of the last S9 frame's messages, checked; owned by recv.
+	// pending is the rest of the last S9 (or S8) frame's messages, checked; owned by recv.
 	pending []protocol.WebsocketMessage
+	// sub is the client's channel subscription in the channel run, or nil.
+	sub *leanSubscription
 }
 
 // readFrame reads the next data frame into *buf, reusing its memory (gorilla's ReadMessage
@@ -211,6 +220,12 @@ func (l *leanClient) recv(ctx context.Context) ([]byte, time.Duration, error) {
 				}
 				return nil, 0, fmt.Errorf("bench: client %d: %w", l.id, err)
 			}
+			if l.sub != nil && protocol.IsChannelFrame(frame) {
+				if err := l.channelFrame(frame); err != nil {
+					return nil, 0, err
+				}
+				continue
+			}
 			if protocol.IsBatchFrame(frame) {
 				ms, err := l.checks.checkBatch(frame, l.id, l.next)
 				if err != nil {
@@ -226,6 +241,11 @@ func (l *leanClient) recv(ctx context.Context) ([]byte, time.Duration, error) {
 			}
 		}
 		if m.Service {
+			if l.sub != nil && len(m.Message) > 0 {
+				if err := l.channelStatus(m.Message); err != nil {
+					return nil, 0, err
+				}
+			}
 			continue
 		}
 		return m.Message, time.Since(time.Unix(0, int64(m.Timestamp))), nil
@@ -233,16 +253,7 @@ func (l *leanClient) recv(ctx context.Context) ([]byte, time.Duration, error) {
 }
 
 func (l *leanClient) send(ctx context.Context, payload []byte) error {
-	frame := protocol.SignClientMessage(l.key, &protocol.WebsocketMessage{
-		ClientID:    l.id,
-		SequenceNum: l.out,
-		Timestamp:   uint64(time.Now().UnixNano()),
-		Message:     payload,
-	})
-	l.out++
-	dl, _ := ctx.Deadline()
-	_ = l.ws.SetWriteDeadline(dl)
-	return l.ws.WriteMessage(websocket.BinaryMessage, frame)
+	return l.write(ctx, &protocol.WebsocketMessage{Message: payload})
 }
 
 func (l *leanClient) close() {

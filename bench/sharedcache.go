@@ -220,3 +220,67 @@ func (s *sharedChecks) checkBatch(frame []byte, id, next uint64) ([]protocol.Web
 	}
 	return ms, nil
 }
+
+// channelMessage is one checked message of a channel frame: its seq, payload and timestamp.
+type channelMessage struct {
+	seq       uint64
+	payload   []byte // aliases the frame
+	timestamp uint64
+}
+
+// checkChannel runs the checks of docs/PROTOCOL.md §12.6 on an S8 frame of channel name, as the
+// Go client's checkChannel does: the certificate and the witness (the same bytes for every
+// subscriber, so both verdicts come from the shared cache), then every value's SHA-256 under
+// its key, its channel, seq and time. Which seqs are due is the caller's check.
+func (s *sharedChecks) checkChannel(frame []byte, name string, dst []channelMessage) ([]channelMessage, error) {
+	f, err := protocol.DecodeChannelFrame(frame)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errMalformed, err)
+	}
+	key0 := protocol.ChannelKey(f.Channel, f.First)
+	if f.Channel != name {
+		return nil, fmt.Errorf("%s: %w: a frame of channel %q, not subscribed to", key0, errForeign, f.Channel)
+	}
+	cv := s.cert(f.Cert)
+	if cv.err != nil {
+		return nil, fmt.Errorf("%s: %w: %w", key0, errCertificate, cv.err)
+	}
+	now := time.Now()
+	if age := now.Sub(cv.time); age > client.DefaultMaxCertificateAge {
+		return nil, fmt.Errorf("%s: certificate %w (%v)", key0, errStale, age)
+	} else if -age > client.DefaultMaxClockSkew {
+		return nil, fmt.Errorf("%s: certificate %w (%v ahead)", key0, errFuture, -age)
+	}
+	tv := s.tree(f.Tree)
+	if tv.err != nil {
+		return nil, fmt.Errorf("%s: %w: %w", key0, errTampered, tv.err)
+	}
+	if !bytes.Equal(cv.data, tv.digest[:]) {
+		return nil, fmt.Errorf("%s: %w: root hash is not the certified data", key0, errTampered)
+	}
+	kb := make([]byte, 0, len(f.Channel)+2+protocol.NonceDigits)
+	for i, val := range f.Vals {
+		seq := f.First + uint64(i)
+		kb = protocol.AppendChannelKey(kb[:0], f.Channel, seq)
+		r := hashtree.Lookup(tv.node, []byte("websocket"), kb)
+		sum := sha256.Sum256(val)
+		if r.Status != hashtree.Found || !bytes.Equal(r.Value, sum[:]) {
+			return nil, fmt.Errorf("%s: %w: the witness does not certify SHA-256(val) (%v)", kb, errTampered, r.Status)
+		}
+		m, err := protocol.DecodeChannelMessage(val)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w: %w", kb, errMalformed, err)
+		}
+		if m.Channel != f.Channel || m.Seq != seq {
+			return nil, fmt.Errorf("%s: %w: the certified value is channel %q seq %d", kb, errTampered, m.Channel, m.Seq)
+		}
+		ts := time.Unix(0, int64(min(m.Timestamp, 1<<63-1)))
+		if age := now.Sub(ts); age > client.DefaultMaxMessageAge {
+			return nil, fmt.Errorf("%s: message %w (%v)", kb, errStale, age)
+		} else if -age > client.DefaultMaxClockSkew {
+			return nil, fmt.Errorf("%s: message %w (%v ahead)", kb, errFuture, -age)
+		}
+		dst = append(dst, channelMessage{seq: seq, payload: m.Message, timestamp: m.Timestamp})
+	}
+	return dst, nil
+}
