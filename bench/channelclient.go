@@ -18,7 +18,6 @@ type leanSubscription struct {
 	name      string
 	confirmed atomic.Bool // set by recv; read by waitSubscribed
 	next      uint64      // the next seq due; owned by recv
-	msgs      []channelMessage
 }
 
 // subscribe sends the signed subscription request for channel (C2 in a client service message).
@@ -28,8 +27,9 @@ func (l *leanClient) subscribe(ctx context.Context, channel string) error {
 	}
 	l.sub = &leanSubscription{name: channel}
 	ctl := protocol.ChannelControl{Subscribe: channel}
-	// Called before recv runs: next is the client's acknowledgement, as the SDK sends it.
-	return l.write(ctx, &protocol.WebsocketMessage{Service: true, Ack: l.next, Message: ctl.Marshal()})
+	// Called before recv runs: the next message due is the client's acknowledgement, as the SDK
+	// sends it.
+	return l.write(ctx, &protocol.WebsocketMessage{Service: true, Ack: l.v.Next(), Message: ctl.Marshal()})
 }
 
 // subscribedTo reports whether the canister confirmed the subscription to channel.
@@ -41,7 +41,7 @@ func (l *leanClient) subscribedTo(channel string) bool {
 func (l *leanClient) channelStatus(body []byte) error {
 	st, err := protocol.DecodeChannelStatus(body)
 	if err != nil {
-		return fmt.Errorf("bench: client %d: %w: channel status: %w", l.id, errMalformed, err)
+		return fmt.Errorf("bench: client %d: the certified channel status does not decode: %w", l.id, err)
 	}
 	s := l.sub
 	switch {
@@ -58,21 +58,23 @@ func (l *leanClient) channelStatus(body []byte) error {
 // subscription's confirmation are not the client's, and repeats are dropped.
 func (l *leanClient) channelFrame(frame []byte) error {
 	s := l.sub
-	msgs, err := l.checks.checkChannel(frame, s.name, s.msgs[:0])
-	s.msgs = msgs
+	msgs, err := l.v.CheckChannel(frame)
 	if err != nil {
 		return fmt.Errorf("bench: client %d: %w", l.id, err)
 	}
 	if !s.confirmed.Load() || len(msgs) == 0 {
 		return nil
 	}
-	if msgs[0].seq > s.next {
-		return fmt.Errorf("bench: client %d: %w: channel %q frame starts at seq %d, want %d (a gap)", l.id, errSequence, s.name, msgs[0].seq, s.next)
+	if msgs[0].Channel != s.name {
+		return fmt.Errorf("bench: client %d: a frame of channel %q, subscribed to %q", l.id, msgs[0].Channel, s.name)
+	}
+	if msgs[0].Seq > s.next {
+		return fmt.Errorf("bench: client %d: channel %q frame starts at seq %d, want %d (a gap)", l.id, s.name, msgs[0].Seq, s.next)
 	}
 	for _, m := range msgs {
-		if m.seq >= s.next {
-			l.pending = append(l.pending, protocol.WebsocketMessage{Message: m.payload, Timestamp: m.timestamp})
-			s.next = m.seq + 1
+		if m.Seq >= s.next {
+			l.pending = append(l.pending, protocol.WebsocketMessage{Message: m.Payload, Timestamp: uint64(m.Timestamp.UnixNano())})
+			s.next = m.Seq + 1
 		}
 	}
 	return nil

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/icws/icws/bench/canister"
+	"github.com/icws/icws/client"
 )
 
 // fanoutTarget is what a fan-out run sends through: the gateway in front of the load canister,
@@ -61,12 +62,9 @@ func channelTarget(ctx context.Context, o *Options, clients int) (*fanoutTarget,
 	}
 	src := newSources(o.sources(clients))
 	readBuffer := o.window(clients) + 16
-	var checks *sharedChecks // VerifySharedCache: lean clients, as in the per-client run
+	var cache *client.SharedCache // VerifySharedCache: lean clients, as in the per-client run
 	if o.Verify == VerifySharedCache {
-		if checks, err = newSharedChecks(e.rootKey, e.canister); err != nil {
-			e.stop()
-			return nil, err
-		}
+		cache = client.NewSharedCache(e.canister, 0)
 	}
 	return &fanoutTarget{
 		name:    "channel",
@@ -79,8 +77,8 @@ func channelTarget(ctx context.Context, o *Options, clients int) (*fanoutTarget,
 				subscribe(ctx context.Context, channel string) error
 			}
 			var err error
-			if checks != nil {
-				c, err = dialLean(ctx, e, src.dialer(), checks, !o.SingleFrames)
+			if cache != nil {
+				c, err = dialLean(ctx, e, src.dialer(), cache, !o.SingleFrames)
 			} else {
 				c, err = dialSDK(ctx, e, src.dialer(), readBuffer, !o.SingleFrames)
 			}

@@ -138,17 +138,17 @@ func (s *sdkClient) send(ctx context.Context, payload []byte) error { return s.c
 func (s *sdkClient) close()                                         { _ = s.c.Close("bench done") }
 
 // leanClient is the bench's own icws client for VerifySharedCache: it registers, opens and
-// sends as client.Conn does, and runs the same checks on each message, but takes the
-// certificate and witness verdicts from a cache shared by all clients. It sends no keep-alive:
+// sends as client.Conn does, and runs the same checks on each message (client.Verifier, the
+// SDK's own), but takes the certificate and witness verdicts from a client.SharedCache that all
+// the run's clients share. It sends no keep-alive:
 // the load canister sends no heartbeats.
 type leanClient struct {
-	ws     *websocket.Conn
-	key    ed25519.PrivateKey
-	id     uint64
-	checks *sharedChecks
-	next   uint64 // the next canister sequence number due; owned by recv
-	out    uint64 // the next sequence number to send; owned by send
-	buf    []byte // the last frame read; reused by recv
+	ws  *websocket.Conn
+	key ed25519.PrivateKey
+	id  uint64
+	v   *client.Verifier // the SDK's checks, with the run's shared cache; owned by recv
+	out uint64           // the next sequence number to send; owned by send
+	buf []byte           // the last frame read; reused by recv
 	// pending is the rest of the last S9 (or S8) frame's messages, checked; owned by recv.
 	pending []protocol.WebsocketMessage
 	// sub is the client's channel subscription in the channel run, or nil.
@@ -179,7 +179,7 @@ func readFrame(ws *websocket.Conn, buf *[]byte) ([]byte, error) {
 	}
 }
 
-func dialLean(ctx context.Context, e *icEnv, d *websocket.Dialer, checks *sharedChecks, batched bool) (*leanClient, error) {
+func dialLean(ctx context.Context, e *icEnv, d *websocket.Dialer, cache *client.SharedCache, batched bool) (*leanClient, error) {
 	_, key, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		return nil, err
@@ -187,6 +187,10 @@ func dialLean(ctx context.Context, e *icEnv, d *websocket.Dialer, checks *shared
 	var id uint64
 	if err := e.users.Call(ctx, e.canister, protocol.MethodRegister, []byte(key.Public().(ed25519.PublicKey)), &id); err != nil {
 		return nil, fmt.Errorf("bench: %s: %w", protocol.MethodRegister, err)
+	}
+	v, err := client.NewVerifier(client.VerifierConfig{RootKey: e.rootKey, Canister: e.canister, ClientID: id, Cache: cache})
+	if err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
 	}
 	ws, _, err := d.DialContext(ctx, e.gatewayURL, nil)
 	if err != nil {
@@ -201,7 +205,7 @@ func dialLean(ctx context.Context, e *icEnv, d *websocket.Dialer, checks *shared
 		ws.Close()
 		return nil, fmt.Errorf("bench: send the first message: %w", err)
 	}
-	return &leanClient{ws: ws, key: key, id: id, checks: checks}, nil
+	return &leanClient{ws: ws, key: key, id: id, v: v}, nil
 }
 
 func (l *leanClient) recv(ctx context.Context) ([]byte, time.Duration, error) {
@@ -227,17 +231,13 @@ func (l *leanClient) recv(ctx context.Context) ([]byte, time.Duration, error) {
 				continue
 			}
 			if protocol.IsBatchFrame(frame) {
-				ms, err := l.checks.checkBatch(frame, l.id, l.next)
+				ms, err := l.v.CheckBatch(frame, l.pending[:0])
 				if err != nil {
 					return nil, 0, fmt.Errorf("bench: client %d: %w", l.id, err)
 				}
-				l.next += uint64(len(ms))
 				m, l.pending = ms[0], ms[1:]
-			} else {
-				if m, err = l.checks.check(frame, l.id, l.next); err != nil {
-					return nil, 0, fmt.Errorf("bench: client %d: %w", l.id, err)
-				}
-				l.next++
+			} else if m, err = l.v.Check(frame); err != nil {
+				return nil, 0, fmt.Errorf("bench: client %d: %w", l.id, err)
 			}
 		}
 		if m.Service {
