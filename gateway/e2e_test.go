@@ -175,7 +175,7 @@ func drainGreetings(t testing.TB, cs []*testClient) {
 // TestBadFirstMessages sends every kind of bad first frame and checks the close code.
 func TestBadFirstMessages(t *testing.T) {
 	ic := startIC(t)
-	gw := startGateway(t, ic, Config{MaxMessageBytes: 4096, HandshakeTimeout: 300 * time.Millisecond})
+	gw := startGateway(t, ic, Config{MaxMessageBytes: 4096})
 	a := ic.agent(t)
 	good := register(t, a, ic.echo)
 	other := register(t, a, ic.echo)
@@ -227,16 +227,7 @@ func TestBadFirstMessages(t *testing.T) {
 			}
 		})
 	}
-	t.Run("silent", func(t *testing.T) {
-		c := &testClient{t: t}
-		if err := c.dial(gw.url); err != nil {
-			t.Fatal(err)
-		}
-		defer c.ws.Close()
-		if code, _ := c.closeCode(readWait); code != 4005 {
-			t.Fatalf("close %d, want 4005", code)
-		}
-	})
+	// A connection that sends nothing: TestHandshakeTimeoutSynctest.
 	if n := gw.m.results[methodOpen][resultTrue].get() + gw.m.results[methodOpen][resultFalse].get(); n != 0 {
 		t.Errorf("%d ws_open calls answered for bad first messages; a local check should have refused them", n)
 	}
@@ -554,17 +545,8 @@ func TestConnectionCapsAndOrigins(t *testing.T) {
 	held[1].Close()
 }
 
-// TestKeepalive checks that a client that stops answering pings is closed and ws_close is called.
-func TestKeepalive(t *testing.T) {
-	ic := startIC(t)
-	gw := startGateway(t, ic, Config{PingInterval: 50 * time.Millisecond, PongTimeout: 200 * time.Millisecond})
-	c := openClient(t, ic, gw, ic.echo)
-	waitOpen(t, gw.Gateway, 1)
-	// The client never reads, so it never answers a ping.
-	waitFor(t, "the silent client closed", func() bool { return gw.m.connections.get() == 0 })
-	waitFor(t, "ws_close", func() bool { return wsCloses(gw.Gateway) == 1 })
-	_ = c
-}
+// The keep-alive (a client that stops answering pings is cut off and ws_close called) is
+// TestKeepaliveSynctest.
 
 // TestOwnerCloseEndsSession checks the canister-side close: the client's owner calls ws_close,
 // the canister queues its close notice, and the gateway delivers it and closes with 4008.

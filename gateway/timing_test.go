@@ -1,0 +1,207 @@
+package gateway
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/icws/icws/protocol"
+)
+
+// The tests of this file run the gateway's timers (handshake, keep-alive, write deadline, poll
+// backoff) in a testing/synctest bubble (see bubble): each measures the gateway's timing in the
+// bubble's fake time, to the millisecond, with its defaults (tens of seconds) and without
+// waiting for them.
+
+// within fails the test unless got is in [want, want+slack].
+func within(t testing.TB, what string, got, want, slack time.Duration) {
+	t.Helper()
+	if got < want || got > want+slack {
+		t.Fatalf("%s after %v, want %v (up to %v later)", what, got, want, slack)
+	}
+}
+
+// readUntilEnd reads c's frames in a goroutine until the connection ends and sends the error and
+// the time it ended. pong says whether c answers the gateway's pings.
+func readUntilEnd(c *testClient, pong bool) <-chan endOf {
+	if !pong {
+		c.ws.SetPingHandler(func(string) error { return nil })
+	}
+	ended := make(chan endOf, 1)
+	go func() {
+		for {
+			if _, _, err := c.ws.ReadMessage(); err != nil {
+				ended <- endOf{err, time.Now()}
+				return
+			}
+		}
+	}()
+	return ended
+}
+
+type endOf struct {
+	err  error
+	when time.Time
+}
+
+// TestKeepaliveSynctest checks the keep-alive: a client that reads but never answers a ping is
+// cut off PingInterval + PongTimeout after the open (without a Close frame it could not answer
+// either), and the canister is told with ws_close; a client that answers stays open however long
+// it is idle.
+func TestKeepaliveSynctest(t *testing.T) {
+	tests := []struct {
+		name           string
+		ping, pongWait time.Duration // Config.PingInterval and PongTimeout; 0: the defaults (20 s, 30 s)
+		pong           bool
+	}{
+		{"silent, defaults", 0, 0, false},
+		{"silent, 5 s + 2 s", 5 * time.Second, 2 * time.Second, false},
+		{"answers pings, defaults", 0, 0, true},
+		{"answers pings, 5 s + 2 s", 5 * time.Second, 2 * time.Second, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				// Polls every minute: the keep-alive does not depend on them, and fewer polls
+				// keep the test fast in real time.
+				b := startBubble(t, Config{PingInterval: tt.ping, PongTimeout: tt.pongWait, PollInterval: time.Minute})
+				c := b.open(t, b.echo)
+				opened := time.Now()
+				ended := readUntilEnd(c, tt.pong)
+				want := b.gw.cfg.PingInterval + b.gw.cfg.PongTimeout
+				if tt.pong {
+					idle := 5 * want
+					select {
+					case e := <-ended:
+						t.Fatalf("a client answering pings ended after %v idle: %v", e.when.Sub(opened), e.err)
+					case <-time.After(idle):
+					}
+					if n := b.gw.m.connections.get(); n != 1 {
+						t.Fatalf("%d connections after %v idle, want 1", n, idle)
+					}
+					return
+				}
+				var e endOf
+				select {
+				case e = <-ended:
+				case <-time.After(10 * want):
+					t.Fatalf("a client not answering pings still open after %v", 10*want)
+				}
+				t.Logf("cut off %v after the open", e.when.Sub(opened))
+				within(t, "the silent client cut off", e.when.Sub(opened), want, 100*time.Millisecond)
+				var ce *websocket.CloseError
+				if errors.As(e.err, &ce) && ce.Code != websocket.CloseAbnormalClosure {
+					t.Fatalf("the silent client got a Close frame %d; a peer that does not answer pings is cut off", ce.Code)
+				}
+				synctest.Wait()
+				if n := wsCloses(b.gw); n != 1 {
+					t.Fatalf("%d ws_close calls for the silent client, want 1", n)
+				}
+			})
+		})
+	}
+}
+
+// TestHandshakeTimeoutSynctest checks that a connection that sends no first message is closed
+// with 4005 HandshakeTimeout after it opened, and holds no slot after that.
+func TestHandshakeTimeoutSynctest(t *testing.T) {
+	for _, timeout := range []time.Duration{0, 3 * time.Second} {
+		t.Run(fmt.Sprint(timeout), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				b := startBubble(t, Config{HandshakeTimeout: timeout})
+				c := &testClient{t: t}
+				if err := b.dial(c); err != nil {
+					t.Fatal(err)
+				}
+				defer c.ws.Close()
+				dialed := time.Now()
+				e := <-readUntilEnd(c, true)
+				within(t, "the silent handshake closed", e.when.Sub(dialed), b.gw.cfg.HandshakeTimeout, 0)
+				var ce *websocket.CloseError
+				if !errors.As(e.err, &ce) || ce.Code != int(protocol.CloseHandshakeTimeout) {
+					t.Fatalf("the silent handshake ended with %v, want a Close frame %d", e.err, protocol.CloseHandshakeTimeout)
+				}
+				synctest.Wait()
+				if n := b.gw.m.connections.get(); n != 0 {
+					t.Fatalf("%d connections after the handshake timeout, want 0", n)
+				}
+			})
+		})
+	}
+}
+
+// TestPollBackoffSynctest cuts the IC's network for a minute while a client is open: the poller
+// backs off (min PollInterval, doubling to 5 s, jittered down to half) instead of polling every
+// 100 ms, /readyz reports the outage with the time of its first failure read from Config.Clock,
+// and once the IC is back the message sent during the outage arrives within the longest backoff.
+func TestPollBackoffSynctest(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		// A Clock that stands still: what the gateway reports moves with it, when it acts does not.
+		stopped := time.Date(2031, 5, 6, 7, 8, 9, 0, time.UTC)
+		b := startBubble(t, Config{Clock: func() time.Time { return stopped }})
+		c := b.open(t, b.echo)
+		if err := c.sendText("before"); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.expect("before"); err != nil {
+			t.Fatal(err)
+		}
+		const outage = time.Minute
+		b.ic.SetDown(true)
+		before := b.gw.m.pollErrors.get()
+		if err := c.sendText("during"); err != nil {
+			t.Fatal(err)
+		}
+		// The client reads all along, as a browser does (it answers the gateway's pings: a pipe
+		// has no buffer to hold them).
+		arrived := make(chan error, 1)
+		go func() {
+			for {
+				got, err := c.readText(10 * time.Minute)
+				if err != nil || strings.Contains(got, "during") {
+					arrived <- err
+					return
+				}
+			}
+		}()
+		time.Sleep(outage)
+		// Each wait is in [d/2, d] with d = 100 ms, 200 ms, … 3.2 s, then 5 s: 7 polls in the first
+		// 3.15 to 6.3 s, then one every 2.5 to 5 s.
+		failed := b.gw.m.pollErrors.get() - before
+		t.Logf("%d polls failed in a %v outage", failed, outage)
+		if failed < 14 || failed > 32 {
+			t.Fatalf("%d polls failed in a %v outage, want 14 to 32 (backoff to 5 s)", failed, outage)
+		}
+		rec := httptest.NewRecorder()
+		b.gw.serveReady(rec, nil)
+		if body := rec.Body.String(); rec.Code != http.StatusServiceUnavailable || !strings.Contains(body, "since 2031-05-06T07:08:09Z") {
+			t.Fatalf("/readyz during the outage: %d %q, want 503 since the Clock's time", rec.Code, body)
+		}
+
+		b.ic.SetDown(false)
+		back := time.Now()
+		if err := <-arrived; err != nil {
+			t.Fatalf("after the outage: %v", err)
+		}
+		took := time.Since(back)
+		t.Logf("the message sent during the outage arrived %v after the IC was back", took)
+		if took > 5*time.Second+500*time.Millisecond {
+			t.Fatalf("the message sent during the outage arrived %v after the IC was back, want within the longest backoff (5 s)", took)
+		}
+		synctest.Wait()
+		rec = httptest.NewRecorder()
+		if b.gw.serveReady(rec, nil); rec.Code != http.StatusOK {
+			t.Fatalf("/readyz after the outage: %d %q", rec.Code, rec.Body)
+		}
+		if n := b.gw.m.pollers.get(); n != 1 {
+			t.Fatalf("pollers = %d, want 1", n)
+		}
+	})
+}
