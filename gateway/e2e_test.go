@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -608,49 +609,65 @@ func TestReconnectReplaces(t *testing.T) {
 }
 
 // TestReplicaDownAndBack cuts the replica's network while clients are connected: the poller and
-// ws_message retry, /readyz reports it, and everything resumes when the replica is back.
+// ws_message retry, /readyz reports it, and everything resumes when the replica is back. It runs
+// in a synctest bubble (see bubble): the outage is the in-memory transport refusing requests.
 func TestReplicaDownAndBack(t *testing.T) {
-	ic := startIC(t)
-	gw := startGateway(t, ic, Config{PollInterval: 20 * time.Millisecond})
-	c := openClient(t, ic, gw, ic.echo)
-	if err := c.sendText("before"); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.expect("before"); err != nil {
-		t.Fatal(err)
-	}
-	leaving := openClient(t, ic, gw, ic.echo)
-	if err := leaving.expect("ping"); err != nil {
-		t.Fatal(err)
-	}
-	newcomer := register(t, ic.agent(t), ic.echo)
+	synctest.Test(t, func(t *testing.T) {
+		b := startBubble(t, Config{PollInterval: 20 * time.Millisecond})
+		gw := b.gw
+		c := b.open(t, b.echo)
+		if err := c.sendText("before"); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.expect("before"); err != nil {
+			t.Fatal(err)
+		}
+		leaving := b.open(t, b.echo)
+		if err := leaving.expect("ping"); err != nil {
+			t.Fatal(err)
+		}
+		newcomer := register(t, b.agent(t), b.echo)
 
-	ic.down()
-	if err := c.sendText("during"); err != nil {
-		t.Fatal(err)
-	}
-	leaving.ws.Close() // its ws_close fails now and is retried
-	newcomer.connect(gw.url)
-	if code, reason := newcomer.closeCode(readWait); code != 4007 {
-		t.Errorf("a client opening during the outage got %d %q, want 4007", code, reason)
-	}
-	waitFor(t, "poll errors", func() bool { return gw.m.pollErrors.get() >= icFailThreshold })
-	waitFor(t, "not ready", func() bool { return readyStatus(gw.Gateway) == 503 })
-	waitFor(t, "ws_close retried", func() bool { return gw.m.retries[methodClose].get() > 0 })
+		b.ic.SetDown(true)
+		if err := c.sendText("during"); err != nil {
+			t.Fatal(err)
+		}
+		leaving.ws.Close() // its ws_close fails now and is retried
+		if err := b.dial(newcomer); err != nil {
+			t.Fatal(err)
+		}
+		defer newcomer.ws.Close()
+		if err := newcomer.ws.WriteMessage(websocket.BinaryMessage, newcomer.firstMessage()); err != nil {
+			t.Fatal(err)
+		}
+		if code, reason := newcomer.closeCode(readWait); code != 4007 {
+			t.Errorf("a client opening during the outage got %d %q, want 4007", code, reason)
+		}
+		waitFor(t, "poll errors", func() bool { return gw.m.pollErrors.get() >= icFailThreshold })
+		waitFor(t, "not ready", func() bool { return readyStatus(gw) == 503 })
+		waitFor(t, "ws_close retried", func() bool { return gw.m.retries[methodClose].get() > 0 })
 
-	ic.up()
-	if err := c.expect("during"); err != nil {
-		t.Fatalf("after the outage: %v", err)
-	}
-	waitFor(t, "the retried ws_close done", func() bool { return wsCloses(gw.Gateway) == 1 })
-	waitFor(t, "ready again", func() bool { return readyStatus(gw.Gateway) == 200 })
-	if gw.m.pollers.get() != 1 {
-		t.Fatalf("pollers = %d", gw.m.pollers.get())
-	}
-	newcomer.connect(gw.url)
-	if err := newcomer.expect("ping"); err != nil {
-		t.Fatalf("a client opening after the outage: %v", err)
-	}
+		b.ic.SetDown(false)
+		if err := c.expect("during"); err != nil {
+			t.Fatalf("after the outage: %v", err)
+		}
+		waitFor(t, "the retried ws_close done", func() bool { return wsCloses(gw) == 1 })
+		waitFor(t, "ready again", func() bool { return readyStatus(gw) == 200 })
+		if gw.m.pollers.get() != 1 {
+			t.Fatalf("pollers = %d", gw.m.pollers.get())
+		}
+		newcomer.ws.Close()
+		if err := b.dial(newcomer); err != nil {
+			t.Fatal(err)
+		}
+		defer newcomer.ws.Close()
+		if err := newcomer.ws.WriteMessage(websocket.BinaryMessage, newcomer.firstMessage()); err != nil {
+			t.Fatal(err)
+		}
+		if err := newcomer.expect("ping"); err != nil {
+			t.Fatalf("a client opening after the outage: %v", err)
+		}
+	})
 }
 
 func readyStatus(g *Gateway) int {

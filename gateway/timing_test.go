@@ -205,3 +205,56 @@ func TestPollBackoffSynctest(t *testing.T) {
 		}
 	})
 }
+
+// TestWriteTimeoutSynctest checks the write deadline: a client that stops reading is cut off once
+// a write to it has been blocked for WriteTimeout (a pipe has no buffer: the first frame to it
+// blocks), before its queue is full, without a Close frame (none could get through), and the
+// canister is told (ws_close). The other client of the room gets every post meanwhile.
+func TestWriteTimeoutSynctest(t *testing.T) {
+	for _, timeout := range []time.Duration{0, 3 * time.Second} {
+		t.Run(fmt.Sprint(timeout), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				b := startBubble(t, Config{SendQueueSize: 64, MessageRate: -1, MaxPendingMessages: 64, WriteTimeout: timeout})
+				fast := b.open(t, b.chat)
+				if _, err := fast.readApp(readWait); err != nil { // its own join event
+					t.Fatal(err)
+				}
+				stalled := b.open(t, b.chat) // never reads: chat's join event to it blocks at once
+				opened := time.Now()
+				if _, err := fast.readApp(readWait); err != nil { // the stalled client's join event
+					t.Fatal(err)
+				}
+				const posts = 20
+				for i := range posts {
+					if err := fast.sendText(fmt.Sprintf("post #%d", i)); err != nil {
+						t.Fatal(err)
+					}
+					got, err := fast.readText(readWait)
+					if err != nil {
+						t.Fatalf("post %d: %v", i, err)
+					}
+					if got != fmt.Sprintf("post #%d", i) {
+						t.Fatalf("got %q, want post #%d", got, i)
+					}
+				}
+				waitFor(t, "the stalled client cut off", func() bool { return b.gw.m.connections.get() == 1 })
+				within(t, "the stalled client cut off", time.Since(opened), b.gw.cfg.WriteTimeout, 10*time.Millisecond)
+				waitFor(t, "ws_close for the stalled client", func() bool { return wsCloses(b.gw) == 1 })
+				if n := b.gw.m.closeCounter(protocol.CloseAbnormal).get(); n != 1 {
+					t.Fatalf("%d connections ended abnormally (1006), want 1", n)
+				}
+				if n := b.gw.m.queueOverflows.get(); n != 0 {
+					t.Fatalf("queue overflows = %d, want 0 (the deadline, not the queue, ended the stalled client)", n)
+				}
+				_, _, err := stalled.ws.ReadMessage()
+				var ce *websocket.CloseError
+				if errors.As(err, &ce) && ce.Code != websocket.CloseAbnormalClosure {
+					t.Fatalf("the stalled client got a Close frame %d; none could get through", ce.Code)
+				}
+				if err == nil {
+					t.Fatal("the stalled client read a frame after it was cut off")
+				}
+			})
+		})
+	}
+}
