@@ -258,3 +258,75 @@ func TestWriteTimeoutSynctest(t *testing.T) {
 		})
 	}
 }
+
+// TestMessageRateSynctest checks the token bucket on the bubble's clock (MessageRate 1/s,
+// MessageBurst 2): a client that sends one message a second is never limited; one that sends
+// every 500 ms is closed with 4004 at its fourth message (the bucket holds 2, 1.5, 1, 0.5 tokens
+// as they arrive); one that sends two at once and then one a second is not limited, and one that
+// sends two at once and then one every 900 ms is, at its third.
+func TestMessageRateSynctest(t *testing.T) {
+	tests := []struct {
+		name    string
+		burst   int           // messages sent at once first
+		every   time.Duration // then one message every
+		refused int           // the message refused (closed with 4004); -1: none
+	}{
+		{"at the rate", 1, time.Second, -1},
+		{"twice the rate", 1, 500 * time.Millisecond, 3},
+		{"two at once then at the rate", 2, time.Second, -1},
+		{"two at once then faster", 2, 900 * time.Millisecond, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				// Polls after each ws_message (the poke) and otherwise every minute, to keep the
+				// test fast in real time.
+				b := startBubble(t, Config{MessageRate: 1, MessageBurst: 2, PollInterval: time.Minute})
+				c := b.open(t, b.echo)
+				if err := c.expect("ping"); err != nil {
+					t.Fatal(err)
+				}
+				// The client reads all along: echoes (their texts) and the end.
+				var echoed []string
+				ended := make(chan error, 1)
+				go func() {
+					for {
+						got, err := c.readText(10 * time.Minute)
+						if err != nil {
+							ended <- err
+							return
+						}
+						echoed = append(echoed, got)
+					}
+				}()
+				const sends = 20
+				var want []string
+				for i := range sends {
+					if i >= tt.burst {
+						time.Sleep(tt.every)
+					}
+					text := fmt.Sprintf("m%d", i)
+					if err := c.sendText(text); err != nil {
+						break // the gateway closed the connection
+					}
+					if tt.refused < 0 || i < tt.refused {
+						want = append(want, text+" ping") // echo's reply
+					}
+				}
+				time.Sleep(5 * time.Second) // the last replies
+				c.ws.Close()
+				err := <-ended
+				var ce *websocket.CloseError
+				switch limited := errors.As(err, &ce) && ce.Code == int(protocol.CloseRateLimited); {
+				case tt.refused >= 0 && !limited:
+					t.Fatalf("the connection ended with %v, want 4004 at message %d", err, tt.refused)
+				case tt.refused < 0 && limited:
+					t.Fatalf("a client within the limit was closed: %v", err)
+				}
+				if got := strings.Join(echoed, " "); got != strings.Join(want, " ") {
+					t.Fatalf("echoed %q, want %q", got, strings.Join(want, " "))
+				}
+			})
+		})
+	}
+}
