@@ -109,31 +109,35 @@ func TestKeepaliveSynctest(t *testing.T) {
 	}
 }
 
-// TestHandshakeTimeoutSynctest checks that a connection that sends no first message is closed
-// with 4005 HandshakeTimeout after it opened, and holds no slot after that.
+// TestHandshakeTimeoutSynctest checks that a connection that sends no first message, on either
+// endpoint (the seed protocol's and Omnia's, which sends its own handshake first), is closed with
+// 4005 HandshakeTimeout exactly HandshakeTimeout after it opened, and holds no slot after that.
 func TestHandshakeTimeoutSynctest(t *testing.T) {
-	for _, timeout := range []time.Duration{0, 3 * time.Second} {
-		t.Run(fmt.Sprint(timeout), func(t *testing.T) {
-			synctest.Test(t, func(t *testing.T) {
-				b := startBubble(t, Config{HandshakeTimeout: timeout})
-				c := &testClient{t: t}
-				if err := b.dial(c); err != nil {
-					t.Fatal(err)
-				}
-				defer c.ws.Close()
-				dialed := time.Now()
-				e := <-readUntilEnd(c, true)
-				within(t, "the silent handshake closed", e.when.Sub(dialed), b.gw.cfg.HandshakeTimeout, 0)
-				var ce *websocket.CloseError
-				if !errors.As(e.err, &ce) || ce.Code != int(protocol.CloseHandshakeTimeout) {
-					t.Fatalf("the silent handshake ended with %v, want a Close frame %d", e.err, protocol.CloseHandshakeTimeout)
-				}
-				synctest.Wait()
-				if n := b.gw.m.connections.get(); n != 0 {
-					t.Fatalf("%d connections after the handshake timeout, want 0", n)
-				}
+	for _, path := range []string{"/", "/omnia"} {
+		for _, timeout := range []time.Duration{0, 3 * time.Second} {
+			t.Run(fmt.Sprint(path, " ", timeout), func(t *testing.T) {
+				synctest.Test(t, func(t *testing.T) {
+					b := startBubble(t, Config{HandshakeTimeout: timeout})
+					d := websocket.Dialer{HandshakeTimeout: 10 * time.Second, NetDialContext: b.l.Dial}
+					ws, _, err := d.Dial("ws://gateway.test"+path, nil)
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer ws.Close()
+					dialed := time.Now()
+					e := <-readUntilEnd(&testClient{t: t, ws: ws}, true)
+					within(t, "the silent handshake closed", e.when.Sub(dialed), b.gw.cfg.HandshakeTimeout, 0)
+					var ce *websocket.CloseError
+					if !errors.As(e.err, &ce) || ce.Code != int(protocol.CloseHandshakeTimeout) {
+						t.Fatalf("the silent handshake ended with %v, want a Close frame %d", e.err, protocol.CloseHandshakeTimeout)
+					}
+					synctest.Wait()
+					if n := b.gw.m.connections.get(); n != 0 {
+						t.Fatalf("%d connections after the handshake timeout, want 0", n)
+					}
+				})
 			})
-		})
+		}
 	}
 }
 
