@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -329,6 +330,74 @@ func TestMessageRateSynctest(t *testing.T) {
 				}
 				if got := strings.Join(echoed, " "); got != strings.Join(want, " ") {
 					t.Fatalf("echoed %q, want %q", got, strings.Join(want, " "))
+				}
+			})
+		})
+	}
+}
+
+// TestShutdownSynctest checks Shutdown's timing: with the IC up and clients that read it is done
+// at once, each client told 1001; with a client that stopped reading it is done closeWait later
+// (the write stuck on that client is cut); with the IC down it gives up ShutdownTimeout after it
+// began, with ErrShutdown, ws_close still failing.
+func TestShutdownSynctest(t *testing.T) {
+	tests := []struct {
+		name    string
+		timeout time.Duration // Config.ShutdownTimeout
+		icDown  bool
+		stalled bool          // one more client that never reads
+		took    time.Duration // Shutdown's duration; -1: the gateway's ShutdownTimeout
+		err     error
+	}{
+		{"IC up, clients read", 0, false, false, 0, nil},
+		{"a client stopped reading", 0, false, true, closeWait, nil},
+		{"IC down", 0, true, false, -1, ErrShutdown},
+		{"IC down, 3 s", 3 * time.Second, true, false, -1, ErrShutdown},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				b := startBubble(t, Config{ShutdownTimeout: tt.timeout})
+				var ends []<-chan endOf
+				for range 3 {
+					c := b.open(t, b.echo)
+					if err := c.expect("ping"); err != nil {
+						t.Fatal(err)
+					}
+					ends = append(ends, readUntilEnd(c, true))
+				}
+				if tt.stalled {
+					b.open(t, b.echo) // its "ping" blocks the writer: a pipe holds nothing
+				}
+				synctest.Wait()
+				b.ic.SetDown(tt.icDown)
+				start := time.Now()
+				err := b.gw.Shutdown(context.Background())
+				took := time.Since(start)
+				want := tt.took
+				if want < 0 {
+					want = b.gw.cfg.ShutdownTimeout
+				}
+				within(t, "Shutdown returned", took, want, 100*time.Millisecond)
+				if !errors.Is(err, tt.err) || (tt.err == nil) != (err == nil) {
+					t.Fatalf("Shutdown: %v, want %v", err, tt.err)
+				}
+				for i, end := range ends {
+					e := <-end
+					var ce *websocket.CloseError
+					if !errors.As(e.err, &ce) || ce.Code != websocket.CloseGoingAway {
+						t.Fatalf("client %d ended with %v, want 1001", i, e.err)
+					}
+				}
+				wantCloses := uint64(len(ends))
+				if tt.stalled {
+					wantCloses++
+				}
+				if tt.icDown {
+					wantCloses = 0
+				}
+				if n := wsCloses(b.gw); n != wantCloses {
+					t.Fatalf("%d ws_close calls done, want %d", n, wantCloses)
 				}
 			})
 		})
