@@ -219,7 +219,9 @@ func TestWriteTimeoutSynctest(t *testing.T) {
 	for _, timeout := range []time.Duration{0, 3 * time.Second} {
 		t.Run(fmt.Sprint(timeout), func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				b := startBubble(t, Config{SendQueueSize: 64, MessageRate: -1, MaxPendingMessages: 64, WriteTimeout: timeout})
+				// Polls after each ws_message (the poke), otherwise every minute: fewer polls keep
+				// the test fast in real time.
+				b := startBubble(t, Config{SendQueueSize: 64, MessageRate: -1, MaxPendingMessages: 64, WriteTimeout: timeout, PollInterval: time.Minute})
 				fast := b.open(t, b.chat)
 				if _, err := fast.readApp(readWait); err != nil { // its own join event
 					t.Fatal(err)
