@@ -405,3 +405,49 @@ func TestShutdownSynctest(t *testing.T) {
 		})
 	}
 }
+
+// TestDrainAfterLeaveSynctest checks the bound on the frames of a client that left: they still go
+// to the canister, one at a time, but all within one CallTimeout of the leave, then ws_close is
+// called (and retried until the IC is back). With the IC down from t0, two frames sent at t0 and
+// the client gone at t0+10 s: the first ws_message gives up at t0+CallTimeout (its own bound), the
+// second at t0+10 s+CallTimeout (the leave's), not at t0+2×CallTimeout.
+func TestDrainAfterLeaveSynctest(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := startBubble(t, Config{})
+		c := b.open(t, b.echo)
+		if err := c.expect("ping"); err != nil {
+			t.Fatal(err)
+		}
+		b.ic.SetDown(true)
+		t0 := time.Now()
+		for _, m := range []string{"m0", "m1"} {
+			if err := c.sendText(m); err != nil {
+				t.Fatal(err)
+			}
+		}
+		const left = 10 * time.Second
+		time.Sleep(left)
+		c.ws.Close()
+		call := b.gw.cfg.CallTimeout
+		givenUp := func() uint64 { return b.gw.m.results[methodMessage][resultError].get() }
+		for _, step := range []struct {
+			at   time.Duration // since t0
+			want uint64
+		}{
+			{call - time.Millisecond, 0},
+			{call + time.Millisecond, 1},
+			{left + call - time.Millisecond, 1},
+			{left + call + time.Millisecond, 2},
+		} {
+			time.Sleep(time.Until(t0.Add(step.at)))
+			if n := givenUp(); n != step.want {
+				t.Fatalf("%v after the first send: %d ws_message calls given up, want %d", step.at, n, step.want)
+			}
+		}
+		if n := wsCloses(b.gw); n != 0 {
+			t.Fatalf("%d ws_close done while the IC is down", n)
+		}
+		b.ic.SetDown(false)
+		waitFor(t, "ws_close once the IC is back", func() bool { return wsCloses(b.gw) == 1 })
+	})
+}
