@@ -164,7 +164,7 @@ func (c *Conn) channelStatus(m *protocol.WebsocketMessage) error {
 		c.log.Warn("client: the canister's channel status does not decode", "client", c.clientID, "err", err)
 		return nil
 	}
-	now := c.cfg.Now()
+	now := c.cfg.Clock()
 	c.ch.mu.Lock()
 	defer c.ch.mu.Unlock()
 	var refused error
@@ -221,7 +221,7 @@ func (c *Conn) channelGrace() time.Duration {
 func (c *Conn) checkChannels(s *socket) (time.Time, *VerifyError) {
 	c.ch.mu.Lock()
 	defer c.ch.mu.Unlock()
-	now := c.cfg.Now()
+	now := c.cfg.Clock()
 	grace := c.channelGrace()
 	var next time.Time
 	for name, sub := range c.ch.subs {
