@@ -113,9 +113,16 @@ func TestFanoutSmoke(t *testing.T) {
 }
 
 // TestFanoutChannelSmoke runs the fan-out through a certified channel beside the per-client run
-// and the baseline: every client receives every published message, verified and in order.
+// and the baseline: every client receives every published message, verified and in order, with
+// the SDK's clients (full) and with the lean clients' shared cache.
 func TestFanoutChannelSmoke(t *testing.T) {
-	r := runScenario(t, ScenarioFanout, Options{Clients: []int{3}, Messages: 9, Window: 4, Size: 40, Channel: true})
+	for _, verify := range []VerifyMode{VerifyFull, VerifySharedCache} {
+		t.Run(string(verify), func(t *testing.T) { testFanoutChannelSmoke(t, verify) })
+	}
+}
+
+func testFanoutChannelSmoke(t *testing.T, verify VerifyMode) {
+	r := runScenario(t, ScenarioFanout, Options{Clients: []int{3}, Messages: 9, Window: 4, Size: 40, Channel: true, Verify: verify})
 	if len(r.Fanout) != 1 {
 		t.Fatalf("%d fanout rows, want 1", len(r.Fanout))
 	}

@@ -24,5 +24,6 @@
 //     again.
 //
 // The clients verify every message themselves (VerifyFull, the icws Go SDK) or share one cache
-// of certificate and witness verdicts (VerifySharedCache, the bench's lean client).
+// of certificate and witness verdicts (VerifySharedCache: the bench's lean client, whose checks
+// are the SDK's client.Verifier with a client.SharedCache).
 package bench

@@ -10,6 +10,7 @@ import (
 
 	"github.com/icws/icws/agent"
 	"github.com/icws/icws/bench/canister"
+	"github.com/icws/icws/client"
 	"github.com/icws/icws/ic/identity"
 	"github.com/icws/icws/ic/principal"
 )
@@ -176,13 +177,9 @@ func (e *icEnv) stop() {
 // client sharing one certificate cache. On error it stops e.
 func (e *icEnv) dialer(o *Options, src *sources, readBuffer int) (dialFunc, error) {
 	if o.Verify == VerifySharedCache {
-		checks, err := newSharedChecks(e.rootKey, e.canister)
-		if err != nil {
-			e.stop()
-			return nil, err
-		}
+		cache := client.NewSharedCache(e.canister, 0)
 		return func(ctx context.Context, _ int) (loadClient, error) {
-			return dialLean(ctx, e, src.dialer(), checks, !o.SingleFrames)
+			return dialLean(ctx, e, src.dialer(), cache, !o.SingleFrames)
 		}, nil
 	}
 	return func(ctx context.Context, _ int) (loadClient, error) {

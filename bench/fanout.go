@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"slices"
 	"sync/atomic"
 	"time"
 
 	"github.com/icws/icws/bench/canister"
+	"github.com/icws/icws/client"
 )
 
 // fanoutTarget is what a fan-out run sends through: the gateway in front of the load canister,
@@ -62,17 +62,30 @@ func channelTarget(ctx context.Context, o *Options, clients int) (*fanoutTarget,
 	}
 	src := newSources(o.sources(clients))
 	readBuffer := o.window(clients) + 16
+	var cache *client.SharedCache // VerifySharedCache: lean clients, as in the per-client run
+	if o.Verify == VerifySharedCache {
+		cache = client.NewSharedCache(e.canister, 0)
+	}
 	return &fanoutTarget{
 		name:    "channel",
 		server:  e.gateway,
 		replica: e.replica,
 		env:     e,
 		dial: func(ctx context.Context, _ int) (loadClient, error) {
-			c, err := dialSDK(ctx, e, src.dialer(), readBuffer, !o.SingleFrames)
+			var c interface {
+				loadClient
+				subscribe(ctx context.Context, channel string) error
+			}
+			var err error
+			if cache != nil {
+				c, err = dialLean(ctx, e, src.dialer(), cache, !o.SingleFrames)
+			} else {
+				c, err = dialSDK(ctx, e, src.dialer(), readBuffer, !o.SingleFrames)
+			}
 			if err != nil {
 				return nil, err
 			}
-			if err := c.c.Subscribe(ctx, canister.Channel); err != nil {
+			if err := c.subscribe(ctx, canister.Channel); err != nil {
 				c.close()
 				return nil, fmt.Errorf("subscribe to channel %q: %w", canister.Channel, err)
 			}
@@ -91,9 +104,9 @@ func waitSubscribed(ctx context.Context, clients []loadClient) error {
 	t := time.NewTicker(20 * time.Millisecond)
 	defer t.Stop()
 	for i := 0; i < len(clients); {
-		if c, ok := clients[i].(*sdkClient); !ok {
-			return fmt.Errorf("bench: client %d of the channel run is a %T, want an SDK client", i, clients[i])
-		} else if slices.Contains(c.c.Subscriptions(), canister.Channel) {
+		if c, ok := clients[i].(interface{ subscribedTo(string) bool }); !ok {
+			return fmt.Errorf("bench: client %d of the channel run is a %T, which cannot subscribe", i, clients[i])
+		} else if c.subscribedTo(canister.Channel) {
 			i++
 			continue
 		}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -127,23 +128,31 @@ func (s *sdkClient) recv(ctx context.Context) ([]byte, time.Duration, error) {
 	return m.Payload, m.Delay(), nil
 }
 
+func (s *sdkClient) subscribe(ctx context.Context, channel string) error {
+	return s.c.Subscribe(ctx, channel)
+}
+func (s *sdkClient) subscribedTo(channel string) bool {
+	return slices.Contains(s.c.Subscriptions(), channel)
+}
 func (s *sdkClient) send(ctx context.Context, payload []byte) error { return s.c.Send(ctx, payload) }
 func (s *sdkClient) close()                                         { _ = s.c.Close("bench done") }
 
 // leanClient is the bench's own icws client for VerifySharedCache: it registers, opens and
-// sends as client.Conn does, and runs the same checks on each message, but takes the
-// certificate and witness verdicts from a cache shared by all clients. It sends no keep-alive:
+// sends as client.Conn does, and runs the same checks on each message (client.Verifier, the
+// SDK's own), but takes the certificate and witness verdicts from a client.SharedCache that all
+// the run's clients share. It sends no keep-alive:
 // the load canister sends no heartbeats.
 type leanClient struct {
-	ws     *websocket.Conn
-	key    ed25519.PrivateKey
-	id     uint64
-	checks *sharedChecks
-	next   uint64 // the next canister sequence number due; owned by recv
-	out    uint64 // the next sequence number to send; owned by send
-	buf    []byte // the last frame read; reused by recv
-	// pending is the rest of the last S9 frame's messages, checked; owned by recv.
+	ws  *websocket.Conn
+	key ed25519.PrivateKey
+	id  uint64
+	v   *client.Verifier // the SDK's checks, with the run's shared cache; owned by recv
+	out uint64           // the next sequence number to send; owned by send
+	buf []byte           // the last frame read; reused by recv
+	// pending is the rest of the last S9 (or S8) frame's messages, checked; owned by recv.
 	pending []protocol.WebsocketMessage
+	// sub is the client's channel subscription in the channel run, or nil.
+	sub *leanSubscription
 }
 
 // readFrame reads the next data frame into *buf, reusing its memory (gorilla's ReadMessage
@@ -170,7 +179,7 @@ func readFrame(ws *websocket.Conn, buf *[]byte) ([]byte, error) {
 	}
 }
 
-func dialLean(ctx context.Context, e *icEnv, d *websocket.Dialer, checks *sharedChecks, batched bool) (*leanClient, error) {
+func dialLean(ctx context.Context, e *icEnv, d *websocket.Dialer, cache *client.SharedCache, batched bool) (*leanClient, error) {
 	_, key, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		return nil, err
@@ -178,6 +187,10 @@ func dialLean(ctx context.Context, e *icEnv, d *websocket.Dialer, checks *shared
 	var id uint64
 	if err := e.users.Call(ctx, e.canister, protocol.MethodRegister, []byte(key.Public().(ed25519.PublicKey)), &id); err != nil {
 		return nil, fmt.Errorf("bench: %s: %w", protocol.MethodRegister, err)
+	}
+	v, err := client.NewVerifier(client.VerifierConfig{RootKey: e.rootKey, Canister: e.canister, ClientID: id, Cache: cache})
+	if err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
 	}
 	ws, _, err := d.DialContext(ctx, e.gatewayURL, nil)
 	if err != nil {
@@ -192,7 +205,7 @@ func dialLean(ctx context.Context, e *icEnv, d *websocket.Dialer, checks *shared
 		ws.Close()
 		return nil, fmt.Errorf("bench: send the first message: %w", err)
 	}
-	return &leanClient{ws: ws, key: key, id: id, checks: checks}, nil
+	return &leanClient{ws: ws, key: key, id: id, v: v}, nil
 }
 
 func (l *leanClient) recv(ctx context.Context) ([]byte, time.Duration, error) {
@@ -211,21 +224,28 @@ func (l *leanClient) recv(ctx context.Context) ([]byte, time.Duration, error) {
 				}
 				return nil, 0, fmt.Errorf("bench: client %d: %w", l.id, err)
 			}
+			if l.sub != nil && protocol.IsChannelFrame(frame) {
+				if err := l.channelFrame(frame); err != nil {
+					return nil, 0, err
+				}
+				continue
+			}
 			if protocol.IsBatchFrame(frame) {
-				ms, err := l.checks.checkBatch(frame, l.id, l.next)
+				ms, err := l.v.CheckBatch(frame, l.pending[:0])
 				if err != nil {
 					return nil, 0, fmt.Errorf("bench: client %d: %w", l.id, err)
 				}
-				l.next += uint64(len(ms))
 				m, l.pending = ms[0], ms[1:]
-			} else {
-				if m, err = l.checks.check(frame, l.id, l.next); err != nil {
-					return nil, 0, fmt.Errorf("bench: client %d: %w", l.id, err)
-				}
-				l.next++
+			} else if m, err = l.v.Check(frame); err != nil {
+				return nil, 0, fmt.Errorf("bench: client %d: %w", l.id, err)
 			}
 		}
 		if m.Service {
+			if l.sub != nil && len(m.Message) > 0 {
+				if err := l.channelStatus(m.Message); err != nil {
+					return nil, 0, err
+				}
+			}
 			continue
 		}
 		return m.Message, time.Since(time.Unix(0, int64(m.Timestamp))), nil
@@ -233,16 +253,7 @@ func (l *leanClient) recv(ctx context.Context) ([]byte, time.Duration, error) {
 }
 
 func (l *leanClient) send(ctx context.Context, payload []byte) error {
-	frame := protocol.SignClientMessage(l.key, &protocol.WebsocketMessage{
-		ClientID:    l.id,
-		SequenceNum: l.out,
-		Timestamp:   uint64(time.Now().UnixNano()),
-		Message:     payload,
-	})
-	l.out++
-	dl, _ := ctx.Deadline()
-	_ = l.ws.SetWriteDeadline(dl)
-	return l.ws.WriteMessage(websocket.BinaryMessage, frame)
+	return l.write(ctx, &protocol.WebsocketMessage{Message: payload})
 }
 
 func (l *leanClient) close() {

@@ -119,7 +119,8 @@ type Options struct {
 	// Channel adds, to each client count of the fanout scenario, a run through a certified
 	// channel (docs/PROTOCOL.md §12): the canister publishes each message once to a channel
 	// every client subscribes to, and the gateway polls the channel once and fans it out. Its
-	// clients are the Go SDK's (every message verified, in order, whatever Verify says).
+	// clients verify as Verify says: the Go SDK's, or the lean clients with the shared cache
+	// (certificate and witness once per frame for all; hash, channel, seq and time per message).
 	Channel bool
 	// Centrifugo, if set, is the path of a Centrifugo binary (v6): each client count of the
 	// fanout scenario also runs through it, started by the bench on loopback (bench/centrifugo.go).

@@ -5,14 +5,12 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/icws/icws/ic/certificate"
 	"github.com/icws/icws/ic/hashtree"
 	"github.com/icws/icws/protocol"
 )
@@ -166,7 +164,7 @@ func (c *Conn) channelStatus(m *protocol.WebsocketMessage) error {
 		c.log.Warn("client: the canister's channel status does not decode", "client", c.clientID, "err", err)
 		return nil
 	}
-	now := c.cfg.Now()
+	now := c.cfg.Clock()
 	c.ch.mu.Lock()
 	defer c.ch.mu.Unlock()
 	var refused error
@@ -223,7 +221,7 @@ func (c *Conn) channelGrace() time.Duration {
 func (c *Conn) checkChannels(s *socket) (time.Time, *VerifyError) {
 	c.ch.mu.Lock()
 	defer c.ch.mu.Unlock()
-	now := c.cfg.Now()
+	now := c.cfg.Clock()
 	grace := c.channelGrace()
 	var next time.Time
 	for name, sub := range c.ch.subs {
@@ -298,28 +296,9 @@ func (c *Conn) channelFrame(frame []byte) error {
 // the witness once, then every value's hash, channel and seq.
 func (v *verifier) checkChannel(f *protocol.ChannelFrame) ([]Message, *VerifyError) {
 	key := protocol.ChannelKey(f.Channel, f.First)
-	ce := v.cert(f.Cert)
-	switch {
-	case errors.Is(ce.err, certificate.ErrStale):
-		return nil, verifyErrorf(Stale, key, ce.err, "the certificate is too old")
-	case errors.Is(ce.err, certificate.ErrFuture):
-		return nil, verifyErrorf(Future, key, ce.err, "the certificate is from the future")
-	case ce.err != nil:
-		return nil, verifyErrorf(BadCertificate, key, ce.err, "the certificate does not verify")
-	}
-	now := v.now()
-	if age := now.Sub(ce.info.time); age > v.maxCertAge {
-		return nil, verifyErrorf(Stale, key, nil, "the certificate is %v old, more than the %v allowed", age.Round(time.Millisecond), v.maxCertAge)
-	} else if -age > v.maxSkew {
-		return nil, verifyErrorf(Future, key, nil, "the certificate's time is %v ahead of the local clock", (-age).Round(time.Millisecond))
-	}
-	te := v.tree(f.Tree)
-	if te.err != nil {
-		return nil, verifyErrorf(Tampered, key, te.err, "the witness tree does not decode")
-	}
-	if !bytes.Equal(ce.info.certifiedData, te.digest[:]) {
-		return nil, verifyErrorf(Tampered, key, nil, "the witness root %s is not the canister's certified data %s",
-			hex.EncodeToString(te.digest[:]), hex.EncodeToString(ce.info.certifiedData))
+	te, now, verr := v.checkCertTree(key, f.Cert, f.Tree)
+	if verr != nil {
+		return nil, verr
 	}
 	msgs := make([]Message, len(f.Vals))
 	kb := make([]byte, 0, len(f.Channel)+2+protocol.NonceDigits)

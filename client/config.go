@@ -128,9 +128,10 @@ type Config struct {
 	// Until a first heartbeat came (and with canisters that send none), only the latest
 	// MaxUnacked are kept.
 	MaxUnacked int
-	// Now is the clock that message timestamps and certificate times are checked against; nil
-	// means time.Now. Tests pass a controlled clock.
-	Now func() time.Time
+	// Clock is the clock that message timestamps and certificate times are checked against; nil
+	// means time.Now. Tests pass a controlled clock. It is the same name as replica.Config.Clock
+	// and gateway.Config.Clock; timers and deadlines run on the runtime's clock, not on it.
+	Clock func() time.Time
 	// Logger receives debug logs; nil discards them.
 	Logger *slog.Logger
 	// Origin, if set, is sent as the Origin header of the WebSocket handshake, as a browser
@@ -208,8 +209,8 @@ func (c Config) withDefaults() (Config, error) {
 			HandshakeTimeout: DefaultHandshakeTimeout,
 		}
 	}
-	if c.Now == nil {
-		c.Now = time.Now
+	if c.Clock == nil {
+		c.Clock = time.Now
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

@@ -138,7 +138,7 @@ type Conn struct {
 type sentMessage struct {
 	seq   uint64
 	frame []byte
-	sent  time.Time // when it was last written, or recorded if not yet (Config.Now)
+	sent  time.Time // when it was last written, or recorded if not yet (Config.Clock)
 }
 
 // frame is one read from a socket: a message, or the error that ended the socket.
@@ -475,8 +475,8 @@ func (c *Conn) nextFrame(ctx context.Context, s *socket) (frame, error) {
 	}
 	heartbeatDue := deadline
 	if !chDue.IsZero() && (deadline.IsZero() || chDue.Before(deadline)) {
-		// Channels are checked against the local clock (Config.Now); the wait is on the wall clock.
-		deadline = time.Now().Add(chDue.Sub(c.cfg.Now()))
+		// Channels are checked against the local clock (Config.Clock); the wait is on the wall clock.
+		deadline = time.Now().Add(chDue.Sub(c.cfg.Clock()))
 	}
 	var timeout <-chan time.Time
 	if !deadline.IsZero() {
@@ -628,7 +628,7 @@ func (c *Conn) sendLocked(ctx context.Context, s *socket, m *protocol.WebsocketM
 	}
 	m.ClientID = c.clientID
 	m.SequenceNum = c.nextOut
-	m.Timestamp = uint64(c.cfg.Now().UnixNano())
+	m.Timestamp = uint64(c.cfg.Clock().UnixNano())
 	fr := protocol.SignClientMessage(c.key, m)
 	c.nextOut++
 	c.unacked = append(c.unacked, sentMessage{seq: m.SequenceNum, frame: fr, sent: time.Unix(0, int64(m.Timestamp))})

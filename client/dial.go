@@ -51,7 +51,7 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("client: failed to get the IC's root key: %w", err)
 	}
-	verifyCert, err := newCertFunc(rootKey, cfg.Canister, cfg.Now, cfg.MaxCertificateAge, cfg.MaxClockSkew)
+	verifyCert, err := newCertFunc(rootKey, cfg.Canister, cfg.Clock, cfg.MaxCertificateAge, cfg.MaxClockSkew)
 	if err != nil {
 		return nil, fmt.Errorf("client: the IC's root key is unusable: %w", err)
 	}
@@ -80,7 +80,7 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 		v: &verifier{
 			clientID:   clientID,
 			verifyCert: verifyCert,
-			now:        cfg.Now,
+			now:        cfg.Clock,
 			maxCertAge: cfg.MaxCertificateAge,
 			maxAge:     cfg.MaxMessageAge,
 			maxSkew:    cfg.MaxClockSkew,
@@ -216,7 +216,7 @@ func (c *Conn) Reconnect(ctx context.Context, gateway string) error {
 	if errors.As(cur.err(), &cc) {
 		return fmt.Errorf("client: cannot reconnect: %w", cc)
 	}
-	since := uint64(c.cfg.Now().UnixNano())
+	since := uint64(c.cfg.Clock().UnixNano())
 	s, err := c.open(ctx, gateway)
 	if err != nil {
 		return err

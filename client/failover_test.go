@@ -19,6 +19,7 @@ import (
 	"github.com/icws/icws/canisters/chat"
 	"github.com/icws/icws/client"
 	"github.com/icws/icws/internal/relay"
+	"github.com/icws/icws/internal/testenv"
 	"github.com/icws/icws/protocol"
 )
 
@@ -293,12 +294,12 @@ func testFailoverSynctest(t *testing.T, e *env) {
 			}
 			synctest.Test(t, func(t *testing.T) {
 				clk.fake = time.Now()
-				listeners := map[string]*pipeListener{}
+				listeners := map[string]*testenv.PipeListener{}
 				for host, rl := range map[string]*relay.Relay{
 					"a.test:80": {Target: gwA, Policy: relay.SilentFromStart},
 					"b.test:80": {Target: gwB},
 				} {
-					l := newPipeListener()
+					l := testenv.NewPipeListener()
 					listeners[host] = l
 					srv := &http.Server{Handler: rl}
 					served := make(chan struct{})
@@ -314,7 +315,7 @@ func testFailoverSynctest(t *testing.T, e *env) {
 				}
 				dialer := &ws.Dialer{HandshakeTimeout: 10 * time.Second, NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 					if l := listeners[addr]; l != nil {
-						return l.dial(ctx, network, addr)
+						return l.Dial(ctx, network, addr)
 					}
 					return nil, fmt.Errorf("dial %s: connection refused (test)", addr)
 				}}
@@ -322,7 +323,7 @@ func testFailoverSynctest(t *testing.T, e *env) {
 				defer cancel()
 				var mv moves
 				c, err := client.Dial(ctx, client.Config{
-					Gateways: tt.gateways, Canister: e.echo, Agent: ag, Now: clk.Now, Dialer: dialer,
+					Gateways: tt.gateways, Canister: e.echo, Agent: ag, Clock: clk.Now, Dialer: dialer,
 					Failover: &client.Failover{Attempts: tt.attempts, OnReconnect: mv.add},
 				})
 				ag.CloseIdleConnections() // an idle HTTP connection's reader would keep the bubble awake

@@ -205,7 +205,7 @@ func TestDelayedMessage(t *testing.T) {
 	})
 	var clock fakeClock
 	cfg := e.config(e.fastEcho, p.url)
-	cfg.Now = clock.Now
+	cfg.Clock = clock.Now
 	cfg.MaxMessageAge = 10 * time.Second
 	c := dial(t, ctx, cfg)
 	for i := range 3 {

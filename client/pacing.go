@@ -147,7 +147,7 @@ func (c *Conn) pumpLocked(ctx context.Context, s *socket, haveToken bool) error 
 		}
 		m := &c.unacked[c.written-first]
 		fr, seq := m.frame, m.seq
-		m.sent = c.cfg.Now()
+		m.sent = c.cfg.Clock()
 		c.ackMu.Unlock()
 		if !haveToken {
 			if err := c.lim.Wait(ctx); err != nil {

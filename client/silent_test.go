@@ -4,10 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -17,58 +15,13 @@ import (
 	"github.com/icws/icws/agent"
 	"github.com/icws/icws/client"
 	"github.com/icws/icws/internal/relay"
+	"github.com/icws/icws/internal/testenv"
 )
 
 // The tests of this file run the client in a synctest bubble, in front of a real replica and
 // gateway (outside the bubble, in real time): the client reaches the gateway through a relay in
-// the bubble over in-memory pipes, so that once the relay falls silent every goroutine of the
+// the bubble over in-memory pipes (internal/testenv.PipeListener), so that once the relay falls silent every goroutine of the
 // bubble is durably blocked and the fake clock jumps to the client's heartbeat timeout at once.
-
-// pipeListener is a net.Listener whose connections are in-memory pipes (net.Pipe). Made in a
-// bubble, the goroutines that wait on its connections are durably blocked.
-type pipeListener struct {
-	conns chan net.Conn
-	done  chan struct{}
-	once  sync.Once
-}
-
-func newPipeListener() *pipeListener {
-	return &pipeListener{conns: make(chan net.Conn), done: make(chan struct{})}
-}
-
-func (l *pipeListener) Accept() (net.Conn, error) {
-	select {
-	case c := <-l.conns:
-		return c, nil
-	case <-l.done:
-		return nil, net.ErrClosed
-	}
-}
-
-func (l *pipeListener) Close() error {
-	l.once.Do(func() { close(l.done) })
-	return nil
-}
-
-func (l *pipeListener) Addr() net.Addr { return pipeAddr{} }
-
-// dial is a websocket.Dialer's NetDialContext: it connects to the listener.
-func (l *pipeListener) dial(ctx context.Context, _, _ string) (net.Conn, error) {
-	c, s := net.Pipe()
-	select {
-	case l.conns <- s:
-		return c, nil
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	case <-l.done:
-		return nil, net.ErrClosed
-	}
-}
-
-type pipeAddr struct{}
-
-func (pipeAddr) Network() string { return "pipe" }
-func (pipeAddr) String() string  { return "pipe" }
 
 // bubbleClock is the real time in a synctest bubble: the real time at which the bubble started
 // plus the bubble's fake time since then, so that the replica's certificates and timestamps are
@@ -123,7 +76,7 @@ func TestSilentGatewaySynctest(t *testing.T) {
 			}
 			synctest.Test(t, func(t *testing.T) {
 				clk.fake = time.Now()
-				l := newPipeListener()
+				l := testenv.NewPipeListener()
 				rl := &relay.Relay{Target: gw, Policy: relay.SilentFromStart}
 				if tt.pass != nil {
 					rl.Policy = tt.pass
@@ -142,8 +95,8 @@ func TestSilentGatewaySynctest(t *testing.T) {
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 				defer cancel()
 				cfg := client.Config{
-					Gateway: "ws://relay.test/", Canister: canister, Agent: a, Now: clk.Now,
-					Dialer:           &ws.Dialer{NetDialContext: l.dial, HandshakeTimeout: 10 * time.Second},
+					Gateway: "ws://relay.test/", Canister: canister, Agent: a, Clock: clk.Now,
+					Dialer:           &ws.Dialer{NetDialContext: l.Dial, HandshakeTimeout: 10 * time.Second},
 					HeartbeatTimeout: tt.timeout,
 				}
 				c, err := client.Dial(ctx, cfg)

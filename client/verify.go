@@ -67,6 +67,8 @@ type verifier struct {
 	certsNext int
 	trees     [cacheSlots]treeEntry
 	treesNext int
+	// shared, if set, replaces the slots above: verdicts shared with other verifiers.
+	shared *SharedCache
 
 	// certVerifications counts calls of verifyCert (for tests and benchmarks).
 	certVerifications int
@@ -84,32 +86,48 @@ type verified struct {
 // except failures of time, which may pass later (a certificate from the future) and are checked
 // again anyway.
 func (v *verifier) cert(b []byte) certEntry {
+	if v.shared != nil {
+		return v.shared.cert(b, v)
+	}
 	for i := range v.certs {
 		e := &v.certs[i]
 		if e.cert == string(b) && (e.err != nil || e.info.certifiedData != nil) {
 			return *e
 		}
 	}
+	e, keep := v.verifyCertEntry(b)
+	if !keep {
+		return e
+	}
+	v.certs[v.certsNext] = e
+	v.certsNext = (v.certsNext + 1) % cacheSlots
+	return e
+}
+
+// verifyCertEntry verifies certificate b and returns the entry to remember, and whether to
+// remember it: failures of time are not (they may pass later, and are checked again anyway).
+func (v *verifier) verifyCertEntry(b []byte) (e certEntry, keep bool) {
 	v.certVerifications++
 	info, err := v.verifyCert(b)
 	if err != nil && (errors.Is(err, certificate.ErrStale) || errors.Is(err, certificate.ErrFuture)) {
-		return certEntry{err: err}
+		return certEntry{err: err}, false
 	}
-	e := &v.certs[v.certsNext]
-	v.certsNext = (v.certsNext + 1) % cacheSlots
-	*e = certEntry{cert: string(b), info: info, err: err}
+	e = certEntry{cert: string(b), info: info, err: err}
 	if err == nil {
 		e.info.certifiedData = bytes.Clone(info.certifiedData)
 		if e.info.certifiedData == nil {
 			e.info.certifiedData = []byte{}
 		}
 	}
-	return *e
+	return e, true
 }
 
 // tree returns the decoded witness of the given bytes and its root hash, from the cache or by
 // decoding it.
 func (v *verifier) tree(b []byte) *treeEntry {
+	if v.shared != nil {
+		return v.shared.tree(b)
+	}
 	for i := range v.trees {
 		e := &v.trees[i]
 		if e.tree == string(b) && (e.err != nil || e.node != nil) {
@@ -118,9 +136,16 @@ func (v *verifier) tree(b []byte) *treeEntry {
 	}
 	e := &v.trees[v.treesNext]
 	v.treesNext = (v.treesNext + 1) % cacheSlots
-	s := string(b) // a copy: the node aliases it, not the frame
+	*e = decodeTree(b)
+	return e
+}
+
+// decodeTree decodes witness b (a copy of it: the node aliases the copy, not the frame) and
+// hashes it.
+func decodeTree(b []byte) treeEntry {
+	s := string(b)
 	node, err := hashtree.Unmarshal([]byte(s))
-	*e = treeEntry{tree: s, node: node, err: err}
+	e := treeEntry{tree: s, node: node, err: err}
 	if err == nil {
 		if e.node == nil {
 			e.node = hashtree.Empty{}

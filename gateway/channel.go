@@ -301,7 +301,7 @@ func (h *hub) pollChannels() {
 		if !more {
 			return
 		}
-		start := time.Now()
+		start := g.cfg.Clock()
 		var err error
 		again := false
 		if !ok {
@@ -314,7 +314,7 @@ func (h *hub) pollChannels() {
 				again = again || more
 			}
 		}
-		wait := g.cfg.PollInterval - time.Since(start)
+		wait := g.cfg.PollInterval - g.cfg.Clock().Sub(start)
 		if err != nil {
 			wait = bo.next()
 			h.log.Warn("channel poll failed; retrying", "err", err, "retry_in", wait)

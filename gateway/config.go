@@ -127,6 +127,14 @@ type Config struct {
 	// ClientKeyCacheSize caps the cache of client keys read with ws_get_client_key; default 10000.
 	ClientKeyCacheSize int
 
+	// Clock gives the time of day the gateway reads: the start of each IC call and poll (for
+	// their latency metrics and the poll interval), the time of the IC failure the readiness
+	// endpoint reports, the rate of repeated poll-failure logs, and the local clock of the agent
+	// New builds (certificate freshness, ingress expiry); nil means time.Now. Timers and socket
+	// deadlines run on the runtime's clock instead (testing/synctest fakes that one), so a Clock
+	// that is not time.Now moves what the gateway reports and checks, never when it acts.
+	Clock func() time.Time
+
 	// Logger receives the gateway's logs; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -170,6 +178,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.Clock == nil {
+		c.Clock = time.Now
 	}
 	return c
 }

@@ -222,7 +222,7 @@ func (c *conn) handshake() bool {
 			return false
 		}
 	}
-	start := time.Now()
+	start := g.cfg.Clock()
 	ok, err := g.api.open(ctx, canister, s2.FirstMessage, s2.Sig)
 	o := outcomeOf(err)
 	if o == outTrue && !ok {
@@ -559,7 +559,7 @@ func (c *conn) callMessage(frame []byte) {
 	defer cancel()
 	bo := backoff{min: 100 * time.Millisecond, max: 5 * time.Second}
 	for attempt := 0; ; attempt++ {
-		start := time.Now()
+		start := g.cfg.Clock()
 		ok, err := g.api.message(ctx, c.canister, frame)
 		switch {
 		case err == nil && ok:

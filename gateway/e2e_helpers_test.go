@@ -28,8 +28,8 @@ import (
 	"github.com/icws/icws/replica"
 )
 
-// testIC is the in-process replica with the echo and chat canisters, served on a loopback port
-// that a test can take down (connections refused) and bring back, with the replica's state kept.
+// testIC is the in-process replica with the echo and chat canisters, served on a loopback port.
+// (A test of an outage runs in a synctest bubble instead: see bubble.)
 type testIC struct {
 	t    testing.TB
 	rep  *replica.Replica
@@ -103,23 +103,6 @@ func (ic *testIC) down() {
 		ic.srv.Close()
 		ic.srv = nil
 	}
-}
-
-// up serves the replica again on the same address.
-func (ic *testIC) up() {
-	ic.t.Helper()
-	var ln net.Listener
-	var err error
-	for i := 0; i < 100; i++ { // the port can be briefly unavailable after down
-		if ln, err = net.Listen("tcp", ic.addr); err == nil {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	if err != nil {
-		ic.t.Fatalf("listen again on %s: %v", ic.addr, err)
-	}
-	ic.serve(ln)
 }
 
 // agent returns an agent of a fresh Ed25519 identity, as a dapp's user would have.

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -175,7 +176,7 @@ func drainGreetings(t testing.TB, cs []*testClient) {
 // TestBadFirstMessages sends every kind of bad first frame and checks the close code.
 func TestBadFirstMessages(t *testing.T) {
 	ic := startIC(t)
-	gw := startGateway(t, ic, Config{MaxMessageBytes: 4096, HandshakeTimeout: 300 * time.Millisecond})
+	gw := startGateway(t, ic, Config{MaxMessageBytes: 4096})
 	a := ic.agent(t)
 	good := register(t, a, ic.echo)
 	other := register(t, a, ic.echo)
@@ -227,16 +228,7 @@ func TestBadFirstMessages(t *testing.T) {
 			}
 		})
 	}
-	t.Run("silent", func(t *testing.T) {
-		c := &testClient{t: t}
-		if err := c.dial(gw.url); err != nil {
-			t.Fatal(err)
-		}
-		defer c.ws.Close()
-		if code, _ := c.closeCode(readWait); code != 4005 {
-			t.Fatalf("close %d, want 4005", code)
-		}
-	})
+	// A connection that sends nothing: TestHandshakeTimeoutSynctest.
 	if n := gw.m.results[methodOpen][resultTrue].get() + gw.m.results[methodOpen][resultFalse].get(); n != 0 {
 		t.Errorf("%d ws_open calls answered for bad first messages; a local check should have refused them", n)
 	}
@@ -554,17 +546,8 @@ func TestConnectionCapsAndOrigins(t *testing.T) {
 	held[1].Close()
 }
 
-// TestKeepalive checks that a client that stops answering pings is closed and ws_close is called.
-func TestKeepalive(t *testing.T) {
-	ic := startIC(t)
-	gw := startGateway(t, ic, Config{PingInterval: 50 * time.Millisecond, PongTimeout: 200 * time.Millisecond})
-	c := openClient(t, ic, gw, ic.echo)
-	waitOpen(t, gw.Gateway, 1)
-	// The client never reads, so it never answers a ping.
-	waitFor(t, "the silent client closed", func() bool { return gw.m.connections.get() == 0 })
-	waitFor(t, "ws_close", func() bool { return wsCloses(gw.Gateway) == 1 })
-	_ = c
-}
+// The keep-alive (a client that stops answering pings is cut off and ws_close called) is
+// TestKeepaliveSynctest.
 
 // TestOwnerCloseEndsSession checks the canister-side close: the client's owner calls ws_close,
 // the canister queues its close notice, and the gateway delivers it and closes with 4008.
@@ -626,49 +609,65 @@ func TestReconnectReplaces(t *testing.T) {
 }
 
 // TestReplicaDownAndBack cuts the replica's network while clients are connected: the poller and
-// ws_message retry, /readyz reports it, and everything resumes when the replica is back.
+// ws_message retry, /readyz reports it, and everything resumes when the replica is back. It runs
+// in a synctest bubble (see bubble): the outage is the in-memory transport refusing requests.
 func TestReplicaDownAndBack(t *testing.T) {
-	ic := startIC(t)
-	gw := startGateway(t, ic, Config{PollInterval: 20 * time.Millisecond})
-	c := openClient(t, ic, gw, ic.echo)
-	if err := c.sendText("before"); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.expect("before"); err != nil {
-		t.Fatal(err)
-	}
-	leaving := openClient(t, ic, gw, ic.echo)
-	if err := leaving.expect("ping"); err != nil {
-		t.Fatal(err)
-	}
-	newcomer := register(t, ic.agent(t), ic.echo)
+	synctest.Test(t, func(t *testing.T) {
+		b := startBubble(t, Config{PollInterval: 20 * time.Millisecond})
+		gw := b.gw
+		c := b.open(t, b.echo)
+		if err := c.sendText("before"); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.expect("before"); err != nil {
+			t.Fatal(err)
+		}
+		leaving := b.open(t, b.echo)
+		if err := leaving.expect("ping"); err != nil {
+			t.Fatal(err)
+		}
+		newcomer := register(t, b.agent(t), b.echo)
 
-	ic.down()
-	if err := c.sendText("during"); err != nil {
-		t.Fatal(err)
-	}
-	leaving.ws.Close() // its ws_close fails now and is retried
-	newcomer.connect(gw.url)
-	if code, reason := newcomer.closeCode(readWait); code != 4007 {
-		t.Errorf("a client opening during the outage got %d %q, want 4007", code, reason)
-	}
-	waitFor(t, "poll errors", func() bool { return gw.m.pollErrors.get() >= icFailThreshold })
-	waitFor(t, "not ready", func() bool { return readyStatus(gw.Gateway) == 503 })
-	waitFor(t, "ws_close retried", func() bool { return gw.m.retries[methodClose].get() > 0 })
+		b.ic.SetDown(true)
+		if err := c.sendText("during"); err != nil {
+			t.Fatal(err)
+		}
+		leaving.ws.Close() // its ws_close fails now and is retried
+		if err := b.dial(newcomer); err != nil {
+			t.Fatal(err)
+		}
+		defer newcomer.ws.Close()
+		if err := newcomer.ws.WriteMessage(websocket.BinaryMessage, newcomer.firstMessage()); err != nil {
+			t.Fatal(err)
+		}
+		if code, reason := newcomer.closeCode(readWait); code != 4007 {
+			t.Errorf("a client opening during the outage got %d %q, want 4007", code, reason)
+		}
+		waitFor(t, "poll errors", func() bool { return gw.m.pollErrors.get() >= icFailThreshold })
+		waitFor(t, "not ready", func() bool { return readyStatus(gw) == 503 })
+		waitFor(t, "ws_close retried", func() bool { return gw.m.retries[methodClose].get() > 0 })
 
-	ic.up()
-	if err := c.expect("during"); err != nil {
-		t.Fatalf("after the outage: %v", err)
-	}
-	waitFor(t, "the retried ws_close done", func() bool { return wsCloses(gw.Gateway) == 1 })
-	waitFor(t, "ready again", func() bool { return readyStatus(gw.Gateway) == 200 })
-	if gw.m.pollers.get() != 1 {
-		t.Fatalf("pollers = %d", gw.m.pollers.get())
-	}
-	newcomer.connect(gw.url)
-	if err := newcomer.expect("ping"); err != nil {
-		t.Fatalf("a client opening after the outage: %v", err)
-	}
+		b.ic.SetDown(false)
+		if err := c.expect("during"); err != nil {
+			t.Fatalf("after the outage: %v", err)
+		}
+		waitFor(t, "the retried ws_close done", func() bool { return wsCloses(gw) == 1 })
+		waitFor(t, "ready again", func() bool { return readyStatus(gw) == 200 })
+		if gw.m.pollers.get() != 1 {
+			t.Fatalf("pollers = %d", gw.m.pollers.get())
+		}
+		newcomer.ws.Close()
+		if err := b.dial(newcomer); err != nil {
+			t.Fatal(err)
+		}
+		defer newcomer.ws.Close()
+		if err := newcomer.ws.WriteMessage(websocket.BinaryMessage, newcomer.firstMessage()); err != nil {
+			t.Fatal(err)
+		}
+		if err := newcomer.expect("ping"); err != nil {
+			t.Fatalf("a client opening after the outage: %v", err)
+		}
+	})
 }
 
 func readyStatus(g *Gateway) int {

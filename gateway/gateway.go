@@ -79,6 +79,7 @@ func New(cfg Config) (*Gateway, error) {
 			RootKey:      cfg.RootKey,
 			FetchRootKey: cfg.FetchRootKey,
 			Logger:       cfg.Logger,
+			Now:          cfg.Clock,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("gateway: %w", err)
@@ -310,7 +311,7 @@ func (g *Gateway) icDown(err error) {
 		return
 	}
 	if g.icFails.Add(1) == 1 {
-		g.lastErr.Store(&errorSnapshot{err: err, when: time.Now()})
+		g.lastErr.Store(&errorSnapshot{err: err, when: g.cfg.Clock()})
 	}
 }
 
@@ -322,7 +323,7 @@ func (g *Gateway) clientKey(ctx context.Context, canister principal.Principal, c
 		return key, nil
 	}
 	g.m.keyCacheMisses.inc()
-	start := time.Now()
+	start := g.cfg.Clock()
 	key, err := g.api.getClientKey(ctx, canister, clientID)
 	g.endCall(methodGetClientKey, start, outcomeOf(err), err)
 	if err != nil {
@@ -346,7 +347,7 @@ func (g *Gateway) closeConnLog(c *conn, log *slog.Logger) {
 	defer cancel()
 	bo := backoff{min: 200 * time.Millisecond, max: 10 * time.Second}
 	for attempt := 1; ; attempt++ {
-		start := time.Now()
+		start := g.cfg.Clock()
 		callCtx, callCancel := context.WithTimeout(ctx, g.cfg.CallTimeout)
 		err := c.wire.closeOnce(callCtx, c)
 		callCancel()

@@ -193,9 +193,9 @@ func (h *hub) poll(cursor uint64) {
 			h.log.Debug("poller stopped", "cursor", cursor)
 			return
 		}
-		start := time.Now()
+		start := g.cfg.Clock()
 		next, n, more, err := h.pollOnce(cursor, fresh)
-		g.m.pollDuration.observe(time.Since(start))
+		g.m.pollDuration.observe(g.cfg.Clock().Sub(start))
 		var wait time.Duration
 		if err != nil {
 			if g.hardCtx.Err() != nil {
@@ -203,9 +203,9 @@ func (h *hub) poll(cursor uint64) {
 			}
 			failing++
 			wait = bo.next()
-			if failing == 1 || time.Since(lastLog) > 30*time.Second {
+			if failing == 1 || g.cfg.Clock().Sub(lastLog) > 30*time.Second {
 				h.log.Warn("poll failed; retrying", "err", err, "failures", failing, "retry_in", wait)
-				lastLog = time.Now()
+				lastLog = g.cfg.Clock()
 			}
 		} else {
 			if failing > 0 {
@@ -218,7 +218,7 @@ func (h *hub) poll(cursor uint64) {
 				fresh = false
 			}
 			if !more {
-				wait = g.cfg.PollInterval - time.Since(start)
+				wait = g.cfg.PollInterval - g.cfg.Clock().Sub(start)
 			}
 		}
 		if wait > 0 {
@@ -244,7 +244,7 @@ func (h *hub) pollOnce(cursor uint64, fresh bool) (next uint64, n int, more bool
 	ctx, cancel := context.WithTimeout(g.hardCtx, g.cfg.PollTimeout)
 	defer cancel()
 	g.m.polls.inc()
-	start := time.Now()
+	start := g.cfg.Clock()
 	res, to, more, err := h.wire.fetch(ctx, g, h.canister, cursor)
 	g.endCall(methodGetMessages, start, outcomeOf(err), err)
 	if err != nil {

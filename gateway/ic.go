@@ -142,7 +142,7 @@ func outcomeOf(err error) outcome {
 // error for a call given up) or, for outRetry, a retry; and readiness: an answered call marks the
 // IC up, a failed or retried one marks it down with err.
 func (g *Gateway) endCall(method icMethod, start time.Time, o outcome, err error) {
-	g.m.icCalls[method].observe(time.Since(start))
+	g.m.icCalls[method].observe(g.cfg.Clock().Sub(start))
 	var r callResult
 	switch o {
 	case outTrue:

@@ -114,7 +114,7 @@ func (omniaWire) open(c *conn) bool {
 			return false
 		}
 	}
-	start := time.Now()
+	start := g.cfg.Clock()
 	reply, err := g.oapi.submitSigned(ctx, c.canister, f.Request.ID, f.Body)
 	if err == nil {
 		err = omnia.DecodeResult(reply)
@@ -205,7 +205,7 @@ func (omniaWire) relay(c *conn, queued []byte) {
 	defer cancel()
 	bo := backoff{min: 100 * time.Millisecond, max: 5 * time.Second}
 	for {
-		start := time.Now()
+		start := g.cfg.Clock()
 		reply, err := g.oapi.submitSigned(ctx, c.canister, id, body)
 		if err == nil {
 			err = omnia.DecodeResult(reply)

@@ -12,8 +12,6 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
-
-	"github.com/icws/icws/protocol"
 )
 
 // smallBuffer sets a socket buffer option to a few KiB before the socket connects, so that a
@@ -33,7 +31,7 @@ func smallBuffer(opt int) func(network, address string, rc syscall.RawConn) erro
 // reading while the others keep chatting. The others get every message in order and on time; the
 // slow one's queue overflows and it is closed with 4003 after a gapless prefix of its messages.
 //
-// The write deadline is not under test here (TestStalledReaderCutOffAtWriteTimeout is its test),
+// The write deadline is not under test here (TestWriteTimeoutSynctest is its test),
 // so it is set beyond any run: the slow client's writer blocks from about the third post until
 // the slow client reads, after the others got all 200. At the default 10s the deadline raced
 // with the overflow, and the outcome measured the machine's speed: on a loaded machine it fired
@@ -115,68 +113,5 @@ func TestSlowReaderDoesNotStallOthers(t *testing.T) {
 	waitFor(t, "ws_close for the slow client", func() bool { return wsCloses(gw.Gateway) == 1 })
 }
 
-// TestStalledReaderCutOffAtWriteTimeout checks the write deadline: a client that stops reading is
-// cut off once a write has been blocked for WriteTimeout, before its queue is full (20 posts fit
-// in its queue of 64, and far exceed its socket buffers), without a Close frame (none could get
-// through), and the canister is told (ws_close). The other client gets every post.
-func TestStalledReaderCutOffAtWriteTimeout(t *testing.T) {
-	ic := startIC(t)
-	gw := startGatewayOn(t, ic, Config{SendQueueSize: 64, MessageRate: -1, MaxPendingMessages: 64, WriteTimeout: 300 * time.Millisecond},
-		net.ListenConfig{Control: smallBuffer(syscall.SO_SNDBUF)})
-	fast := openClient(t, ic, gw, ic.chat)
-	stalled := register(t, ic.agent(t), ic.chat)
-	if err := stalled.dialWith(gw.url, &net.Dialer{Control: smallBuffer(syscall.SO_RCVBUF)}); err != nil {
-		t.Fatal(err)
-	}
-	defer stalled.ws.Close()
-	if err := stalled.ws.WriteMessage(2, stalled.firstMessage()); err != nil {
-		t.Fatal(err)
-	}
-	waitOpen(t, gw.Gateway, 2)
-	drainGreetings(t, []*testClient{fast})
-
-	const posts = 20
-	filler := strings.Repeat("x", 3000)
-	for i := 0; i < posts; i++ {
-		if err := fast.sendText(fmt.Sprintf("post #%d %s", i, filler)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for i := 0; i < posts; i++ {
-		got, err := fast.readText(readWait)
-		if err != nil {
-			t.Fatalf("post %d: %v", i, err)
-		}
-		if !strings.HasPrefix(got, fmt.Sprintf("post #%d ", i)) {
-			t.Fatalf("got %.20q, want post #%d", got, i)
-		}
-	}
-	waitFor(t, "ws_close for the stalled client", func() bool { return wsCloses(gw.Gateway) == 1 })
-	if n := gw.m.closeCounter(protocol.CloseAbnormal).get(); n != 1 {
-		t.Fatalf("%d connections ended abnormally (1006), want 1", n)
-	}
-	if n := gw.m.queueOverflows.get(); n != 0 {
-		t.Fatalf("queue overflows = %d, want 0 (the deadline, not the queue, ended the stalled client)", n)
-	}
-	// The stalled client reads now: what its buffers held, then the end of the stream without a
-	// Close frame (gorilla reports it as 1006).
-	n := 0
-	for {
-		stalled.ws.SetReadDeadline(time.Now().Add(readWait))
-		_, data, err := stalled.ws.ReadMessage()
-		if err != nil {
-			var ce *websocket.CloseError
-			if errors.As(err, &ce) && ce.Code != websocket.CloseAbnormalClosure {
-				t.Fatalf("stalled client got a Close frame %d after %d messages; none should get through", ce.Code, n)
-			}
-			break
-		}
-		if _, err := stalled.check(data); err != nil {
-			t.Fatalf("stalled client message %d: %v", n, err)
-		}
-		n++
-	}
-	if n >= posts {
-		t.Fatalf("the stalled client got %d messages, more than its buffers hold", n)
-	}
-}
+// The write deadline (a client that stops reading is cut off after WriteTimeout, before its
+// queue is full, and ws_close is called) is TestWriteTimeoutSynctest.

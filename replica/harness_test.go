@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"github.com/icws/icws/internal/testenv"
 	"io"
 	"net/http"
 	"strings"
@@ -52,6 +53,15 @@ type harnessOpt func(*Config)
 
 func withClock(c *fakeClock) harnessOpt { return func(cfg *Config) { cfg.Clock = c.Now } }
 
+// newMemHarness is newHarness with the replica served in memory (internal/testenv's
+// HandlerTransport, no listener), for tests in a testing/synctest bubble: there a goroutine
+// blocked on a real socket would stop the fake clock, and synctest.Wait can wait for the round
+// loop instead of polling for what it does.
+func newMemHarness(t testing.TB, opts ...harnessOpt) *harness {
+	t.Helper()
+	return newHarnessOn(t, true, opts...)
+}
+
 // withWasmCounter replaces the native counter by the Motoko counter (testdata of wasmhost) as
 // the Wasm module wasm: same name, same inc and get methods.
 func withWasmCounter(wasm []byte) harnessOpt {
@@ -59,6 +69,11 @@ func withWasmCounter(wasm []byte) harnessOpt {
 }
 
 func newHarness(t testing.TB, opts ...harnessOpt) *harness {
+	t.Helper()
+	return newHarnessOn(t, false, opts...)
+}
+
+func newHarnessOn(t testing.TB, inMemory bool, opts ...harnessOpt) *harness {
 	t.Helper()
 	code, st := newCounter()
 	cfg := Config{
@@ -69,7 +84,11 @@ func newHarness(t testing.TB, opts ...harnessOpt) *harness {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	r, err := Start(context.Background(), cfg)
+	start := Start
+	if inMemory {
+		start = func(context.Context, Config) (*Replica, error) { return New(cfg) }
+	}
+	r, err := start(context.Background(), cfg)
 	if err != nil {
 		t.Fatalf("Start: %v", err)
 	}
@@ -90,12 +109,17 @@ func newHarness(t testing.TB, opts ...harnessOpt) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &harness{
+	h := &harness{
 		t: t, r: r, st: st, cid: cid, ident: ident, now: now,
 		client:  &http.Client{Timeout: 30 * time.Second},
 		verify:  v,
 		baseURL: r.URL(),
 	}
+	if inMemory {
+		h.client = &http.Client{Transport: &testenv.HandlerTransport{Handler: r.Handler()}}
+		h.baseURL = "http://replica.test"
+	}
+	return h
 }
 
 // content returns a call or query content for the counter canister, expiring in 4 minutes.

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/icws/icws/cdk"
@@ -527,45 +528,45 @@ func TestTimerAndClock(t *testing.T) {
 }
 
 func TestRequestStatusExpiry(t *testing.T) {
-	clock := newFakeClock()
-	h := newHarness(t, withClock(clock))
-	a, _ := candid.Marshal()
-	body, rid := h.sign(h.ident, h.content("call", "inc", a))
-	if res := h.syncCall("v3", body, rid); res.status != "replied" {
-		t.Fatalf("inc: %+v", res)
-	}
-	clock.Advance(4*time.Minute + 59*time.Second)
-	h.call("whoami") // a round: still kept (5 minutes after completion)
-	cert, _, _ := h.readState(h.ident, h.cid, [][]byte{[]byte("request_status"), rid[:]})
-	if got := h.readStatus(cert, rid); got.status != "replied" {
-		t.Fatalf("status after 4m59s: %q", got.status)
-	}
-	clock.Advance(2 * time.Second)
-	h.call("whoami") // this round prunes it
-	cert, _, _ = h.readState(h.ident, h.cid, [][]byte{[]byte("request_status"), rid[:], []byte("status")})
-	if r := cert.Lookup([]byte("request_status"), rid[:], []byte("status")); r.Status != hashtree.Absent {
-		t.Fatalf("status after 5m01s: %v, want Absent", r.Status)
-	}
-	// The round forgets the pruned request's id just after it publishes the state: wait for it
-	// (bounded), since the read above can come in between.
-	for i := 0; h.r.lookupIngress(rid) != nil; i++ {
-		if i == 200 {
-			t.Fatal("pruned request still known 2 s after the round that pruned it")
+	synctest.Test(t, func(t *testing.T) {
+		clock := newFakeClock()
+		h := newMemHarness(t, withClock(clock))
+		a, _ := candid.Marshal()
+		body, rid := h.sign(h.ident, h.content("call", "inc", a))
+		if res := h.syncCall("v3", body, rid); res.status != "replied" {
+			t.Fatalf("inc: %+v", res)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	// Its replay is refused: it has expired.
-	code, resp, _ := h.post(endpoint("v3", h.cid, "call"), body)
-	if code != http.StatusBadRequest {
-		t.Fatalf("replay after expiry: %d %s", code, resp)
-	}
-	mustContain(t, string(resp), "Invalid request expiry: ")
-	h.r.mu.RLock()
-	n := h.r.state.statuses.len()
-	h.r.mu.RUnlock()
-	if n != 2 { // the two whoami
-		t.Fatalf("%d statuses kept, want 2", n)
-	}
+		clock.Advance(4*time.Minute + 59*time.Second)
+		h.call("whoami") // a round: still kept (5 minutes after completion)
+		cert, _, _ := h.readState(h.ident, h.cid, [][]byte{[]byte("request_status"), rid[:]})
+		if got := h.readStatus(cert, rid); got.status != "replied" {
+			t.Fatalf("status after 4m59s: %q", got.status)
+		}
+		clock.Advance(2 * time.Second)
+		h.call("whoami") // this round prunes it
+		cert, _, _ = h.readState(h.ident, h.cid, [][]byte{[]byte("request_status"), rid[:], []byte("status")})
+		if r := cert.Lookup([]byte("request_status"), rid[:], []byte("status")); r.Status != hashtree.Absent {
+			t.Fatalf("status after 5m01s: %v, want Absent", r.Status)
+		}
+		// The round forgets the pruned request's id just after it publishes the state: wait for the
+		// round loop to be idle (the read above can come in between).
+		synctest.Wait()
+		if h.r.lookupIngress(rid) != nil {
+			t.Fatal("pruned request still known after the round that pruned it")
+		}
+		// Its replay is refused: it has expired.
+		code, resp, _ := h.post(endpoint("v3", h.cid, "call"), body)
+		if code != http.StatusBadRequest {
+			t.Fatalf("replay after expiry: %d %s", code, resp)
+		}
+		mustContain(t, string(resp), "Invalid request expiry: ")
+		h.r.mu.RLock()
+		n := h.r.state.statuses.len()
+		h.r.mu.RUnlock()
+		if n != 2 { // the two whoami
+			t.Fatalf("%d statuses kept, want 2", n)
+		}
+	})
 }
 
 // TestRoundsCoalesce queues many calls while a round cannot run, and checks that they share few

@@ -1,7 +1,8 @@
 // Package testenv checks, for tests, that the repository's npm packages (npm ci at the root) and
 // Node.js are installed. A test that needs them skips without them, saying what to run, unless
 // the environment variable ICWS_REQUIRE_NPM is set (scripts/test.sh sets ICWS_REQUIRE_NPM=1, so
-// CI never skips): then it fails.
+// CI never skips): then it fails. It also holds the in-memory network of the tests that run in a
+// testing/synctest bubble (PipeListener, HandlerTransport; see pipe.go).
 package testenv
 
 import (
