@@ -107,13 +107,14 @@ type Conn struct {
 	resyncSince uint64
 	resyncBy    atomic.Int64
 
-	// ackMu guards unacked, acked, written, assumed and ackWake; it is held only briefly,
+	// ackMu guards unacked, acked, ackedAt, written, assumed and ackWake; it is held only briefly,
 	// never across I/O.
 	ackMu   sync.Mutex
 	unacked []sentMessage // recorded, not yet confirmed by the canister, in sequence order
 	acked   uint64        // the canister accepted every message below this sequence number
 	written uint64        // every recorded message below this was written through the current socket
 	assumed uint64        // acknowledgements assumed by the fallback pacing (pacing.go)
+	ackedAt uint64        // the IC time (ns) of the heartbeat that first acknowledged up to acked
 	ackWake chan struct{} // closed and replaced when the window may have room
 
 	// ch is the certified channels' state (channel.go).
@@ -139,6 +140,9 @@ type sentMessage struct {
 	seq   uint64
 	frame []byte
 	sent  time.Time // when it was last written, or recorded if not yet (Config.Now)
+	// behind is set when it was last written while an earlier message was still unconfirmed:
+	// the gateway passes it to the canister only after that one.
+	behind bool
 }
 
 // frame is one read from a socket: a message, or the error that ended the socket.

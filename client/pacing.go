@@ -147,7 +147,7 @@ func (c *Conn) pumpLocked(ctx context.Context, s *socket, haveToken bool) error 
 		}
 		m := &c.unacked[c.written-first]
 		fr, seq := m.frame, m.seq
-		m.sent = c.cfg.Now()
+		behind := m != &c.unacked[0]
 		c.ackMu.Unlock()
 		if !haveToken {
 			if err := c.lim.Wait(ctx); err != nil {
@@ -161,6 +161,19 @@ func (c *Conn) pumpLocked(ctx context.Context, s *socket, haveToken bool) error 
 		}
 		c.ackMu.Lock()
 		c.written = max(c.written, seq+1)
+		c.markWrittenLocked(seq, behind)
 		c.ackMu.Unlock()
+	}
+}
+
+// markWrittenLocked records that message seq was just written (its acknowledgement bound counts
+// from now), behind others unconfirmed or not. The caller holds ackMu.
+func (c *Conn) markWrittenLocked(seq uint64, behind bool) {
+	if len(c.unacked) == 0 || seq < c.unacked[0].seq {
+		return // confirmed meanwhile
+	}
+	if i := seq - c.unacked[0].seq; i < uint64(len(c.unacked)) {
+		c.unacked[i].sent = c.cfg.Now()
+		c.unacked[i].behind = behind
 	}
 }

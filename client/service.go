@@ -44,7 +44,7 @@ func (c *Conn) silence(s *socket) *VerifyError {
 // make room for the frames waiting to be written), the end of a resynchronization, a keep-alive
 // in answer when the client has nothing unconfirmed, or the close notice.
 func (c *Conn) service(s *socket, m *protocol.WebsocketMessage) error {
-	c.ack(m.Ack)
+	c.ack(m.Ack, m.Timestamp)
 	if m.Close != "" {
 		c.ended = &CanisterClosedError{Reason: m.Close}
 		s.fail(c.ended)
@@ -115,10 +115,13 @@ func (c *Conn) service(s *socket, m *protocol.WebsocketMessage) error {
 }
 
 // checkAcked fails with Withheld if heartbeat m shows that the canister never got a message the
-// client wrote more than Config.MaxMessageAge before the heartbeat was sent.
+// client wrote more than Config.AckTimeout before the heartbeat was sent (the acknowledgement
+// bound). A message written behind others still unconfirmed is counted from the later of its
+// write and the heartbeat that confirmed the one before it, since the gateway passes a client's
+// messages one at a time: a long queue at an honest gateway is not taken for a swallowed message.
 func (c *Conn) checkAcked(s *socket, m *protocol.WebsocketMessage) error {
-	if c.resyncing.Load() {
-		return nil // the unconfirmed messages wait to be written again
+	if c.resyncing.Load() || c.cfg.AckTimeout < 0 {
+		return nil // the unconfirmed messages wait to be written again, or no bound
 	}
 	c.ackMu.Lock()
 	if len(c.unacked) == 0 || c.unacked[0].seq >= c.written {
@@ -126,25 +129,30 @@ func (c *Conn) checkAcked(s *socket, m *protocol.WebsocketMessage) error {
 		return nil // nothing unconfirmed was written yet
 	}
 	oldest := c.unacked[0]
+	since := oldest.sent
+	if prev := time.Unix(0, int64(min(c.ackedAt, 1<<63-1))); oldest.behind && prev.After(since) {
+		since = prev
+	}
 	c.ackMu.Unlock()
 	beat := time.Unix(0, int64(min(m.Timestamp, 1<<63-1)))
-	if late := beat.Sub(oldest.sent); late > c.cfg.MaxMessageAge {
+	if late := beat.Sub(since); late > c.cfg.AckTimeout {
 		return &VerifyError{Kind: Withheld, Seq: m.SequenceNum, Detail: fmt.Sprintf(
-			"the canister's heartbeat %d acknowledges client messages up to %d only, but message %d was sent through %s %v before it",
-			m.SequenceNum, m.Ack, oldest.seq, s.gateway, late.Round(time.Millisecond))}
+			"the canister's heartbeat %d acknowledges client messages up to %d only, but message %d was sent through %s %v before it (Config.AckTimeout %v): the gateway swallowed it; reconnect, through another gateway if you can",
+			m.SequenceNum, m.Ack, oldest.seq, s.gateway, late.Round(time.Millisecond), c.cfg.AckTimeout)}
 	}
 	return nil
 }
 
-// ack drops the sent messages the canister confirmed, every one below next, which makes room in
-// the window.
-func (c *Conn) ack(next uint64) {
+// ack drops the sent messages the canister confirmed, every one below next, in a service
+// message of IC time at (ns), which makes room in the window.
+func (c *Conn) ack(next, at uint64) {
 	c.ackMu.Lock()
 	defer c.ackMu.Unlock()
 	if next <= c.acked {
 		return
 	}
 	c.acked = next
+	c.ackedAt = at
 	i := 0
 	for i < len(c.unacked) && c.unacked[i].seq < next {
 		i++
