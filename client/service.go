@@ -60,56 +60,54 @@ func (c *Conn) service(s *socket, m *protocol.WebsocketMessage) error {
 		s.fail(err)
 		return err
 	}
-	c.ackMu.Lock()
-	backlog := c.written < c.nextOut
-	idle := m.Ack >= c.nextOut
-	c.ackMu.Unlock()
-	resync := c.resyncing.Load()
-	wctx, cancel := context.WithTimeout(context.Background(), serviceWriteTimeout)
-	defer cancel()
-	switch {
-	case resync || backlog:
-		// Send never holds the lock while it waits for room in the window, so this wait is
-		// short: at most one frame's write and rate-limit wait. It is not bounded by Recv's
-		// context, so that the resending is not skipped when that ends.
-		if err := c.acquire(wctx, c.writeMu); err != nil {
-			return nil // the Conn closed, or a write is stuck and will fail the socket
-		}
-	case idle:
-		select {
-		case c.writeMu <- struct{}{}:
-		default:
-			// A Send is writing: it keeps the connection alive just as a keep-alive would.
-			return nil
-		}
-	default:
-		// Messages of ours are on their way: their acceptance keeps the session alive, and the
-		// next acknowledgement confirms them.
-		return nil
-	}
-	defer func() { <-c.writeMu }()
+	// The acknowledgement may have made room for frames waiting to be written.
+	s.kick()
 	if c.resyncing.Load() {
-		if m.Timestamp < c.resyncSince {
+		// Send never holds writeMu while it waits for room in the window, so this wait is
+		// short: at most a rate-limit token's. It is not bounded by Recv's context, so that the
+		// resending is not skipped when that ends.
+		wctx, cancel := context.WithTimeout(context.Background(), serviceWriteTimeout)
+		defer cancel()
+		if err := c.acquire(wctx, c.writeMu); err != nil {
+			return nil // the Conn closed
+		}
+		defer func() { <-c.writeMu }()
+		if !c.resyncing.Load() || m.Timestamp < c.resyncSince {
 			return nil // queued before the reconnection: its acknowledgement may be outdated
 		}
-		// Everything the canister has not confirmed is written again, from the first.
+		// Everything the canister has not confirmed is written again, from the first, by the
+		// new socket's writer.
 		c.resyncing.Store(false)
 		c.ackMu.Lock()
 		resend := len(c.unacked)
 		c.written = c.nextOut - uint64(resend)
+		for i := range c.unacked {
+			c.unacked[i].paid = false
+		}
 		c.ackMu.Unlock()
+		s.kick()
 		if resend > 0 {
 			c.log.Debug("client: sending unconfirmed messages again", "client", c.clientID, "gateway", s.gateway, "count", resend)
+			return nil
 		}
+	} else {
+		select {
+		case c.writeMu <- struct{}{}:
+		default:
+			// A Send is recording: its message keeps the connection alive just as a keep-alive
+			// would.
+			return nil
+		}
+		defer func() { <-c.writeMu }()
 	}
-	if err := c.pumpLocked(wctx, s, false); err != nil {
-		return nil // s failed, or the rate limit holds the rest for the next Send; Recv goes on
-	}
+	// A keep-alive in answer, when everything of ours was written and acknowledged; otherwise
+	// the messages on their way keep the session alive, and the next acknowledgement confirms
+	// them.
 	c.ackMu.Lock()
-	idle = m.Ack >= c.nextOut && c.written == c.nextOut
+	idle := m.Ack >= c.nextOut && c.written == c.nextOut
 	c.ackMu.Unlock()
-	if idle && c.lim.Allow() {
-		_ = c.sendLocked(wctx, s, &protocol.WebsocketMessage{Service: true, Ack: c.v.next}, true)
+	if idle && s.lim.Allow() {
+		_, _ = c.sendLocked(context.Background(), s, &protocol.WebsocketMessage{Service: true, Ack: c.v.next}, true)
 	}
 	return nil
 }
