@@ -460,7 +460,8 @@ var errSwitched = errors.New("client: socket replaced")
 
 // nextFrame returns the next frame from the readers. It fails with Withheld when no message of
 // ours arrived through s for Config.HeartbeatTimeout, counted from its opening and then from the
-// last one (or with errSwitched if s is no longer in use by then).
+// last one (or with errSwitched if s is no longer in use by then), and with s's failure when s
+// fails meanwhile (a failed write).
 func (c *Conn) nextFrame(ctx context.Context, s *socket) (frame, error) {
 	select {
 	case f := <-c.frames:
@@ -502,6 +503,18 @@ func (c *Conn) nextFrame(ctx context.Context, s *socket) (frame, error) {
 		return frame{}, ctx.Err()
 	case <-c.done:
 		return frame{}, ErrClosed
+	case <-s.quit:
+		// s failed while Recv waited (a Send's write broke it: its reader no longer delivers,
+		// and without heartbeats nothing else would end the wait), or Reconnect replaced it.
+		select {
+		case f := <-c.frames:
+			return f, nil
+		default:
+		}
+		if err := s.err(); err != nil {
+			return frame{}, err
+		}
+		return frame{}, errSwitched
 	case <-timeout:
 		select {
 		case f := <-c.frames:
