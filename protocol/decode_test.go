@@ -93,6 +93,9 @@ func TestRoundTrips(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			if IsServiceMessage(b) != m.Service {
+				t.Errorf("IsServiceMessage(%+v) = %v", m, !m.Service)
+			}
 			if got.ClientID != m.ClientID || got.SequenceNum != m.SequenceNum || got.Timestamp != m.Timestamp ||
 				len(got.Message) != len(m.Message) || got.Service != m.Service || got.Ack != m.Ack || got.Close != m.Close {
 				t.Errorf("round trip of %+v gave %+v", m, got)
@@ -104,6 +107,18 @@ func TestRoundTrips(t *testing.T) {
 		if err != nil || got.Text != text {
 			t.Errorf("app message %q: %q, %v", text, got.Text, err)
 		}
+	}
+}
+
+func TestIsServiceMessageRejects(t *testing.T) {
+	for _, b := range [][]byte{nil, {0xa0}, {0xa1, 0x63, 'a', 'c', 'k'}, []byte("\x65heads"), {0x80}} {
+		if IsServiceMessage(b) {
+			t.Errorf("IsServiceMessage(% x) = true, want false (not a service S4)", b)
+		}
+	}
+	ack := (&WebsocketMessage{ClientID: 1, Service: true, Ack: 2}).MarshalCanister()
+	if !IsServiceMessage(ack) || IsServiceMessage(ack[:len(ack)-1]) {
+		t.Errorf("IsServiceMessage: whole ack %v, truncated %v; want true, false", IsServiceMessage(ack), IsServiceMessage(ack[:len(ack)-1]))
 	}
 }
 

@@ -62,6 +62,9 @@ func FuzzDecodeWebsocketMessage(f *testing.F) {
 		if err != nil {
 			return
 		}
+		if IsServiceMessage(b) != m.Service {
+			t.Fatalf("IsServiceMessage = %v for a message that decodes with Service %v", !m.Service, m.Service)
+		}
 		for _, enc := range [][]byte{m.MarshalCanister(), m.MarshalClient()} {
 			got, err := DecodeWebsocketMessage(enc)
 			if err != nil || got.ClientID != m.ClientID || got.SequenceNum != m.SequenceNum ||

@@ -1,7 +1,6 @@
 package protocol
 
 import (
-	"bytes"
 	"strconv"
 )
 
@@ -74,18 +73,12 @@ func (m *WebsocketMessage) Kind() Kind {
 	return KindAck
 }
 
-// Keys of the service messages, as CBOR text.
-const (
-	ackKeyCBOR   = "\x63ack"
-	closeKeyCBOR = "\x65close"
-)
-
-// KindOf returns the kind of the encoded S4 val and, for KindClose, the canister's reason. Most
-// application messages are told apart by a byte search, without decoding. An val that does not
-// decode is KindApp: the gateway relays it as it came and the client, which verifies and decodes
-// every message, refuses it.
+// KindOf returns the kind of the encoded S4 val and, for KindClose, the canister's reason.
+// Application messages are told apart by IsServiceMessage, which reads the map's keys only. A
+// val that does not decode is KindApp: the gateway relays it as it came and the client, which
+// verifies and decodes every message, refuses it.
 func KindOf(val []byte) (Kind, string) {
-	if !bytes.Contains(val, []byte(ackKeyCBOR)) {
+	if !IsServiceMessage(val) {
 		return KindApp, "" // a service message always has "ack"
 	}
 	m, err := DecodeWebsocketMessage(val)

@@ -1,6 +1,7 @@
 package protocol
 
 import (
+	"bytes"
 	"fmt"
 	"math"
 	"time"
@@ -344,6 +345,36 @@ func DecodeWebsocketMessage(b []byte) (WebsocketMessage, error) {
 		return WebsocketMessage{}, fmt.Errorf("%s: %w: empty \"close\" reason", what, ErrMalformed)
 	}
 	return m, nil
+}
+
+// IsServiceMessage reports whether b is an S4 with the "ack" key, a canister service message,
+// reading only the map's keys (values are skipped; nothing is allocated). It is false for bytes
+// that are not an S4 map; DecodeWebsocketMessage says what is wrong with them.
+func IsServiceMessage(b []byte) bool {
+	// Every service message holds the key's encoding: most application messages end here.
+	if !bytes.Contains(b, []byte("\x63ack")) {
+		return false
+	}
+	seen, err := decodeMap("websocket message", b, func(r *reader, key []byte) (int, bool, error) {
+		i := 0
+		switch string(key) {
+		case "client_id":
+		case "sequence_num":
+			i = 1
+		case "timestamp":
+			i = 2
+		case "message":
+			i = 3
+		case "ack":
+			i = 4
+		case "close":
+			i = 5
+		default:
+			return 0, false, nil
+		}
+		return i, true, r.skip(0)
+	})
+	return err == nil && seen&(1<<4) != 0
 }
 
 // ClientMessage is S5, a client's message frame: S4's exact bytes and the client's Ed25519

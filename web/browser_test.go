@@ -245,6 +245,8 @@ type browserItem struct {
 	From   *string `json:"from"`
 	Text   *string `json:"text"`
 	Mark   *string `json:"mark"`
+	// Channel is the certified channel the message came on (a chat room), or nil.
+	Channel *string `json:"channel"`
 }
 
 type browserRoom struct {
@@ -462,6 +464,35 @@ func TestBrowser(t *testing.T) {
 	}
 	if !res.TamperUnchecked {
 		t.Error("page A's tamper switch is still on after the forged message")
+	}
+
+	// Rooms: each room message once, verified, on the room's channel, from its sender "in #garden";
+	// A left before "Only B is here" and never shows it, but does show what B then said to everyone.
+	for _, want := range []struct {
+		room          browserRoom
+		page          string
+		text, from    string
+		want, channel bool
+	}{
+		{bc, "B", "B in the garden", "you in #garden", true, true},
+		{ac, "A", "B in the garden", "", false, true},
+		{ac, "A", "A in the garden", "you in #garden", true, true},
+		{bc, "B", "A in the garden", "client " + ac.ClientID + " in #garden", true, true},
+		{bc, "B", "Only B is here", "you in #garden", true, true},
+		{ac, "A", "Only B is here", "", false, true},
+		{ac, "A", "Back to everyone", "client " + bc.ClientID, true, false},
+	} {
+		got := want.room.find(want.text)
+		switch {
+		case !want.want && len(got) != 0:
+			t.Errorf("page %s chat: %q shown (%+v), want it absent: the page was not in the room", want.page, want.text, got)
+		case want.want && (len(got) != 1 || got[0].Status != "verified" || str(got[0].From) != want.from):
+			t.Errorf("page %s chat: %q: got %+v, want one verified entry from %q", want.page, want.text, got, want.from)
+		case want.want && want.channel && str(got[0].Channel) != "room:garden":
+			t.Errorf("page %s chat: %q came on channel %q, want room:garden", want.page, want.text, str(got[0].Channel))
+		case want.want && !want.channel && got[0].Channel != nil:
+			t.Errorf("page %s chat: %q came on channel %q, want none (to everyone)", want.page, want.text, str(got[0].Channel))
+		}
 	}
 
 	// B: the conversation before the tampered message, then the rejection, then nothing.

@@ -83,6 +83,8 @@ export declare function closeCodeReason(code: number): string;
 export declare function encodeAppMessage(text: string): Uint8Array;
 /** Decodes the example canisters' payload {text}. */
 export declare function decodeAppMessage(b: Uint8Array): { text: string };
+/** Encodes an application payload as a tagged CBOR map, entries in the order given. */
+export declare function encodeCborMap(entries: Array<[string, bigint | number | string | Uint8Array]>): Uint8Array;
 /** Decodes a CBOR map of known fields. */
 export declare function decodeCborMap(
   what: string,

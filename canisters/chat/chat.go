@@ -9,7 +9,6 @@
 package chat
 
 import (
-	"bytes"
 	"fmt"
 	"strings"
 
@@ -79,7 +78,8 @@ func Decode(payload []byte) (Event, error) {
 	return Event{}, fmt.Errorf("chat: payload has none of text, join, leave")
 }
 
-// RoomMessage is a text for a room, as a client sends it: d9d9f7 a2 "room": text, "text": text.
+// RoomMessage is a text for a room, as a client sends it: d9d9f7 a2 "room": text, "text": text
+// (a payload without a "room", or with an empty one, is a text for everyone).
 // As published to the room's channel it also has "from": uint.
 type RoomMessage struct {
 	Room string `cbor:"room"`
@@ -130,11 +130,11 @@ func New() *cdk.Canister {
 	s = websocket.New(websocket.Config{
 		OnOpen: func(ic cdk.System, client uint64) { broadcast(ic, Join{Join: client}) },
 		OnMessage: func(ic cdk.System, client uint64, payload []byte) {
-			if bytes.Contains(payload, []byte("\x64room")) {
-				r, err := DecodeRoom(payload)
-				if err != nil {
-					cdk.Trapf(ic, "chat: client %d: %v", client, err)
-				}
+			var r RoomMessage
+			if err := cbor.Unmarshal(payload, &r); err != nil {
+				cdk.Trapf(ic, "chat: client %d: %v", client, err)
+			}
+			if r.Room != "" {
 				if len(r.Text) > MaxText {
 					cdk.Trapf(ic, "chat: client %d: text of %d bytes, at most %d", client, len(r.Text), MaxText)
 				}

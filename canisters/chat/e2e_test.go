@@ -59,7 +59,7 @@ func TestRoom(t *testing.T) {
 		clients = append(clients, c)
 	}
 	frame := protocol.SignClientMessage(clients[1].key, &protocol.WebsocketMessage{
-		ClientID: clients[1].id, Timestamp: 1 << 53, Message: protocol.AppMessage{Text: "hello room"}.Marshal(),
+		ClientID: clients[1].id, Timestamp: 1 << 53, Message: protocol.AppMessage{Text: "hello from my bedroom"}.Marshal(),
 	})
 	var ok bool
 	if err := gw.Call(ctx, canister, "ws_message", frame, &ok); err != nil || !ok {
@@ -104,8 +104,8 @@ func TestRoom(t *testing.T) {
 	a, b, c := clients[0].id, clients[1].id, clients[2].id
 	want := map[uint64][]string{
 		// Client a left: what was queued for it is gone.
-		b: {fmt.Sprintf("join %d", b), fmt.Sprintf("join %d", c), fmt.Sprintf("%d: hello room", b), fmt.Sprintf("leave %d", a)},
-		c: {fmt.Sprintf("join %d", c), fmt.Sprintf("%d: hello room", b), fmt.Sprintf("leave %d", a)},
+		b: {fmt.Sprintf("join %d", b), fmt.Sprintf("join %d", c), fmt.Sprintf("%d: hello from my bedroom", b), fmt.Sprintf("leave %d", a)},
+		c: {fmt.Sprintf("join %d", c), fmt.Sprintf("%d: hello from my bedroom", b), fmt.Sprintf("leave %d", a)},
 	}
 	if fmt.Sprint(seen) != fmt.Sprint(want) {
 		t.Errorf("events:\n got %v\nwant %v", seen, want)

@@ -1,7 +1,8 @@
-// The icws demo page: a chat room on the chat canister and the seed's ping-pong on echo. Every
+// The icws demo page: a chat room on the chat canister, with rooms on certified channels, and the
+// seed's ping-pong on echo. Every
 // message shown passed the client's checks; a message that failed one is shown as rejected, with
 // the check and the reason, and none of its content.
-import { IcWebSocket, VerifyError, decodeAppMessage, decodeCborMap, encodeAppMessage, explain, isFatal, shouldReconnect } from './icws.js';
+import { ChannelError, IcWebSocket, VerifyError, decodeAppMessage, decodeCborMap, encodeAppMessage, encodeCborMap, explain, isFatal, shouldReconnect } from './icws.js';
 
 /** How many times the echo tab answers with "-pong" on its own. */
 const PING_PONG_ROUNDS = 5;
@@ -66,6 +67,79 @@ class Room {
       if (text === '') return;
       if (this.sendText(text)) this.input.value = '';
     });
+    /** @type {HTMLSelectElement|null} where the compose box sends: '' everyone, else a room */
+    this.to = this.form.querySelector('select[name="to"]');
+    /** @type {HTMLFormElement|null} */
+    this.roomForm = section.querySelector('form.rooms');
+    this.roomForm?.addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      const box = /** @type {HTMLInputElement} */ (this.roomForm?.elements.namedItem('room'));
+      if (this.joinRoom(box.value.trim())) box.value = '';
+    });
+    this.roomForm?.querySelector('button[name="leave"]')?.addEventListener('click', () => {
+      if (this.to?.value) this.leaveRoom(this.to.value);
+    });
+    this.to?.addEventListener('change', () => this.roomButtons());
+  }
+
+  /**
+   * Joins room name: subscribes to its certified channel room:<name> (the canister may refuse;
+   * recv then throws a ChannelError, shown in the list) and makes it where the compose box sends.
+   * @param {string} name
+   */
+  joinRoom(name) {
+    if (!this.conn || !this.to) return false;
+    if (!/^[A-Za-z0-9_.:/-]{1,59}$/.test(name)) {
+      this.notice(`"${name}" is not a room name: 1 to 59 of A–Z a–z 0–9 - _ . : /`);
+      return false;
+    }
+    if (![...this.to.options].some((o) => o.value === name)) {
+      try {
+        this.conn.subscribe(`room:${name}`);
+      } catch (e) {
+        const x = explain(e);
+        this.notice(`Could not join #${name}. ${x.title} ${x.todo}`);
+        return false;
+      }
+      this.to.append(el('option', { value: name }, `#${name}`));
+      this.notice(`Joining #${name}: its messages come on a certified channel, checked once per frame.`);
+    }
+    this.to.value = name;
+    this.roomButtons();
+    return true;
+  }
+
+  /** Leaves room name (unsubscribes) and sends to everyone again. @param {string} name */
+  leaveRoom(name) {
+    if (!this.conn || !this.to) return;
+    try {
+      this.conn.unsubscribe(`room:${name}`);
+    } catch (e) {
+      const x = explain(e);
+      this.notice(`Could not leave #${name}. ${x.title} ${x.todo}`);
+      return;
+    }
+    for (const o of [...this.to.options]) if (o.value === name) o.remove();
+    this.to.value = '';
+    this.notice(`Left #${name}.`);
+    this.roomButtons();
+  }
+
+  /** Enables the room controls for the connection's state and the selected target. */
+  roomButtons() {
+    if (!this.roomForm) return;
+    const usable = this.section.dataset.state === 'open';
+    for (const name of ['room', 'join']) {
+      const e = /** @type {HTMLInputElement|HTMLButtonElement|null} */ (this.roomForm.elements.namedItem(name));
+      if (e) e.disabled = !usable;
+    }
+    const leave = /** @type {HTMLButtonElement|null} */ (this.roomForm.elements.namedItem('leave'));
+    if (leave) leave.disabled = !usable || !this.to?.value;
+  }
+
+  /** Adds a line of the page's own (not a canister message). @param {string} text */
+  notice(text) {
+    this.add(el('li', { class: 'notice', 'data-status': 'notice' }, el('div', { class: 'text' }, text)));
   }
 
   /** @param {string} state @param {string} text @param {string} [detail] shown one click away */
@@ -77,6 +151,7 @@ class Room {
     const usable = state === 'open';
     this.input.disabled = !usable;
     this.button.disabled = !usable;
+    this.roomButtons?.();
   }
 
   /** @param {HTMLElement} li */
@@ -116,6 +191,15 @@ class Room {
         msg = await this.conn.recv();
       } catch (e) {
         if (e instanceof VerifyError) this.showRejected(e);
+        if (e instanceof ChannelError) {
+          // A refused subscription, or a channel that fell behind: the room is left.
+          const room = e.channel.replace(/^room:/, '');
+          for (const o of [...(this.to?.options ?? [])]) if (o.value === room) o.remove();
+          if (this.to) this.to.value = '';
+          this.roomButtons();
+          this.notice(`#${room}: ${e.message}`);
+          continue;
+        }
         if (!isFatal(e)) continue;
         if (this.tampering && e instanceof VerifyError && e.kind === 'tampered') {
           // The forging relay did what it is for: back to the honest gateway, which delivers
@@ -197,7 +281,8 @@ class Room {
   sendText(text) {
     if (!this.conn) return false;
     try {
-      const seq = this.conn.send(encodeAppMessage(text));
+      const room = this.to?.value ?? '';
+      const seq = this.conn.send(room ? encodeCborMap([['room', room], ['text', text]]) : encodeAppMessage(text));
       if (this.name === 'echo') {
         this.add(el('li', { class: 'sent', 'data-status': 'sent', 'data-seq': String(seq) },
           el('div', { class: 'meta' }, el('span', { class: 'from' }, 'you'), ` · seq ${seq} · signed`),
@@ -221,8 +306,11 @@ class Room {
     const who = (/** @type {bigint} */ id) => (this.conn && id === this.conn.clientId ? 'you' : `client ${id}`);
     try {
       if (this.name === 'echo') return { from: 'echo canister', text: decodeAppMessage(payload).text, notice: false };
-      const m = decodeCborMap('chat message', payload, { text: 'text', from: 'uint', join: 'uint', leave: 'uint' }, []);
-      if (typeof m.text === 'string' && typeof m.from === 'bigint') return { from: who(m.from), text: m.text, notice: false };
+      const m = decodeCborMap('chat message', payload, { text: 'text', from: 'uint', join: 'uint', leave: 'uint', room: 'text' }, []);
+      if (typeof m.text === 'string' && typeof m.from === 'bigint') {
+        const where = typeof m.room === 'string' ? ` in #${m.room}` : '';
+        return { from: `${who(m.from)}${where}`, text: m.text, notice: false };
+      }
       if (typeof m.join === 'bigint') return { from: 'chat room', text: `${who(m.join)} joined`, notice: true };
       if (typeof m.leave === 'bigint') return { from: 'chat room', text: `${who(m.leave)} left`, notice: true };
     } catch {
@@ -234,12 +322,15 @@ class Room {
   /** @param {import('./icws.js').Message} msg */
   showVerified(msg) {
     const d = this.describe(msg.payload);
+    const seq = msg.channel ? `${msg.channel} seq ${msg.seq}` : `seq ${msg.seq}`;
     const meta = el('div', { class: 'meta' }, el('span', { class: 'from' }, d ? d.from : this.name),
-      ` · seq ${msg.seq} · ${delay(msg.delayMs)}`);
+      ` · ${seq} · ${delay(msg.delayMs)}`);
     const text = d ? d.text : `(${msg.payload.length} bytes this page cannot read)`;
-    const li = el('li', { class: d?.notice ? 'verified announcement' : 'verified', 'data-status': 'verified',
-      'data-seq': String(msg.seq), title: `key ${msg.key}` },
-    meta, el('div', { class: 'text' }, text), el('span', { class: 'mark' }, '✓ verified'));
+    /** @type {Record<string, string>} */
+    const attrs = { class: d?.notice ? 'verified announcement' : 'verified', 'data-status': 'verified',
+      'data-seq': String(msg.seq), title: `key ${msg.key}` };
+    if (msg.channel) attrs['data-channel'] = msg.channel;
+    const li = el('li', attrs, meta, el('div', { class: 'text' }, text), el('span', { class: 'mark' }, '✓ verified'));
     this.add(li);
     if (this.name === 'echo' && d && this.autoReply() && this.pongs < PING_PONG_ROUNDS) {
       this.pongs++;

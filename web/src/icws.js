@@ -41,6 +41,7 @@ import {
   decodeAppMessage,
   decodeCborMap,
   encodeAppMessage,
+  encodeCborMap,
   encodeClientMessage,
   encodeClientWebsocketMessage,
   encodeFirstMessage,
@@ -49,7 +50,7 @@ import {
 } from './wire.js';
 
 export { CLOSE_ORIGIN_NOT_ALLOWED, CanisterClosedError, ChannelError, CloseError, ClosedError, ConnectError, Kind, explain, VerifyError, closeCodeReason, closeCodeReconnects, isFatal, shouldReconnect };
-export { decodeAppMessage, decodeCborMap, encodeAppMessage };
+export { decodeAppMessage, decodeCborMap, encodeAppMessage, encodeCborMap };
 export { Verifier };
 export { MAINNET_HOSTS, isMainnetHost };
 export { ACK_INTERVAL, FALLBACK_INTERVAL_MS, MAX_PENDING_BYTES, MAX_PENDING_FRAMES, MESSAGE_BURST, MESSAGE_RATE, Pacer };

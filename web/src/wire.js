@@ -161,6 +161,23 @@ export function encodeAppMessage(s) {
   return taggedMap([['text', s]]);
 }
 
+/**
+ * Encodes an application payload as a tagged CBOR map with text keys, written in the order
+ * given (sort them for the canonical form): text, unsigned (bigint or safe integer) or bytes
+ * values. It is decodeCborMap's counterpart, e.g. chat's room message {room, text}.
+ * @param {Array<[string, bigint|number|string|Uint8Array]>} entries
+ * @returns {Uint8Array}
+ */
+export function encodeCborMap(entries) {
+  for (const [k, v] of entries) {
+    if (typeof k !== 'string') throw new TypeError(`icws: encodeCborMap: key ${String(k)} is not text`);
+    if (typeof v === 'number' && !(Number.isSafeInteger(v) && v >= 0)) throw new TypeError(`icws: encodeCborMap: ${k}: ${v} is not an unsigned integer`);
+    if (typeof v === 'bigint' && (v < 0n || v >= 1n << 64n)) throw new TypeError(`icws: encodeCborMap: ${k}: ${v} is not a 64-bit unsigned integer`);
+    if (!['string', 'number', 'bigint'].includes(typeof v) && !(v instanceof Uint8Array)) throw new TypeError(`icws: encodeCborMap: ${k}: a ${typeof v} cannot be encoded (text, unsigned or bytes)`);
+  }
+  return taggedMap(entries);
+}
+
 // ---- decoding ----
 
 class Reader {

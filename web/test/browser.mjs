@@ -92,6 +92,27 @@ try {
   await say(b, cfg.back);
   await Promise.all([verified(a, cfg.back), verified(b, cfg.back)]);
 
+  // Rooms on certified channels: B joins #garden and hears itself there (its subscription is
+  // confirmed and delivering); A joins and speaks, both hear it; A leaves and misses what B says
+  // next in #garden, but not what B then says to everyone.
+  const inRoom = (page, text) => page.locator('#room-chat li[data-status="verified"][data-channel="room:garden"] .text', { hasText: text }).first().waitFor();
+  const join = async (page, room) => {
+    await page.fill('#room-chat form.rooms input[name="room"]', room);
+    await page.click('#room-chat form.rooms button[name="join"]');
+  };
+  await join(b, 'garden');
+  await say(b, 'B in the garden');
+  await inRoom(b, 'B in the garden');
+  await join(a, 'garden');
+  await say(a, 'A in the garden');
+  await Promise.all([inRoom(a, 'A in the garden'), inRoom(b, 'A in the garden')]);
+  await a.click('#room-chat form.rooms button[name="leave"]');
+  await say(b, 'Only B is here');
+  await inRoom(b, 'Only B is here');
+  await b.selectOption('#room-chat select[name="to"]', '');
+  await say(b, 'Back to everyone');
+  await Promise.all([verified(a, 'Back to everyone'), verified(b, 'Back to everyone')]);
+
   // A's tamper switch routes its chat through the page server's forging relay: the next message
   // (B's) reaches A with a byte changed, A rejects it, goes back to the gateway by itself and
   // gets the genuine message, verified.
@@ -201,6 +222,7 @@ try {
           items: [...s.querySelectorAll('.messages li')].map((li) => ({
             status: li.dataset.status,
             kind: li.dataset.kind ?? null,
+            channel: li.dataset.channel ?? null,
             seq: li.dataset.seq ?? null,
             from: li.querySelector('.from')?.textContent ?? null,
             text: li.querySelector('.text')?.textContent ?? null,
