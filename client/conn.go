@@ -579,9 +579,11 @@ func (c *Conn) heard(s *socket) {
 // acknowledges every protocol.AckInterval messages (keep calling Recv, which reads the
 // acknowledgements), and it keeps to the gateway's rate, protocol.MessageRate frames a second.
 //
-// If ctx ends while Send waits for its turn, nothing was sent. If it ends while the frame is
-// being written, the socket is broken (a partial frame cannot be taken back); the message is kept
-// and sent again by Reconnect, like every message the canister has not confirmed. After
+// The frame is written by the socket's writer goroutine (one per socket, which writes every
+// frame in sequence order); Send waits for that write and returns its error (the message is then
+// kept and sent again by Reconnect, like every message the canister has not confirmed). If ctx
+// ends while Send waits for its turn, nothing was sent; if it ends once the message is numbered,
+// Send returns ctx's error and the writer still writes the message, in order. After
 // Reconnect, until the canister has said through the new gateway which messages it has, Send
 // queues the message and returns; it is written, in order, right after.
 func (c *Conn) Send(ctx context.Context, payload []byte) error {
