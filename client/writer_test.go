@@ -120,6 +120,21 @@ func (c *failingConn) Write(b []byte) (int, error) {
 	return c.Conn.Write(b)
 }
 
+// failingDialer dials TCP connections whose writes fail once fail is set.
+func failingDialer(fail *atomic.Bool) *ws.Dialer {
+	return &ws.Dialer{
+		HandshakeTimeout: 10 * time.Second,
+		NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			var d net.Dialer
+			c, err := d.DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			return &failingConn{Conn: c, fail: fail}, nil
+		},
+	}
+}
+
 // TestSendWriteError makes the socket's writes fail under a client connected to a real gateway:
 // the socket's writer goroutine writes the frame, and Send must still return the write's error
 // (and Recv the socket's failure), not succeed.
@@ -129,17 +144,7 @@ func TestSendWriteError(t *testing.T) {
 	defer cancel()
 	var fail atomic.Bool
 	cfg := e.config(e.fastEcho, e.gateway(t))
-	cfg.Dialer = &ws.Dialer{
-		HandshakeTimeout: 10 * time.Second,
-		NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			var d net.Dialer
-			c, err := d.DialContext(ctx, network, addr)
-			if err != nil {
-				return nil, err
-			}
-			return &failingConn{Conn: c, fail: &fail}, nil
-		},
-	}
+	cfg.Dialer = failingDialer(&fail)
 	c := dial(t, ctx, cfg)
 	if err := c.Send(ctx, text("fine")); err != nil {
 		t.Fatal(err)
@@ -170,17 +175,7 @@ func TestRecvSeesWriteFailure(t *testing.T) {
 	var fail atomic.Bool
 	cfg := e.config(e.silentEcho, e.gateway(t))
 	cfg.HeartbeatTimeout = -1
-	cfg.Dialer = &ws.Dialer{
-		HandshakeTimeout: 10 * time.Second,
-		NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			var d net.Dialer
-			c, err := d.DialContext(ctx, network, addr)
-			if err != nil {
-				return nil, err
-			}
-			return &failingConn{Conn: c, fail: &fail}, nil
-		},
-	}
+	cfg.Dialer = failingDialer(&fail)
 	c := dial(t, ctx, cfg)
 	if err := c.Send(ctx, text("m0")); err != nil {
 		t.Fatal(err)
