@@ -23,7 +23,8 @@ const (
 	// DefaultRelayTrials is how many times each relay runs.
 	DefaultRelayTrials = 3
 	// relayBoundFactor is the client's bounds in the relay scenario, in heartbeat intervals:
-	// Config.HeartbeatTimeout and Config.MaxMessageAge.
+	// Config.HeartbeatTimeout and Config.MaxMessageAge. Config.AckTimeout is its default, 2/5 of
+	// HeartbeatTimeout.
 	relayBoundFactor = 2
 	// relayWithheldAfter is how many echo replies the withholding relay passes before it
 	// withholds the next one and everything after it.
@@ -64,10 +65,12 @@ type RelayResult struct {
 // RelayReport is the relay scenario: the bounds it ran with and one result per relay.
 type RelayReport struct {
 	// HeartbeatMs is the load canister's heartbeat interval; HeartbeatTimeoutMs and
-	// MaxMessageAgeMs the client's bounds (Config.HeartbeatTimeout, Config.MaxMessageAge).
+	// MaxMessageAgeMs the client's bounds (Config.HeartbeatTimeout, Config.MaxMessageAge);
+	// AckTimeoutMs its acknowledgement bound (Config.AckTimeout, the default).
 	HeartbeatMs        float64       `json:"heartbeat_ms"`
 	HeartbeatTimeoutMs float64       `json:"heartbeat_timeout_ms"`
 	MaxMessageAgeMs    float64       `json:"max_message_age_ms"`
+	AckTimeoutMs       float64       `json:"ack_timeout_ms"`
 	Relays             []RelayResult `json:"relays"`
 }
 
@@ -86,7 +89,7 @@ func runRelay(ctx context.Context, o *Options, p *progress) (*RelayReport, error
 	ctx, e := run.ctx, run.e
 	hb := o.HeartbeatInterval
 	bound := relayBoundFactor * hb
-	rep := &RelayReport{HeartbeatMs: ms(hb), HeartbeatTimeoutMs: ms(bound), MaxMessageAgeMs: ms(bound)}
+	rep := &RelayReport{HeartbeatMs: ms(hb), HeartbeatTimeoutMs: ms(bound), MaxMessageAgeMs: ms(bound), AckTimeoutMs: ms(bound * 2 / 5)}
 	var current atomic.Value // the trial running, for the progress line
 	current.Store("starting")
 	start := time.Now()

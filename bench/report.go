@@ -365,7 +365,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 		fmt.Fprintf(tw, "%s over the second half: RSS last/first %.2f×, slope %.2f MiB/min; goroutines %+d\t\n", verdict, s.RSSGrowth, s.RSSSlope, s.GoroutineGrowth)
 	}
 	if rr := r.Relay; rr != nil {
-		fmt.Fprintf(tw, "heartbeat %.0f ms; client HeartbeatTimeout %.0f ms, MaxMessageAge %.0f ms\t\n", rr.HeartbeatMs, rr.HeartbeatTimeoutMs, rr.MaxMessageAgeMs)
+		fmt.Fprintf(tw, "heartbeat %.0f ms; client HeartbeatTimeout %.0f ms, MaxMessageAge %.0f ms, AckTimeout %.0f ms\t\n", rr.HeartbeatMs, rr.HeartbeatTimeoutMs, rr.MaxMessageAgeMs, rr.AckTimeoutMs)
 		fmt.Fprintln(tw, "relay\tdetected\tfrom\tdetection ms\tslowest / heartbeat\t")
 		for _, x := range rr.Relays {
 			fmt.Fprintf(tw, "%s\t%d/%d\t%s\t%v\t%.2f\t\n", x.Relay, x.Detected, x.Trials, x.From, x.Detection, x.Ratio)

@@ -137,7 +137,7 @@ func (c *Conn) resubscribeLocked(ctx context.Context, s *socket) error {
 	c.ch.mu.Unlock()
 	slices.SortFunc(ctls, func(a, b protocol.ChannelControl) int { return strings.Compare(a.Subscribe, b.Subscribe) })
 	for _, ctl := range ctls {
-		if err := c.sendLocked(ctx, s, &protocol.WebsocketMessage{Service: true, Message: ctl.Marshal()}, false); err != nil {
+		if _, err := c.sendLocked(ctx, s, &protocol.WebsocketMessage{Service: true, Message: ctl.Marshal()}, false); err != nil {
 			return fmt.Errorf("client: failed to resubscribe to channel %q after the reconnection: %w", ctl.Subscribe, err)
 		}
 	}

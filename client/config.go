@@ -31,6 +31,10 @@ const (
 	// the connection and then from the last one, before it reports Withheld: two heartbeat
 	// intervals of the canister library (30 s each) and an allowance for the network.
 	DefaultHeartbeatTimeout = 75 * time.Second
+	// DefaultAckTimeout is Config.AckTimeout when HeartbeatTimeout is negative: one heartbeat
+	// interval of the canister library (30 s). Otherwise the default is 2/5 of HeartbeatTimeout,
+	// which is the same 30 s with DefaultHeartbeatTimeout.
+	DefaultAckTimeout = 30 * time.Second
 	// pongWriteTimeout bounds the write of a pong that answers a gateway's ping.
 	pongWriteTimeout = 10 * time.Second
 	// DefaultHandshakeTimeout bounds the WebSocket opening handshake when Config.Dialer is nil.
@@ -104,6 +108,19 @@ type Config struct {
 	// sends as soon as the client reopens). Keep it above twice the canister's heartbeat
 	// interval.
 	HeartbeatTimeout time.Duration
+
+	// AckTimeout is the acknowledgement bound: how long after the client wrote a message the
+	// canister may still not have it. A certified heartbeat whose IC time is more than
+	// AckTimeout after the write (or, for a message written behind others still unconfirmed,
+	// after the heartbeat that confirmed the one before it: the gateway passes a client's
+	// messages to the canister one at a time) and whose acknowledgement does not cover the
+	// message makes Recv fail with Withheld: the gateway swallowed it. Default 2/5 of
+	// HeartbeatTimeout (DefaultAckTimeout, one heartbeat interval, with the default timeout),
+	// so that a swallowed message is reported within about twice the canister's heartbeat
+	// interval; negative to never. Keep it above the time of one IC update call (about 2 s) plus
+	// how far the local clock may be behind the IC's: the heartbeat's certified time is compared
+	// with the local clock at the write.
+	AckTimeout time.Duration
 
 	// BatchFrames asks the gateway, at every open, for S9 frames (docs/PROTOCOL.md §13): one
 	// frame per poll batch with all of the batch's messages for this client, the certificate and
@@ -193,6 +210,12 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.HeartbeatTimeout == 0 {
 		c.HeartbeatTimeout = DefaultHeartbeatTimeout
+	}
+	if c.AckTimeout == 0 {
+		c.AckTimeout = DefaultAckTimeout
+		if c.HeartbeatTimeout > 0 {
+			c.AckTimeout = c.HeartbeatTimeout * 2 / 5
+		}
 	}
 	if c.ReadBuffer < 0 || c.MaxUnacked < 0 {
 		return c, errors.New("negative Config.ReadBuffer or Config.MaxUnacked")

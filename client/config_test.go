@@ -41,7 +41,7 @@ func TestDialConfigErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.MaxMessageAge != DefaultMaxMessageAge || cfg.HeartbeatTimeout != DefaultHeartbeatTimeout || cfg.Dialer == nil || cfg.Identity == nil {
+	if cfg.MaxMessageAge != DefaultMaxMessageAge || cfg.HeartbeatTimeout != DefaultHeartbeatTimeout || cfg.AckTimeout != DefaultAckTimeout || cfg.Dialer == nil || cfg.Identity == nil {
 		t.Fatalf("defaults not applied: %+v", cfg)
 	}
 }

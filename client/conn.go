@@ -21,8 +21,7 @@ const (
 	// maxFrameBytes caps a frame from the gateway: a message of up to the IC's 2 MiB reply
 	// limit, plus its certificate and witness.
 	maxFrameBytes = 8 << 20
-	// serviceWriteTimeout bounds the write of a keep-alive or of the messages sent again after
-	// a reconnection, which Recv does on its own.
+	// serviceWriteTimeout bounds the socket writer's write of one frame (writer.go).
 	serviceWriteTimeout = 10 * time.Second
 )
 
@@ -88,16 +87,15 @@ type Conn struct {
 	// failing is set while the failover policy moves the connection: Send waits for the move.
 	failing atomic.Bool
 
-	// writeMu (a one-slot semaphore, so that waiting for it respects contexts) serializes
-	// writes and guards resyncSince, openNonce and lim; nextOut and written change only with
-	// both writeMu and ackMu held.
+	// writeMu (a one-slot semaphore, so that waiting for it respects contexts) serializes the
+	// recording of frames (their numbering), Reconnect, and guards resyncSince and openNonce;
+	// nextOut changes only with both writeMu and ackMu held. Frames are written by each
+	// socket's writer goroutine (writer.go), which advances written under ackMu.
 	writeMu chan struct{}
 	nextOut uint64
 	// openNonce is the open_nonce of the last first message sent (protocol.NextOpenNonce).
 	openNonce uint64
-	// lim is the gateway's rate limit (protocol.MessageRate, MessageBurst), for the socket in
-	// use; fallback paces frames beyond the window until the canister acknowledges (pacing.go).
-	lim      *rate.Limiter
+	// fallback paces frames beyond the window until the canister acknowledges (pacing.go).
 	fallback *rate.Limiter
 	// resyncing is set (under writeMu) from Reconnect until the canister says, through the new
 	// gateway, which of the client's messages it has; meanwhile Send queues without writing.
@@ -107,14 +105,16 @@ type Conn struct {
 	resyncSince uint64
 	resyncBy    atomic.Int64
 
-	// ackMu guards unacked, acked, written, assumed and ackWake; it is held only briefly,
-	// never across I/O.
+	// ackMu guards unacked, acked, ackedAt, written, assumed, ackWake and wrote; it is held only
+	// briefly, never across I/O.
 	ackMu   sync.Mutex
 	unacked []sentMessage // recorded, not yet confirmed by the canister, in sequence order
 	acked   uint64        // the canister accepted every message below this sequence number
 	written uint64        // every recorded message below this was written through the current socket
 	assumed uint64        // acknowledgements assumed by the fallback pacing (pacing.go)
+	ackedAt uint64        // the IC time (ns) of the heartbeat that first acknowledged up to acked
 	ackWake chan struct{} // closed and replaced when the window may have room
+	wrote   chan struct{} // closed and replaced when a writer wrote a frame or failed
 
 	// ch is the certified channels' state (channel.go).
 	ch channels
@@ -139,6 +139,11 @@ type sentMessage struct {
 	seq   uint64
 	frame []byte
 	sent  time.Time // when it was last written, or recorded if not yet (Config.Clock)
+	// behind is set when it was last written while an earlier message was still unconfirmed:
+	// the gateway passes it to the canister only after that one.
+	behind bool
+	// paid is set when the recorder took the rate token for its next write (pacing.go).
+	paid bool
 }
 
 // frame is one read from a socket: a message, or the error that ended the socket.
@@ -154,9 +159,15 @@ type frame struct {
 type socket struct {
 	ws      *websocket.Conn
 	gateway string
-	quit    chan struct{} // closed by stop: the reader no longer delivers
+	quit    chan struct{} // closed by stop: the reader no longer delivers, the writer stops
 	stopped sync.Once
 	exited  chan struct{} // closed when the reader goroutine returns
+	// wake (one slot) kicks the writer goroutine; wexited is closed when it returns.
+	wake    chan struct{}
+	wexited chan struct{}
+	// lim is the gateway's rate limit (protocol.MessageRate, MessageBurst) for this socket: a
+	// new socket starts with a full bucket, as its gateway does.
+	lim *rate.Limiter
 
 	// floor is the next expected sequence number when the socket's first frame reached Recv:
 	// messages below it came through earlier sockets. Owned by Recv.
@@ -449,7 +460,8 @@ var errSwitched = errors.New("client: socket replaced")
 
 // nextFrame returns the next frame from the readers. It fails with Withheld when no message of
 // ours arrived through s for Config.HeartbeatTimeout, counted from its opening and then from the
-// last one (or with errSwitched if s is no longer in use by then).
+// last one (or with errSwitched if s is no longer in use by then), and with s's failure when s
+// fails meanwhile (a failed write).
 func (c *Conn) nextFrame(ctx context.Context, s *socket) (frame, error) {
 	select {
 	case f := <-c.frames:
@@ -491,6 +503,18 @@ func (c *Conn) nextFrame(ctx context.Context, s *socket) (frame, error) {
 		return frame{}, ctx.Err()
 	case <-c.done:
 		return frame{}, ErrClosed
+	case <-s.quit:
+		// s failed while Recv waited (a Send's write broke it: its reader no longer delivers,
+		// and without heartbeats nothing else would end the wait), or Reconnect replaced it.
+		select {
+		case f := <-c.frames:
+			return f, nil
+		default:
+		}
+		if err := s.err(); err != nil {
+			return frame{}, err
+		}
+		return frame{}, errSwitched
 	case <-timeout:
 		select {
 		case f := <-c.frames:
@@ -555,9 +579,11 @@ func (c *Conn) heard(s *socket) {
 // acknowledges every protocol.AckInterval messages (keep calling Recv, which reads the
 // acknowledgements), and it keeps to the gateway's rate, protocol.MessageRate frames a second.
 //
-// If ctx ends while Send waits for its turn, nothing was sent. If it ends while the frame is
-// being written, the socket is broken (a partial frame cannot be taken back); the message is kept
-// and sent again by Reconnect, like every message the canister has not confirmed. After
+// The frame is written by the socket's writer goroutine (one per socket, which writes every
+// frame in sequence order); Send waits for that write and returns its error (the message is then
+// kept and sent again by Reconnect, like every message the canister has not confirmed). If ctx
+// ends while Send waits for its turn, nothing was sent; if it ends once the message is numbered,
+// Send returns ctx's error and the writer still writes the message, in order. After
 // Reconnect, until the canister has said through the new gateway which messages it has, Send
 // queues the message and returns; it is written, in order, right after.
 func (c *Conn) Send(ctx context.Context, payload []byte) error {
@@ -597,23 +623,27 @@ func (c *Conn) sendMessage(ctx context.Context, m *protocol.WebsocketMessage) er
 			room := c.fitsLocked(c.nextOut, len(payload)+frameOverhead)
 			c.ackMu.Unlock()
 			if room {
-				err = c.sendLocked(ctx, s, m, false)
+				seq, err := c.sendLocked(ctx, s, m, false)
 				<-c.writeMu
-				return err
+				if err != nil {
+					return err
+				}
+				return c.awaitWritten(ctx, s, seq)
 			}
 		}
 		<-c.writeMu // another sender took the room, or the socket changed: look again
 	}
 }
 
-// sendLocked numbers, signs and records m, and writes it through s (with what is recorded and
-// not yet written before it) unless a resynchronization is pending. It takes a token of the
-// rate limit first, unless haveToken, so that when ctx ends meanwhile nothing is recorded. The
-// caller holds writeMu and has checked that the window has room.
-func (c *Conn) sendLocked(ctx context.Context, s *socket, m *protocol.WebsocketMessage, haveToken bool) error {
+// sendLocked numbers, signs and records m, for s's writer to write (with what is recorded and
+// not yet written before it) unless a resynchronization is pending, and returns its sequence
+// number. It takes a token of the rate limit first, unless haveToken, so that when ctx ends
+// meanwhile nothing is recorded. The caller holds writeMu and has checked that the window has
+// room; awaitWritten waits for the write.
+func (c *Conn) sendLocked(ctx context.Context, s *socket, m *protocol.WebsocketMessage, haveToken bool) (uint64, error) {
 	if !haveToken && !c.resyncing.Load() {
-		if err := c.lim.Wait(ctx); err != nil {
-			return fmt.Errorf("client: failed to send: waiting for the gateway's rate limit: %w", err)
+		if err := s.lim.Wait(ctx); err != nil {
+			return 0, fmt.Errorf("client: failed to send: waiting for the gateway's rate limit: %w", err)
 		}
 		haveToken = true
 	}
@@ -621,7 +651,7 @@ func (c *Conn) sendLocked(ctx context.Context, s *socket, m *protocol.WebsocketM
 	if n := len(c.unacked); n >= c.cfg.MaxUnacked {
 		if c.heartbeats.Load() {
 			c.ackMu.Unlock()
-			return fmt.Errorf("client: failed to send: %d messages await the canister's acknowledgement (Config.MaxUnacked)", n)
+			return 0, fmt.Errorf("client: failed to send: %d messages await the canister's acknowledgement (Config.MaxUnacked)", n)
 		}
 		// A canister without heartbeats never acknowledges: keep only the latest messages.
 		c.unacked = append(c.unacked[:0], c.unacked[1:]...)
@@ -631,9 +661,10 @@ func (c *Conn) sendLocked(ctx context.Context, s *socket, m *protocol.WebsocketM
 	m.Timestamp = uint64(c.cfg.Clock().UnixNano())
 	fr := protocol.SignClientMessage(c.key, m)
 	c.nextOut++
-	c.unacked = append(c.unacked, sentMessage{seq: m.SequenceNum, frame: fr, sent: time.Unix(0, int64(m.Timestamp))})
+	c.unacked = append(c.unacked, sentMessage{seq: m.SequenceNum, frame: fr, sent: time.Unix(0, int64(m.Timestamp)), paid: haveToken})
 	c.ackMu.Unlock()
-	return c.pumpLocked(ctx, s, haveToken)
+	s.kick()
+	return m.SequenceNum, nil
 }
 
 // writeFrame writes one binary frame. The write is bounded by ctx: its deadline, and its
@@ -711,7 +742,11 @@ func (c *Conn) goodbye(reason string) {
 	if len(reason) > 123 {
 		reason = reason[:123]
 	}
-	if err := c.sendLocked(ctx, s, &protocol.WebsocketMessage{Service: true, Close: reason}, false); err != nil {
+	seq, err := c.sendLocked(ctx, s, &protocol.WebsocketMessage{Service: true, Close: reason}, false)
+	if err == nil {
+		err = c.awaitWritten(ctx, s, seq)
+	}
+	if err != nil {
 		c.log.Debug("client: goodbye not sent", "client", c.clientID, "err", err)
 	}
 }
@@ -729,6 +764,9 @@ func closeSocket(s *socket, code int, reason string, timeout time.Duration) erro
 	}
 	cerr := s.ws.Close()
 	<-s.exited
+	if s.wexited != nil {
+		<-s.wexited
+	}
 	if err != nil && !errors.Is(err, websocket.ErrCloseSent) {
 		return err
 	}

@@ -72,9 +72,9 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 		done:     make(chan struct{}),
 		readMu:   make(chan struct{}, 1),
 		writeMu:  make(chan struct{}, 1),
-		lim:      newRateLimiter(),
 		fallback: newFallbackLimiter(),
 		ackWake:  make(chan struct{}),
+		wrote:    make(chan struct{}),
 		moved:    make(chan struct{}),
 		gateways: cfg.gateways(),
 		v: &verifier{
@@ -92,8 +92,13 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 	}
 	c.cur = s
 	go c.readLoop(s)
+	c.startWriter(s)
 	// A keep-alive asks the canister for heartbeats, which acknowledge the client's messages.
-	if err := c.sendLocked(ctx, s, &protocol.WebsocketMessage{Service: true}, false); err != nil {
+	seq, err := c.sendLocked(ctx, s, &protocol.WebsocketMessage{Service: true}, false)
+	if err == nil {
+		err = c.awaitWritten(ctx, s, seq)
+	}
+	if err != nil {
 		// The gateway may have refused the connection (its Close frame ended the socket before
 		// the write): its code says why better than the write's failure.
 		if ce := c.closeFrame(s, DefaultCloseTimeout); ce != nil {
@@ -176,7 +181,10 @@ func (c *Conn) open(ctx context.Context, gateway string) (*socket, error) {
 		_ = ws.Close()
 		return nil, fmt.Errorf("client: failed to send the first message to %s: %w", gateway, err)
 	}
-	return &socket{ws: ws, gateway: gateway, quit: make(chan struct{}), exited: make(chan struct{}), opened: time.Now()}, nil
+	return &socket{
+		ws: ws, gateway: gateway, quit: make(chan struct{}), exited: make(chan struct{}), opened: time.Now(),
+		wake: make(chan struct{}, 1), wexited: make(chan struct{}), lim: newRateLimiter(),
+	}, nil
 }
 
 // Reconnect moves the connection to a gateway (another one, or the same one again): it opens a
@@ -234,8 +242,10 @@ func (c *Conn) Reconnect(ctx context.Context, gateway string) error {
 	c.moved = make(chan struct{})
 	c.mu.Unlock()
 	old.stop()
+	// Its writer finishes the frame it is writing (within serviceWriteTimeout), so that written
+	// says what went through it.
+	<-old.wexited
 
-	c.lim = newRateLimiter()
 	c.ackMu.Lock()
 	pending := len(c.unacked)
 	c.ackMu.Unlock()
@@ -246,12 +256,9 @@ func (c *Conn) Reconnect(ctx context.Context, gateway string) error {
 	// delivered, and Send goes on at once (resending could only be refused as a replay).
 	c.resyncing.Store(pending > 0 && (c.heartbeats.Load() || c.cfg.HeartbeatTimeout > 0))
 	go c.readLoop(s)
-	if !c.resyncing.Load() {
-		// Messages whose write failed through the old socket go out now, in order.
-		if err := c.pumpLocked(ctx, s, false); err != nil {
-			c.log.Debug("client: resending after the reconnection failed", "client", c.clientID, "gateway", gateway, "err", err)
-		}
-	}
+	// Unless a resynchronization waits for the canister's word, the messages whose write failed
+	// through the old socket go out now, in order.
+	c.startWriter(s)
 	if err := c.resubscribeLocked(ctx, s); err != nil {
 		c.log.Warn("client: resubscribing after the reconnection failed; Subscribe again", "client", c.clientID, "gateway", gateway, "err", err)
 	}

@@ -77,8 +77,9 @@
 // They also expose a gateway that holds messages back: Recv fails with Withheld when no
 // certified message arrives for Config.HeartbeatTimeout, counted from the opening of the socket
 // (the canister's first heartbeat confirms the open) and then from the last one, or when a
-// heartbeat shows that a message the client sent more than Config.MaxMessageAge earlier never
-// reached the canister. The canister's close notice (a service message with a reason) ends the stream with a
+// heartbeat shows that a message the client wrote more than Config.AckTimeout earlier never
+// reached the canister (the acknowledgement bound; a message queued at the gateway behind
+// others counts from the acknowledgement of the one before it). The canister's close notice (a service message with a reason) ends the stream with a
 // *CanisterClosedError.
 //
 // # What happens after a failed check

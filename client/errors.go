@@ -47,8 +47,8 @@ const (
 	Future
 	// Withheld: the gateway holds messages back. Either no certified message arrived for
 	// Config.HeartbeatTimeout (since the socket opened, or since the last one), or the canister's
-	// acknowledgements show that a message the client sent more than Config.MaxMessageAge ago
-	// never reached it.
+	// acknowledgements show that a message the client wrote more than Config.AckTimeout before
+	// a heartbeat never reached it (the gateway swallowed it).
 	Withheld
 )
 

@@ -31,7 +31,7 @@ func TestSwallowedClientMessages(t *testing.T) {
 		return [][]byte{f.data}
 	})
 	cfg := e.config(e.fastEcho, p.url)
-	cfg.MaxMessageAge = 3 * time.Second
+	cfg.AckTimeout = 3 * time.Second
 	c := dial(t, ctx, cfg)
 	select {
 	case <-beat:

@@ -2,7 +2,6 @@ package client
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -27,7 +26,8 @@ import (
 //     does.
 //
 // Send waits for room in the window without holding writeMu, so that Recv can always take it
-// to write a keep-alive or the messages a reconnection sends again.
+// to record a keep-alive or the end of a resynchronization. Frames are written by the socket's
+// writer goroutine (writer.go), never by Recv.
 
 // newRateLimiter returns the client's bucket for the gateway's rate limit, full: the gateway's
 // rate, and half its burst. The gateway counts frames when it reads them, and the network may
@@ -131,36 +131,14 @@ func (c *Conn) waitRoom(ctx context.Context, s *socket, size int) error {
 	}
 }
 
-// pumpLocked writes, in order, the recorded frames not yet written through s that fit the
-// window, each with a token of the rate bucket (the first one's taken by the caller when
-// haveToken). It writes nothing during a resynchronization. The caller holds writeMu.
-func (c *Conn) pumpLocked(ctx context.Context, s *socket, haveToken bool) error {
-	for {
-		c.ackMu.Lock()
-		first := c.nextOut - uint64(len(c.unacked))
-		if c.written < first {
-			c.written = first // confirmed, or dropped as too old, before it was written
-		}
-		if c.resyncing.Load() || c.written >= c.nextOut || !c.fitsLocked(c.written, len(c.unacked[c.written-first].frame)) {
-			c.ackMu.Unlock()
-			return nil
-		}
-		m := &c.unacked[c.written-first]
-		fr, seq := m.frame, m.seq
-		m.sent = c.cfg.Clock()
-		c.ackMu.Unlock()
-		if !haveToken {
-			if err := c.lim.Wait(ctx); err != nil {
-				return fmt.Errorf("client: message %d is kept and waits for the gateway's rate limit; it is written before the next one: %w", seq, err)
-			}
-		}
-		haveToken = false
-		if err := writeFrame(ctx, s.ws, fr); err != nil {
-			s.fail(err)
-			return fmt.Errorf("client: failed to send message %d through %s (kept for Reconnect): %w", seq, s.gateway, err)
-		}
-		c.ackMu.Lock()
-		c.written = max(c.written, seq+1)
-		c.ackMu.Unlock()
+// markWrittenLocked records that message seq was just written (its acknowledgement bound counts
+// from now), behind others unconfirmed or not. The caller holds ackMu.
+func (c *Conn) markWrittenLocked(seq uint64, behind bool) {
+	if len(c.unacked) == 0 || seq < c.unacked[0].seq {
+		return // confirmed meanwhile
+	}
+	if i := seq - c.unacked[0].seq; i < uint64(len(c.unacked)) {
+		c.unacked[i].sent = c.cfg.Clock()
+		c.unacked[i].behind = behind
 	}
 }

@@ -44,7 +44,7 @@ func (c *Conn) silence(s *socket) *VerifyError {
 // make room for the frames waiting to be written), the end of a resynchronization, a keep-alive
 // in answer when the client has nothing unconfirmed, or the close notice.
 func (c *Conn) service(s *socket, m *protocol.WebsocketMessage) error {
-	c.ack(m.Ack)
+	c.ack(m.Ack, m.Timestamp)
 	if m.Close != "" {
 		c.ended = &CanisterClosedError{Reason: m.Close}
 		s.fail(c.ended)
@@ -60,65 +60,66 @@ func (c *Conn) service(s *socket, m *protocol.WebsocketMessage) error {
 		s.fail(err)
 		return err
 	}
-	c.ackMu.Lock()
-	backlog := c.written < c.nextOut
-	idle := m.Ack >= c.nextOut
-	c.ackMu.Unlock()
-	resync := c.resyncing.Load()
-	wctx, cancel := context.WithTimeout(context.Background(), serviceWriteTimeout)
-	defer cancel()
-	switch {
-	case resync || backlog:
-		// Send never holds the lock while it waits for room in the window, so this wait is
-		// short: at most one frame's write and rate-limit wait. It is not bounded by Recv's
-		// context, so that the resending is not skipped when that ends.
-		if err := c.acquire(wctx, c.writeMu); err != nil {
-			return nil // the Conn closed, or a write is stuck and will fail the socket
-		}
-	case idle:
-		select {
-		case c.writeMu <- struct{}{}:
-		default:
-			// A Send is writing: it keeps the connection alive just as a keep-alive would.
-			return nil
-		}
-	default:
-		// Messages of ours are on their way: their acceptance keeps the session alive, and the
-		// next acknowledgement confirms them.
-		return nil
-	}
-	defer func() { <-c.writeMu }()
+	// The acknowledgement may have made room for frames waiting to be written.
+	s.kick()
 	if c.resyncing.Load() {
-		if m.Timestamp < c.resyncSince {
+		// Send never holds writeMu while it waits for room in the window, so this wait is
+		// short: at most a rate-limit token's. It is not bounded by Recv's context, so that the
+		// resending is not skipped when that ends.
+		wctx, cancel := context.WithTimeout(context.Background(), serviceWriteTimeout)
+		defer cancel()
+		if err := c.acquire(wctx, c.writeMu); err != nil {
+			return nil // the Conn closed
+		}
+		defer func() { <-c.writeMu }()
+		if !c.resyncing.Load() || m.Timestamp < c.resyncSince {
 			return nil // queued before the reconnection: its acknowledgement may be outdated
 		}
-		// Everything the canister has not confirmed is written again, from the first.
+		// Everything the canister has not confirmed is written again, from the first, by the
+		// new socket's writer.
 		c.resyncing.Store(false)
 		c.ackMu.Lock()
 		resend := len(c.unacked)
 		c.written = c.nextOut - uint64(resend)
+		for i := range c.unacked {
+			c.unacked[i].paid = false
+		}
 		c.ackMu.Unlock()
+		s.kick()
 		if resend > 0 {
 			c.log.Debug("client: sending unconfirmed messages again", "client", c.clientID, "gateway", s.gateway, "count", resend)
+			return nil
 		}
+	} else {
+		select {
+		case c.writeMu <- struct{}{}:
+		default:
+			// A Send is recording: its message keeps the connection alive just as a keep-alive
+			// would.
+			return nil
+		}
+		defer func() { <-c.writeMu }()
 	}
-	if err := c.pumpLocked(wctx, s, false); err != nil {
-		return nil // s failed, or the rate limit holds the rest for the next Send; Recv goes on
-	}
+	// A keep-alive in answer, when everything of ours was written and acknowledged; otherwise
+	// the messages on their way keep the session alive, and the next acknowledgement confirms
+	// them.
 	c.ackMu.Lock()
-	idle = m.Ack >= c.nextOut && c.written == c.nextOut
+	idle := m.Ack >= c.nextOut && c.written == c.nextOut
 	c.ackMu.Unlock()
-	if idle && c.lim.Allow() {
-		_ = c.sendLocked(wctx, s, &protocol.WebsocketMessage{Service: true, Ack: c.v.next}, true)
+	if idle && s.lim.Allow() {
+		_, _ = c.sendLocked(context.Background(), s, &protocol.WebsocketMessage{Service: true, Ack: c.v.next}, true)
 	}
 	return nil
 }
 
 // checkAcked fails with Withheld if heartbeat m shows that the canister never got a message the
-// client wrote more than Config.MaxMessageAge before the heartbeat was sent.
+// client wrote more than Config.AckTimeout before the heartbeat was sent (the acknowledgement
+// bound). A message written behind others still unconfirmed is counted from the later of its
+// write and the heartbeat that confirmed the one before it, since the gateway passes a client's
+// messages one at a time: a long queue at an honest gateway is not taken for a swallowed message.
 func (c *Conn) checkAcked(s *socket, m *protocol.WebsocketMessage) error {
-	if c.resyncing.Load() {
-		return nil // the unconfirmed messages wait to be written again
+	if c.resyncing.Load() || c.cfg.AckTimeout < 0 {
+		return nil // the unconfirmed messages wait to be written again, or no bound
 	}
 	c.ackMu.Lock()
 	if len(c.unacked) == 0 || c.unacked[0].seq >= c.written {
@@ -126,25 +127,30 @@ func (c *Conn) checkAcked(s *socket, m *protocol.WebsocketMessage) error {
 		return nil // nothing unconfirmed was written yet
 	}
 	oldest := c.unacked[0]
+	since := oldest.sent
+	if prev := time.Unix(0, int64(min(c.ackedAt, 1<<63-1))); oldest.behind && prev.After(since) {
+		since = prev
+	}
 	c.ackMu.Unlock()
 	beat := time.Unix(0, int64(min(m.Timestamp, 1<<63-1)))
-	if late := beat.Sub(oldest.sent); late > c.cfg.MaxMessageAge {
+	if late := beat.Sub(since); late > c.cfg.AckTimeout {
 		return &VerifyError{Kind: Withheld, Seq: m.SequenceNum, Detail: fmt.Sprintf(
-			"the canister's heartbeat %d acknowledges client messages up to %d only, but message %d was sent through %s %v before it",
-			m.SequenceNum, m.Ack, oldest.seq, s.gateway, late.Round(time.Millisecond))}
+			"the canister's heartbeat %d acknowledges client messages up to %d only, but message %d was sent through %s %v before it (Config.AckTimeout %v): the gateway swallowed it; reconnect, through another gateway if you can",
+			m.SequenceNum, m.Ack, oldest.seq, s.gateway, late.Round(time.Millisecond), c.cfg.AckTimeout)}
 	}
 	return nil
 }
 
-// ack drops the sent messages the canister confirmed, every one below next, which makes room in
-// the window.
-func (c *Conn) ack(next uint64) {
+// ack drops the sent messages the canister confirmed, every one below next, in a service
+// message of IC time at (ns), which makes room in the window.
+func (c *Conn) ack(next, at uint64) {
 	c.ackMu.Lock()
 	defer c.ackMu.Unlock()
 	if next <= c.acked {
 		return
 	}
 	c.acked = next
+	c.ackedAt = at
 	i := 0
 	for i < len(c.unacked) && c.unacked[i].seq < next {
 		i++

@@ -139,7 +139,7 @@ export interface Options {
   maxUnsent?: number;
   /** recv fails with withheld after this long without a certified message, counted from the open (the canister confirms it with its first heartbeat) and then from the last one; negative never (for canisters without heartbeats). */
   heartbeatTimeoutMs?: number;
-  /** recv fails with withheld when a heartbeat shows a message written this long ago never arrived; negative never. */
+  /** The acknowledgement bound: recv fails with withheld when a certified heartbeat more than this after a message's write (for one queued behind an unacknowledged one, after that one's acknowledgement) does not acknowledge it; default 2/5 of heartbeatTimeoutMs (30 s), negative never. */
   ackTimeoutMs?: number;
   /** recv fails with withheld when a channel stays behind a head the canister reported for this long; default 10 s. */
   channelGraceMs?: number;

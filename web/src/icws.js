@@ -71,8 +71,13 @@ export const DEFAULT_HEARTBEAT_TIMEOUT_MS = 75_000;
  * canister tick, as the Go client's DefaultChannelGrace.
  */
 export const DEFAULT_CHANNEL_GRACE_MS = 10_000;
-/** How long a sent message may stay unacknowledged by a heartbeat before recv fails with withheld. */
-export const DEFAULT_ACK_TIMEOUT_MS = 2 * 60 * 1000;
+/**
+ * The acknowledgement bound when heartbeatTimeoutMs is negative: how long after a message was
+ * written a certified heartbeat may still not acknowledge it before recv fails with withheld
+ * (one heartbeat interval, 30 s). Otherwise the default is 2/5 of heartbeatTimeoutMs (the same
+ * 30 s with DEFAULT_HEARTBEAT_TIMEOUT_MS), as the Go client's Config.AckTimeout.
+ */
+export const DEFAULT_ACK_TIMEOUT_MS = 30_000;
 
 
 const registerIdl = ({ IDL: I }) => I.Service({ ws_register: I.Func([I.Vec(I.Nat8)], [I.Nat64], []) });
@@ -115,8 +120,10 @@ const registerIdl = ({ IDL: I }) => I.Service({ ws_register: I.Func([I.Vec(I.Nat
  *   certified message arrives for this long, counted from the opening of the socket (an icws
  *   canister confirms the open with its first heartbeat) and then from the last one; default
  *   75 s, negative never (needed for a canister that sends no heartbeats)
- * @property {number} [ackTimeoutMs] recv fails with withheld when a heartbeat shows that a message
- *   written this long ago never reached the canister; default 2 minutes, negative never
+ * @property {number} [ackTimeoutMs] the acknowledgement bound: recv fails with withheld when a
+ *   certified heartbeat whose IC time is more than this after a message was written (or, for one
+ *   written behind others still unacknowledged, after the heartbeat that acknowledged the one
+ *   before it) does not acknowledge it; default 2/5 of heartbeatTimeoutMs (30 s), negative never
  * @property {number} [channelGraceMs] how long a channel may stay behind a head the canister
  *   reported before recv fails with withheld; default 10 s
  * @property {() => number} [now] the clock (ms); tests only
@@ -196,7 +203,7 @@ export class IcWebSocket {
   #now;
   /** @type {Pacer} */ #pacer;
   /**
-   * @type {{seq: bigint, frame: Uint8Array, app: boolean, sentAt?: number}[]} numbered and signed, not yet acknowledged by the
+   * @type {{seq: bigint, frame: Uint8Array, app: boolean, sentAt?: number, behind?: boolean}[]} numbered and signed, not yet acknowledged by the
    * canister (written or not), consecutive, in order; kept to be sent again after reconnect
    */
   #unacked = [];
@@ -211,6 +218,8 @@ export class IcWebSocket {
   #openTimeoutMs;
   #heartbeatTimeoutMs;
   #ackTimeoutMs;
+  /** The IC time (ms) of the service message that first acknowledged up to #acked. */
+  #ackedAt = -Infinity;
   /** local time (ms) of the last certified frame through the socket in use, or of its opening */
   #lastHeard = 0;
   /** @type {Promise<unknown>} */ #reconnectTail = Promise.resolve();
@@ -239,7 +248,7 @@ export class IcWebSocket {
     this.#now = opts.now ?? (() => Date.now());
     this.#pacer = new Pacer({ now: this.#now });
     this.#heartbeatTimeoutMs = opts.heartbeatTimeoutMs ?? DEFAULT_HEARTBEAT_TIMEOUT_MS;
-    this.#ackTimeoutMs = opts.ackTimeoutMs ?? DEFAULT_ACK_TIMEOUT_MS;
+    this.#ackTimeoutMs = opts.ackTimeoutMs ?? (this.#heartbeatTimeoutMs >= 0 ? this.#heartbeatTimeoutMs * 2 / 5 : DEFAULT_ACK_TIMEOUT_MS);
     this.#channelGraceMs = opts.channelGraceMs ?? DEFAULT_CHANNEL_GRACE_MS;
     this.#lastHeard = this.#now();
     /** The client id the canister gave in ws_register. */
@@ -445,19 +454,43 @@ export class IcWebSocket {
         return;
       }
       this.#sock.ws.send(f.frame);
-      f.sentAt ??= this.#now();
+      f.sentAt = this.#now();
+      f.behind = f !== this.#unacked[0];
       this.#pacer.wrote(f.seq, f.frame.length);
       this.#written++;
     }
   }
 
   /**
-   * Records a canister acknowledgement: it has every message below next.
-   * @param {bigint} next
+   * The acknowledgement bound (docs/PROTOCOL.md §6.2): the withheld error when certified service
+   * message m, whose acknowledgement is recorded, shows that the gateway swallowed the oldest
+   * message written and not acknowledged: m's IC time is more than ackTimeoutMs after its write,
+   * or, for a message written behind others unacknowledged (the gateway passes them one at a
+   * time), after the IC time of the heartbeat that acknowledged the one before it. Null if not.
+   * @param {{seq: bigint, ack: bigint, timestamp: bigint}} m
+   * @param {string} key
+   * @returns {VerifyError|null}
    */
-  #ack(next) {
+  #swallowed(m, key) {
+    if (this.#ackTimeoutMs < 0 || this.#resyncing) return null;
+    const oldest = this.#unacked[0];
+    if (oldest === undefined || oldest.sentAt === undefined || oldest.seq >= this.#written) return null;
+    const since = oldest.behind ? Math.max(oldest.sentAt, this.#ackedAt) : oldest.sentAt;
+    const late = Number(m.timestamp / 1_000_000n) - since;
+    if (late <= this.#ackTimeoutMs) return null;
+    return new VerifyError(Kind.WITHHELD, key, `the canister's heartbeat ${m.seq} acknowledges client messages up to ${m.ack} only, but message ${oldest.seq} was sent through ${this.#sock.gateway} ${(late / 1000).toFixed(1)} s before it (ackTimeoutMs ${this.#ackTimeoutMs}): the gateway swallowed it; reconnect (it is sent again), through another gateway if you can`, { seq: m.seq });
+  }
+
+  /**
+   * Records a canister acknowledgement: it has every message below next, said by a service
+   * message of IC time at (ns).
+   * @param {bigint} next
+   * @param {bigint} [at]
+   */
+  #ack(next, at = 0n) {
     if (next > this.#acked) {
       this.#acked = next;
+      this.#ackedAt = Number(at / 1_000_000n);
       let i = 0;
       while (i < this.#unacked.length && this.#unacked[i].seq < next) i++;
       this.#unacked.splice(0, i);
@@ -574,10 +607,10 @@ export class IcWebSocket {
       if (m.service) {
         if (sock !== this.#sock) continue; // its acknowledgement is the old gateway's view
         const refused = m.message.length > 0 ? this.#channelStatus(m.message) : null;
-        this.#ack(m.ack);
-        const lost = this.#ackTimeoutMs >= 0 && !this.#resyncing ? this.#unacked.find((u) => u.sentAt !== undefined && this.#now() - u.sentAt > this.#ackTimeoutMs) : undefined;
+        this.#ack(m.ack, m.timestamp);
+        const lost = this.#swallowed(m, vm.key);
         if (lost) {
-          this.#failed = new VerifyError(Kind.WITHHELD, vm.key, `message ${lost.seq}, sent ${Math.round((this.#now() - /** @type {number} */ (lost.sentAt)) / 1000)} s ago, never reached the canister (it acknowledges up to ${m.ack}): the gateway dropped it; reconnect (it is sent again), through another gateway if you can`, { seq: m.seq });
+          this.#failed = lost;
           throw this.#failed;
         }
         if (m.close) {

@@ -537,19 +537,45 @@ test('IcWebSocket liveness: once heartbeats came, silence for heartbeatTimeoutMs
 test('IcWebSocket liveness: a message the canister never acknowledges within ackTimeoutMs fails recv with withheld', async () => {
   const c = clock();
   const { conn, a } = await reconnectable(c.now);
+  const ns = (/** @type {number} */ ms) => ms * 1_000_000; // the heartbeat's IC time (ns), on the test's clock
   const r = conn.recv();
-  a.deliver({ seq: 0, ack: 0, ts: 1 }); // heartbeats; nothing of ours acknowledged
+  a.deliver({ seq: 0, ack: 1, ts: ns(c.now()) }); // acknowledges the keep-alive: nothing unconfirmed before
+  await new Promise((resolve) => { setImmediate(resolve); });
   const seq = conn.send(text('lost on the way'));
   assert.deepEqual(conn.unconfirmed, [seq]);
-  c.advance(60_000);
-  a.deliver({ seq: 1, ack: 0, ts: 2 }); // within the bound: fine
-  c.advance(61_000);
-  a.deliver({ seq: 2, ack: 0, ts: 3 }); // 121 s after it was written
+  c.advance(29_000);
+  a.deliver({ seq: 1, ack: 1, ts: ns(c.now()) }); // within the default bound (2/5 of 75 s): fine
+  c.advance(2_000);
+  a.deliver({ seq: 2, ack: 1, ts: ns(c.now()) }); // certified 31 s after it was written
   const err = await r.then(() => null, (e) => e);
   assert.ok(err instanceof VerifyError, `got ${err}`);
   assert.equal(err.kind, Kind.WITHHELD);
-  assert.match(err.message, /message \d+, sent 121 s ago, never reached the canister/);
+  assert.match(err.message, /acknowledges client messages up to 1 only, but message \d+ was sent through ws:\/\/a\.invalid 31\.0 s before it.*swallowed/);
   assert.deepEqual(conn.unconfirmed, [seq], 'the application can tell which message it lost');
+  conn.close();
+});
+
+test('IcWebSocket liveness: a message queued behind an unacknowledged one counts from that one\'s acknowledgement', async () => {
+  const c = clock();
+  const { conn, a } = await reconnectable(c.now, { ackTimeoutMs: 1_000 });
+  const ns = (/** @type {number} */ ms) => ms * 1_000_000;
+  const r = conn.recv();
+  a.deliver({ seq: 0, ack: 1, ts: ns(c.now()) });
+  await new Promise((resolve) => { setImmediate(resolve); });
+  const first = conn.send(text('first'));
+  const second = conn.send(text('second')); // behind the first, at the gateway
+  c.advance(3_000); // the gateway's call for the first takes long
+  a.deliver({ seq: 1, ack: Number(first) + 1, ts: ns(c.now()) }); // the first is in; the second may still be in its call
+  c.advance(900);
+  a.deliver({ seq: 2, ack: Number(first) + 1, ts: ns(c.now()) }); // 3.9 s after its write, 0.9 s after the first's acknowledgement
+  await new Promise((resolve) => { setImmediate(resolve); });
+  assert.deepEqual(conn.unconfirmed, [second]);
+  c.advance(200);
+  a.deliver({ seq: 3, ack: Number(first) + 1, ts: ns(c.now()) }); // 1.1 s after it: swallowed
+  const err = await r.then(() => null, (e) => e);
+  assert.ok(err instanceof VerifyError, `got ${err}`);
+  assert.equal(err.kind, Kind.WITHHELD);
+  assert.match(err.message, new RegExp(`message ${second} was sent through ws://a\\.invalid 1\\.1 s before it`));
   conn.close();
 });
 
