@@ -222,3 +222,94 @@ func TestCanisterLogBound(t *testing.T) {
 		t.Fatalf("history: %d kept, total %d, oldest version %d; want %d, %d, 5", len(c.history), c.totalChanges, c.history[0].CanisterVersion, MaxHistory, MaxHistory+5)
 	}
 }
+
+// TestCanisterHistoryFromCanister has a Motoko canister that controls another change it
+// through the management canister (create_canister, update_settings, install_code,
+// uninstall_code), with and without sender_canister_version, between changes a user makes, and
+// reads canister_info back: each change made by the canister has the origin from_canister with
+// its id and the version it sent (null when it sent none); the user's have from_user.
+func TestCanisterHistoryFromCanister(t *testing.T) {
+	counter := moctest.Compile(t, moctest.Moc3, "wasmhost/testdata/counter.mo")
+	ctlWasm := moctest.Compile(t, moctest.Moc3, "testdata/controller.mo")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	r, err := Start(ctx, Config{Canisters: []CanisterSpec{{Name: "controller", Wasm: ctlWasm}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	m := newMgmt(t, ctx, r)
+	me := m.a.Sender()
+	ctl, _ := r.CanisterID("controller")
+	call := func(method string, args agent.Args, results ...any) {
+		t.Helper()
+		if err := m.a.Call(ctx, ctl, method, args, results...); err != nil {
+			t.Fatalf("controller.%s: %v", method, err)
+		}
+	}
+
+	// want is the origin of each change: the version the controller sent, or the user.
+	type origin struct {
+		user    bool
+		version *uint64
+	}
+	var want []origin
+	var id principal.Principal
+	var v uint64
+	call("create", agent.Args{true}, &id, &v)
+	want = append(want, origin{version: &v})
+	v1 := uint64(0)
+	call("setControllers", agent.Args{id, []principal.Principal{ctl, me}, true}, &v1)
+	want = append(want, origin{version: &v1})
+	if err := m.install(id, modeInstall, counter); err != nil {
+		t.Fatal(err)
+	}
+	want = append(want, origin{user: true})
+	var ignored uint64
+	call("upgrade", agent.Args{id, counter, false}, &ignored)
+	want = append(want, origin{}) // no sender_canister_version
+	v3 := uint64(0)
+	call("uninstall", agent.Args{id, true}, &v3)
+	want = append(want, origin{version: &v3})
+	if !(v < v1 && v1 < ignored && ignored < v3) {
+		t.Errorf("the controller's versions %d, %d, %d, %d: want increasing (each call is a successful update)", v, v1, ignored, v3)
+	}
+
+	all := uint64(MaxHistory)
+	var res canisterInfoResult
+	call("info", agent.Args{id, &all}, &res)
+	const kinds = "creation controllers:2 install upgrade uninstall"
+	if got := changeKinds(res.RecentChanges); got != kinds || res.TotalNumChanges != 5 {
+		t.Fatalf("canister_info: %d changes %q, want 5 %q", res.TotalNumChanges, got, kinds)
+	}
+	if d := res.RecentChanges[0].Details.Creation; len(d.Controllers) != 1 || d.Controllers[0] != ctl {
+		t.Errorf("creation controllers %v, want the creating canister %s", d.Controllers, ctl)
+	}
+	prev := uint64(0)
+	for i, c := range res.RecentChanges {
+		w, o := want[i], c.Origin
+		switch {
+		case w.user:
+			if o.FromUser == nil || o.FromUser.UserID != me || o.FromCanister != nil {
+				t.Errorf("change %d (%s): origin %+v, want from_user %s", i, changeKinds(res.RecentChanges[i:i+1]), o, me)
+			}
+		case o.FromCanister == nil || o.FromUser != nil || o.FromCanister.CanisterID != ctl:
+			t.Errorf("change %d (%s): origin %+v, want from_canister %s", i, changeKinds(res.RecentChanges[i:i+1]), o, ctl)
+		case (w.version == nil) != (o.FromCanister.CanisterVersion == nil) ||
+			(w.version != nil && *w.version != *o.FromCanister.CanisterVersion):
+			t.Errorf("change %d (%s): from_canister canister_version %v, want %v", i, changeKinds(res.RecentChanges[i:i+1]), fmtOpt(o.FromCanister.CanisterVersion), fmtOpt(w.version))
+		}
+		if c.CanisterVersion < prev {
+			t.Errorf("change %d: the canister's version %d went down from %d", i, c.CanisterVersion, prev)
+		}
+		prev = c.CanisterVersion
+	}
+}
+
+// fmtOpt prints an opt nat64 as Candid does.
+func fmtOpt(v *uint64) string {
+	if v == nil {
+		return "null"
+	}
+	return fmt.Sprintf("opt %d", *v)
+}
