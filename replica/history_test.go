@@ -4,7 +4,11 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"fmt"
+	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +16,7 @@ import (
 	"github.com/icws/icws/agent"
 	"github.com/icws/icws/ic/principal"
 	"github.com/icws/icws/internal/moctest"
+	"github.com/icws/icws/internal/testenv"
 )
 
 // changeKinds names the details of each change, as "creation", "install", "controllers", ….
@@ -304,6 +309,26 @@ func TestCanisterHistoryFromCanister(t *testing.T) {
 		}
 		prev = c.CanisterVersion
 	}
+
+	// DFINITY's JS client decodes the same history.
+	total, js := jsHistory(t, r, ctl, id)
+	t.Logf("@icp-sdk/canisters decodes: %q", derefAll(js))
+	if g := goChanges(res.RecentChanges); total != "5" || fmt.Sprintf("%+v", derefAll(js)) != fmt.Sprintf("%+v", derefAll(g)) {
+		t.Errorf("@icp-sdk/canisters decodes %s changes\n%+v\nGo decodes\n%+v", total, derefAll(js), derefAll(g))
+	}
+}
+
+// derefAll prints the changes' optional sender versions by value.
+func derefAll(cs []jsChange) []string {
+	var out []string
+	for _, c := range cs {
+		v := "null"
+		if c.SenderVersion != nil {
+			v = *c.SenderVersion
+		}
+		out = append(out, fmt.Sprintf("%s %s %s sent=%s %s", c.Version, c.Origin, c.Principal, v, c.Details))
+	}
+	return out
 }
 
 // fmtOpt prints an opt nat64 as Candid does.
@@ -312,4 +337,63 @@ func fmtOpt(v *uint64) string {
 		return "null"
 	}
 	return fmt.Sprintf("opt %d", *v)
+}
+
+// jsChange is a change as testdata/history.mjs prints it, decoded by @icp-sdk/canisters' types.
+type jsChange struct {
+	Version       string  `json:"version"`
+	Origin        string  `json:"origin"`
+	Principal     string  `json:"principal"`
+	SenderVersion *string `json:"senderVersion"`
+	Details       string  `json:"details"`
+}
+
+// jsHistory reads target's history with DFINITY's JS client through the controller canister.
+func jsHistory(t *testing.T, r *Replica, controller, target principal.Principal) (total string, changes []jsChange) {
+	t.Helper()
+	node, _ := testenv.Node(t, "@icp-sdk/canisters", "@icp-sdk/core")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, filepath.Join("testdata", "history.mjs"), r.URL(), controller.String(), target.String())
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("node history.mjs: %v\n%s", err, stderr.String())
+	}
+	var res struct {
+		Total   string     `json:"total"`
+		Changes []jsChange `json:"changes"`
+	}
+	if err := json.Unmarshal(out, &res); err != nil {
+		t.Fatalf("history.mjs printed %s: %v", out, err)
+	}
+	return res.Total, res.Changes
+}
+
+// goChanges is the history as jsHistory prints it, from the Go decoding.
+func goChanges(cs []canisterChange) []jsChange {
+	var out []jsChange
+	for i, c := range cs {
+		j := jsChange{Version: strconv.FormatUint(c.CanisterVersion, 10), Details: strings.Split(changeKinds(cs[i:i+1]), ":")[0]}
+		switch j.Details {
+		case "controllers":
+			j.Details = "controllers_change"
+		case "install", "upgrade", "reinstall":
+			j.Details = "code_deployment"
+		case "uninstall":
+			j.Details = "code_uninstall"
+		}
+		if o := c.Origin.FromCanister; o != nil {
+			j.Origin, j.Principal = "from_canister", o.CanisterID.String()
+			if o.CanisterVersion != nil {
+				v := strconv.FormatUint(*o.CanisterVersion, 10)
+				j.SenderVersion = &v
+			}
+		} else if c.Origin.FromUser != nil {
+			j.Origin, j.Principal = "from_user", c.Origin.FromUser.UserID.String()
+		}
+		out = append(out, j)
+	}
+	return out
 }
