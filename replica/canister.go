@@ -142,6 +142,13 @@ func (c *canister) exec(ctx context.Context, m *wasmhost.Message) *wasmhost.Resu
 		return res
 	}
 	c.apply(res)
+	switch m.Entry {
+	case wasmhost.EntryUpdate, wasmhost.EntryTimer, wasmhost.EntryReplyCallback, wasmhost.EntryRejectCallback:
+		// The IC counts every successful execution of a message into the canister's version
+		// (ic0.canister_version, canister_info), beside each change of code and settings; an
+		// install's canister_init and upgrade hooks are counted once, as the install.
+		c.version++
+	}
 	return res
 }
 

@@ -4,7 +4,11 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"fmt"
+	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +16,7 @@ import (
 	"github.com/icws/icws/agent"
 	"github.com/icws/icws/ic/principal"
 	"github.com/icws/icws/internal/moctest"
+	"github.com/icws/icws/internal/testenv"
 )
 
 // changeKinds names the details of each change, as "creation", "install", "controllers", ….
@@ -221,4 +226,174 @@ func TestCanisterLogBound(t *testing.T) {
 	if len(c.history) != MaxHistory || c.totalChanges != MaxHistory+5 || c.history[0].CanisterVersion != 5 {
 		t.Fatalf("history: %d kept, total %d, oldest version %d; want %d, %d, 5", len(c.history), c.totalChanges, c.history[0].CanisterVersion, MaxHistory, MaxHistory+5)
 	}
+}
+
+// TestCanisterHistoryFromCanister has a Motoko canister that controls another change it
+// through the management canister (create_canister, update_settings, install_code,
+// uninstall_code), with and without sender_canister_version, between changes a user makes, and
+// reads canister_info back: each change made by the canister has the origin from_canister with
+// its id and the version it sent (null when it sent none); the user's have from_user.
+func TestCanisterHistoryFromCanister(t *testing.T) {
+	counter := moctest.Compile(t, moctest.Moc3, "wasmhost/testdata/counter.mo")
+	ctlWasm := moctest.Compile(t, moctest.Moc3, "testdata/controller.mo")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	r, err := Start(ctx, Config{Canisters: []CanisterSpec{{Name: "controller", Wasm: ctlWasm}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	m := newMgmt(t, ctx, r)
+	me := m.a.Sender()
+	ctl, _ := r.CanisterID("controller")
+	call := func(method string, args agent.Args, results ...any) {
+		t.Helper()
+		if err := m.a.Call(ctx, ctl, method, args, results...); err != nil {
+			t.Fatalf("controller.%s: %v", method, err)
+		}
+	}
+
+	// want is the origin of each change: the version the controller sent, or the user.
+	type origin struct {
+		user    bool
+		version *uint64
+	}
+	var want []origin
+	var id principal.Principal
+	var v uint64
+	call("create", agent.Args{true}, &id, &v)
+	want = append(want, origin{version: &v})
+	v1 := uint64(0)
+	call("setControllers", agent.Args{id, []principal.Principal{ctl, me}, true}, &v1)
+	want = append(want, origin{version: &v1})
+	if err := m.install(id, modeInstall, counter); err != nil {
+		t.Fatal(err)
+	}
+	want = append(want, origin{user: true})
+	var ignored uint64
+	call("upgrade", agent.Args{id, counter, false}, &ignored)
+	want = append(want, origin{}) // no sender_canister_version
+	v3 := uint64(0)
+	call("uninstall", agent.Args{id, true}, &v3)
+	want = append(want, origin{version: &v3})
+	if !(v < v1 && v1 < ignored && ignored < v3) {
+		t.Errorf("the controller's versions %d, %d, %d, %d: want increasing (each call is a successful update)", v, v1, ignored, v3)
+	}
+
+	all := uint64(MaxHistory)
+	var res canisterInfoResult
+	call("info", agent.Args{id, &all}, &res)
+	const kinds = "creation controllers:2 install upgrade uninstall"
+	if got := changeKinds(res.RecentChanges); got != kinds || res.TotalNumChanges != 5 {
+		t.Fatalf("canister_info: %d changes %q, want 5 %q", res.TotalNumChanges, got, kinds)
+	}
+	if d := res.RecentChanges[0].Details.Creation; len(d.Controllers) != 1 || d.Controllers[0] != ctl {
+		t.Errorf("creation controllers %v, want the creating canister %s", d.Controllers, ctl)
+	}
+	prev := uint64(0)
+	for i, c := range res.RecentChanges {
+		w, o := want[i], c.Origin
+		switch {
+		case w.user:
+			if o.FromUser == nil || o.FromUser.UserID != me || o.FromCanister != nil {
+				t.Errorf("change %d (%s): origin %+v, want from_user %s", i, changeKinds(res.RecentChanges[i:i+1]), o, me)
+			}
+		case o.FromCanister == nil || o.FromUser != nil || o.FromCanister.CanisterID != ctl:
+			t.Errorf("change %d (%s): origin %+v, want from_canister %s", i, changeKinds(res.RecentChanges[i:i+1]), o, ctl)
+		case (w.version == nil) != (o.FromCanister.CanisterVersion == nil) ||
+			(w.version != nil && *w.version != *o.FromCanister.CanisterVersion):
+			t.Errorf("change %d (%s): from_canister canister_version %v, want %v", i, changeKinds(res.RecentChanges[i:i+1]), fmtOpt(o.FromCanister.CanisterVersion), fmtOpt(w.version))
+		}
+		if c.CanisterVersion < prev {
+			t.Errorf("change %d: the canister's version %d went down from %d", i, c.CanisterVersion, prev)
+		}
+		prev = c.CanisterVersion
+	}
+
+	// DFINITY's JS client decodes the same history.
+	total, js := jsHistory(t, r, ctl, id)
+	t.Logf("@icp-sdk/canisters decodes: %q", derefAll(js))
+	if g := goChanges(res.RecentChanges); total != "5" || fmt.Sprintf("%+v", derefAll(js)) != fmt.Sprintf("%+v", derefAll(g)) {
+		t.Errorf("@icp-sdk/canisters decodes %s changes\n%+v\nGo decodes\n%+v", total, derefAll(js), derefAll(g))
+	}
+}
+
+// derefAll prints the changes' optional sender versions by value.
+func derefAll(cs []jsChange) []string {
+	var out []string
+	for _, c := range cs {
+		v := "null"
+		if c.SenderVersion != nil {
+			v = *c.SenderVersion
+		}
+		out = append(out, fmt.Sprintf("%s %s %s sent=%s %s", c.Version, c.Origin, c.Principal, v, c.Details))
+	}
+	return out
+}
+
+// fmtOpt prints an opt nat64 as Candid does.
+func fmtOpt(v *uint64) string {
+	if v == nil {
+		return "null"
+	}
+	return fmt.Sprintf("opt %d", *v)
+}
+
+// jsChange is a change as testdata/history.mjs prints it, decoded by @icp-sdk/canisters' types.
+type jsChange struct {
+	Version       string  `json:"version"`
+	Origin        string  `json:"origin"`
+	Principal     string  `json:"principal"`
+	SenderVersion *string `json:"senderVersion"`
+	Details       string  `json:"details"`
+}
+
+// jsHistory reads target's history with DFINITY's JS client through the controller canister.
+func jsHistory(t *testing.T, r *Replica, controller, target principal.Principal) (total string, changes []jsChange) {
+	t.Helper()
+	node, _ := testenv.Node(t, "@icp-sdk/canisters", "@icp-sdk/core")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, filepath.Join("testdata", "history.mjs"), r.URL(), controller.String(), target.String())
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("node history.mjs: %v\n%s", err, stderr.String())
+	}
+	var res struct {
+		Total   string     `json:"total"`
+		Changes []jsChange `json:"changes"`
+	}
+	if err := json.Unmarshal(out, &res); err != nil {
+		t.Fatalf("history.mjs printed %s: %v", out, err)
+	}
+	return res.Total, res.Changes
+}
+
+// goChanges is the history as jsHistory prints it, from the Go decoding.
+func goChanges(cs []canisterChange) []jsChange {
+	var out []jsChange
+	for i, c := range cs {
+		j := jsChange{Version: strconv.FormatUint(c.CanisterVersion, 10), Details: strings.Split(changeKinds(cs[i:i+1]), ":")[0]}
+		switch j.Details {
+		case "controllers":
+			j.Details = "controllers_change"
+		case "install", "upgrade", "reinstall":
+			j.Details = "code_deployment"
+		case "uninstall":
+			j.Details = "code_uninstall"
+		}
+		if o := c.Origin.FromCanister; o != nil {
+			j.Origin, j.Principal = "from_canister", o.CanisterID.String()
+			if o.CanisterVersion != nil {
+				v := strconv.FormatUint(*o.CanisterVersion, 10)
+				j.SenderVersion = &v
+			}
+		} else if c.Origin.FromUser != nil {
+			j.Origin, j.Principal = "from_user", c.Origin.FromUser.UserID.String()
+		}
+		out = append(out, j)
+	}
+	return out
 }

@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/template"
 
@@ -46,6 +47,11 @@ type Options struct {
 	Gzip bool
 	// Go is the go command; "" means "go" on PATH.
 	Go string
+	// KeepNames keeps the custom sections the IC does not read (the name section, producers,
+	// go:buildid), which Build removes by default (postlink.Options.KeepNames).
+	KeepNames bool
+	// Size measures the module into Result.Size, with its code by Go package.
+	Size bool
 }
 
 // Entry is one entry point of the built module.
@@ -64,6 +70,9 @@ type Result struct {
 	Entries    []Entry
 	Candid     string
 	Link       *postlink.Report
+	// Size is the module's breakdown (Options.Size), measured before the custom sections were
+	// removed: those Link removed are marked so.
+	Size *Size
 }
 
 // inspection is what the native run of New reports.
@@ -100,7 +109,8 @@ func Build(ctx context.Context, opts Options) (*Result, error) {
 	if pkg.Name == "main" {
 		return nil, fmt.Errorf("%w: %s is a main package; a canister package is a library with func New() *cdk.Canister (see canisters/echo)", ErrBuild, pkg.ImportPath)
 	}
-	if err := checkImports(ctx, goCmd, opts.Dir, pkg.ImportPath); err != nil {
+	deps, err := checkImports(ctx, goCmd, opts.Dir, pkg.ImportPath)
+	if err != nil {
 		return nil, err
 	}
 	tmp, err := os.MkdirTemp("", "icws-build-")
@@ -154,9 +164,30 @@ func Build(ctx context.Context, opts Options) (*Result, error) {
 	}
 
 	// 3. Post-link.
-	linked, rep, err := postlink.Link(raw, postlink.Options{Exports: exports, Candid: res.Candid})
+	lopts := postlink.Options{Exports: exports, Candid: res.Candid, KeepNames: opts.KeepNames}
+	if opts.Size && !opts.KeepNames {
+		// Measure with the names (they attribute the code to packages), then link without.
+		named, _, err := postlink.Link(raw, postlink.Options{Exports: exports, Candid: res.Candid, KeepNames: true})
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrBuild, err)
+		}
+		if res.Size, err = Measure(named, deps); err != nil {
+			return nil, err
+		}
+	}
+	linked, rep, err := postlink.Link(raw, lopts)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBuild, err)
+	}
+	if opts.Size && opts.KeepNames {
+		if res.Size, err = Measure(linked, deps); err != nil {
+			return nil, err
+		}
+	}
+	if res.Size != nil {
+		for i, c := range res.Size.Custom {
+			res.Size.Custom[i].Stripped = slices.Contains(rep.Stripped, c.Name)
+		}
 	}
 	res.Link, res.RawSize, res.Wasm = rep, len(linked), linked
 	if opts.Gzip {
@@ -212,8 +243,9 @@ func list(ctx context.Context, goCmd, dir, pattern string) (*pkgInfo, error) {
 	return &pkgInfo{ImportPath: f[0], Name: f[1], ModuleDir: f[2]}, nil
 }
 
-// checkImports refuses a canister whose wasip1 build imports a forbidden package.
-func checkImports(ctx context.Context, goCmd, dir, importPath string) error {
+// checkImports refuses a canister whose wasip1 build imports a forbidden package; it returns
+// the import paths of the build (the package and its dependencies).
+func checkImports(ctx context.Context, goCmd, dir, importPath string) ([]string, error) {
 	cmd := exec.CommandContext(ctx, goCmd, "list", "-deps", "-f", "{{.ImportPath}}\t{{join .Imports \" \"}}", importPath)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
@@ -221,17 +253,19 @@ func checkImports(ctx context.Context, goCmd, dir, importPath string) error {
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		return fmt.Errorf("%w: go list -deps %s for wasip1: %w\n%s", ErrBuild, importPath, err, stderr.Bytes())
+		return nil, fmt.Errorf("%w: go list -deps %s for wasip1: %w\n%s", ErrBuild, importPath, err, stderr.Bytes())
 	}
+	var deps []string
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 		from, imports, _ := strings.Cut(line, "\t")
+		deps = append(deps, from)
 		for _, imp := range strings.Fields(imports) {
 			if why, bad := forbidden[imp]; bad {
-				return fmt.Errorf("%w: %s imports %s (from %s): %s", ErrBuild, importPath, imp, from, why)
+				return nil, fmt.Errorf("%w: %s imports %s (from %s): %s", ErrBuild, importPath, imp, from, why)
 			}
 		}
 	}
-	return nil
+	return deps, nil
 }
 
 // runOverlay writes the template's file for the package into an overlay directory of the module

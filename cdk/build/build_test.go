@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -125,5 +126,97 @@ func TestBuildRefuses(t *testing.T) {
 		if notFound := tc.pkg == "./nonexistent"; errors.Is(err, build.ErrNoPackage) != notFound {
 			t.Errorf("build %s: errors.Is(err, ErrNoPackage) = %v, want %v", tc.pkg, !notFound, notFound)
 		}
+	}
+}
+
+// TestSizeAndStrip builds echo with its size measured: the breakdown accounts for every byte of
+// code by package, and the module Build returns has lost exactly the custom sections the IC does
+// not read (the Candid metadata stays), and no function is unreachable.
+func TestSizeAndStrip(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	res, err := build.Build(ctx, build.Options{Package: wasmtest.Echo, Dir: "../..", Size: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := res.Size
+	if s == nil || len(s.Packages) == 0 {
+		t.Fatalf("no size breakdown by package: %+v", s)
+	}
+	bytes, funcs := 0, 0
+	per := map[string]build.PackageSize{}
+	for _, p := range s.Packages {
+		bytes += p.Bytes
+		funcs += p.Functions
+		per[p.Package] = p
+	}
+	if bytes != s.Code || funcs != s.Functions {
+		t.Errorf("packages sum to %d bytes in %d functions, the code is %d in %d", bytes, funcs, s.Code, s.Functions)
+	}
+	for _, want := range []string{"runtime", "github.com/icws/icws/cdk/websocket", "github.com/icws/icws/ic/candid", "math/big"} {
+		if per[want].Bytes == 0 {
+			t.Errorf("no code attributed to %s", want)
+		}
+	}
+	if n := per["(post-linker)"].Functions; n != len(res.Link.WASIReplaced) {
+		t.Errorf("%d functions without a name, want the %d WASI stand-ins", n, len(res.Link.WASIReplaced))
+	}
+	if s.Code+s.Data > s.Total || s.Other <= 0 {
+		t.Errorf("code %d + data %d of %d bytes, other %d", s.Code, s.Data, s.Total, s.Other)
+	}
+
+	stripped := 0
+	for _, c := range s.Custom {
+		if c.Stripped != !strings.HasPrefix(c.Name, "icp:") {
+			t.Errorf("custom section %s: stripped %v", c.Name, c.Stripped)
+		}
+		if c.Stripped {
+			stripped += c.Bytes
+		}
+	}
+	if !slices.Contains(res.Link.Stripped, "name") || res.Link.StrippedBytes != stripped {
+		t.Errorf("Link stripped %v (%d bytes), the breakdown says %d", res.Link.Stripped, res.Link.StrippedBytes, stripped)
+	}
+	// Each removed section also took its id byte, its size (5 bytes, as Go pads it) and its name's
+	// length.
+	if saved := s.Total - len(res.Wasm); saved < stripped || saved > stripped+7*len(res.Link.Stripped) {
+		t.Errorf("the module is %d bytes, %d less than with names; the sections were %d", len(res.Wasm), saved, stripped)
+	}
+	m, _, err := wasm.DecodeIC(res.Wasm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sec := range m.Sections {
+		if sec.ID == wasm.SecCustom && !strings.HasPrefix(sec.Custom.Name, "icp:") {
+			t.Errorf("custom section %q left in", sec.Custom.Name)
+		}
+	}
+	if _, ok := m.CustomSection("icp:public candid:service"); !ok {
+		t.Error("candid:service stripped")
+	}
+	if res.Link.Unreachable != 0 {
+		t.Errorf("%d unreachable functions (Go's linker leaves none)", res.Link.Unreachable)
+	}
+
+	// The stripped module has no names to attribute code with; Print says so.
+	again, err := build.Measure(res.Wasm, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	again.Print(&out, 10)
+	if len(again.Packages) != 0 || again.Total != len(res.Wasm) || !strings.Contains(out.String(), "no name section (build with --keep-names)") {
+		t.Errorf("Measure of the stripped module: %d packages, %d bytes:\n%s", len(again.Packages), again.Total, out.String())
+	}
+	out.Reset()
+	s.Print(&out, 10)
+	t.Logf("\n%s", out.String())
+	if !strings.Contains(out.String(), "runtime") || !strings.Contains(out.String(), "more packages") {
+		t.Errorf("Print:\n%s", out.String())
+	}
+
+	// A malformed module is an error that says so.
+	if _, err := build.Measure([]byte("\x00asm\x01\x00\x00\x00\x0a\x05"), nil); !errors.Is(err, build.ErrBuild) || !errors.Is(err, wasm.ErrMalformed) {
+		t.Errorf("Measure of a truncated module: %v", err)
 	}
 }

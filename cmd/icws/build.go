@@ -21,6 +21,8 @@ func runBuild(ctx context.Context, args []string, stdout io.Writer) error {
 	gz := fs.Bool("gzip", false, "gzip the module (the IC and icws replica accept both)")
 	candidFile := fs.String("candid", "", "`FILE.did` to publish as the module's candid:service metadata (default: the canister's Candid field)")
 	didOut := fs.String("did", "", "`FILE` to write the canister's Candid interface to (for icp-cli or dfx)")
+	keepNames := fs.Bool("keep-names", false, "keep the custom sections the IC does not read (name section, producers, go:buildid), removed by default")
+	size := fs.Bool("size", false, "print where the module's bytes go: code, data, custom sections, and code by Go package")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "Usage: icws build [flags] ./path/to/canister\n\nCompiles a Go canister package (a package with func New() *cdk.Canister) to an IC Wasm module.\n\nFlags:")
 		fs.PrintDefaults()
@@ -32,7 +34,7 @@ func runBuild(ctx context.Context, args []string, stdout io.Writer) error {
 		fs.Usage()
 		return fmt.Errorf("name one canister package, e.g. icws build ./canisters/echo (got %d arguments)", fs.NArg())
 	}
-	opts := build.Options{Package: fs.Arg(0), Gzip: *gz}
+	opts := build.Options{Package: fs.Arg(0), Gzip: *gz, KeepNames: *keepNames, Size: *size}
 	if *candidFile != "" {
 		b, err := os.ReadFile(*candidFile)
 		if err != nil {
@@ -80,6 +82,12 @@ func runBuild(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "  entries  %s\n  imports  ic0: %s\n  data     %d segments (from %d); %d WASI imports replaced\n",
 		strings.Join(entries, " "), strings.Join(res.Link.ImportsIC0, " "), res.Link.DataAfter, res.Link.DataBefore, len(res.Link.WASIReplaced))
+	if len(res.Link.Stripped) > 0 {
+		fmt.Fprintf(stdout, "  stripped %s (%d bytes; --keep-names keeps them)\n", strings.Join(res.Link.Stripped, " "), res.Link.StrippedBytes)
+	}
+	if res.Size != nil {
+		res.Size.Print(stdout, 25)
+	}
 	if res.Candid == "" {
 		fmt.Fprintln(stdout, "  warning  no Candid interface: set cdk.Canister.Candid so tools (icp-cli, ic-wasm) know the methods' types")
 	}

@@ -5,35 +5,12 @@ import (
 	"testing"
 )
 
-// funcNames reads the "name" section's function names.
+// funcNames reads the "name" section's function names, failing the test without them.
 func funcNames(t *testing.T, m *Module) map[uint32]string {
 	t.Helper()
-	data, ok := m.CustomSection("name")
-	if !ok {
-		t.Fatal("no name section")
-	}
-	names := map[uint32]string{}
-	r := &reader{b: data}
-	for !r.eof() {
-		id, _ := r.byte("id")
-		size, _, _ := r.uleb("size", 1<<32)
-		sub, err := r.bytes("sub", int(size))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if id != 1 {
-			continue
-		}
-		sr := &reader{b: sub}
-		n, _ := sr.count("n", 2)
-		for range n {
-			idx, _ := sr.u32("idx")
-			name, err := sr.name("name")
-			if err != nil {
-				t.Fatal(err)
-			}
-			names[idx] = name
-		}
+	names, err := m.FunctionNames()
+	if err != nil || len(names) == 0 {
+		t.Fatalf("function names: %d, %v", len(names), err)
 	}
 	return names
 }

@@ -40,20 +40,3 @@ func FuzzDecodeFrame(f *testing.F) {
 		}
 	})
 }
-
-func FuzzDecodeClientFrame(f *testing.F) {
-	_, open := signedCall(f, "ws_open")
-	_, msg := signedCall(f, "ws_message")
-	addFrameSeeds(f, AppendClientFrame(nil, open), AppendClientFrame(nil, msg), append(unhexT(f, "a1 68 656e76656c6f7065"), open...))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		cf, err := DecodeClientFrame(b)
-		if err != nil {
-			return
-		}
-		// The body must be a request the IC can decode, with the same request id.
-		again, err := DecodeClientFrame(AppendClientFrame(nil, cf.Body))
-		if err != nil || again.Request.ID != cf.Request.ID || !bytes.Equal(again.Body, cf.Body) {
-			t.Fatalf("re-wrapping the body failed: %v", err)
-		}
-	})
-}

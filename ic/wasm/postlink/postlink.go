@@ -8,7 +8,9 @@
 // _initialize the start function, so the runtime is ready before canister_init or
 // canister_post_upgrade, renames the exports to their IC names (the names //go:wasmexport cannot
 // spell), merges Go's data segments (one per symbol) into few, and adds the Candid interface
-// as the icp:public candid:service section. The result passes wasm.CheckIC.
+// as the icp:public candid:service section. It removes what the IC does not read: the custom
+// sections other than icp:public/icp:private metadata (unless Options.KeepNames) and the bodies
+// of functions no code can reach. The result passes wasm.CheckIC.
 package postlink
 
 import (
@@ -35,6 +37,11 @@ type Options struct {
 	// MaxDataGap is the largest gap, in bytes, between two data segments that are merged into
 	// one (filled with zeros); 0 means 64.
 	MaxDataGap uint64
+	// KeepNames keeps the custom sections the IC does not read: the name section (function
+	// names in traps' backtraces and in `icws build --size`), producers, go:buildid and any
+	// DWARF (.debug_*). By default Link removes every custom section but the icp:public and
+	// icp:private metadata, as ic-wasm shrink does.
+	KeepNames bool
 }
 
 // Report is what Link did.
@@ -44,6 +51,17 @@ type Report struct {
 	DataAfter      int      // and after
 	ImportsIC0     []string // the ic0 imports of the result
 	ExportsRenamed int
+	Stripped       []string // the custom sections removed (Options.KeepNames keeps them)
+	StrippedBytes  int      // their size, names and contents
+	Unreachable    int      // functions no code can run, whose bodies became a trap
+}
+
+// unreachableBody is the body a function no code can run gets: no locals, unreachable, end.
+var unreachableBody = []byte{0, 0x00, opEnd}
+
+// isMetadata reports whether a custom section is IC metadata, which Link keeps.
+func isMetadata(name string) bool {
+	return strings.HasPrefix(name, "icp:public ") || strings.HasPrefix(name, "icp:private ")
 }
 
 // The WASI errno values the stand-ins return.
@@ -267,6 +285,28 @@ func Link(module []byte, opts Options) ([]byte, *Report, error) {
 		return nil, nil, fmt.Errorf("%w: %w", ErrLink, err)
 	}
 	rep.DataAfter = len(m.Data)
+
+	// Functions no export, start, table entry or call reaches (Go's linker leaves none today: its
+	// table holds every function that has an address) lose their bodies.
+	dead, err := m.Unreachable()
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: finding unreachable functions: %w", ErrLink, err)
+	}
+	imported := uint32(m.NumImportedFuncs())
+	for _, f := range dead {
+		if len(m.Codes[f-imported].Body) > len(unreachableBody) {
+			if err := m.ReplaceFunction(f, unreachableBody); err != nil {
+				return nil, nil, fmt.Errorf("%w: %w", ErrLink, err)
+			}
+		}
+	}
+	rep.Unreachable = len(dead)
+	if !opts.KeepNames {
+		for _, c := range m.StripCustomSections(isMetadata) {
+			rep.Stripped = append(rep.Stripped, c.Name)
+			rep.StrippedBytes += len(c.Name) + len(c.Data)
+		}
+	}
 	if opts.Candid != "" {
 		m.SetCustomSection("icp:public candid:service", []byte(opts.Candid))
 	}
