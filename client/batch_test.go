@@ -13,11 +13,11 @@ import (
 	"github.com/icws/icws/protocol"
 )
 
-// TestBatchFramesForged: a client that opted in to S9 frames (docs/PROTOCOL.md §13) behind a
-// gateway that drops, reorders or replays one message inside an S9 frame — a proxy in front of
-// a real gateway and replica on loopback — catches it as it would in S6 frames: a dropped message
-// is a gap, swapped values are tampered, a replayed message is dropped as a duplicate and every
-// message is delivered once, in order.
+// TestBatchFramesForged: a client with the default Config, which opts in to S9 frames
+// (docs/PROTOCOL.md §13), behind a gateway that drops, reorders or replays one message inside an
+// S9 frame — a proxy in front of a real gateway and replica on loopback — catches it as it would
+// in S6 frames: a dropped message is a gap, swapped values are tampered, a replayed message is
+// dropped as a duplicate and every message is delivered once, in order.
 func TestBatchFramesForged(t *testing.T) {
 	e := newEnv(t)
 	for _, tc := range []struct {
@@ -66,8 +66,7 @@ func TestBatchFramesForged(t *testing.T) {
 				defer mu.Unlock()
 				return tc.edit(f, pf.data)
 			})
-			cfg := e.config(e.chanEcho, p.url)
-			cfg.BatchFrames = true
+			cfg := e.config(e.chanEcho, p.url) // BatchFrames is the default
 			c := dial(t, ctx, cfg)
 			if err := c.Send(ctx, text("many a,b,c")); err != nil {
 				t.Fatal(err)
