@@ -66,7 +66,8 @@ func TestBatchFramesForged(t *testing.T) {
 				defer mu.Unlock()
 				return tc.edit(f, pf.data)
 			})
-			cfg := e.config(e.chanEcho, p.url) // BatchFrames is the default
+			p.whole.Store(true)
+			cfg := e.config(e.chanEcho, p.url) // S9 frames are the default
 			c := dial(t, ctx, cfg)
 			if err := c.Send(ctx, text("many a,b,c")); err != nil {
 				t.Fatal(err)
