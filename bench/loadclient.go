@@ -105,12 +105,12 @@ type sdkClient struct{ c *client.Conn }
 
 func dialSDK(ctx context.Context, e *icEnv, d *websocket.Dialer, readBuffer int, batched bool) (*sdkClient, error) {
 	c, err := client.Dial(ctx, client.Config{
-		Gateway:     e.gatewayURL,
-		Canister:    e.canister,
-		Agent:       e.users,
-		Dialer:      d,
-		ReadBuffer:  readBuffer,
-		BatchFrames: batched,
+		Gateway:      e.gatewayURL,
+		Canister:     e.canister,
+		Agent:        e.users,
+		Dialer:       d,
+		ReadBuffer:   readBuffer,
+		SingleFrames: !batched,
 		// The bench canister sends no heartbeats (bench/canister), so its silence means nothing.
 		HeartbeatTimeout: -1,
 	})

@@ -4,8 +4,8 @@ import (
 	"github.com/icws/icws/protocol"
 )
 
-// Batched frames (docs/PROTOCOL.md §13): with Config.BatchFrames the client asks for S9 frames at
-// open; each carries several messages with one certificate and one witness. The verifier checks
+// Batched frames (docs/PROTOCOL.md §13): unless Config.SingleFrames, the client asks for S9 frames
+// at open; each carries several messages with one certificate and one witness. The verifier checks
 // the certificate and the witness's digest once per frame, then every message as it checks an S6
 // frame's, in order, with the same next sequence number; Recv then delivers them one at a time.
 

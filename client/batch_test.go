@@ -13,11 +13,11 @@ import (
 	"github.com/icws/icws/protocol"
 )
 
-// TestBatchFramesForged: a client that opted in to S9 frames (docs/PROTOCOL.md §13) behind a
-// gateway that drops, reorders or replays one message inside an S9 frame — a proxy in front of
-// a real gateway and replica on loopback — catches it as it would in S6 frames: a dropped message
-// is a gap, swapped values are tampered, a replayed message is dropped as a duplicate and every
-// message is delivered once, in order.
+// TestBatchFramesForged: a client with the default Config, which opts in to S9 frames
+// (docs/PROTOCOL.md §13), behind a gateway that drops, reorders or replays one message inside an
+// S9 frame — a proxy in front of a real gateway and replica on loopback — catches it as it would
+// in S6 frames: a dropped message is a gap, swapped values are tampered, a replayed message is
+// dropped as a duplicate and every message is delivered once, in order.
 func TestBatchFramesForged(t *testing.T) {
 	e := newEnv(t)
 	for _, tc := range []struct {
@@ -27,8 +27,20 @@ func TestBatchFramesForged(t *testing.T) {
 	}{
 		{"untouched", func(f protocol.BatchFrame, raw []byte) [][]byte { return [][]byte{raw} }, 0},
 		{"dropped", func(f protocol.BatchFrame, raw []byte) [][]byte {
-			f.Nonces = append(f.Nonces[:1:1], f.Nonces[2:]...)
-			f.Vals = append(f.Vals[:1:1], f.Vals[2:]...)
+			// b, the message after a (a heartbeat may come first in the same batch).
+			i := slices.IndexFunc(f.Vals, func(v []byte) bool {
+				m, err := protocol.DecodeWebsocketMessage(v)
+				if err != nil || m.Service {
+					return false
+				}
+				am, err := protocol.DecodeAppMessage(m.Message)
+				return err == nil && am.Text == "b"
+			})
+			if i < 0 {
+				return [][]byte{raw}
+			}
+			f.Nonces = append(f.Nonces[:i:i], f.Nonces[i+1:]...)
+			f.Vals = append(f.Vals[:i:i], f.Vals[i+1:]...)
 			return [][]byte{f.Marshal()}
 		}, client.Gap},
 		{"reordered", func(f protocol.BatchFrame, raw []byte) [][]byte {
@@ -66,8 +78,8 @@ func TestBatchFramesForged(t *testing.T) {
 				defer mu.Unlock()
 				return tc.edit(f, pf.data)
 			})
-			cfg := e.config(e.chanEcho, p.url)
-			cfg.BatchFrames = true
+			p.whole.Store(true)
+			cfg := e.config(e.chanEcho, p.url) // S9 frames are the default
 			c := dial(t, ctx, cfg)
 			if err := c.Send(ctx, text("many a,b,c")); err != nil {
 				t.Fatal(err)

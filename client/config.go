@@ -122,11 +122,12 @@ type Config struct {
 	// with the local clock at the write.
 	AckTimeout time.Duration
 
-	// BatchFrames asks the gateway, at every open, for S9 frames (docs/PROTOCOL.md §13): one
-	// frame per poll batch with all of the batch's messages for this client, the certificate and
-	// a witness once. Every message is checked as in an S6 frame. A gateway that does not know
-	// S9 (a seed gateway) sends S6 frames, which the client reads as well.
-	BatchFrames bool
+	// SingleFrames asks the gateway for S6 frames only, one per message, as the seed. By default
+	// (false) the client asks, at every open, for S9 frames (docs/PROTOCOL.md §13): one frame per
+	// poll batch with all of the batch's messages for this client, the certificate and a witness
+	// once, every message checked as in an S6 frame. A gateway that does not know S9 (a seed
+	// gateway) sends S6 frames, which the client reads either way.
+	SingleFrames bool
 
 	// ChannelGrace is how long a subscribed channel may stay behind a head the canister reported
 	// (in a certified heartbeat) before Recv reports Withheld (docs/PROTOCOL.md §12.6); default

@@ -169,7 +169,7 @@ func (c *Conn) open(ctx context.Context, gateway string) (*socket, error) {
 	})
 	c.openNonce = protocol.NextOpenNonce(c.openNonce, time.Now())
 	var batch uint64
-	if c.cfg.BatchFrames {
+	if !c.cfg.SingleFrames {
 		batch = protocol.BatchFrames
 	}
 	first := protocol.SignFirstMessageBatched(c.key, protocol.FirstMessage{

@@ -1,6 +1,7 @@
 package client_test
 
 import (
+	"bytes"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -17,6 +18,12 @@ import (
 // proxy is a gateway that misbehaves on purpose: a WebSocket proxy on a loopback listener in
 // front of a real gateway. It passes the client's frames on untouched, and lets edit change,
 // drop, add or hold the frames from the gateway to each client.
+//
+// An S9 frame (the clients ask for them by default) is put to edit as the S6 frames of its
+// messages, one by one (each verifies: the S9's witness holds all of its keys), so that an edit
+// written for S6 frames sees every message: when edit passes all of them unchanged the S9 goes
+// on as it came, else the client gets the S6 frames edit returned. With whole set, edit gets S9
+// frames as they are (TestBatchFramesForged).
 type proxy struct {
 	url string
 	// edit gets each frame from the gateway to a client, and returns the frames to send to the
@@ -26,6 +33,8 @@ type proxy struct {
 
 	// swallow, when set, drops the clients' frames instead of passing them to the gateway.
 	swallow atomic.Bool
+	// whole, when set, puts S9 frames to edit whole instead of message by message.
+	whole atomic.Bool
 
 	mu     sync.Mutex
 	conns  map[*ws.Conn]bool // the clients' connections
@@ -132,12 +141,7 @@ func (p *proxy) serve(cconn, gconn *ws.Conn) {
 			}
 			out := [][]byte{data}
 			if p.edit != nil && typ == ws.BinaryMessage {
-				f := &proxyFrame{client: client.Load(), data: data}
-				if cm, err := protocol.DecodeCertMessage(data); err == nil {
-					f.key = cm.Key
-					f.msg, _ = protocol.DecodeWebsocketMessage(cm.Val)
-				}
-				out = p.edit(f)
+				out = p.editFrame(client.Load(), data)
 			}
 			for _, d := range out {
 				if err := cconn.WriteMessage(typ, d); err != nil {
@@ -177,6 +181,39 @@ func (p *proxy) serve(cconn, gconn *ws.Conn) {
 	_ = gconn.Close()
 	_ = cconn.Close()
 	<-done
+}
+
+// editFrame puts a frame from the gateway to client to edit and returns what to send instead:
+// an S9 message by message, as S6 frames (see proxy), unless whole.
+func (p *proxy) editFrame(client uint64, data []byte) [][]byte {
+	one := func(data []byte) [][]byte {
+		f := &proxyFrame{client: client, data: data}
+		if cm, err := protocol.DecodeCertMessage(data); err == nil {
+			f.key = cm.Key
+			f.msg, _ = protocol.DecodeWebsocketMessage(cm.Val)
+		}
+		return p.edit(f)
+	}
+	if p.whole.Load() || !protocol.IsBatchFrame(data) {
+		return one(data)
+	}
+	bf, err := protocol.DecodeBatchFrame(data)
+	if err != nil {
+		return one(data)
+	}
+	var out [][]byte
+	same := true
+	for i, val := range bf.Vals {
+		cm := protocol.CertMessage{Key: bf.Key(i), Val: val, Cert: bf.Cert, Tree: bf.Tree}
+		s6 := cm.Marshal()
+		got := one(s6)
+		same = same && len(got) == 1 && bytes.Equal(got[0], s6)
+		out = append(out, got...)
+	}
+	if same {
+		return [][]byte{data}
+	}
+	return out
 }
 
 // forwardClose sends to conn the Close frame that ended the other side (1006 becomes 1011).

@@ -153,34 +153,41 @@ func (p *tamperProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	<-done
 }
 
-// inspect records the text of a chat message on its way to the browser, and tampers with the
-// secret one.
+// inspect records the texts of the chat messages of a frame (S6, or each of an S9's) on their way
+// to the browser, and tampers with the secret one.
 func (p *tamperProxy) inspect(frame []byte) []byte {
-	cm, err := protocol.DecodeCertMessage(frame)
-	if err != nil {
-		return frame
-	}
-	m, err := protocol.DecodeWebsocketMessage(cm.Val)
-	if err != nil || m.Service {
-		return frame
-	}
-	ev, err := chat.Decode(m.Message)
-	if err != nil || ev.Message == nil {
-		return frame
+	var vals [][]byte
+	if bf, err := protocol.DecodeBatchFrame(frame); err == nil {
+		vals = bf.Vals
+	} else if cm, err := protocol.DecodeCertMessage(frame); err == nil {
+		vals = [][]byte{cm.Val}
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if !p.forwarded[ev.Message.Text] {
-		p.forwarded[ev.Message.Text] = true
-		close(p.changed)
-		p.changed = make(chan struct{})
-	}
-	if ev.Message.Text != p.secret || p.tampered > 0 {
-		return frame
-	}
-	out, ok := Tamper(frame, 0) // "…10:00" becomes "…10:01"
-	if ok {
-		p.tampered++
+	out := frame
+	for _, v := range vals {
+		m, err := protocol.DecodeWebsocketMessage(v)
+		if err != nil || m.Service {
+			continue
+		}
+		ev, err := chat.Decode(m.Message)
+		if err != nil || ev.Message == nil {
+			continue
+		}
+		if !p.forwarded[ev.Message.Text] {
+			p.forwarded[ev.Message.Text] = true
+			close(p.changed)
+			p.changed = make(chan struct{})
+		}
+		if ev.Message.Text != p.secret || p.tampered > 0 {
+			continue
+		}
+		// From its sequence number: in an S9, the secret message is the first app message at or
+		// above it. "…10:00" becomes "…10:01".
+		if forged, ok := Tamper(frame, m.SequenceNum); ok {
+			out = forged
+			p.tampered++
+		}
 	}
 	return out
 }

@@ -46,6 +46,10 @@ type goldenCase struct {
 type goldenStep struct {
 	Frame string     `json:"frame"`
 	Want  goldenWant `json:"want"`
+	// Batch marks an S9 frame (Verifier.checkBatch): Want.Kind is the frame's failure, if the
+	// frame fails as a whole; else Wants are its messages' outcomes in order.
+	Batch bool         `json:"batch,omitempty"`
+	Wants []goldenWant `json:"wants,omitempty"`
 }
 
 // goldenWant is a verified message (Kind empty) or the kind of the failed check.
@@ -68,7 +72,9 @@ type goldenEncoding struct {
 	Text      string `json:"text,omitempty"`
 	Service   bool   `json:"service,omitempty"`
 	Ack       string `json:"ack,omitempty"`
-	Want      string `json:"want"`
+	// Batch is S2's "batch" (docs/PROTOCOL.md §13.1), 0 for none.
+	Batch uint64 `json:"batch,omitempty"`
+	Want  string `json:"want"`
 }
 
 // world plays the IC and a canister: a certified map of messages and certificates over it.
@@ -132,6 +138,27 @@ func (w *world) batch(certTime time.Time, vals ...[]byte) [][]byte {
 		frames[i] = cm.Marshal()
 	}
 	return frames
+}
+
+// s9 certifies vals at certTime and returns them as one S9 frame (docs/PROTOCOL.md §13), its
+// witness pruned to their keys.
+func (w *world) s9(certTime time.Time, vals ...[]byte) protocol.BatchFrame {
+	f := protocol.BatchFrame{Gateway: w.gateway.String(), Vals: vals}
+	keys := make([]string, len(vals))
+	for i, v := range vals {
+		f.Nonces = append(f.Nonces, w.nonce)
+		keys[i] = protocol.KeyFor(w.gateway, w.nonce)
+		w.nonce++
+		sum := sha256.Sum256(v)
+		w.certified[keys[i]] = sum[:]
+	}
+	f.Cert, f.Tree = w.certify(certTime, keys)
+	return f
+}
+
+// batchStep is the step of S9 frame f, failing as a whole with kind, or with wants.
+func batchStep(f protocol.BatchFrame, kind string, wants ...goldenWant) goldenStep {
+	return goldenStep{Frame: hex.EncodeToString(f.Marshal()), Want: goldenWant{Kind: kind}, Batch: true, Wants: wants}
 }
 
 func (w *world) certify(certTime time.Time, keys []string) (cert, tree []byte) {
@@ -312,13 +339,69 @@ func makeGolden(t testing.TB) golden {
 	fr = w.batch(w.now, w.msg(16, 0, "a", w.now))
 	add(w, "a delegation whose ranges miss the canister", 1, steps(fr, fail("bad certificate")))
 
+	// S9 batched frames: the certificate and witness once, each message checked as in an S6.
+	w = newWorld(t, 1)
+	f9 := w.s9(w.now, w.msg(16, 0, "a", w.now), w.msg(16, 1, "b", w.now), w.msg(16, 2, "c", w.now))
+	add(w, "S9: three messages under one certificate", 1, []goldenStep{batchStep(f9, "", ok(0, "a"), ok(1, "b"), ok(2, "c"))})
+
+	w = newWorld(t, 1)
+	fr = w.batch(w.now, w.msg(16, 0, "by S6", w.now))
+	f9 = w.s9(w.now, w.msg(16, 1, "by S9", w.now), w.msg(16, 2, "and on", w.now))
+	add(w, "S9: after an S6, the same sequence", 2, []goldenStep{steps(fr, ok(0, "by S6"))[0], batchStep(f9, "", ok(1, "by S9"), ok(2, "and on"))})
+
+	w = newWorld(t, 1)
+	f9 = w.s9(w.now, w.msg(16, 0, "a", w.now), w.msg(16, 1, "b", w.now), w.msg(16, 2, "c", w.now))
+	f9.Nonces, f9.Vals = []uint64{f9.Nonces[0], f9.Nonces[2]}, [][]byte{f9.Vals[0], f9.Vals[2]}
+	add(w, "S9: a message dropped inside is a gap", 1, []goldenStep{batchStep(f9, "", ok(0, "a"), fail("gap"))})
+
+	w = newWorld(t, 1)
+	f9 = w.s9(w.now, w.msg(16, 0, "a", w.now), w.msg(16, 1, "b", w.now))
+	f9.Vals = [][]byte{f9.Vals[1], f9.Vals[0]}
+	add(w, "S9: two values swapped", 1, []goldenStep{batchStep(f9, "", fail("tampered"))})
+
+	w = newWorld(t, 1)
+	f9 = w.s9(w.now, w.msg(16, 0, "a", w.now), w.msg(16, 1, "b", w.now))
+	f9.Nonces = []uint64{f9.Nonces[0] + 1, f9.Nonces[1] + 1}
+	add(w, "S9: renumbered keys", 1, []goldenStep{batchStep(f9, "", fail("tampered"))})
+
+	w = newWorld(t, 1)
+	f9 = w.s9(w.now, w.msg(16, 0, "a", w.now), w.msg(16, 1, "b", w.now))
+	g9 := w.s9(w.now, w.msg(16, 1, "b again", w.now), w.msg(17, 0, "not yours", w.now), w.msg(16, 2, "c", w.now))
+	add(w, "S9: a replay and a foreign message are skipped", 2, []goldenStep{batchStep(f9, "", ok(0, "a"), ok(1, "b")),
+		batchStep(g9, "", fail("replay"), fail("foreign"), ok(2, "c"))})
+
+	w = newWorld(t, 1)
+	f9 = w.s9(w.now, w.msg(16, 0, "a", w.now), w.msg(16, 1, "held back", w.now.Add(-3*time.Minute)), w.msg(16, 2, "c", w.now))
+	add(w, "S9: a stale message stops the frame", 1, []goldenStep{batchStep(f9, "", ok(0, "a"), fail("stale"))})
+
+	w = newWorld(t, 1)
+	f9 = w.s9(w.now, w.msg(16, 0, "a", w.now), w.msg(16, 1, "b", w.now))
+	f9.Cert = bytes.Clone(f9.Cert)
+	f9.Cert[bytes.Index(f9.Cert, []byte("signature"))+12] ^= 0x40
+	add(w, "S9: the certificate's signature changed", 1, []goldenStep{batchStep(f9, "bad certificate")})
+
+	w = newWorld(t, 1)
+	f9 = w.s9(w.now, w.msg(16, 0, "a", w.now), w.msg(16, 1, "b", w.now))
+	f9.Tree = bytes.Clone(f9.Tree)
+	f9.Tree[len(f9.Tree)-1] ^= 1
+	add(w, "S9: the witness changed", 1, []goldenStep{batchStep(f9, "tampered")})
+
+	w = newWorld(t, 1)
+	f9 = w.s9(w.now, w.msg(16, 0, "a", w.now), w.msg(16, 1, "b", w.now))
+	raw := f9.Marshal()
+	i := bytes.Index(raw, []byte("nonces")) + 7 // after "nonces" and the array head: the two one-byte nonces
+	raw[i], raw[i+1] = raw[i+1], raw[i]
+	add(w, "S9: nonces out of order do not decode", 0, []goldenStep{{Frame: hex.EncodeToString(raw), Want: fail("malformed"), Batch: true}})
+
 	// Encodings, with the seed's worked example (poc-protocol.md 4.3) and real u64 timestamps.
 	seedHex := "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60"
 	seed, _ := hex.DecodeString(seedHex)
 	key := ed25519.NewKeyFromSeed(seed)
 	g.Encodings = append(g.Encodings,
 		goldenEncoding{Name: "S2 first message", Seed: seedHex, Canister: "bw4dl-smaaa-aaaaa-qaacq-cai", ClientID: "16",
-			Want: hex.EncodeToString(protocol.SignFirstMessage(key, protocol.FirstMessage{CanisterID: "bw4dl-smaaa-aaaaa-qaacq-cai", ClientID: 16}))})
+			Want: hex.EncodeToString(protocol.SignFirstMessage(key, protocol.FirstMessage{CanisterID: "bw4dl-smaaa-aaaaa-qaacq-cai", ClientID: 16}))},
+		goldenEncoding{Name: "S2 first message asking for S9", Seed: seedHex, Canister: "bw4dl-smaaa-aaaaa-qaacq-cai", ClientID: "16", Batch: protocol.BatchFrames,
+			Want: hex.EncodeToString(protocol.SignFirstMessageBatched(key, protocol.FirstMessage{CanisterID: "bw4dl-smaaa-aaaaa-qaacq-cai", ClientID: 16}, protocol.BatchFrames))})
 	for _, m := range []protocol.WebsocketMessage{
 		{ClientID: 16, SequenceNum: 0, Timestamp: 1 << 53, Message: protocol.AppMessage{Text: "ping-pong"}.Marshal()},
 		{ClientID: 16, SequenceNum: 7, Timestamp: 1_700_000_000_123_456_789, Message: protocol.AppMessage{Text: "héllo ✓ 🎉"}.Marshal()},

@@ -143,6 +143,8 @@ export interface Options {
   ackTimeoutMs?: number;
   /** recv fails with withheld when a channel stays behind a head the canister reported for this long; default 10 s. */
   channelGraceMs?: number;
+  /** Ask for S9 batched frames at every open (one frame per poll batch, the certificate and witness once, every message checked as in an S6); default true, false for S6 frames only. */
+  batchFrames?: boolean;
   now?: () => number;
   WebSocket?: typeof WebSocket;
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -19,28 +20,54 @@ import (
 // TamperPath is where Handler serves the tampering relay when Config.TamperRelay is set.
 const TamperPath = "/tamper"
 
-// Tamper returns frame, a cert message (S6) from a gateway, with the last byte of its
-// application payload flipped, as a forging gateway would change it, and true; or frame itself
-// and false when it carries no application payload (a service message, an empty payload, not S6)
-// or its sequence number is below from. The certificate and witness are left as they are, so a
-// client's witness check catches it.
+// Tamper returns frame, a cert message (S6) or a batch frame (S9) from a gateway, with the last
+// byte of an application payload flipped, as a forging gateway would change it, and true; or
+// frame itself and false when it carries no application payload with a sequence number of at
+// least from (service messages, empty payloads, other frames). In an S9 the first such message
+// is changed. The certificate and witness are left as they are, so a client's witness check
+// catches it.
 func Tamper(frame []byte, from uint64) ([]byte, bool) {
+	if protocol.IsBatchFrame(frame) {
+		bf, err := protocol.DecodeBatchFrame(frame)
+		if err != nil {
+			return frame, false
+		}
+		for i, v := range bf.Vals {
+			if val, ok := tamperVal(v, from); ok {
+				bf.Vals = slices.Clone(bf.Vals)
+				bf.Vals[i] = val
+				return bf.Marshal(), true
+			}
+		}
+		return frame, false
+	}
 	cm, err := protocol.DecodeCertMessage(frame)
 	if err != nil {
 		return frame, false
 	}
-	m, err := protocol.DecodeWebsocketMessage(cm.Val)
-	if err != nil || m.Service || len(m.Message) == 0 || m.SequenceNum < from {
+	val, ok := tamperVal(cm.Val, from)
+	if !ok {
 		return frame, false
 	}
-	i := bytes.Index(cm.Val, m.Message)
-	if i < 0 {
-		return frame, false
-	}
-	val := bytes.Clone(cm.Val)
-	val[i+len(m.Message)-1] ^= 1
 	cm.Val = val
 	return cm.Marshal(), true
+}
+
+// tamperVal returns a copy of val, a certified S4, with the last byte of its application payload
+// flipped, and true; or nil and false for a service message, an empty payload, or a sequence
+// number below from.
+func tamperVal(v []byte, from uint64) ([]byte, bool) {
+	m, err := protocol.DecodeWebsocketMessage(v)
+	if err != nil || m.Service || len(m.Message) == 0 || m.SequenceNum < from {
+		return nil, false
+	}
+	i := bytes.Index(v, m.Message)
+	if i < 0 {
+		return nil, false
+	}
+	val := bytes.Clone(v)
+	val[i+len(m.Message)-1] ^= 1
+	return val, true
 }
 
 // tamperRelay is a WebSocket relay to a gateway that forges one message per connection: the

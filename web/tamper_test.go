@@ -2,6 +2,7 @@ package web
 
 import (
 	"bytes"
+	"slices"
 	"testing"
 
 	"github.com/icws/icws/protocol"
@@ -13,10 +14,43 @@ func frameOf(m *protocol.WebsocketMessage) []byte {
 	return cm.Marshal()
 }
 
-// TestTamper: only an application message at or above from is changed, exactly one byte of its
-// payload, with the certificate and tree left alone.
+// batchOf is an S9 frame carrying ms, with a placeholder certificate and tree.
+func batchOf(ms ...*protocol.WebsocketMessage) []byte {
+	f := protocol.BatchFrame{Gateway: "gw", Cert: []byte{1, 2}, Tree: []byte{3}}
+	for i, m := range ms {
+		f.Nonces = append(f.Nonces, uint64(16+i))
+		f.Vals = append(f.Vals, m.MarshalCanister())
+	}
+	return f.Marshal()
+}
+
+// parts splits an S6 or S9 frame into its keys, vals and the rest (certificate and tree).
+func parts(t *testing.T, frame []byte) (keys []string, vals [][]byte, rest [][]byte) {
+	t.Helper()
+	if protocol.IsBatchFrame(frame) {
+		f, err := protocol.DecodeBatchFrame(frame)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range f.Vals {
+			keys = append(keys, f.Key(i))
+		}
+		return keys, f.Vals, [][]byte{f.Cert, f.Tree}
+	}
+	cm, err := protocol.DecodeCertMessage(frame)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []string{cm.Key}, [][]byte{cm.Val}, [][]byte{cm.Cert, cm.Tree}
+}
+
+// TestTamper: only an application message at or above from is changed (in an S9, the first
+// such), exactly one byte of its payload, with the keys, the other messages, the certificate and
+// the tree left alone.
 func TestTamper(t *testing.T) {
 	app := &protocol.WebsocketMessage{ClientID: 16, SequenceNum: 5, Timestamp: 1, Message: protocol.AppMessage{Text: "10:00"}.Marshal()}
+	beat := &protocol.WebsocketMessage{ClientID: 16, SequenceNum: 4, Service: true, Ack: 3}
+	app6 := &protocol.WebsocketMessage{ClientID: 16, SequenceNum: 6, Timestamp: 1, Message: protocol.AppMessage{Text: "10:01"}.Marshal()}
 	for _, tc := range []struct {
 		name   string
 		frame  []byte
@@ -29,6 +63,10 @@ func TestTamper(t *testing.T) {
 		{"service message", frameOf(&protocol.WebsocketMessage{ClientID: 16, SequenceNum: 5, Service: true, Ack: 3}), 0, false},
 		{"empty payload", frameOf(&protocol.WebsocketMessage{ClientID: 16, SequenceNum: 5}), 0, false},
 		{"not S6", []byte("garbage"), 0, false},
+		{"S9: its first application message", batchOf(beat, app, app6), 0, true},
+		{"S9: at from", batchOf(beat, app, app6), 5, true},
+		{"S9: service messages only", batchOf(beat), 0, false},
+		{"S9: all below from", batchOf(beat, app, app6), 7, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out, forged := Tamper(tc.frame, tc.from)
@@ -41,24 +79,27 @@ func TestTamper(t *testing.T) {
 				}
 				return
 			}
-			in, err1 := protocol.DecodeCertMessage(tc.frame)
-			got, err2 := protocol.DecodeCertMessage(out)
-			if err1 != nil || err2 != nil {
-				t.Fatal(err1, err2)
+			inKeys, inVals, inRest := parts(t, tc.frame)
+			gotKeys, gotVals, gotRest := parts(t, out)
+			if !slices.Equal(gotKeys, inKeys) || !slices.EqualFunc(gotRest, inRest, bytes.Equal) || len(gotVals) != len(inVals) {
+				t.Fatalf("changed more than a val: keys %q, cert and tree %x", gotKeys, gotRest)
 			}
-			if got.Key != in.Key || !bytes.Equal(got.Cert, in.Cert) || !bytes.Equal(got.Tree, in.Tree) || len(got.Val) != len(in.Val) {
-				t.Fatalf("changed more than the val: %+v", got)
-			}
-			diff := 0
-			for i := range in.Val {
-				if in.Val[i] != got.Val[i] {
-					diff++
+			diff, changed := 0, -1
+			for j := range inVals {
+				if len(inVals[j]) != len(gotVals[j]) {
+					t.Fatalf("val %d changed length", j)
+				}
+				for i := range inVals[j] {
+					if inVals[j][i] != gotVals[j][i] {
+						diff++
+						changed = j
+					}
 				}
 			}
 			if diff != 1 {
 				t.Fatalf("%d bytes differ, want 1", diff)
 			}
-			m, err := protocol.DecodeWebsocketMessage(got.Val)
+			m, err := protocol.DecodeWebsocketMessage(gotVals[changed])
 			if err != nil || m.SequenceNum != app.SequenceNum || bytes.Equal(m.Message, app.Message) {
 				t.Fatalf("forged message %+v, %v", m, err)
 			}
@@ -70,6 +111,7 @@ func TestTamper(t *testing.T) {
 func FuzzTamper(f *testing.F) {
 	f.Add(frameOf(&protocol.WebsocketMessage{ClientID: 16, SequenceNum: 5, Message: []byte("x")}), uint64(0))
 	f.Add([]byte{0xa4}, uint64(1))
+	f.Add(batchOf(&protocol.WebsocketMessage{ClientID: 16, SequenceNum: 4, Service: true}, &protocol.WebsocketMessage{ClientID: 16, SequenceNum: 5, Message: []byte("x")}), uint64(5))
 	f.Fuzz(func(t *testing.T, frame []byte, from uint64) {
 		in := bytes.Clone(frame)
 		out, forged := Tamper(frame, from)

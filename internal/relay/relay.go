@@ -3,6 +3,11 @@
 // client's socket open. The client tests, the browser tests and `icws bench relay` use it to
 // check that a client notices a silent gateway, a withheld last message and a swallowed client
 // message, and how soon.
+//
+// An S9 frame (docs/PROTOCOL.md §13, several messages under one certificate) is put to the policy
+// once per message it carries, so that a policy counts messages whatever the framing: the relay
+// passes the messages the policy passes, in an S9 with the same certificate and witness (which
+// still verifies: the witness holds every key of the batch), and withholds the rest.
 package relay
 
 import (
@@ -33,15 +38,22 @@ const (
 
 // Frame is one WebSocket data frame on its way through the relay, decoded where it can be.
 type Frame struct {
-	// N is the frame's index in its direction on its connection, from 0.
+	// N is the frame's index in its direction on its connection, from 0. The messages of one S9
+	// share it.
 	N int
+	// Batch says the frame is an S9 that decoded; the policy is then asked about each of its
+	// messages in order, Part being the message's index in it (0 for every other frame).
+	Batch bool
+	Part  int
 	// Type is the WebSocket message type (ws.BinaryMessage for the protocol's frames).
 	Type int
-	// Data is the frame's bytes. A policy must not keep or change them.
+	// Data is the frame's bytes (for an S9, the whole frame). A policy must not keep or change
+	// them.
 	Data []byte
 	// Decoded says whether Data decoded: as a cert message (S6) from the gateway, whose key is
-	// Key and whose certified val is Msg; or as a client message (S5) from the client, whose
-	// unverified S4 is Msg. The first frame of a client (S2) does not decode.
+	// Key and whose certified val is Msg, or message Part of an S9, likewise; or as a client
+	// message (S5) from the client, whose unverified S4 is Msg. The first frame of a client (S2)
+	// does not decode.
 	Decoded bool
 	Key     string
 	Msg     protocol.WebsocketMessage
@@ -236,6 +248,24 @@ func (r *Relay) copy(src, dst *ws.Conn, decide func(*Frame) Action, down bool) {
 		if silent {
 			continue
 		}
+		if down && decide != nil && typ == ws.BinaryMessage && protocol.IsBatchFrame(data) {
+			if bf, err := protocol.DecodeBatchFrame(data); err == nil {
+				out, act := r.decideBatch(n, data, bf, decide)
+				if out != nil {
+					if err := dst.WriteMessage(typ, out); err != nil {
+						return
+					}
+					r.mark(true)
+				}
+				if act == Silence {
+					if !r.DrainSilenced {
+						return
+					}
+					silent = true
+				}
+				continue
+			}
+		}
 		act := Pass
 		if decide != nil {
 			f := &Frame{N: n, Type: typ, Data: data}
@@ -263,6 +293,40 @@ func (r *Relay) copy(src, dst *ws.Conn, decide func(*Frame) Action, down bool) {
 			r.mark(true)
 		}
 	}
+}
+
+// decideBatch puts each message of S9 frame bf (data, the connection's frame n) to decide, in
+// order, and returns the frame to relay in its place (nil for none: every message dropped or
+// withheld) and Silence if decide silenced at one of its messages (the messages after it are not
+// asked about), else Pass. The frame relayed is data itself when every message passed, else an
+// S9 of the messages that passed with bf's certificate and witness.
+func (r *Relay) decideBatch(n int, data []byte, bf protocol.BatchFrame, decide func(*Frame) Action) ([]byte, Action) {
+	keep := protocol.BatchFrame{Gateway: bf.Gateway, Cert: bf.Cert, Tree: bf.Tree}
+	final := Pass
+	for i, val := range bf.Vals {
+		f := &Frame{N: n, Type: ws.BinaryMessage, Data: data, Batch: true, Part: i, Key: bf.Key(i)}
+		if m, err := protocol.DecodeWebsocketMessage(val); err == nil {
+			f.Decoded, f.Msg = true, m
+		}
+		act := decide(f)
+		if act == Pass {
+			keep.Nonces = append(keep.Nonces, bf.Nonces[i])
+			keep.Vals = append(keep.Vals, val)
+			continue
+		}
+		r.mark(false)
+		if act == Silence {
+			final = Silence
+			break
+		}
+	}
+	switch len(keep.Vals) {
+	case len(bf.Vals):
+		return data, final
+	case 0:
+		return nil, final
+	}
+	return keep.Marshal(), final
 }
 
 // decodeDown decodes a gateway frame (S6).

@@ -38,6 +38,8 @@ import {
   decodeChannelStatus,
   encodeChannelControl,
   isChannelFrame,
+  isBatchFrame,
+  BATCH_FRAMES,
   decodeAppMessage,
   decodeCborMap,
   encodeAppMessage,
@@ -126,6 +128,10 @@ const registerIdl = ({ IDL: I }) => I.Service({ ws_register: I.Func([I.Vec(I.Nat
  *   before it) does not acknowledge it; default 2/5 of heartbeatTimeoutMs (30 s), negative never
  * @property {number} [channelGraceMs] how long a channel may stay behind a head the canister
  *   reported before recv fails with withheld; default 10 s
+ * @property {boolean} [batchFrames] ask the gateway, at every open, for S9 batched frames
+ *   (docs/PROTOCOL.md §13): one frame per poll batch with all of its messages for this client,
+ *   the certificate and witness once, every message checked as in an S6; default true, false for
+ *   S6 frames only. A gateway that does not know S9 sends S6 frames, which are read as well.
  * @property {() => number} [now] the clock (ms); tests only
  * @property {typeof WebSocket} [WebSocket] the WebSocket class; default globalThis.WebSocket
  */
@@ -190,6 +196,14 @@ export class IcWebSocket {
   /** @type {Uint8Array} */ #secret;
   /** @type {Verifier} */ #v;
   /** @type {{sock: Socket, data: Uint8Array}[]} */ #frames = [];
+  /**
+   * The outcomes of the S9 frame being delivered, in order, not yet returned by recv: verified
+   * (the verifier's next is past them already, so they are delivered even across reconnect) or
+   * the error to report.
+   * @type {{sock: Socket, vm?: import('./verify.js').Verified, err?: unknown}[]}
+   */
+  #batchq = [];
+  #batchFrames;
   /** @type {Error|null} the socket's end (its close, or a local reason) */ #sockErr = null;
   /** @type {Error|null} a fatal error of recv */ #failed = null;
   /** @type {(() => void)|null} */ #wake = null;
@@ -241,6 +255,7 @@ export class IcWebSocket {
     this.#sock = { ws, gateway: opts.gateway, floor: null, proven: false };
     this.#WS = opts.WebSocket ?? globalThis.WebSocket;
     this.#openTimeoutMs = opts.openTimeoutMs ?? DEFAULT_OPEN_TIMEOUT_MS;
+    this.#batchFrames = opts.batchFrames ?? true;
     this.#secret = secret;
     this.#v = verifier;
     this.#maxQueued = opts.maxQueued ?? DEFAULT_MAX_QUEUED;
@@ -331,7 +346,7 @@ export class IcWebSocket {
   #sendFirstMessage(ws) {
     this.#openNonce = nextOpenNonce(this.#openNonce, this.#now());
     const s1 = encodeFirstMessage({ canisterId: this.canisterId.toText(), clientId: this.clientId, openNonce: this.#openNonce });
-    ws.send(encodeSignedFirstMessage(s1, ed25519.sign(s1, this.#secret)));
+    ws.send(encodeSignedFirstMessage(s1, ed25519.sign(s1, this.#secret), this.#batchFrames ? BATCH_FRAMES : 0n));
   }
 
   /** The open nonce of the last first message sent. */
@@ -544,8 +559,9 @@ export class IcWebSocket {
         this.#failed = withheld.err;
         throw this.#failed;
       }
-      const f = this.#frames.shift();
-      if (!f) {
+      let item = this.#batchq.shift();
+      const f = item ? undefined : this.#frames.shift();
+      if (!item && !f) {
         if (this.#sockErr) {
           this.#failed = this.#sockErr;
           throw this.#failed;
@@ -566,26 +582,28 @@ export class IcWebSocket {
         });
         continue;
       }
-      const sock = f.sock;
-      if (sock !== this.#sock) continue; // from a socket reconnect replaced
-      if (sock.floor === null) sock.floor = this.#v.next;
-      if (isChannelFrame(f.data)) {
-        try {
-          await this.#channelFrame(f.data);
-        } catch (e) {
-          if (sock !== this.#sock) continue;
-          if (isFatal(e)) {
-            this.#failed = /** @type {Error} */ (e);
-            this.#frames.length = 0;
+      if (f) {
+        const sock = f.sock;
+        if (sock !== this.#sock) continue; // from a socket reconnect replaced
+        if (sock.floor === null) sock.floor = this.#v.next;
+        if (isChannelFrame(f.data)) {
+          try {
+            await this.#channelFrame(f.data);
+          } catch (e) {
+            if (sock !== this.#sock) continue;
+            if (isFatal(e)) {
+              this.#failed = /** @type {Error} */ (e);
+              this.#frames.length = 0;
+            }
+            throw e;
           }
-          throw e;
+          continue;
         }
-        continue;
+        item = await this.#verifyFrame(f);
       }
-      let vm;
-      try {
-        vm = await this.#v.check(f.data);
-      } catch (e) {
+      const { sock, err: e } = /** @type {NonNullable<typeof item>} */ (item);
+      const vm = /** @type {import('./verify.js').Verified} */ (item?.vm);
+      if (e !== undefined) {
         if (sock !== this.#sock) continue; // reconnect replaced the socket meanwhile
         if (e instanceof VerifyError && e.kind === Kind.REPLAY && e.seq !== null && sock.floor !== null && e.seq < sock.floor) {
           // The overlap of a reconnection: delivered through an earlier socket.
@@ -595,6 +613,7 @@ export class IcWebSocket {
         if (isFatal(e)) {
           this.#failed = /** @type {Error} */ (e);
           this.#frames.length = 0;
+          this.#batchq = [];
         }
         throw e;
       }
@@ -645,6 +664,25 @@ export class IcWebSocket {
         payload: m.message.slice(),
         key: vm.key,
       };
+    }
+  }
+
+  /**
+   * Verifies frame f, an S6 or an S9, and returns its (first) message's outcome: verified, or the
+   * error to report (never thrown). An S9's further outcomes wait in #batchq for the next
+   * recv calls, in order (Verifier.checkBatch: the certificate and witness once per frame).
+   * @param {{sock: Socket, data: Uint8Array}} f
+   * @returns {Promise<{sock: Socket, vm?: import('./verify.js').Verified, err?: unknown}>}
+   */
+  async #verifyFrame(f) {
+    const sock = f.sock;
+    try {
+      if (!isBatchFrame(f.data)) return { sock, vm: await this.#v.check(f.data) };
+      const items = (await this.#v.checkBatch(f.data)).map((o) => ({ sock, ...o }));
+      this.#batchq.push(...items.slice(1));
+      return items[0];
+    } catch (e) {
+      return { sock, err: e };
     }
   }
 

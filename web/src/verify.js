@@ -11,7 +11,9 @@
 //  7. its timestamp is neither older than maxMessageAgeMs (stale) nor ahead of the clock by more
 //     than maxClockSkewMs (future).
 //
-// Only then is the sequence number advanced. A frame that fails is dropped whole.
+// Only then is the sequence number advanced. A frame that fails is dropped whole. Checks 1 and 2
+// are #certTree, 3 to 7 #message: an S6 runs both once; an S9 (batched frame, docs/PROTOCOL.md
+// §13) runs #certTree once and #message on each of its messages in order, as the Go client.
 
 import {
   Certificate,
@@ -25,7 +27,7 @@ import {
 import { sha256 } from '@noble/hashes/sha2';
 
 import { Kind, VerifyError } from './errors.js';
-import { MalformedError, decodeCertMessage, decodeChannelMessage, decodeWebsocketMessage } from './wire.js';
+import { MalformedError, decodeBatchFrame, decodeCertMessage, decodeChannelMessage, decodeWebsocketMessage, messageKey } from './wire.js';
 
 /**
  * The certified-map key of a channel message: ~name~seq, seq zero-padded to 20 digits
@@ -229,22 +231,16 @@ export class Verifier {
   }
 
   /**
-   * Runs every check on one frame. On success it advances the expected sequence number; on
-   * failure it throws a VerifyError and changes nothing.
-   * @param {Uint8Array} frame
-   * @returns {Promise<Verified>}
+   * Checks 1 and 2 (the certificate verifies and is fresh; the canister's certified data is the
+   * witness's root hash), which every frame's messages share: once per S6, S8 or S9. key names
+   * the frame in errors (its first message's key). It returns the decoded witness and the time
+   * of the check; on failure it throws a VerifyError.
+   * @param {string} key @param {Uint8Array} cert @param {Uint8Array} tree
+   * @returns {Promise<{node: any, now: number}>}
    */
-  async check(frame) {
-    let cm;
-    try {
-      cm = decodeCertMessage(frame);
-    } catch (e) {
-      throw new VerifyError(Kind.MALFORMED, '', 'the frame is not a cert message', { cause: e });
-    }
-    const { key } = cm;
-
+  async #certTree(key, cert, tree) {
     // 1. The certificate verifies and is fresh.
-    const ce = await this.cert(cm.cert, key);
+    const ce = await this.cert(cert, key);
     if (ce.err) throw ce.err.key === key ? ce.err : new VerifyError(ce.err.kind, key, ce.err.detail, { cause: ce.err.cause });
     const now = this.now();
     const certTimeNs = /** @type {bigint} */ (ce.timeNs);
@@ -257,20 +253,30 @@ export class Verifier {
     }
 
     // 2. The canister's certified data is the witness's root hash.
-    const te = await this.tree(cm.tree);
+    const te = await this.tree(tree);
     if (te.err) throw new VerifyError(Kind.TAMPERED, key, 'the witness tree does not decode', { cause: te.err });
     const digest = /** @type {Uint8Array} */ (te.digest);
     const certified = /** @type {Uint8Array} */ (ce.certifiedData);
     if (!equal(digest, certified)) {
       throw new VerifyError(Kind.TAMPERED, key, `the witness root ${toHex(digest)} is not the canister's certified data ${toHex(certified)}`);
     }
+    return { node: te.node, now };
+  }
 
+  /**
+   * Checks 3 to 7 on one message, val under key, in a witness that passed #certTree at now: the
+   * same for an S6 and for each message of an S9. On success it advances the expected sequence
+   * number; on failure it throws a VerifyError and changes nothing.
+   * @param {any} node @param {number} now @param {string} key @param {Uint8Array} val
+   * @returns {Verified}
+   */
+  #message(node, now, key, val) {
     // 3. The witness holds ["websocket", key] = SHA-256(val).
-    const r = lookup_path(['websocket', key], te.node);
+    const r = lookup_path(['websocket', key], node);
     if (r.status !== LookupPathStatus.Found || !(r.value instanceof Uint8Array)) {
       throw new VerifyError(Kind.TAMPERED, key, `the witness does not hold ["websocket", key] (lookup: ${r.status})`);
     }
-    const sum = sha256(cm.val);
+    const sum = sha256(val);
     if (!equal(r.value, sum)) {
       throw new VerifyError(Kind.TAMPERED, key, `SHA-256 of val is ${toHex(sum)}, the witness certifies ${toHex(r.value)}`);
     }
@@ -278,7 +284,7 @@ export class Verifier {
     // 4. val decodes. It is certified: a failure here is the canister's fault.
     let m;
     try {
-      m = decodeWebsocketMessage(cm.val);
+      m = decodeWebsocketMessage(val);
     } catch (e) {
       if (!(e instanceof MalformedError)) throw e;
       throw new VerifyError(Kind.MALFORMED, key, 'the certified message does not decode', { cause: e });
@@ -311,6 +317,56 @@ export class Verifier {
   }
 
   /**
+   * Runs every check on one S6 frame. On success it advances the expected sequence number; on
+   * failure it throws a VerifyError and changes nothing.
+   * @param {Uint8Array} frame
+   * @returns {Promise<Verified>}
+   */
+  async check(frame) {
+    let cm;
+    try {
+      cm = decodeCertMessage(frame);
+    } catch (e) {
+      throw new VerifyError(Kind.MALFORMED, '', 'the frame is not a cert message', { cause: e });
+    }
+    const { node, now } = await this.#certTree(cm.key, cm.cert, cm.tree);
+    return this.#message(node, now, cm.key, cm.val);
+  }
+
+  /**
+   * Runs the checks of docs/PROTOCOL.md §13.2 on an S9 frame, as the Go client's checkBatch: the
+   * certificate and the witness once, then every message in order exactly as an S6's, with the
+   * same next sequence number. A frame that does not decode, or whose certificate or witness
+   * fails, throws one fatal VerifyError. Otherwise it returns each message's outcome in order,
+   * verified or the VerifyError to report; after the first fatal failure nothing more is
+   * checked, so the outcomes end with it.
+   * @param {Uint8Array} frame
+   * @returns {Promise<Array<{vm?: Verified, err?: VerifyError}>>}
+   */
+  async checkBatch(frame) {
+    let f;
+    try {
+      f = decodeBatchFrame(frame);
+    } catch (e) {
+      throw new VerifyError(Kind.MALFORMED, '', 'the frame is not a batch frame', { cause: e });
+    }
+    const keys = f.nonces.map((n) => messageKey(f.gateway, n));
+    const { node, now } = await this.#certTree(keys[0], f.cert, f.tree);
+    /** @type {Array<{vm?: Verified, err?: VerifyError}>} */
+    const out = [];
+    for (let i = 0; i < f.vals.length; i++) {
+      try {
+        out.push({ vm: this.#message(node, now, keys[i], f.vals[i]) });
+      } catch (e) {
+        if (!(e instanceof VerifyError)) throw e;
+        out.push({ err: e });
+        if (e.fatal) break;
+      }
+    }
+    return out;
+  }
+
+  /**
    * Runs the checks of docs/PROTOCOL.md §12.6 (2 to 5) on S8 frame f: the certificate and the
    * witness once (with the caches the per-client frames use), then every value's hash, channel
    * and seq. It returns the decoded messages; on failure it throws a VerifyError.
@@ -319,29 +375,12 @@ export class Verifier {
    */
   async checkChannel(f) {
     const key0 = channelKey(f.channel, f.first);
-    const ce = await this.cert(f.cert, key0);
-    if (ce.err) throw ce.err.key === key0 ? ce.err : new VerifyError(ce.err.kind, key0, ce.err.detail, { cause: ce.err.cause });
-    const now = this.now();
-    const certTimeNs = /** @type {bigint} */ (ce.timeNs);
-    const certAge = now - Number(certTimeNs / NS_PER_MS);
-    if (certAge > this.maxCertificateAgeMs) {
-      throw new VerifyError(Kind.STALE, key0, `the certificate is ${duration(certAge)} old (time ${isoTime(certTimeNs)}), more than the ${duration(this.maxCertificateAgeMs)} allowed`);
-    }
-    if (-certAge > this.maxClockSkewMs) {
-      throw new VerifyError(Kind.FUTURE, key0, `the certificate's time ${isoTime(certTimeNs)} is ${duration(-certAge)} ahead of the local clock (at most ${duration(this.maxClockSkewMs)} allowed)`);
-    }
-    const te = await this.tree(f.tree);
-    if (te.err) throw new VerifyError(Kind.TAMPERED, key0, 'the witness tree does not decode', { cause: te.err });
-    const digest = /** @type {Uint8Array} */ (te.digest);
-    const certified = /** @type {Uint8Array} */ (ce.certifiedData);
-    if (!equal(digest, certified)) {
-      throw new VerifyError(Kind.TAMPERED, key0, `the witness root ${toHex(digest)} is not the canister's certified data ${toHex(certified)}`);
-    }
+    const { node } = await this.#certTree(key0, f.cert, f.tree);
     const out = [];
     for (let i = 0; i < f.vals.length; i++) {
       const seq = f.first + BigInt(i);
       const key = channelKey(f.channel, seq);
-      const r = lookup_path(['websocket', key], te.node);
+      const r = lookup_path(['websocket', key], node);
       const sum = sha256(f.vals[i]);
       if (r.status !== LookupPathStatus.Found || !(r.value instanceof Uint8Array) || !equal(r.value, sum)) {
         throw new VerifyError(Kind.TAMPERED, key, `value ${i}: the witness does not certify SHA-256 ${toHex(sum)} under this key (lookup: ${r.status})`);

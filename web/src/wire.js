@@ -9,6 +9,8 @@ const SELF_DESCRIBE_TAG = 55799n;
 const SELF_DESCRIBE = Uint8Array.of(0xd9, 0xd9, 0xf7);
 const MAX_SKIP_DEPTH = 16;
 const MAX_U64 = (1n << 64n) - 1n;
+/** The most messages an S9 may hold (protocol.MaxBatchVals). */
+const MAX_BATCH_VALS = 10_000;
 
 const MAJOR_UINT = 0;
 const MAJOR_BYTES = 2;
@@ -120,12 +122,20 @@ export function decodeFirstMessage(b) {
   };
 }
 
+/** S2's "batch" value with which a client asks for S9 frames (protocol.BatchFrames). */
+export const BATCH_FRAMES = 1n;
+
 /**
- * S2, the first WebSocket frame: S1's exact bytes and the signature over them.
- * @param {Uint8Array} firstMessage @param {Uint8Array} sig
+ * S2, the first WebSocket frame: S1's exact bytes and the signature over them, keys
+ * client_canister_id then sig; with batch (BATCH_FRAMES to opt in to S9 frames,
+ * docs/PROTOCOL.md §13.1) a third key "batch" after them; 0n or none writes the seed's S2.
+ * @param {Uint8Array} firstMessage @param {Uint8Array} sig @param {bigint} [batch]
  */
-export function encodeSignedFirstMessage(firstMessage, sig) {
-  return taggedMap([['client_canister_id', firstMessage], ['sig', sig]]);
+export function encodeSignedFirstMessage(firstMessage, sig, batch = 0n) {
+  /** @type {Array<[string, bigint|Uint8Array]>} */
+  const entries = [['client_canister_id', firstMessage], ['sig', sig]];
+  if (batch) entries.push(['batch', batch]);
+  return taggedMap(entries);
 }
 
 /**
@@ -237,8 +247,9 @@ class Reader {
     return s;
   }
 
-  /** @param {'uint'|'bytes'|'text'} type @param {string} field */
+  /** @param {'uint'|'bytes'|'text'|'uint[]'|'bytes[]'} type @param {string} field */
   value(type, field) {
+    if (type === 'uint[]' || type === 'bytes[]') return this.array(type === 'uint[]' ? 'uint' : 'bytes', field);
     const [major, arg] = this.headSkipTag();
     const want = { uint: MAJOR_UINT, bytes: MAJOR_BYTES, text: MAJOR_TEXT }[type];
     if (major !== want) {
@@ -252,6 +263,20 @@ class Reader {
     } catch {
       throw this.fail(`field "${field}": text is not valid UTF-8`);
     }
+  }
+
+  /**
+   * Reads an array of 1 to MAX_BATCH_VALS items of one type (S9's nonces and vals).
+   * @param {'uint'|'bytes'} type @param {string} field
+   */
+  array(type, field) {
+    const [major, n] = this.headSkipTag();
+    if (major !== MAJOR_ARRAY) throw this.fail(`field "${field}": want an array, got ${MAJOR_NAMES[major]}`);
+    if (n === 0n || n > BigInt(MAX_BATCH_VALS)) throw this.fail(`field "${field}": ${n} items, want 1 to ${MAX_BATCH_VALS}`);
+    if (n > BigInt(this.b.length - this.off)) throw this.fail(`field "${field}": array of ${n} items is longer than the input`);
+    const out = [];
+    for (let i = 0n; i < n; i++) out.push(this.value(type, field));
+    return out;
   }
 
   /** Skips one data item of any kind. @param {number} depth */
@@ -285,7 +310,7 @@ class Reader {
  * skipped; a key of fields with a value of another type is an error.
  * @param {string} what the message's name, for errors
  * @param {Uint8Array} b
- * @param {Record<string, 'uint'|'bytes'|'text'>} fields the known keys and their types
+ * @param {Record<string, 'uint'|'bytes'|'text'|'uint[]'|'bytes[]'>} fields the known keys and their types
  * @param {string[]} required
  * @returns {Record<string, bigint|Uint8Array|string>}
  */
@@ -387,6 +412,55 @@ export function decodeWebsocketMessage(b) {
 export function decodeAppMessage(b) {
   const m = decodeCborMap('app message', b, { text: 'text' }, ['text']);
   return { text: /** @type {string} */ (m.text) };
+}
+
+// ---- batched frames (docs/PROTOCOL.md §13) ----
+
+/** The first bytes of every S9: map(5), text(7) "gateway" (protocol.BatchFramePrefix). */
+const BATCH_FRAME_PREFIX = Uint8Array.of(0xa5, 0x67, 0x67, 0x61, 0x74, 0x65, 0x77, 0x61, 0x79);
+
+/** Whether frame b is an S9 batch frame (by its prefix; no S6 or S8 starts so). @param {Uint8Array} b */
+export function isBatchFrame(b) {
+  if (b.length < BATCH_FRAME_PREFIX.length) return false;
+  for (let i = 0; i < BATCH_FRAME_PREFIX.length; i++) if (b[i] !== BATCH_FRAME_PREFIX[i]) return false;
+  return true;
+}
+
+/**
+ * The certified-map key of a gateway's message: gateway_nonce, the nonce zero-padded to 20
+ * digits (protocol.KeyFor, docs/PROTOCOL.md §4).
+ * @param {string} gateway @param {bigint} nonce
+ */
+export function messageKey(gateway, nonce) {
+  return `${gateway}_${nonce.toString().padStart(20, '0')}`;
+}
+
+/**
+ * @typedef {object} BatchFrame S9, the messages of one poll batch for one client.
+ * @property {string} gateway the key prefix: the key of vals[i] is messageKey(gateway, nonces[i])
+ * @property {bigint[]} nonces strictly increasing, as many as vals
+ * @property {Uint8Array[]} vals the certified S4 values
+ * @property {Uint8Array} cert
+ * @property {Uint8Array} tree
+ */
+
+/**
+ * Decodes S9 {gateway, nonces, vals, cert, tree} as protocol.DecodeBatchFrame does: §2's rules
+ * (tag optional, unknown keys skipped), 1 to 10 000 nonces strictly increasing and as many vals,
+ * a gateway part that is non-empty and has no '_'.
+ * @param {Uint8Array} b
+ * @returns {BatchFrame}
+ */
+export function decodeBatchFrame(b) {
+  const what = 'batch frame';
+  const m = /** @type {any} */ (decodeCborMap(what, b, { gateway: 'text', nonces: 'uint[]', vals: 'bytes[]', cert: 'bytes', tree: 'bytes' },
+    ['gateway', 'nonces', 'vals', 'cert', 'tree']));
+  if (m.gateway === '' || m.gateway.includes('_')) throw new MalformedError(`${what}: gateway ${JSON.stringify(m.gateway)} is not a key prefix (empty or with '_')`);
+  for (let i = 1; i < m.nonces.length; i++) {
+    if (m.nonces[i] <= m.nonces[i - 1]) throw new MalformedError(`${what}: field "nonces": nonce ${m.nonces[i]} follows ${m.nonces[i - 1]}, want strictly increasing`);
+  }
+  if (m.nonces.length !== m.vals.length) throw new MalformedError(`${what}: ${m.nonces.length} nonces for ${m.vals.length} values`);
+  return m;
 }
 
 // ---- certified channels (docs/PROTOCOL.md §12) ----

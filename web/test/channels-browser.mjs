@@ -1,6 +1,7 @@
 // Chromium run of the channel scenario (web/test/channels-run.mjs, see web/test/channels.mjs),
 // driven by web/channels_test.go: the page at cfg.page loads /icws.js (web/dist) and
-// /channels-run.mjs; this prints what the run returned, as one JSON object.
+// /channels-run.mjs (or the run module cfg.script names: /batch-run.mjs for web/batch_test.go);
+// this prints what the run returned, as one JSON object.
 //
 //   node web/test/channels-browser.mjs '{"page": url, "chromium": path, "gateway": …, "forging": …, "ic": …, "canister": …}'
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -23,7 +24,7 @@ try {
   await page.goto(cfg.page);
   out = await page.evaluate(async (c) => {
     const { IcWebSocket } = await import('/icws.js');
-    const { run } = await import('/channels-run.mjs');
+    const { run } = await import(c.script ?? '/channels-run.mjs');
     return run(IcWebSocket, c);
   }, cfg);
   if (pageErrors.length) out.failure = (out.failure ?? '') + ` page errors: ${pageErrors.join('; ')}`;

@@ -13,7 +13,10 @@ import { Verifier } from '../src/verify.js';
 import {
   MalformedError,
   decodeAppMessage,
+  decodeBatchFrame,
   decodeCertMessage,
+  isBatchFrame,
+  messageKey,
   decodeWebsocketMessage,
   encodeAppMessage,
   encodeClientMessage,
@@ -39,6 +42,35 @@ for (const c of golden.cases) {
     for (const [i, step] of c.steps.entries()) {
       const want = step.want;
       const before = v.next;
+      if (step.batch) {
+        // An S9 (docs/PROTOCOL.md §13): a failure of the whole frame, or each message's outcome.
+        let outcomes;
+        try {
+          outcomes = await v.checkBatch(hex(step.frame));
+        } catch (e) {
+          assert.ok(e instanceof VerifyError, `step ${i}: ${e}`);
+          assert.equal(e.kind, want.kind ?? 'none', `step ${i}: ${e.message}`);
+          assert.ok(e.fatal);
+          assert.equal(v.next, before, `step ${i}: a failed frame moved the sequence number`);
+          continue;
+        }
+        assert.equal(want.kind, undefined, `step ${i}: the frame passed, want ${want.kind}`);
+        assert.equal(outcomes.length, step.wants.length, `step ${i}: ${outcomes.length} outcomes, want ${step.wants.length}`);
+        let next = before;
+        for (const [j, o] of outcomes.entries()) {
+          const w = step.wants[j];
+          if (o.err) {
+            assert.equal(o.err.kind, w.kind ?? 'none', `step ${i} message ${j}: ${o.err.message}`);
+            continue;
+          }
+          assert.equal(w.kind, undefined, `step ${i} message ${j}: passed, want ${w.kind}`);
+          assert.equal(o.vm.msg.seq, BigInt(w.seq));
+          if (!w.service) assert.equal(decodeAppMessage(o.vm.msg.message).text, w.text);
+          next++;
+        }
+        assert.equal(v.next, next, `step ${i}: the sequence number moved once per verified message`);
+        continue;
+      }
       let got;
       try {
         got = await v.check(hex(step.frame));
@@ -66,7 +98,7 @@ for (const e of golden.encodings) {
     const seed = hex(e.seed);
     if (e.canister) {
       const s1 = encodeFirstMessage({ canisterId: e.canister, clientId: BigInt(e.clientId) });
-      assert.equal(toHex(encodeSignedFirstMessage(s1, ed25519.sign(s1, seed))), e.want);
+      assert.equal(toHex(encodeSignedFirstMessage(s1, ed25519.sign(s1, seed), BigInt(e.batch ?? 0))), e.want);
       return;
     }
     const val = encodeClientWebsocketMessage({
@@ -199,3 +231,34 @@ function head(major, n) {
   if (n < 256) return [(major << 5) | 24, n];
   return [(major << 5) | 25, n >> 8, n & 0xff];
 }
+
+test('S9: the golden of docs/PROTOCOL.md 13.2 and protocol TestBatchFrameGolden, and what does not decode', () => {
+  const golden9 = 'a5' + '67' + '67617465776179' + '69' + '32767873782d666165'
+    + '66' + '6e6f6e636573' + '82' + '05' + '06'
+    + '64' + '76616c73' + '82' + '4101' + '4102'
+    + '64' + '63657274' + '41' + 'c0'
+    + '64' + '74726565' + '45' + 'd9d9f78100';
+  const b = hex(golden9);
+  assert.ok(isBatchFrame(b));
+  assert.ok(!isBatchFrame(hex('a4636b6579')));
+  const f = decodeBatchFrame(b);
+  assert.equal(f.gateway, '2vxsx-fae');
+  assert.deepEqual(f.nonces, [5n, 6n]);
+  assert.deepEqual(f.vals.map(toHex), ['01', '02']);
+  assert.equal(toHex(f.cert), 'c0');
+  assert.equal(toHex(f.tree), 'd9d9f78100');
+  assert.equal(messageKey(f.gateway, f.nonces[0]), '2vxsx-fae_00000000000000000005');
+  // The self-describe tag is optional; trailing bytes are not.
+  assert.deepEqual(decodeBatchFrame(hex('d9d9f7' + golden9)).nonces, [5n, 6n]);
+  for (const [name, frame] of [
+    ['trailing bytes', golden9 + '00'],
+    ['nonces not increasing', golden9.replace('820506', '820605')],
+    ['no nonces', golden9.replace('66' + '6e6f6e636573' + '820506', '66' + '6e6f6e636573' + '80')],
+    ['fewer nonces than vals', golden9.replace('820506', '8105')],
+    ['a gateway with _', golden9.replace('69' + '32767873782d666165', '69' + '32767873782d665f65')],
+    ['a missing tree', golden9.replace('a5', 'a4').replace('64' + '74726565' + '45' + 'd9d9f78100', '')],
+    ['a duplicate key', golden9.replace('a5', 'a6') + '64' + '63657274' + '41' + 'c0'],
+  ]) {
+    assert.throws(() => decodeBatchFrame(hex(frame)), (e) => e instanceof MalformedError && e.message.startsWith('batch frame: '), name);
+  }
+});
