@@ -317,6 +317,15 @@ func (r browserRoom) find(s string) []browserItem {
 	return out
 }
 
+// describe lists the room's items one per line: status, kind, seq, channel, from, text.
+func (r browserRoom) describe() string {
+	var b strings.Builder
+	for i, it := range r.Items {
+		fmt.Fprintf(&b, "\n  %d %s kind=%s seq=%s channel=%s from=%q text=%q", i, it.Status, str(it.Kind), str(it.Seq), str(it.Channel), str(it.From), str(it.Text))
+	}
+	return b.String()
+}
+
 func str(p *string) string {
 	if p == nil {
 		return "<nil>"
@@ -462,7 +471,7 @@ func TestBrowser(t *testing.T) {
 	}
 	switch {
 	case len(aRejected) != 1 || str(ac.Items[aRejected[0]].Kind) != "tampered":
-		t.Errorf("page A chat: rejected entries at %v, want one, tampered (items %+v)", aRejected, ac.Items)
+		t.Errorf("page A chat: rejected entries at %v, want one, tampered (items %s)", aRejected, ac.describe())
 	case aRejected[0]+1 >= len(ac.Items) || str(ac.Items[aRejected[0]+1].Text) != forged || ac.Items[aRejected[0]+1].Status != "verified":
 		t.Errorf("page A chat: after the forged message, want the genuine %q verified; items %+v", forged, ac.Items[aRejected[0]:])
 	}

@@ -57,6 +57,8 @@ class Room {
     /** @type {IcWebSocket|null} */
     this.conn = null;
     this.pongs = 0;
+    /** @type {VerifyError|null} the last failure shown (recv repeats it until a reconnect) */
+    this.lastRejected = null;
     /** whether the connection goes through the forging relay (the tamper switch) */
     this.tampering = false;
     /** @type {HTMLInputElement|null} */
@@ -190,7 +192,11 @@ class Room {
       try {
         msg = await this.conn.recv();
       } catch (e) {
-        if (e instanceof VerifyError) this.showRejected(e);
+        // recv reports a failure again until a reconnect succeeds: the message is shown once.
+        if (e instanceof VerifyError && e !== this.lastRejected) {
+          this.lastRejected = e;
+          this.showRejected(e);
+        }
         if (e instanceof ChannelError) {
           // A refused subscription, or a channel that fell behind: the room is left.
           const room = e.channel.replace(/^room:/, '');
