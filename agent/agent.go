@@ -111,8 +111,8 @@ type Config struct {
 	PollInterval time.Duration
 	// MaxPollInterval caps the wait between polls; 0 means DefaultMaxPollInterval.
 	MaxPollInterval time.Duration
-	// Now is the local clock; nil means time.Now. Tests pass a fixed clock.
-	Now func() time.Time
+	// Clock is the local clock; nil means time.Now. Tests pass a fixed clock.
+	Clock func() time.Time
 	// Logger receives debug and warning messages; nil discards them.
 	Logger *slog.Logger
 }
@@ -200,7 +200,7 @@ func New(cfg Config) (*Agent, error) {
 		local:          isLocalHost(host),
 		id:             cfg.Identity,
 		http:           cfg.HTTPClient,
-		now:            cfg.Now,
+		now:            cfg.Clock,
 		log:            cfg.Logger,
 		ingressExpiry:  orDefault(cfg.IngressExpiry, DefaultIngressExpiry),
 		maxCertAge:     orDefault(cfg.MaxCertificateAge, DefaultMaxCertificateAge),
@@ -277,11 +277,11 @@ func isLocalHost(host string) bool {
 // newTrust builds the verifiers for a root key.
 func (a *Agent) newTrust(rootKey []byte, mainnet bool) (*trust, error) {
 	key := append([]byte(nil), rootKey...)
-	v, err := certificate.NewVerifier(certificate.VerifierConfig{RootKey: key, MaxAge: a.maxCertAge, MaxFutureSkew: a.maxCertAge, Now: a.now})
+	v, err := certificate.NewVerifier(certificate.VerifierConfig{RootKey: key, MaxAge: a.maxCertAge, MaxFutureSkew: a.maxCertAge, Clock: a.now})
 	if err != nil {
 		return nil, err
 	}
-	tl, err := certificate.NewVerifier(certificate.VerifierConfig{RootKey: key, MaxAge: -1, Now: a.now})
+	tl, err := certificate.NewVerifier(certificate.VerifierConfig{RootKey: key, MaxAge: -1, Clock: a.now})
 	if err != nil {
 		return nil, err
 	}

@@ -91,7 +91,7 @@ func TestFetchRootKeyFailure(t *testing.T) {
 
 func TestIngressExpiry(t *testing.T) {
 	now := time.Date(2025, 5, 1, 12, 34, 56, 789_000_000, time.UTC)
-	a, err := New(Config{URL: "http://127.0.0.1", Now: func() time.Time { return now }})
+	a, err := New(Config{URL: "http://127.0.0.1", Clock: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,7 +28,7 @@ func FuzzCallAnswer(f *testing.F) {
 	f.Add(uncertified)
 	f.Add([]byte{})
 	f.Add([]byte("\xd9\xd9\xf7\xa0"))
-	a, err := New(Config{URL: "https://icp-api.io", Now: fixedClock(f, sampleCertTime)})
+	a, err := New(Config{URL: "https://icp-api.io", Clock: fixedClock(f, sampleCertTime)})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -82,7 +82,7 @@ func FuzzQueryAnswer(f *testing.F) {
 	f.Add(sign(&envelope.QueryResponse{Status: envelope.StatusRejected, RejectCode: 4, RejectMessage: "no", ErrorCode: "IC0406"}))
 	f.Add([]byte("\xd9\xd9\xf7\xa1\x66status\x67replied"))
 
-	a, err := New(Config{URL: "http://127.0.0.1:1", Now: func() time.Time { return now }})
+	a, err := New(Config{URL: "http://127.0.0.1:1", Clock: func() time.Time { return now }})
 	if err != nil {
 		f.Fatal(err)
 	}

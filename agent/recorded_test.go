@@ -36,7 +36,7 @@ var (
 func newRecordedAgent(t *testing.T, cert []byte, at string) (*Agent, *certServer) {
 	t.Helper()
 	srv := newCertServer(t, cert)
-	a, err := New(Config{URL: srv.URL, Now: fixedClock(t, at), PollInterval: 1})
+	a, err := New(Config{URL: srv.URL, Clock: fixedClock(t, at), PollInterval: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +140,7 @@ func TestRecordedCertificateWrongRootKey(t *testing.T) {
 	if key.Status != hashtree.Found {
 		t.Fatalf("subnet key lookup: %v", key.Status)
 	}
-	a, err := New(Config{URL: srv.URL, RootKey: key.Value, Now: fixedClock(t, sampleCertTime)})
+	a, err := New(Config{URL: srv.URL, RootKey: key.Value, Clock: fixedClock(t, sampleCertTime)})
 	if err != nil {
 		t.Fatal(err)
 	}

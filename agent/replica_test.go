@@ -610,7 +610,7 @@ func TestReplicaCallExpired(t *testing.T) {
 		}
 		return proxyPass
 	}, nil)
-	a := newAgent(t, p.URL, Config{RootKey: rep.RootKey(), Now: clock, PollInterval: 10 * time.Millisecond, MaxPollInterval: 100 * time.Millisecond})
+	a := newAgent(t, p.URL, Config{RootKey: rep.RootKey(), Clock: clock, PollInterval: 10 * time.Millisecond, MaxPollInterval: 100 * time.Millisecond})
 	if err := a.Call(ctx, canister, "inc", nil); !errors.Is(err, ErrCallExpired) {
 		t.Fatalf("got %v, want ErrCallExpired", err)
 	}

@@ -22,7 +22,7 @@ func newCertFunc(rootKey []byte, canister principal.Principal, now func() time.T
 		RootKey:              rootKey,
 		MaxAge:               maxAge,
 		MaxFutureSkew:        maxSkew,
-		Now:                  now,
+		Clock:                now,
 		CertificateCacheSize: -1,
 	})
 	if err != nil {

@@ -288,7 +288,7 @@ func testFailoverSynctest(t *testing.T, e *env) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			clk := &bubbleClock{real: time.Now()}
-			ag, err := agent.New(agent.Config{URL: e.rep.URL(), RootKey: e.rep.RootKey(), Now: clk.Now})
+			ag, err := agent.New(agent.Config{URL: e.rep.URL(), RootKey: e.rep.RootKey(), Clock: clk.Now})
 			if err != nil {
 				t.Fatal(err)
 			}

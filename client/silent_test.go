@@ -70,7 +70,7 @@ func TestSilentGatewaySynctest(t *testing.T) {
 				canister = e.fastEcho
 			}
 			clk := &bubbleClock{real: time.Now()}
-			a, err := agent.New(agent.Config{URL: e.rep.URL(), RootKey: e.rep.RootKey(), Now: clk.Now})
+			a, err := agent.New(agent.Config{URL: e.rep.URL(), RootKey: e.rep.RootKey(), Clock: clk.Now})
 			if err != nil {
 				t.Fatal(err)
 			}

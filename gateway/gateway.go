@@ -79,7 +79,7 @@ func New(cfg Config) (*Gateway, error) {
 			RootKey:      cfg.RootKey,
 			FetchRootKey: cfg.FetchRootKey,
 			Logger:       cfg.Logger,
-			Now:          cfg.Clock,
+			Clock:        cfg.Clock,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("gateway: %w", err)

@@ -105,7 +105,7 @@ func newHarnessOn(t testing.TB, inMemory bool, opts ...harnessOpt) *harness {
 	if cfg.Clock != nil {
 		now = cfg.Clock
 	}
-	v, err := certificate.NewVerifier(certificate.VerifierConfig{RootKey: r.RootKey(), Now: now})
+	v, err := certificate.NewVerifier(certificate.VerifierConfig{RootKey: r.RootKey(), Clock: now})
 	if err != nil {
 		t.Fatal(err)
 	}

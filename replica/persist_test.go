@@ -151,7 +151,7 @@ func TestStateSurvivesRestart(t *testing.T) {
 	// A call whose status a client may still read after the restart, signed by hand so that it
 	// can be sent again.
 	h := &harness{t: t, r: r1, cid: keeper, ident: ident, now: time.Now, client: &http.Client{Timeout: 30 * time.Second}, baseURL: r1.URL()}
-	h.verify, _ = certificate.NewVerifier(certificate.VerifierConfig{RootKey: r1.RootKey(), Now: time.Now})
+	h.verify, _ = certificate.NewVerifier(certificate.VerifierConfig{RootKey: r1.RootKey(), Clock: time.Now})
 	body, rid := h.sign(ident, h.content(envelope.RequestTypeCall, "inc", emptyReply))
 	before := h.syncCall("v3", body, rid)
 	if before.status != statusReplied {

@@ -72,7 +72,7 @@ func newIC(t *testing.T, host string) *ic {
 	if e.canister, ok = rep.CanisterID("echo"); !ok {
 		t.Fatal("no echo canister")
 	}
-	if e.verifier, err = certificate.NewVerifier(certificate.VerifierConfig{RootKey: rep.RootKey(), Now: e.now}); err != nil {
+	if e.verifier, err = certificate.NewVerifier(certificate.VerifierConfig{RootKey: rep.RootKey(), Clock: e.now}); err != nil {
 		t.Fatal(err)
 	}
 	e.gwA, e.gwB, e.user = e.agent(nil), e.agent(nil), e.agent(userID)
@@ -86,7 +86,7 @@ func (e *ic) agent(id identity.Identity) *agent.Agent {
 			e.t.Fatal(err)
 		}
 	}
-	a, err := agent.New(agent.Config{URL: e.rep.URL(), Identity: id, RootKey: e.rep.RootKey(), Now: e.now})
+	a, err := agent.New(agent.Config{URL: e.rep.URL(), Identity: id, RootKey: e.rep.RootKey(), Clock: e.now})
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -64,7 +64,7 @@ func newIC(t *testing.T, host string) *ic {
 	if e.canister, ok = rep.CanisterID("omnia-echo"); !ok {
 		t.Fatal("no omnia-echo canister")
 	}
-	if e.verifier, err = certificate.NewVerifier(certificate.VerifierConfig{RootKey: rep.RootKey(), Now: e.now}); err != nil {
+	if e.verifier, err = certificate.NewVerifier(certificate.VerifierConfig{RootKey: rep.RootKey(), Clock: e.now}); err != nil {
 		t.Fatal(err)
 	}
 	e.gwA, e.gwB = e.agent(mustIdentity(t, identity.GenerateEd25519)), e.agent(mustIdentity(t, identity.GenerateEd25519))
@@ -81,7 +81,7 @@ func mustIdentity[T identity.Identity](t *testing.T, gen func() (T, error)) iden
 }
 
 func (e *ic) agent(id identity.Identity) *agent.Agent {
-	a, err := agent.New(agent.Config{URL: e.rep.URL(), Identity: id, RootKey: e.rep.RootKey(), Now: e.now})
+	a, err := agent.New(agent.Config{URL: e.rep.URL(), Identity: id, RootKey: e.rep.RootKey(), Clock: e.now})
 	if err != nil {
 		e.t.Fatal(err)
 	}

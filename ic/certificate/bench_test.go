@@ -11,7 +11,7 @@ func BenchmarkVerify(b *testing.B) {
 	raw := sampleCert(b)
 	canister := principal.MustDecode(ivg37)
 	b.Run("delegation-cached", func(b *testing.B) {
-		v := newVerifier(b, VerifierConfig{Now: fixedClock(sampleTimeNs), CertificateCacheSize: -1})
+		v := newVerifier(b, VerifierConfig{Clock: fixedClock(sampleTimeNs), CertificateCacheSize: -1})
 		if _, err := v.Verify(raw, canister); err != nil {
 			b.Fatal(err)
 		}
@@ -23,7 +23,7 @@ func BenchmarkVerify(b *testing.B) {
 		}
 	})
 	b.Run("no-cache", func(b *testing.B) {
-		v := newVerifier(b, VerifierConfig{Now: fixedClock(sampleTimeNs), DelegationCacheSize: -1, CertificateCacheSize: -1})
+		v := newVerifier(b, VerifierConfig{Clock: fixedClock(sampleTimeNs), DelegationCacheSize: -1, CertificateCacheSize: -1})
 		b.ReportAllocs()
 		for b.Loop() {
 			if _, err := v.Verify(raw, canister); err != nil {
@@ -32,7 +32,7 @@ func BenchmarkVerify(b *testing.B) {
 		}
 	})
 	b.Run("certificate-cached", func(b *testing.B) {
-		v := newVerifier(b, VerifierConfig{Now: fixedClock(sampleTimeNs)})
+		v := newVerifier(b, VerifierConfig{Clock: fixedClock(sampleTimeNs)})
 		b.ReportAllocs()
 		for b.Loop() {
 			if _, err := v.Verify(raw, canister); err != nil {

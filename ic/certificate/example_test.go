@@ -19,7 +19,7 @@ func ExampleVerifier_Verify() {
 
 	v, err := certificate.NewVerifier(certificate.VerifierConfig{
 		RootKey: certificate.MainnetRootKey(),
-		Now:     func() time.Time { return time.Unix(0, 1645601880652705378) },
+		Clock:   func() time.Time { return time.Unix(0, 1645601880652705378) },
 	})
 	if err != nil {
 		panic(err)

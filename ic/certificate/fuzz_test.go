@@ -34,8 +34,8 @@ func FuzzParse(f *testing.F) {
 		f.Add([]byte(s))
 	}
 
-	mainnet := newVerifier(f, VerifierConfig{Now: fixedClock(sampleTimeNs)})
-	ownV := newVerifier(f, VerifierConfig{RootKey: root.PublicKeyDER(), Now: func() time.Time { return testNow }})
+	mainnet := newVerifier(f, VerifierConfig{Clock: fixedClock(sampleTimeNs)})
+	ownV := newVerifier(f, VerifierConfig{RootKey: root.PublicKeyDER(), Clock: func() time.Time { return testNow }})
 	canisters := []principal.Principal{principal.MustDecode(ivg37), principal.CanisterID(5), {}}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		c, err := Parse(b)

@@ -73,7 +73,7 @@ func newVerifier(t testing.TB, cfg VerifierConfig) *Verifier {
 
 func TestMainnetSample(t *testing.T) {
 	raw := sampleCert(t)
-	v := newVerifier(t, VerifierConfig{Now: fixedClock(sampleTimeNs)})
+	v := newVerifier(t, VerifierConfig{Clock: fixedClock(sampleTimeNs)})
 	c, err := v.Verify(raw, principal.MustDecode(ivg37))
 	if err != nil {
 		t.Fatal(err)
@@ -122,7 +122,7 @@ func TestMainnetSample(t *testing.T) {
 
 func TestMainnetSampleAuthorization(t *testing.T) {
 	raw := sampleCert(t)
-	v := newVerifier(t, VerifierConfig{Now: fixedClock(sampleTimeNs)})
+	v := newVerifier(t, VerifierConfig{Clock: fixedClock(sampleTimeNs)})
 	for _, id := range []string{"00000000002000000101", "000000000020000c0101", "00000000002fffff0101"} {
 		b, _ := hex.DecodeString(id)
 		p, _ := principal.FromBytes(b)
@@ -178,7 +178,7 @@ func TestMainnetSampleFreshness(t *testing.T) {
 		{"before the delegation", sampleDelegationNs - int64(time.Hour), 365 * 24 * time.Hour, ErrFuture, true},
 	}
 	for _, tt := range tests {
-		v := newVerifier(t, VerifierConfig{Now: fixedClock(tt.now), MaxAge: tt.maxAge})
+		v := newVerifier(t, VerifierConfig{Clock: fixedClock(tt.now), MaxAge: tt.maxAge})
 		_, err := v.Verify(raw, canister)
 		if !errors.Is(err, tt.want) || (tt.want == nil) != (err == nil) {
 			t.Errorf("%s: %v, want %v", tt.name, err, tt.want)
@@ -192,7 +192,7 @@ func TestMainnetSampleFreshness(t *testing.T) {
 			t.Errorf("%s: message %q gives no hint", tt.name, err)
 		}
 	}
-	v := newVerifier(t, VerifierConfig{Now: fixedClock(sampleTimeNs + int64(10*time.Minute))})
+	v := newVerifier(t, VerifierConfig{Clock: fixedClock(sampleTimeNs + int64(10*time.Minute))})
 	_, err := v.Verify(raw, canister)
 	want := "certificate time 2022-02-23T07:38:00.652705378Z is 10m0s older than the local clock 2022-02-23T07:48:00.652705378Z (at most 5m0s allowed): is the local clock synchronized, or is the replica's clock frozen?"
 	if err == nil || err.Error() != want {
@@ -204,7 +204,7 @@ func TestMainnetSampleTampered(t *testing.T) {
 	raw := sampleCert(t)
 	canister := principal.MustDecode(ivg37)
 
-	wrongRoot := newVerifier(t, VerifierConfig{RootKey: testRootKey(t).PublicKeyDER(), Now: fixedClock(sampleTimeNs)})
+	wrongRoot := newVerifier(t, VerifierConfig{RootKey: testRootKey(t).PublicKeyDER(), Clock: fixedClock(sampleTimeNs)})
 	if _, err := wrongRoot.Verify(raw, canister); !errors.Is(err, ErrBadSignature) || !strings.Contains(err.Error(), "--fetch-root-key") {
 		t.Errorf("wrong root key: %v", err)
 	}
@@ -212,7 +212,7 @@ func TestMainnetSampleTampered(t *testing.T) {
 	c, _ := Parse(raw)
 	c.Signature = make([]byte, SignatureSize)
 	zeroSig, _ := c.Marshal()
-	v := newVerifier(t, VerifierConfig{Now: fixedClock(sampleTimeNs)})
+	v := newVerifier(t, VerifierConfig{Clock: fixedClock(sampleTimeNs)})
 	if _, err := v.Verify(zeroSig, canister); !errors.Is(err, ErrBadSignature) {
 		t.Errorf("zero signature: %v", err)
 	}
@@ -233,7 +233,7 @@ func TestMainnetSampleTampered(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			v := newVerifier(t, VerifierConfig{Now: fixedClock(sampleTimeNs), DelegationCacheSize: 1 << 14})
+			v := newVerifier(t, VerifierConfig{Clock: fixedClock(sampleTimeNs), DelegationCacheSize: 1 << 14})
 			b := make([]byte, len(raw))
 			for bit := w; bit < 8*len(raw); bit += workers {
 				copy(b, raw)
@@ -284,7 +284,7 @@ func TestAgentRSResponses(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		v := newVerifier(t, VerifierConfig{Now: func() time.Time { return tm.Add(time.Second) }})
+		v := newVerifier(t, VerifierConfig{Clock: func() time.Time { return tm.Add(time.Second) }})
 		if tt.canister != "" {
 			_, err = v.Verify(raw, principal.MustDecode(tt.canister))
 		} else {
@@ -317,7 +317,7 @@ func TestNestedDelegationMainnet(t *testing.T) {
 		t.Fatal(err)
 	}
 	tm, _ := c.Time()
-	v := newVerifier(t, VerifierConfig{Now: func() time.Time { return tm }})
+	v := newVerifier(t, VerifierConfig{Clock: func() time.Time { return tm }})
 	// The certificate itself is valid (II canister on uzr34).
 	if _, err := v.Verify(withSubnet, principal.MustDecode("rdmx6-jaaaa-aaaaa-aaadq-cai")); err != nil {
 		t.Fatalf("with_subnet_key.bin: %v", err)
@@ -335,7 +335,7 @@ func TestNestedDelegationMainnet(t *testing.T) {
 	self := Certificate{Tree: c.Tree, Signature: c.Signature, Delegation: &Delegation{SubnetID: c.Delegation.SubnetID, Certificate: raw}}
 	enc, _ = self.Marshal()
 	tm, _ = c.Time()
-	v = newVerifier(t, VerifierConfig{Now: func() time.Time { return tm }})
+	v = newVerifier(t, VerifierConfig{Clock: func() time.Time { return tm }})
 	if _, err := v.VerifyForSubnet(enc, principal.MustDecode(uzr34)); !errors.Is(err, ErrNestedDelegation) {
 		t.Errorf("agent-rs too_many_delegations: %v", err)
 	}

@@ -32,7 +32,7 @@ func TestSignatureCacheSameRound(t *testing.T) {
 	if string(prunedBytes) == string(signed) {
 		t.Fatal("pruning changed nothing; the test needs two different encodings of one round")
 	}
-	v := newVerifier(t, VerifierConfig{RootKey: root.PublicKeyDER(), Now: func() time.Time { return testNow }})
+	v := newVerifier(t, VerifierConfig{RootKey: root.PublicKeyDER(), Clock: func() time.Time { return testNow }})
 	for _, b := range [][]byte{signed, prunedBytes} {
 		if _, err := v.Verify(b, canister); err != nil {
 			t.Fatal(err)
@@ -71,7 +71,7 @@ func TestSignatureSingleFlight(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v := newVerifier(t, VerifierConfig{RootKey: root.PublicKeyDER(), Now: func() time.Time { return testNow }})
+	v := newVerifier(t, VerifierConfig{RootKey: root.PublicKeyDER(), Clock: func() time.Time { return testNow }})
 	const n = 16
 	errs := make(chan error, 2*n)
 	for range n {

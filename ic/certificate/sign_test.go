@@ -49,7 +49,7 @@ func TestSignVerifyRootKey(t *testing.T) {
 	if !bytes.HasPrefix(raw, []byte{0xd9, 0xd9, 0xf7, 0xa2}) {
 		t.Errorf("encoding starts %x", raw[:4])
 	}
-	v := newVerifier(t, VerifierConfig{RootKey: root.PublicKeyDER(), Now: func() time.Time { return testNow }})
+	v := newVerifier(t, VerifierConfig{RootKey: root.PublicKeyDER(), Clock: func() time.Time { return testNow }})
 	c, err := v.Verify(raw, canister)
 	if err != nil {
 		t.Fatal(err)
@@ -64,7 +64,7 @@ func TestSignVerifyRootKey(t *testing.T) {
 	if _, err := v.Verify(raw, principal.CanisterID(1<<40)); err != nil {
 		t.Error(err)
 	}
-	other := newVerifier(t, VerifierConfig{RootKey: testKey(t, 2).PublicKeyDER(), Now: func() time.Time { return testNow }})
+	other := newVerifier(t, VerifierConfig{RootKey: testKey(t, 2).PublicKeyDER(), Clock: func() time.Time { return testNow }})
 	if _, err := other.Verify(raw, canister); !errors.Is(err, ErrBadSignature) {
 		t.Errorf("other root key: %v", err)
 	}
@@ -95,7 +95,7 @@ func TestSignVerifyDelegated(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		v := newVerifier(t, VerifierConfig{RootKey: root.PublicKeyDER(), Now: func() time.Time { return testNow }})
+		v := newVerifier(t, VerifierConfig{RootKey: root.PublicKeyDER(), Clock: func() time.Time { return testNow }})
 		for _, tt := range []struct {
 			canister principal.Principal
 			want     error
@@ -123,7 +123,7 @@ func TestSignVerifyDelegated(t *testing.T) {
 			t.Errorf("layout %d: certificate signed by the wrong key: %v", layout, err)
 		}
 		// A verifier with another root key rejects the delegation.
-		w := newVerifier(t, VerifierConfig{RootKey: testKey(t, 9).PublicKeyDER(), Now: func() time.Time { return testNow }})
+		w := newVerifier(t, VerifierConfig{RootKey: testKey(t, 9).PublicKeyDER(), Clock: func() time.Time { return testNow }})
 		if _, err := w.Verify(raw, inside); !errors.Is(err, ErrBadSignature) {
 			t.Errorf("layout %d: wrong root: %v", layout, err)
 		}
@@ -192,7 +192,7 @@ func TestDelegationFailures(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		v := newVerifier(t, VerifierConfig{RootKey: root.PublicKeyDER(), Now: func() time.Time { return testNow }})
+		v := newVerifier(t, VerifierConfig{RootKey: root.PublicKeyDER(), Clock: func() time.Time { return testNow }})
 		_, err = v.Verify(raw, tt.canister)
 		if !errors.Is(err, tt.want) || (tt.want == nil) != (err == nil) {
 			t.Errorf("%s: %v, want %v", tt.name, err, tt.want)
@@ -208,7 +208,7 @@ func TestDelegationFailures(t *testing.T) {
 	inner.Delegation = d
 	nestedCert, _ := inner.Marshal()
 	raw, _ := SignDelegated(subnetKey, stateTree(t, testNow, canister), &Delegation{SubnetID: subnet.Bytes(), Certificate: nestedCert})
-	v := newVerifier(t, VerifierConfig{RootKey: root.PublicKeyDER(), Now: func() time.Time { return testNow }})
+	v := newVerifier(t, VerifierConfig{RootKey: root.PublicKeyDER(), Clock: func() time.Time { return testNow }})
 	if _, err := v.Verify(raw, canister); !errors.Is(err, ErrNestedDelegation) {
 		t.Errorf("nested: %v", err)
 	}
@@ -239,7 +239,7 @@ func TestDelegationCache(t *testing.T) {
 		}
 		certs[i], _ = SignDelegated(subnetKey, stateTree(t, testNow, canister), d)
 	}
-	v := newVerifier(t, VerifierConfig{RootKey: root.PublicKeyDER(), Now: func() time.Time { return testNow }, DelegationCacheSize: 2})
+	v := newVerifier(t, VerifierConfig{RootKey: root.PublicKeyDER(), Clock: func() time.Time { return testNow }, DelegationCacheSize: 2})
 	var wg sync.WaitGroup
 	errs := make(chan error, 30)
 	for i := range 30 {
@@ -263,13 +263,13 @@ func TestDelegationCache(t *testing.T) {
 	if _, err := v.Verify(certs[0], principal.CanisterID(6)); !errors.Is(err, ErrNotAuthorized) {
 		t.Errorf("cached, other canister: %v", err)
 	}
-	late := newVerifier(t, VerifierConfig{RootKey: root.PublicKeyDER(), Now: func() time.Time { return testNow.Add(31 * 24 * time.Hour) }, MaxAge: 365 * 24 * time.Hour})
+	late := newVerifier(t, VerifierConfig{RootKey: root.PublicKeyDER(), Clock: func() time.Time { return testNow.Add(31 * 24 * time.Hour) }, MaxAge: 365 * 24 * time.Hour})
 	for range 2 {
 		if _, err := late.Verify(certs[0], canister); !errors.Is(err, ErrStale) {
 			t.Errorf("old delegation: %v", err)
 		}
 	}
-	off := newVerifier(t, VerifierConfig{RootKey: root.PublicKeyDER(), Now: func() time.Time { return testNow }, DelegationCacheSize: -1})
+	off := newVerifier(t, VerifierConfig{RootKey: root.PublicKeyDER(), Clock: func() time.Time { return testNow }, DelegationCacheSize: -1})
 	if _, err := off.Verify(certs[0], canister); err != nil || off.cache != nil {
 		t.Errorf("no cache: %v", err)
 	}
@@ -302,7 +302,7 @@ func TestRangesEncoding(t *testing.T) {
 func TestCertificateCache(t *testing.T) {
 	raw := sampleCert(t)
 	now := time.Unix(0, sampleTimeNs)
-	v := newVerifier(t, VerifierConfig{Now: func() time.Time { return now }, CertificateCacheSize: 2})
+	v := newVerifier(t, VerifierConfig{Clock: func() time.Time { return now }, CertificateCacheSize: 2})
 	canister := principal.MustDecode(ivg37)
 	for range 3 {
 		if _, err := v.Verify(raw, canister); err != nil {
@@ -330,7 +330,7 @@ func TestCertificateCache(t *testing.T) {
 	if v.certs.len() != 2 {
 		t.Errorf("%d cached certificates, want 2 (the bound)", v.certs.len())
 	}
-	off := newVerifier(t, VerifierConfig{Now: func() time.Time { return now }, CertificateCacheSize: -1})
+	off := newVerifier(t, VerifierConfig{Clock: func() time.Time { return now }, CertificateCacheSize: -1})
 	if _, err := off.Verify(raw, canister); err != nil || off.certs != nil {
 		t.Errorf("no cache: %v", err)
 	}

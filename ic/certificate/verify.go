@@ -40,11 +40,11 @@ type VerifierConfig struct {
 	// disables all time checks (of the certificate and of its delegation): only for tests and for
 	// certificates known to be old.
 	MaxAge time.Duration
-	// MaxFutureSkew is how far ahead of Now a certificate's /time may be. Zero or negative means
-	// DefaultMaxFutureSkew.
+	// MaxFutureSkew is how far ahead of Clock a certificate's /time may be. Zero or negative
+	// means DefaultMaxFutureSkew.
 	MaxFutureSkew time.Duration
-	// Now returns the current time. Nil means time.Now.
-	Now func() time.Time
+	// Clock returns the current time. Nil means time.Now.
+	Clock func() time.Time
 	// DelegationCacheSize bounds the number of verified delegations kept, keyed by subnet id and
 	// SHA-256 of the delegation certificate. Zero means DefaultDelegationCacheSize; negative disables
 	// the cache. A cached delegation saves one BLS verification (about half the cost of a delegated
@@ -95,7 +95,7 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 		rootDER: bytes.Clone(der),
 		maxAge:  cfg.MaxAge,
 		skew:    cfg.MaxFutureSkew,
-		now:     cfg.Now,
+		now:     cfg.Clock,
 	}
 	if v.maxAge == 0 {
 		v.maxAge = DefaultMaxAge
