@@ -50,10 +50,9 @@ type localChannel struct {
 	cursor uint64   // the next seq to fetch
 	known  bool     // cursor is set (a batch or a join set it)
 	joins  []uint64 // heads of the connections that joined before the cursor was known
-	// catching holds the subscribers that joined once the cursor was known, each with the next
-	// seq it needs: they get catch-up batches of their own (not the shared ones) until they reach
-	// the cursor, so the other subscribers are not sent a range again, and a joiner that a shared
-	// query in flight left out still gets that query's messages.
+	// catching holds the subscribers that joined behind the cursor, each with the next seq it
+	// needs: they get catch-up batches of their own (not the shared ones) until they reach it, so
+	// the other subscribers are not sent the range again.
 	catching map[*conn]uint64
 }
 
@@ -120,9 +119,7 @@ func (hc *hubChannels) joinLocked(c *conn, name string, head uint64) {
 	switch {
 	case !lc.known:
 		lc.joins = append(lc.joins, head)
-	default:
-		// Caught up on its own even at or past the cursor: a shared query in flight was planned
-		// without it, and its batch may hold the joiner's first messages.
+	case head < lc.cursor:
 		if lc.catching == nil {
 			lc.catching = make(map[*conn]uint64)
 		}
