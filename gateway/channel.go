@@ -49,11 +49,7 @@ type localChannel struct {
 	conns  map[*conn]struct{}
 	cursor uint64   // the next seq to fetch
 	known  bool     // cursor is set (a batch or a join set it)
-	joins  []uint64 // heads of the connections that joined before the cursor was known
-	// catching holds the subscribers that joined behind the cursor, each with the next seq it
-	// needs: they get catch-up batches of their own (not the shared ones) until they reach it, so
-	// the other subscribers are not sent the range again.
-	catching map[*conn]uint64
+	joins  []uint64 // heads of the connections that joined since the request was last built
 }
 
 // channelStatus updates c's subscriptions from the canister service message val routed to it
@@ -116,17 +112,7 @@ func (hc *hubChannels) joinLocked(c *conn, name string, head uint64) {
 		lc.conns[c] = struct{}{}
 		hc.byConn[c] = append(hc.byConn[c], name)
 	}
-	switch {
-	case !lc.known:
-		lc.joins = append(lc.joins, head)
-	case head < lc.cursor:
-		if lc.catching == nil {
-			lc.catching = make(map[*conn]uint64)
-		}
-		if at, ok := lc.catching[c]; !ok || head < at {
-			lc.catching[c] = head
-		}
-	}
+	lc.joins = append(lc.joins, head)
 	select {
 	case hc.wake <- struct{}{}:
 	default:
@@ -139,7 +125,6 @@ func (hc *hubChannels) leaveLocked(c *conn, name string) {
 		return
 	}
 	delete(lc.conns, c)
-	delete(lc.catching, c)
 	if len(lc.conns) == 0 {
 		delete(hc.chans, name)
 	}
@@ -165,13 +150,11 @@ func (h *hub) dropChannels(c *conn) {
 type channelPoll struct {
 	req   []protocol.ChannelFrom
 	conns map[string][]*conn
-	catch bool // a catch-up plan: its batches go to catching subscribers only
 }
 
-// plan builds the next shared request: every channel with subscribers, from its cursor (or the
-// lowest head joined before it was known), at most MaxChannelsPerQuery (the rest, in name order,
-// at the next poll), to the subscribers not catching up. It returns false when no channel has
-// subscribers: the poller stops.
+// plan builds the next request: every channel with subscribers, from min(cursor, joins), at most
+// MaxChannelsPerQuery (the rest, in name order, at the next poll). It returns false when no
+// channel has subscribers: the poller stops.
 func (hc *hubChannels) plan(turn int) (channelPoll, bool) {
 	hc.mu.Lock()
 	defer hc.mu.Unlock()
@@ -179,7 +162,15 @@ func (hc *hubChannels) plan(turn int) (channelPoll, bool) {
 		hc.running = false
 		return channelPoll{}, false
 	}
-	names := hc.namesLocked(turn, func(*localChannel) bool { return true })
+	names := make([]string, 0, len(hc.chans))
+	for name := range hc.chans {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	if len(names) > protocol.MaxChannelsPerQuery {
+		start := (turn * protocol.MaxChannelsPerQuery) % len(names)
+		names = append(names[start:], names[:start]...)[:protocol.MaxChannelsPerQuery]
+	}
 	p := channelPoll{req: make([]protocol.ChannelFrom, 0, len(names)), conns: make(map[string][]*conn, len(names))}
 	for _, name := range names {
 		lc := hc.chans[name]
@@ -192,82 +183,12 @@ func (hc *hubChannels) plan(turn int) (channelPoll, bool) {
 		lc.joins = lc.joins[:0]
 		cs := make([]*conn, 0, len(lc.conns))
 		for c := range lc.conns {
-			if _, catching := lc.catching[c]; !catching {
-				cs = append(cs, c)
-			}
-		}
-		p.req = append(p.req, protocol.ChannelFrom{Channel: name, From: from})
-		p.conns[name] = cs
-	}
-	return p, true
-}
-
-// catchUpPlan builds the request for the subscribers that joined behind their channel's cursor:
-// each such channel from its catchers' lowest next seq, to its catchers only. ok is false when
-// no subscriber is catching up.
-func (hc *hubChannels) catchUpPlan(turn int) (p channelPoll, ok bool) {
-	hc.mu.Lock()
-	defer hc.mu.Unlock()
-	names := hc.namesLocked(turn, func(lc *localChannel) bool { return len(lc.catching) > 0 })
-	if len(names) == 0 {
-		return channelPoll{}, false
-	}
-	p = channelPoll{req: make([]protocol.ChannelFrom, 0, len(names)), conns: make(map[string][]*conn, len(names)), catch: true}
-	for _, name := range names {
-		lc := hc.chans[name]
-		first := true
-		var from uint64
-		cs := make([]*conn, 0, len(lc.catching))
-		for c, at := range lc.catching {
-			if first || at < from {
-				from, first = at, false
-			}
 			cs = append(cs, c)
 		}
 		p.req = append(p.req, protocol.ChannelFrom{Channel: name, From: from})
 		p.conns[name] = cs
 	}
 	return p, true
-}
-
-// namesLocked returns the names of the channels keep accepts, sorted, at most
-// MaxChannelsPerQuery of them, rotated by turn when there are more.
-func (hc *hubChannels) namesLocked(turn int, keep func(*localChannel) bool) []string {
-	names := make([]string, 0, len(hc.chans))
-	for name, lc := range hc.chans {
-		if keep(lc) {
-			names = append(names, name)
-		}
-	}
-	slices.Sort(names)
-	if len(names) > protocol.MaxChannelsPerQuery {
-		start := (turn * protocol.MaxChannelsPerQuery) % len(names)
-		names = append(names[start:], names[:start]...)[:protocol.MaxChannelsPerQuery]
-	}
-	return names
-}
-
-// caughtUp records that catch-up batch of channel name ended at next for the connections cs: those
-// that have reached the shared cursor join the shared batches (any repeat is dropped by the
-// client, §12.6); the others wait for the next catch-up batch.
-func (hc *hubChannels) caughtUp(name string, cs []*conn, next uint64) {
-	hc.mu.Lock()
-	defer hc.mu.Unlock()
-	lc := hc.chans[name]
-	if lc == nil {
-		return
-	}
-	for _, c := range cs {
-		at, ok := lc.catching[c]
-		if !ok {
-			continue
-		}
-		if next >= lc.cursor {
-			delete(lc.catching, c)
-		} else if next > at {
-			lc.catching[c] = next
-		}
-	}
 }
 
 // advance moves channel name's cursor past a batch that ended at next.
@@ -308,11 +229,6 @@ func (h *hub) pollChannels() {
 			err = errNoChannels
 		} else {
 			again, err = h.pollChannelsOnce(capi, p)
-			if cp, catching := hc.catchUpPlan(turn); err == nil && catching {
-				var more bool
-				more, err = h.pollChannelsOnce(capi, cp)
-				again = again || more
-			}
 		}
 		wait := g.cfg.PollInterval - g.cfg.Clock().Sub(start)
 		if err != nil {
@@ -352,11 +268,7 @@ func (h *hub) pollChannelsOnce(capi channelAPI, p channelPoll) (again bool, err 
 			return false, fmt.Errorf("%s: the answer has channel %q, which was not asked for", protocol.MethodGetChannelMessages, b.Channel)
 		}
 		if len(b.Vals) == 0 {
-			if p.catch {
-				h.chans.caughtUp(b.Channel, cs, max(b.First, b.Head))
-			} else {
-				h.chans.advance(b.Channel, b.First)
-			}
+			h.chans.advance(b.Channel, b.First)
 			continue
 		}
 		if len(b.Vals) > protocol.MaxChannelVals {
@@ -369,11 +281,7 @@ func (h *hub) pollChannelsOnce(capi channelAPI, p channelPoll) (again bool, err 
 		}
 		g.m.messagesPolled.add(uint64(len(b.Vals)))
 		next := b.First + uint64(len(b.Vals))
-		if p.catch {
-			h.chans.caughtUp(b.Channel, cs, next)
-		} else {
-			h.chans.advance(b.Channel, next)
-		}
+		h.chans.advance(b.Channel, next)
 		if b.Head > next {
 			again = true
 		}
