@@ -193,7 +193,8 @@ class Room {
         msg = await this.conn.recv();
       } catch (e) {
         // recv reports a failure again until a reconnect succeeds: the message is shown once.
-        if (e instanceof VerifyError && e !== this.lastRejected) {
+        // A replay is a genuine message shown already (a reconnection's overlap): nothing to show.
+        if (e instanceof VerifyError && e.kind !== 'replay' && e !== this.lastRejected) {
           this.lastRejected = e;
           this.showRejected(e);
         }
