@@ -18,12 +18,19 @@ import (
 	"github.com/icws/icws/replica"
 )
 
-// realFrames returns S6 frames as a gateway would send them for one client of a load canister in
-// an in-process replica: the welcome and three broadcasts, in one batch, and the root key.
-func realFrames(t testing.TB) (frames [][]byte, client uint64, newVerifier func(id, next uint64) *icwsclient.Verifier) {
+// openClient starts an in-process replica with the bench canister, registers a client and opens
+// it through a gateway identity; it returns what the caller needs to make that client's frames.
+// The replica closes when the test ends.
+type openClient struct {
+	rep    *replica.Replica
+	id     principal.Principal // the canister
+	gw, ow *agent.Agent        // the gateway's and the canister owner's agents
+	key    ed25519.PrivateKey  // the client's
+	client uint64
+}
+
+func startOpenClient(ctx context.Context, t testing.TB) *openClient {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
 	owner, _ := identity.GenerateEd25519()
 	arg, err := candid.Marshal(owner.Sender())
 	if err != nil {
@@ -33,28 +40,39 @@ func realFrames(t testing.TB) (frames [][]byte, client uint64, newVerifier func(
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer rep.Close()
-	id, _ := rep.CanisterID("bench")
+	t.Cleanup(func() { rep.Close() })
+	o := &openClient{rep: rep}
+	o.id, _ = rep.CanisterID("bench")
 	gw, _ := identity.GenerateEd25519()
 	agentOf := func(i identity.Identity) *agent.Agent {
 		a, err := agent.New(agent.Config{URL: rep.URL(), Identity: i, RootKey: rep.RootKey()})
 		if err != nil {
 			t.Fatal(err)
 		}
+		t.Cleanup(a.CloseIdleConnections)
 		return a
 	}
-	ga, oa := agentOf(gw), agentOf(owner)
-	defer ga.CloseIdleConnections()
-	defer oa.CloseIdleConnections()
-	_, key, _ := ed25519.GenerateKey(rand.Reader)
-	if err := ga.Call(ctx, id, protocol.MethodRegister, []byte(key.Public().(ed25519.PublicKey)), &client); err != nil {
+	o.gw, o.ow = agentOf(gw), agentOf(owner)
+	_, o.key, _ = ed25519.GenerateKey(rand.Reader)
+	if err := o.gw.Call(ctx, o.id, protocol.MethodRegister, []byte(o.key.Public().(ed25519.PublicKey)), &o.client); err != nil {
 		t.Fatal(err)
 	}
-	s1 := protocol.FirstMessage{CanisterID: id.String(), ClientID: client}.Marshal()
+	s1 := protocol.FirstMessage{CanisterID: o.id.String(), ClientID: o.client}.Marshal()
 	var ok bool
-	if err := ga.Call(ctx, id, protocol.MethodOpen, agent.Args{s1, ed25519.Sign(key, s1)}, &ok); err != nil || !ok {
+	if err := o.gw.Call(ctx, o.id, protocol.MethodOpen, agent.Args{s1, ed25519.Sign(o.key, s1)}, &ok); err != nil || !ok {
 		t.Fatalf("ws_open: %v, %v", ok, err)
 	}
+	return o
+}
+
+// realFrames returns S6 frames as a gateway would send them for one client of a load canister in
+// an in-process replica: the welcome and three broadcasts, in one batch, and the root key.
+func realFrames(t testing.TB) (frames [][]byte, client uint64, newVerifier func(id, next uint64) *icwsclient.Verifier) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	o := startOpenClient(ctx, t)
+	rep, id, ga, oa, client := o.rep, o.id, o.gw, o.ow, o.client
 	if err := oa.Call(ctx, id, canister.MethodBroadcast, agent.Args{uint32(3), uint32(32)}); err != nil {
 		t.Fatal(err)
 	}
@@ -176,38 +194,9 @@ func realChannelFrames(t testing.TB) (frame []byte, newVerifier func(id, next ui
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	owner, _ := identity.GenerateEd25519()
-	arg, err := candid.Marshal(owner.Sender())
-	if err != nil {
-		t.Fatal(err)
-	}
-	rep, err := replica.Start(ctx, replica.Config{Canisters: []replica.CanisterSpec{{Name: "bench", New: canister.New, Arg: arg}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rep.Close()
-	id, _ := rep.CanisterID("bench")
-	gw, _ := identity.GenerateEd25519()
-	agentOf := func(i identity.Identity) *agent.Agent {
-		a, err := agent.New(agent.Config{URL: rep.URL(), Identity: i, RootKey: rep.RootKey()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return a
-	}
-	ga, oa := agentOf(gw), agentOf(owner)
-	defer ga.CloseIdleConnections()
-	defer oa.CloseIdleConnections()
-	_, key, _ := ed25519.GenerateKey(rand.Reader)
-	var client uint64
-	if err := ga.Call(ctx, id, protocol.MethodRegister, []byte(key.Public().(ed25519.PublicKey)), &client); err != nil {
-		t.Fatal(err)
-	}
-	s1 := protocol.FirstMessage{CanisterID: id.String(), ClientID: client}.Marshal()
+	o := startOpenClient(ctx, t)
+	rep, id, ga, oa, key, client := o.rep, o.id, o.gw, o.ow, o.key, o.client
 	var ok bool
-	if err := ga.Call(ctx, id, protocol.MethodOpen, agent.Args{s1, ed25519.Sign(key, s1)}, &ok); err != nil || !ok {
-		t.Fatalf("ws_open: %v, %v", ok, err)
-	}
 	ctl := protocol.ChannelControl{Subscribe: canister.Channel}
 	sub := protocol.SignClientMessage(key, &protocol.WebsocketMessage{ClientID: client, Timestamp: uint64(time.Now().UnixNano()), Service: true, Message: ctl.Marshal()})
 	if err := ga.Call(ctx, id, protocol.MethodMessage, sub, &ok); err != nil || !ok {
