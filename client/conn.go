@@ -112,7 +112,7 @@ type Conn struct {
 	acked   uint64        // the canister accepted every message below this sequence number
 	written uint64        // every recorded message below this was written through the current socket
 	assumed uint64        // acknowledgements assumed by the fallback pacing (pacing.go)
-	ackedAt uint64        // the IC time (ns) of the heartbeat that first acknowledged up to acked
+	ackedAt uint64        // the IC time (ns) the canister accepted message acked−1 (its heartbeat's ack_time; the heartbeat's own time from a canister without it)
 	ackWake chan struct{} // closed and replaced when the window may have room
 	wrote   chan struct{} // closed and replaced when a writer wrote a frame or failed
 

@@ -44,7 +44,11 @@ func (c *Conn) silence(s *socket) *VerifyError {
 // make room for the frames waiting to be written), the end of a resynchronization, a keep-alive
 // in answer when the client has nothing unconfirmed, or the close notice.
 func (c *Conn) service(s *socket, m *protocol.WebsocketMessage) error {
-	c.ack(m.Ack, m.Timestamp)
+	at := m.AckTime
+	if at == 0 {
+		at = m.Timestamp // a canister from before ack_time: its heartbeat's own time
+	}
+	c.ack(m.Ack, at)
 	if m.Close != "" {
 		c.ended = &CanisterClosedError{Reason: m.Close}
 		s.fail(c.ended)
@@ -115,8 +119,9 @@ func (c *Conn) service(s *socket, m *protocol.WebsocketMessage) error {
 // checkAcked fails with Withheld if heartbeat m shows that the canister never got a message the
 // client wrote more than Config.AckTimeout before the heartbeat was sent (the acknowledgement
 // bound). A message written behind others still unconfirmed is counted from the later of its
-// write and the heartbeat that confirmed the one before it, since the gateway passes a client's
-// messages one at a time: a long queue at an honest gateway is not taken for a swallowed message.
+// write and the IC time the canister accepted the one before it (the ack_time of the heartbeat
+// that confirmed it), since the gateway passes a client's messages one at a time: a long queue
+// at an honest gateway is not taken for a swallowed message.
 func (c *Conn) checkAcked(s *socket, m *protocol.WebsocketMessage) error {
 	if c.resyncing.Load() || c.cfg.AckTimeout < 0 {
 		return nil // the unconfirmed messages wait to be written again, or no bound
@@ -141,8 +146,8 @@ func (c *Conn) checkAcked(s *socket, m *protocol.WebsocketMessage) error {
 	return nil
 }
 
-// ack drops the sent messages the canister confirmed, every one below next, in a service
-// message of IC time at (ns), which makes room in the window.
+// ack drops the sent messages the canister confirmed, every one below next, the last of them
+// accepted at IC time at (ns), which makes room in the window.
 func (c *Conn) ack(next, at uint64) {
 	c.ackMu.Lock()
 	defer c.ackMu.Unlock()

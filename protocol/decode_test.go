@@ -87,8 +87,13 @@ func TestRoundTrips(t *testing.T) {
 		{ClientID: 1<<64 - 1, SequenceNum: 1 << 40, Timestamp: 1 << 63, Message: make([]byte, 70000)},
 		{ClientID: 3, Service: true, Ack: 1 << 20},
 		{ClientID: 3, Service: true, Ack: 0, Close: "registration expired"},
+		{ClientID: 3, Service: true, Ack: 9, AckTime: 1 << 62},
 	} {
-		for _, b := range [][]byte{m.MarshalCanister(), m.MarshalClient()} {
+		for i, b := range [][]byte{m.MarshalCanister(), m.MarshalClient()} {
+			wantAckTime := m.AckTime
+			if i == 1 {
+				wantAckTime = 0 // the canister's key only
+			}
 			got, err := DecodeWebsocketMessage(b)
 			if err != nil {
 				t.Fatal(err)
@@ -97,7 +102,8 @@ func TestRoundTrips(t *testing.T) {
 				t.Errorf("IsServiceMessage(%+v) = %v", m, !m.Service)
 			}
 			if got.ClientID != m.ClientID || got.SequenceNum != m.SequenceNum || got.Timestamp != m.Timestamp ||
-				len(got.Message) != len(m.Message) || got.Service != m.Service || got.Ack != m.Ack || got.Close != m.Close {
+				len(got.Message) != len(m.Message) || got.Service != m.Service || got.Ack != m.Ack || got.Close != m.Close ||
+				got.AckTime != wantAckTime {
 				t.Errorf("round trip of %+v gave %+v", m, got)
 			}
 		}

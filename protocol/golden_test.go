@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"strings"
 	"testing"
 )
@@ -242,5 +243,30 @@ func TestServiceMessageEncodings(t *testing.T) {
 	}
 	if !strings.HasPrefix(hex.EncodeToString(m.MarshalCanister()), "d9d9f7a6") {
 		t.Errorf("close service message is not a 6-entry map")
+	}
+}
+
+// TestAckTimeEncoding: a canister service message with AckTime has the key ack_time right after
+// ack (and before close); the client encoding never has it.
+func TestAckTimeEncoding(t *testing.T) {
+	m := &WebsocketMessage{ClientID: 16, SequenceNum: 3, Timestamp: 5, Service: true, Ack: 7, AckTime: 4}
+	want := "d9d9f7a6" + "69636c69656e745f6964" + "10" + "6c73657175656e63655f6e756d" + "03" +
+		"6974696d657374616d70" + "05" + "676d657373616765" + "40" + "6361636b" + "07" + "6861636b5f74696d65" + "04"
+	checkBytes(t, "canister service S4 with ack_time", m.MarshalCanister(), want)
+	m.Close = "idle"
+	wantClose := "d9d9f7a7" + want[8:] + "65636c6f7365" + "6469646c65"
+	checkBytes(t, "canister close S4 with ack_time", m.MarshalCanister(), wantClose)
+	if c := hex.EncodeToString(m.MarshalClient()); strings.Contains(c, "6861636b5f74696d65") {
+		t.Errorf("client encoding %s has ack_time", c)
+	}
+	got, err := DecodeWebsocketMessage(m.MarshalCanister())
+	if err != nil || got.AckTime != 4 || got.Ack != 7 || got.Close != "idle" {
+		t.Errorf("decoded %+v, %v", got, err)
+	}
+	// ack_time belongs to service messages only.
+	b, _ := hex.DecodeString("d9d9f7a5" + "69636c69656e745f6964" + "10" + "6c73657175656e63655f6e756d" + "03" +
+		"6974696d657374616d70" + "05" + "676d657373616765" + "40" + "6861636b5f74696d65" + "04")
+	if _, err := DecodeWebsocketMessage(b); !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), "ack_time") {
+		t.Errorf("ack_time without ack: %v, want ErrMalformed naming ack_time", err)
 	}
 }

@@ -202,9 +202,9 @@ func DecodeAppMessage(b []byte) (AppMessage, error) {
 // "timestamp" (uints), "message" (bytes). Client encoding (the seed client's, keys sorted):
 // "client_id", "message", "sequence_num", "timestamp".
 //
-// A service message (Service set) has an empty Message and one or two extra keys: "ack" (uint)
-// and, from the canister only, "close" (text). Normal messages never carry them, so they stay
-// byte-compatible with the seed. See docs/PROTOCOL.md.
+// A service message (Service set) has an empty Message and extra keys: "ack" (uint) and, from
+// the canister only, "ack_time" (uint) and "close" (text). Normal messages never carry them, so
+// they stay byte-compatible with the seed. See docs/PROTOCOL.md.
 type WebsocketMessage struct {
 	// ClientID is the client the message is for (canister → client) or from (client → canister).
 	ClientID uint64 `cbor:"client_id"`
@@ -222,17 +222,22 @@ type WebsocketMessage struct {
 	// message was accepted); from a client, the next canister sequence number it expects (every
 	// earlier canister message arrived and verified). Only in service messages.
 	Ack uint64 `cbor:"ack,omitempty"`
+	// AckTime, in a canister service message, is the IC time (ns) at which the canister accepted
+	// client message Ack−1 (or opened the client, if that came later): clients count a message
+	// written behind that one from it (docs/PROTOCOL.md §6.2). Zero leaves the key out (canisters
+	// before it); clients then count from the service message's Timestamp.
+	AckTime uint64 `cbor:"ack_time,omitempty"`
 	// Close, in a canister service message, says the canister closed the connection and why. It
 	// is the last message the client gets.
 	Close string `cbor:"close,omitempty"`
 }
 
 func (m *WebsocketMessage) sizeHint() int {
-	return len(cbor.SelfDescribePrefix) + 1 + 10 + 9 + 13 + 9 + 10 + 9 + 8 + 9 + len(m.Message) + 4 + 9 + 6 + 9 + len(m.Close)
+	return len(cbor.SelfDescribePrefix) + 1 + 10 + 9 + 13 + 9 + 10 + 9 + 8 + 9 + len(m.Message) + 4 + 9 + 9 + 9 + 6 + 9 + len(m.Close)
 }
 
 // MarshalCanister encodes m as the canister does: tagged, keys client_id, sequence_num,
-// timestamp, message, then ack and close for a service message.
+// timestamp, message, then ack, ack_time (when not zero) and close for a service message.
 func (m *WebsocketMessage) MarshalCanister() []byte {
 	return m.AppendCanister(make([]byte, 0, m.sizeHint()))
 }
@@ -242,6 +247,9 @@ func (m *WebsocketMessage) AppendCanister(dst []byte) []byte {
 	n := uint64(4)
 	if m.Service {
 		n++
+		if m.AckTime != 0 {
+			n++
+		}
 		if m.Close != "" {
 			n++
 		}
@@ -259,6 +267,10 @@ func (m *WebsocketMessage) AppendCanister(dst []byte) []byte {
 	if m.Service {
 		dst = cbor.AppendText(dst, "ack")
 		dst = appendUint(dst, m.Ack)
+		if m.AckTime != 0 {
+			dst = cbor.AppendText(dst, "ack_time")
+			dst = appendUint(dst, m.AckTime)
+		}
 		if m.Close != "" {
 			dst = cbor.AppendText(dst, "close")
 			dst = cbor.AppendText(dst, m.Close)
@@ -268,7 +280,8 @@ func (m *WebsocketMessage) AppendCanister(dst []byte) []byte {
 }
 
 // MarshalClient encodes m as the seed client does: tagged, keys sorted (ack, client_id, close,
-// message, sequence_num, timestamp; ack and close only in service messages).
+// message, sequence_num, timestamp; ack and close only in service messages). AckTime is the
+// canister's and is not encoded.
 func (m *WebsocketMessage) MarshalClient() []byte {
 	return m.AppendClient(make([]byte, 0, m.sizeHint()))
 }
@@ -328,6 +341,9 @@ func DecodeWebsocketMessage(b []byte) (WebsocketMessage, error) {
 		case "close":
 			m.Close, err = r.text("close")
 			return 5, true, err
+		case "ack_time":
+			m.AckTime, err = r.uint("ack_time")
+			return 6, true, err
 		}
 		return 0, false, nil
 	})
@@ -340,6 +356,9 @@ func DecodeWebsocketMessage(b []byte) (WebsocketMessage, error) {
 	m.Service = seen&(1<<4) != 0
 	if seen&(1<<5) != 0 && !m.Service {
 		return WebsocketMessage{}, fmt.Errorf("%s: %w: \"close\" without \"ack\"", what, ErrMalformed)
+	}
+	if seen&(1<<6) != 0 && !m.Service {
+		return WebsocketMessage{}, fmt.Errorf("%s: %w: \"ack_time\" without \"ack\"", what, ErrMalformed)
 	}
 	if m.Service && m.Close == "" && seen&(1<<5) != 0 {
 		return WebsocketMessage{}, fmt.Errorf("%s: %w: empty \"close\" reason", what, ErrMalformed)

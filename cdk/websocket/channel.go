@@ -289,7 +289,7 @@ func (s *Server) channelStatus(c *client, st protocol.ChannelStatus) []byte {
 func (s *Server) enqueueChannelStatus(ic cdk.System, c *client, st protocol.ChannelStatus) {
 	s.saveClient(c)
 	c.ackSent = c.inSeq
-	s.enqueue(ic, c, &protocol.WebsocketMessage{Service: true, Ack: c.inSeq, Message: s.channelStatus(c, st)})
+	s.enqueue(ic, c, &protocol.WebsocketMessage{Service: true, Ack: c.inSeq, AckTime: c.lastIn, Message: s.channelStatus(c, st)})
 }
 
 // ws_get_channel_messages: (vec ChannelFrom) -> (ChannelMessages) query. For each channel named

@@ -169,12 +169,13 @@ func (s *Server) enqueueVal(ic cdk.System, c *client, val func(seq, now uint64) 
 }
 
 // enqueueService queues a service message for client c (which must be open): an
-// acknowledgement of every client message accepted so far (ack = c.inSeq) and, if reason is not
-// empty, the close notice with that reason.
+// acknowledgement of every client message accepted so far (ack = c.inSeq, with the IC time the
+// last of them was accepted, or c opened) and, if reason is not empty, the close notice with that
+// reason.
 func (s *Server) enqueueService(ic cdk.System, c *client, reason string) {
 	s.saveClient(c)
 	c.ackSent = c.inSeq
-	s.enqueue(ic, c, &protocol.WebsocketMessage{Service: true, Ack: c.inSeq, Close: reason, Message: s.channelStatus(c, protocol.ChannelStatus{})})
+	s.enqueue(ic, c, &protocol.WebsocketMessage{Service: true, Ack: c.inSeq, AckTime: c.lastIn, Close: reason, Message: s.channelStatus(c, protocol.ChannelStatus{})})
 }
 
 // wantsService reports whether c gets heartbeats and acknowledgements: it opted in with a

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/icws/icws/ic/principal"
 	"github.com/icws/icws/protocol"
@@ -225,5 +226,60 @@ func TestAckInterval(t *testing.T) {
 				t.Errorf("acks %v, want %v", acks, tt.want)
 			}
 		})
+	}
+}
+
+// TestAckTime: every acknowledgement carries the IC time the canister accepted the last client
+// message it acknowledges (or opened the client, if later), not its own time: a client counts a
+// message written behind that one from it (docs/PROTOCOL.md §6.2).
+func TestAckTime(t *testing.T) {
+	f := newFixture(t, Config{HeartbeatInterval: 30 * time.Second, TickInterval: 10 * time.Second})
+	c := f.register(1)
+	f.mustOpen(f.gwA, c)
+	opened := f.h.now
+	f.h.now += 1e9
+	f.keepAlive(f.gwA, c, 0) // accepted at opened+1 s
+	kept := f.h.now
+	f.h.now += 2e9
+	if ok, err := f.send(f.gwA, c, "m0"); !ok || err != nil { // accepted at opened+3 s
+		t.Fatal(ok, err)
+	}
+	sent := f.h.now
+	if err := f.h.advance(uint64(40 * time.Second)); err != nil { // heartbeats at the ticks after it
+		t.Fatal(err)
+	}
+	var got []protocol.WebsocketMessage
+	for _, m := range f.poll(f.gwA, 0).Messages {
+		w, err := protocol.DecodeWebsocketMessage(m.Val)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if w.ClientID == c.id && w.Service {
+			got = append(got, w)
+		}
+	}
+	if len(got) == 0 {
+		t.Fatal("no heartbeat")
+	}
+	for _, w := range got {
+		if w.Ack != 2 || w.AckTime != sent || w.Timestamp <= sent {
+			t.Errorf("heartbeat %d at %d: ack %d, ack_time %d; want ack 2, ack_time %d (the message's acceptance; keep-alive %d, open %d)",
+				w.SequenceNum, w.Timestamp, w.Ack, w.AckTime, sent, kept, opened)
+		}
+	}
+	// Reopened through B: the acknowledgement at once carries the open's time, which is later.
+	f.h.now += 1e9
+	if ok, err := f.openNonce(f.gwB, c, 7); !ok || err != nil {
+		t.Fatal(ok, err)
+	}
+	reopened := f.h.now
+	var last protocol.WebsocketMessage
+	for _, m := range f.poll(f.gwB, 0).Messages {
+		if w, err := protocol.DecodeWebsocketMessage(m.Val); err == nil && w.ClientID == c.id && w.Service {
+			last = w
+		}
+	}
+	if last.Ack != 2 || last.AckTime != reopened {
+		t.Errorf("after the reopen: ack %d, ack_time %d; want 2, %d", last.Ack, last.AckTime, reopened)
 	}
 }

@@ -232,7 +232,10 @@ export class IcWebSocket {
   #openTimeoutMs;
   #heartbeatTimeoutMs;
   #ackTimeoutMs;
-  /** The IC time (ms) of the service message that first acknowledged up to #acked. */
+  /**
+   * The IC time (ms) the canister accepted message #acked − 1: the ack_time of the service message
+   * that first acknowledged it (its own time, from a canister without ack_time).
+   */
   #ackedAt = -Infinity;
   /** local time (ms) of the last certified frame through the socket in use, or of its opening */
   #lastHeard = 0;
@@ -497,8 +500,8 @@ export class IcWebSocket {
   }
 
   /**
-   * Records a canister acknowledgement: it has every message below next, said by a service
-   * message of IC time at (ns).
+   * Records a canister acknowledgement: it has every message below next, the last of them
+   * accepted at IC time at (ns).
    * @param {bigint} next
    * @param {bigint} [at]
    */
@@ -626,7 +629,7 @@ export class IcWebSocket {
       if (m.service) {
         if (sock !== this.#sock) continue; // its acknowledgement is the old gateway's view
         const refused = m.message.length > 0 ? this.#channelStatus(m.message) : null;
-        this.#ack(m.ack, m.timestamp);
+        this.#ack(m.ack, m.ackTime > 0n ? m.ackTime : m.timestamp);
         const lost = this.#swallowed(m, vm.key);
         if (lost) {
           this.#failed = lost;

@@ -377,6 +377,8 @@ export function decodeCertMessage(b) {
  * @property {Uint8Array} message the application payload (empty in service messages)
  * @property {boolean} service a service message (it has "ack")
  * @property {bigint} ack in a service message: the next sequence number the sender expects
+ * @property {bigint} ackTime in a canister service message: the IC time (ns) the canister accepted
+ *   client message ack − 1 (or opened the client, if later); 0n from a canister without it
  * @property {string} close in a canister service message: why the canister closed the connection
  */
 
@@ -388,10 +390,11 @@ export function decodeCertMessage(b) {
 export function decodeWebsocketMessage(b) {
   const what = 'websocket message';
   const m = decodeCborMap(what, b, {
-    client_id: 'uint', sequence_num: 'uint', timestamp: 'uint', message: 'bytes', ack: 'uint', close: 'text',
+    client_id: 'uint', sequence_num: 'uint', timestamp: 'uint', message: 'bytes', ack: 'uint', ack_time: 'uint', close: 'text',
   }, ['client_id', 'sequence_num', 'timestamp', 'message']);
   const service = m.ack !== undefined;
   if (m.close !== undefined && !service) throw new MalformedError(`${what}: "close" without "ack"`);
+  if (m.ack_time !== undefined && !service) throw new MalformedError(`${what}: "ack_time" without "ack"`);
   if (m.close === '') throw new MalformedError(`${what}: empty "close" reason`);
   return {
     clientId: /** @type {bigint} */ (m.client_id),
@@ -400,6 +403,7 @@ export function decodeWebsocketMessage(b) {
     message: /** @type {Uint8Array} */ (m.message),
     service,
     ack: /** @type {bigint} */ (m.ack ?? 0n),
+    ackTime: /** @type {bigint} */ (m.ack_time ?? 0n),
     close: /** @type {string} */ (m.close ?? ''),
   };
 }
