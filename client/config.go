@@ -112,12 +112,12 @@ type Config struct {
 	// AckTimeout is the acknowledgement bound: how long after the client wrote a message the
 	// canister may still not have it. A certified heartbeat whose IC time is more than
 	// AckTimeout after the write (or, for a message written behind others still unconfirmed,
-	// after the heartbeat that confirmed the one before it: the gateway passes a client's
-	// messages to the canister one at a time) and whose acknowledgement does not cover the
-	// message makes Recv fail with Withheld: the gateway swallowed it. Default 2/5 of
-	// HeartbeatTimeout (DefaultAckTimeout, one heartbeat interval, with the default timeout),
-	// so that a swallowed message is reported within about twice the canister's heartbeat
-	// interval; negative to never. Keep it above the time of one IC update call (about 2 s) plus
+	// after the canister accepted the one before it, the ack_time of the heartbeat that
+	// confirmed it: the gateway passes a client's messages to the canister one at a time) and
+	// whose acknowledgement does not cover the message makes Recv fail with Withheld: the
+	// gateway swallowed it. Default 2/5 of HeartbeatTimeout (DefaultAckTimeout, one heartbeat
+	// interval, with the default timeout), so that a swallowed message is reported within
+	// AckTimeout and one heartbeat interval of its write; negative to never. Keep it above the time of one IC update call (about 2 s) plus
 	// how far the local clock may be behind the IC's: the heartbeat's certified time is compared
 	// with the local clock at the write.
 	AckTimeout time.Duration

@@ -44,11 +44,7 @@ func (c *Conn) silence(s *socket) *VerifyError {
 // make room for the frames waiting to be written), the end of a resynchronization, a keep-alive
 // in answer when the client has nothing unconfirmed, or the close notice.
 func (c *Conn) service(s *socket, m *protocol.WebsocketMessage) error {
-	at := m.AckTime
-	if at == 0 {
-		at = m.Timestamp // a canister from before ack_time: its heartbeat's own time
-	}
-	c.ack(m.Ack, at)
+	c.ack(m.Ack, acceptedAt(m))
 	if m.Close != "" {
 		c.ended = &CanisterClosedError{Reason: m.Close}
 		s.fail(c.ended)
@@ -144,6 +140,15 @@ func (c *Conn) checkAcked(s *socket, m *protocol.WebsocketMessage) error {
 			m.SequenceNum, m.Ack, oldest.seq, s.gateway, late.Round(time.Millisecond), c.cfg.AckTimeout)}
 	}
 	return nil
+}
+
+// acceptedAt is the IC time (ns) at which the canister accepted client message m.Ack−1, by
+// service message m: its ack_time, or its own time from a canister without ack_time.
+func acceptedAt(m *protocol.WebsocketMessage) uint64 {
+	if m.AckTime == 0 {
+		return m.Timestamp
+	}
+	return m.AckTime
 }
 
 // ack drops the sent messages the canister confirmed, every one below next, the last of them

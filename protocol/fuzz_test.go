@@ -57,6 +57,7 @@ func FuzzDecodeAppMessage(f *testing.F) {
 func FuzzDecodeWebsocketMessage(f *testing.F) {
 	addSeeds(f, goldenS4Client, goldenS4Canister)
 	f.Add((&WebsocketMessage{ClientID: 1, Service: true, Ack: 2, Close: "x"}).MarshalCanister())
+	f.Add((&WebsocketMessage{ClientID: 1, Service: true, Ack: 2, AckTime: 3, Close: "x"}).MarshalCanister())
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := DecodeWebsocketMessage(b)
 		if err != nil {

@@ -124,8 +124,8 @@ const registerIdl = ({ IDL: I }) => I.Service({ ws_register: I.Func([I.Vec(I.Nat
  *   75 s, negative never (needed for a canister that sends no heartbeats)
  * @property {number} [ackTimeoutMs] the acknowledgement bound: recv fails with withheld when a
  *   certified heartbeat whose IC time is more than this after a message was written (or, for one
- *   written behind others still unacknowledged, after the heartbeat that acknowledged the one
- *   before it) does not acknowledge it; default 2/5 of heartbeatTimeoutMs (30 s), negative never
+ *   written behind others still unacknowledged, after the canister accepted the one before it:
+ *   the heartbeat's ack_time) does not acknowledge it; default 2/5 of heartbeatTimeoutMs (30 s), negative never
  * @property {number} [channelGraceMs] how long a channel may stay behind a head the canister
  *   reported before recv fails with withheld; default 10 s
  * @property {boolean} [batchFrames] ask the gateway, at every open, for S9 batched frames

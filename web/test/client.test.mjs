@@ -263,7 +263,8 @@ function socketClass() {
 
 /**
  * Stands in for the Verifier with the same sequence checks: frames are JSON
- * {seq, text?, ack?, ts?} (ack makes it a service message, ts is its IC time in ns).
+ * {seq, text?, ack?, ts?, at?} (ack makes it a service message, ts is its IC time in ns, at its
+ * ack_time).
  */
 class CanisterStandIn {
   next = 0n;
@@ -276,7 +277,7 @@ class CanisterStandIn {
     if (seq > this.next) throw new VerifyError(Kind.GAP, `k${seq}`, `sequence number ${seq}, want ${this.next}`, { seq });
     this.next++;
     const service = j.ack !== undefined;
-    const msg = { clientId: 16n, seq, timestamp: BigInt(j.ts ?? 0), message: new TextEncoder().encode(j.text ?? ''), service, ack: service ? BigInt(j.ack) : 0n, close: '' };
+    const msg = { clientId: 16n, seq, timestamp: BigInt(j.ts ?? 0), message: new TextEncoder().encode(j.text ?? ''), service, ack: service ? BigInt(j.ack) : 0n, ackTime: BigInt(j.at ?? 0), close: '' };
     return { msg, received: Date.now(), key: `k${seq}` };
   }
 }
@@ -572,6 +573,32 @@ test('IcWebSocket liveness: a message queued behind an unacknowledged one counts
   assert.deepEqual(conn.unconfirmed, [second]);
   c.advance(200);
   a.deliver({ seq: 3, ack: Number(first) + 1, ts: ns(c.now()) }); // 1.1 s after it: swallowed
+  const err = await r.then(() => null, (e) => e);
+  assert.ok(err instanceof VerifyError, `got ${err}`);
+  assert.equal(err.kind, Kind.WITHHELD);
+  assert.match(err.message, new RegExp(`message ${second} was sent through ws://a\\.invalid 1\\.1 s before it`));
+  conn.close();
+});
+
+test('IcWebSocket liveness: a message queued behind an unacknowledged one counts from that one\'s acceptance, the ack_time', async () => {
+  const c = clock();
+  const { conn, a } = await reconnectable(c.now, { ackTimeoutMs: 1_000 });
+  const ns = (/** @type {number} */ ms) => ms * 1_000_000;
+  const r = conn.recv();
+  a.deliver({ seq: 0, ack: 1, ts: ns(c.now()) });
+  await new Promise((resolve) => { setImmediate(resolve); });
+  const written = c.now();
+  const first = conn.send(text('first'));
+  const second = conn.send(text('second')); // behind the first, at the gateway
+  c.advance(1_200);
+  // The heartbeat, 1.2 s after the writes, says the first was accepted 0.5 s after them.
+  a.deliver({ seq: 1, ack: Number(first) + 1, ts: ns(c.now()), at: ns(written + 500) });
+  await new Promise((resolve) => { setImmediate(resolve); });
+  assert.deepEqual(conn.unconfirmed, [second], '0.7 s after the first was accepted: within the bound');
+  c.advance(400);
+  // 1.1 s after the first was accepted (counted from the heartbeat, only 0.4 s): swallowed.
+  a.deliver({ seq: 2, ack: Number(first) + 1, ts: ns(c.now()), at: ns(written + 500) });
+  a.deliver({ seq: 3, text: 'after' }); // what recv returns if it took the heartbeat for in time
   const err = await r.then(() => null, (e) => e);
   assert.ok(err instanceof VerifyError, `got ${err}`);
   assert.equal(err.kind, Kind.WITHHELD);
