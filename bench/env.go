@@ -174,12 +174,12 @@ func (e *icEnv) stop() {
 
 // dialer returns how the load clients of e connect, in the verification mode of o: the Go SDK's
 // client (full; readBuffer frames may wait for Recv, 0 = the SDK's default), or the bench's lean
-// client sharing one certificate cache. On error it stops e.
-func (e *icEnv) dialer(o *Options, src *sources, readBuffer int) (dialFunc, error) {
+// client sharing one certificate cache, paced if the clients send. On error it stops e.
+func (e *icEnv) dialer(o *Options, src *sources, readBuffer int, send bool) (dialFunc, error) {
 	if o.Verify == VerifySharedCache {
 		cache := client.NewSharedCache(e.canister, 0)
 		return func(ctx context.Context, _ int) (loadClient, error) {
-			return dialLean(ctx, e, src.dialer(), cache, !o.SingleFrames)
+			return dialLean(ctx, e, src.dialer(), cache, !o.SingleFrames, send)
 		}, nil
 	}
 	return func(ctx context.Context, _ int) (loadClient, error) {

@@ -37,7 +37,7 @@ func gatewayTarget(ctx context.Context, o *Options, clients int) (*fanoutTarget,
 	}
 	src := newSources(o.sources(clients))
 	readBuffer := o.window(clients) + 16
-	dial, err := e.dialer(o, src, readBuffer)
+	dial, err := e.dialer(o, src, readBuffer, false)
 	if err != nil {
 		return nil, err
 	}
@@ -78,7 +78,7 @@ func channelTarget(ctx context.Context, o *Options, clients int) (*fanoutTarget,
 			}
 			var err error
 			if cache != nil {
-				c, err = dialLean(ctx, e, src.dialer(), cache, !o.SingleFrames)
+				c, err = dialLean(ctx, e, src.dialer(), cache, !o.SingleFrames, false)
 			} else {
 				c, err = dialSDK(ctx, e, src.dialer(), readBuffer, !o.SingleFrames)
 			}

@@ -28,7 +28,7 @@ func runIdle(ctx context.Context, o *Options, p *progress) (*IdleResult, error) 
 	}
 	nsrc := o.sources(n)
 	src := newSources(nsrc)
-	dial, err := e.dialer(o, src, 0)
+	dial, err := e.dialer(o, src, 0, false)
 	if err != nil {
 		return nil, err
 	}

@@ -10,10 +10,12 @@ import (
 	"io"
 	"net"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
+	"golang.org/x/time/rate"
 
 	"github.com/icws/icws/bench/canister"
 	"github.com/icws/icws/client"
@@ -111,7 +113,8 @@ func dialSDK(ctx context.Context, e *icEnv, d *websocket.Dialer, readBuffer int,
 		Dialer:       d,
 		ReadBuffer:   readBuffer,
 		SingleFrames: !batched,
-		// The bench canister sends no heartbeats (bench/canister), so its silence means nothing.
+		// The bench's clients are not timed: a load canister's heartbeats come only every
+		// 30 s, after the runs' first seconds (bench/canister).
 		HeartbeatTimeout: -1,
 	})
 	if err != nil {
@@ -140,8 +143,10 @@ func (s *sdkClient) close()                                         { _ = s.c.Cl
 // leanClient is the bench's own icws client for VerifySharedCache: it registers, opens and
 // sends as client.Conn does, and runs the same checks on each message (client.Verifier, the
 // SDK's own), but takes the certificate and witness verdicts from a client.SharedCache that all
-// the run's clients share. It sends no keep-alive:
-// the load canister sends no heartbeats.
+// the run's clients share. A receiving client sends no keep-alive. A sending one (dialLean's
+// paced) opts in with one at the open and paces its sending as client.Conn does: at most
+// protocol.MaxPendingFrames messages beyond the canister's acknowledgement, at the gateway's
+// rate, or the gateway closes it with 4004.
 type leanClient struct {
 	ws  *websocket.Conn
 	key ed25519.PrivateKey
@@ -153,6 +158,45 @@ type leanClient struct {
 	pending []protocol.WebsocketMessage
 	// sub is the client's channel subscription in the channel run, or nil.
 	sub *leanSubscription
+	// pace is the sending client's window and rate, or nil for a receiving one.
+	pace *leanPace
+}
+
+// leanPace is a sending lean client's window on the canister's acknowledgements and its rate.
+type leanPace struct {
+	lim   *rate.Limiter
+	mu    sync.Mutex
+	acked uint64        // the canister's latest ack: it has every message below
+	room  chan struct{} // closed and replaced when acked moves
+}
+
+// ack records the canister's acknowledgement of every message below next.
+func (p *leanPace) ack(next uint64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if next > p.acked {
+		p.acked = next
+		close(p.room)
+		p.room = make(chan struct{})
+	}
+}
+
+// wait waits until message seq fits in the window and the rate allows it, or ctx ends.
+func (p *leanPace) wait(ctx context.Context, seq uint64) error {
+	for {
+		p.mu.Lock()
+		acked, room := p.acked, p.room
+		p.mu.Unlock()
+		if seq < acked+protocol.MaxPendingFrames {
+			break
+		}
+		select {
+		case <-room:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return p.lim.Wait(ctx)
 }
 
 // readFrame reads the next data frame into *buf, reusing its memory (gorilla's ReadMessage
@@ -179,7 +223,7 @@ func readFrame(ws *websocket.Conn, buf *[]byte) ([]byte, error) {
 	}
 }
 
-func dialLean(ctx context.Context, e *icEnv, d *websocket.Dialer, cache *client.SharedCache, batched bool) (*leanClient, error) {
+func dialLean(ctx context.Context, e *icEnv, d *websocket.Dialer, cache *client.SharedCache, batched, paced bool) (*leanClient, error) {
 	_, key, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		return nil, err
@@ -205,7 +249,16 @@ func dialLean(ctx context.Context, e *icEnv, d *websocket.Dialer, cache *client.
 		ws.Close()
 		return nil, fmt.Errorf("bench: send the first message: %w", err)
 	}
-	return &leanClient{ws: ws, key: key, id: id, v: v}, nil
+	l := &leanClient{ws: ws, key: key, id: id, v: v}
+	if paced {
+		// The gateway's rate, with half its burst as client.Conn keeps (protocol.MessageRate).
+		l.pace = &leanPace{lim: rate.NewLimiter(protocol.MessageRate, protocol.MessageBurst/2), room: make(chan struct{})}
+		if err := l.write(ctx, &protocol.WebsocketMessage{Service: true}); err != nil {
+			ws.Close()
+			return nil, fmt.Errorf("bench: send the keep-alive that asks for acknowledgements: %w", err)
+		}
+	}
+	return l, nil
 }
 
 func (l *leanClient) recv(ctx context.Context) ([]byte, time.Duration, error) {
@@ -241,6 +294,9 @@ func (l *leanClient) recv(ctx context.Context) ([]byte, time.Duration, error) {
 			}
 		}
 		if m.Service {
+			if l.pace != nil {
+				l.pace.ack(m.Ack)
+			}
 			if l.sub != nil && len(m.Message) > 0 {
 				if err := l.channelStatus(m.Message); err != nil {
 					return nil, 0, err
@@ -253,6 +309,11 @@ func (l *leanClient) recv(ctx context.Context) ([]byte, time.Duration, error) {
 }
 
 func (l *leanClient) send(ctx context.Context, payload []byte) error {
+	if l.pace != nil {
+		if err := l.pace.wait(ctx, l.out); err != nil {
+			return err
+		}
+	}
 	return l.write(ctx, &protocol.WebsocketMessage{Message: payload})
 }
 

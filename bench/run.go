@@ -39,7 +39,7 @@ func startFleetRun(ctx context.Context, o *Options, n, readBuffer int) (*benchRu
 	if err != nil {
 		return nil, nil, err
 	}
-	dial, err := r.e.dialer(o, newSources(o.sources(n)), readBuffer)
+	dial, err := r.e.dialer(o, newSources(o.sources(n)), readBuffer, true)
 	if err != nil {
 		r.stop()
 		return nil, nil, err

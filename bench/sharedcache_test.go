@@ -6,7 +6,10 @@ import (
 	"crypto/rand"
 	"errors"
 	"testing"
+	"testing/synctest"
 	"time"
+
+	"golang.org/x/time/rate"
 
 	"github.com/icws/icws/agent"
 	"github.com/icws/icws/bench/canister"
@@ -286,6 +289,45 @@ func FuzzSharedChecksChannel(f *testing.F) {
 			if kind, n, perr := canister.ParsePayload(m.Payload); err != nil || perr != nil || kind != canister.Broadcast || n != uint64(i) {
 				t.Errorf("a frame passed with payload %d %q %d (%v, %v)", i, kind, n, err, perr)
 			}
+		}
+	})
+}
+
+// TestLeanPace: a sending lean client writes at most protocol.MaxPendingFrames messages beyond
+// the canister's acknowledgement, and the next as soon as an acknowledgement makes room.
+func TestLeanPace(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := &leanPace{lim: rate.NewLimiter(rate.Inf, 1), room: make(chan struct{})}
+		ctx := context.Background()
+		for seq := uint64(0); seq < protocol.MaxPendingFrames; seq++ {
+			if err := p.wait(ctx, seq); err != nil {
+				t.Fatal(err)
+			}
+		}
+		done := make(chan error, 1)
+		go func() { done <- p.wait(ctx, protocol.MaxPendingFrames) }()
+		synctest.Wait()
+		select {
+		case err := <-done:
+			t.Fatalf("message %d written with nothing acknowledged: %v", protocol.MaxPendingFrames, err)
+		default:
+		}
+		p.ack(1)
+		synctest.Wait()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		default:
+			t.Fatal("the acknowledgement did not make room")
+		}
+		cctx, cancel := context.WithCancel(ctx)
+		go func() { done <- p.wait(cctx, protocol.MaxPendingFrames+1) }()
+		synctest.Wait()
+		cancel()
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			t.Fatalf("wait after its context ended: %v", err)
 		}
 	})
 }
