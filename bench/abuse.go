@@ -15,6 +15,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/icws/icws/bench/canister"
+	"github.com/icws/icws/protocol"
 )
 
 // Defaults of the abuse scenario.
@@ -25,9 +26,14 @@ const (
 	DefaultAbuseFrames     = 100   // oversized frames, and as many text frames
 	DefaultAbusePings      = 20000 // pings on one connection as fast as it takes them
 	// abuseQuietTrips is the good client's round trips before the attacks.
-	abuseQuietTrips = 50
-	// abuseGap is the good client's pause between round trips.
-	abuseGap = 20 * time.Millisecond
+	abuseQuietTrips = 100
+	// abusePeriod is the time from the start of one of the good client's round trips to the start
+	// of the next (longer if a trip takes longer): half the protocol's rate, so that its Send
+	// never waits for the client's rate-limit bucket (protocol.MessageRate a second, client/pacing.go)
+	// and the round trip measures the gateway, not the client's pacing. A good client paced at
+	// 20 ms gaps sent ~38 frames a second: its bucket emptied after ~33 trips and every trip after
+	// waited ~25 ms in Send for a token, which looked like a slow gateway under attack.
+	abusePeriod = 2 * time.Second / protocol.MessageRate
 	// abuseCloseWait bounds the wait for the gateway to close an attacking connection: its
 	// handshake timeout (10s) and the HTTP server's header timeout (10s), with slack.
 	abuseCloseWait = 25 * time.Second
@@ -42,14 +48,23 @@ const (
 // while the gateway is attacked, the gateway's memory and goroutines before, at the peak and
 // after, and what became of each attack.
 type AbuseResult struct {
-	// Quiet and UnderAbuse are the good client's round trips (echo through the canister);
-	// Ratio is UnderAbuse.P99 / Quiet.P99 (goal ≤ 2).
+	// Quiet and UnderAbuse are the good client's round trips (echo through the canister), one
+	// started every abusePeriod; RatioP50 and RatioP99 are UnderAbuse's over Quiet's (goal ≤ 2).
 	Quiet      Latency `json:"quiet"`
 	UnderAbuse Latency `json:"under_abuse"`
-	QuietTrips int     `json:"quiet_trips"`
-	AbuseTrips int     `json:"abuse_trips"`
-	RatioP50   float64 `json:"ratio_p50"`
-	RatioP99   float64 `json:"ratio_p99"`
+	// QuietSend and UnderAbuseSend are the part of each round trip spent in the client's Send
+	// (until its writer wrote the frame): a Send that waits for the client's rate limit shows
+	// here, not as gateway latency.
+	QuietSend      Latency `json:"quiet_send"`
+	UnderAbuseSend Latency `json:"under_abuse_send"`
+	// QuietCalls and UnderAbuseCalls are the gateway's own timing of its IC calls over each phase
+	// (from its metrics): where a round trip's time goes inside the gateway.
+	QuietCalls      CallTimes `json:"quiet_calls"`
+	UnderAbuseCalls CallTimes `json:"under_abuse_calls"`
+	QuietTrips      int       `json:"quiet_trips"`
+	AbuseTrips      int       `json:"abuse_trips"`
+	RatioP50        float64   `json:"ratio_p50"`
+	RatioP99        float64   `json:"ratio_p99"`
 	// Lost and Duplicated count the good client's echoes that never came back or came twice.
 	Lost       int64 `json:"lost"`
 	Duplicated int64 `json:"duplicated"`
@@ -76,6 +91,56 @@ type AbuseResult struct {
 	// Attacks are the attacks and their outcomes.
 	Attacks []AttackResult `json:"attacks"`
 	Seconds float64        `json:"seconds"` // from the first attack to the last one's end
+}
+
+// CallTimes is the gateway's IC calls over a phase of the abuse run, from its metrics
+// (icws_gateway_ic_call_duration_seconds): how many of each and their mean duration.
+type CallTimes struct {
+	// Messages and MessageMs are the ws_message calls (an update call: the replica's round and
+	// its certificate) and their mean.
+	Messages  int     `json:"ws_message_calls"`
+	MessageMs float64 `json:"ws_message_mean_ms"`
+	// Polls and PollMs are the ws_get_messages queries (empty ones too) and their mean.
+	Polls  int     `json:"ws_get_messages_calls"`
+	PollMs float64 `json:"ws_get_messages_mean_ms"`
+}
+
+// callCounters reads the gateway's count and total seconds of its ws_message and ws_get_messages
+// calls.
+func callCounters(ctx context.Context, gw *server) ([4]float64, error) {
+	m, err := gatewayMetrics(ctx, gw)
+	if err != nil {
+		return [4]float64{}, err
+	}
+	const h = "icws_gateway_ic_call_duration_seconds"
+	return [4]float64{
+		m[h+`_count{method="ws_message"}`], m[h+`_sum{method="ws_message"}`],
+		m[h+`_count{method="ws_get_messages"}`], m[h+`_sum{method="ws_get_messages"}`],
+	}, nil
+}
+
+// callTimes is the calls between two readings of callCounters.
+func callTimes(before, after [4]float64) CallTimes {
+	mean := func(n, sum float64) float64 {
+		if n <= 0 {
+			return 0
+		}
+		return round(sum/n*1000, 2)
+	}
+	dm, dp := after[0]-before[0], after[2]-before[2]
+	return CallTimes{Messages: int(dm), MessageMs: mean(dm, after[1]-before[1]), Polls: int(dp), PollMs: mean(dp, after[3]-before[3])}
+}
+
+// pacer starts the good client's round trips at most one every period: next returns when the
+// trip after one that started at start may start, given that it ended at end. A slow trip delays
+// the next one; the pacer never catches up with a burst.
+type pacer struct{ period time.Duration }
+
+func (p pacer) next(start, end time.Time) time.Time {
+	if next := start.Add(p.period); next.After(end) {
+		return next
+	}
+	return end
 }
 
 // AttackResult is what became of one attack's connections.
@@ -227,13 +292,22 @@ func runAbuse(ctx context.Context, o *Options, p *progress) (*AbuseResult, error
 	}()
 	var seq uint64
 	var lost, dups int64
+	var sendTook time.Duration // the last trip's time in Send
+	pace := pacer{abusePeriod}
+	nextTrip := time.Now()
+	// trip waits for its start (pace) and makes one round trip.
 	trip := func() (time.Duration, error) {
+		if err := sleepCtx(ctx, time.Until(nextTrip)); err != nil {
+			return 0, err
+		}
 		seq++
 		payload := canister.AppendPayload(nil, canister.Echo, seq, o.Size)
 		t0 := time.Now()
+		defer func() { nextTrip = pace.next(t0, time.Now()) }()
 		if err := good.send(ctx, payload); err != nil {
 			return 0, err
 		}
+		sendTook = time.Since(t0)
 		t := time.NewTimer(30 * time.Second)
 		defer t.Stop()
 		for {
@@ -258,16 +332,21 @@ func runAbuse(ctx context.Context, o *Options, p *progress) (*AbuseResult, error
 			}
 		}
 	}
-	var quiet []time.Duration
+	calls0, err := callCounters(ctx, e.gateway)
+	if err != nil {
+		return nil, err
+	}
+	var quiet, quietSend []time.Duration
 	for range abuseQuietTrips {
 		d, err := trip()
 		if err != nil {
 			return nil, fmt.Errorf("bench: abuse: quiet round trip %d: %w", seq, err)
 		}
-		quiet = append(quiet, d)
-		if err := sleepCtx(ctx, abuseGap); err != nil {
-			return nil, err
-		}
+		quiet, quietSend = append(quiet, d), append(quietSend, sendTook)
+	}
+	calls1, err := callCounters(ctx, e.gateway)
+	if err != nil {
+		return nil, err
 	}
 	before, err := e.gateway.usage()
 	if err != nil {
@@ -277,7 +356,7 @@ func runAbuse(ctx context.Context, o *Options, p *progress) (*AbuseResult, error
 	if err != nil {
 		return nil, err
 	}
-	res := &AbuseResult{Quiet: percentiles(quiet), QuietTrips: len(quiet), RSSBefore: mib(before.RSS), HeapBefore: mib(st0.HeapInuse), GoroutinesBefore: st0.Goroutines}
+	res := &AbuseResult{Quiet: percentiles(quiet), QuietSend: percentiles(quietSend), QuietCalls: callTimes(calls0, calls1), QuietTrips: len(quiet), RSSBefore: mib(before.RSS), HeapBefore: mib(st0.HeapInuse), GoroutinesBefore: st0.Goroutines}
 
 	// The attacks, one after the other, while the good client goes on and the gateway is
 	// sampled.
@@ -311,7 +390,7 @@ func runAbuse(ctx context.Context, o *Options, p *progress) (*AbuseResult, error
 		}
 	}()
 	attackStart := time.Now()
-	var under []time.Duration
+	var under, underSend []time.Duration
 	peak, peakG := before.RSS, st0.Goroutines
 	lastSample, lastStats := time.Time{}, time.Now()
 	for running := true; running; {
@@ -339,17 +418,16 @@ func runAbuse(ctx context.Context, o *Options, p *progress) (*AbuseResult, error
 			<-attacksDone
 			return nil, fmt.Errorf("bench: abuse: round trip under abuse: %w", err)
 		}
-		under = append(under, d)
-		if err := sleepCtx(ctx, abuseGap); err != nil {
-			<-attacksDone
-			return nil, err
-		}
+		under, underSend = append(under, d), append(underSend, sendTook)
 	}
 	if attackErr != nil {
 		return nil, fmt.Errorf("bench: abuse: %w", attackErr)
 	}
 	res.Seconds = round(time.Since(attackStart).Seconds(), 1)
-	res.UnderAbuse, res.AbuseTrips = percentiles(under), len(under)
+	res.UnderAbuse, res.UnderAbuseSend, res.AbuseTrips = percentiles(under), percentiles(underSend), len(under)
+	if calls2, err := callCounters(ctx, e.gateway); err == nil {
+		res.UnderAbuseCalls = callTimes(calls1, calls2)
+	}
 	res.RatioP50, res.RatioP99 = ratio(res.UnderAbuse.P50, res.Quiet.P50), ratio(res.UnderAbuse.P99, res.Quiet.P99)
 	if u, err := e.gateway.usage(); err == nil {
 		peak = max(peak, u.RSS)
