@@ -157,6 +157,10 @@ type AttackResult struct {
 	Seconds float64 `json:"seconds"` // the whole attack
 	// Note says more, such as the pongs a ping flood got.
 	Note string `json:"note,omitempty"`
+	// RoundTrips and RoundTrip are the good client's round trips that started while this attack
+	// ran: which attack slows it.
+	RoundTrips int     `json:"good_round_trips"`
+	RoundTrip  Latency `json:"good_round_trip"`
 }
 
 // outcomes collects the ends of an attack's connections.
@@ -336,6 +340,12 @@ func runAbuse(ctx context.Context, o *Options, p *progress) (*AbuseResult, error
 	if err != nil {
 		return nil, err
 	}
+	// With --profile: CPU profiles of the gateway, the replica and the bench over each phase
+	// (abuse-quiet-*.pprof, abuse-attacks-*.pprof).
+	stopProfiles, err := startProfiles(ctx, o, "abuse-quiet", e.gateway, e.replica)
+	if err != nil {
+		return nil, err
+	}
 	var quiet, quietSend []time.Duration
 	for range abuseQuietTrips {
 		d, err := trip()
@@ -343,6 +353,9 @@ func runAbuse(ctx context.Context, o *Options, p *progress) (*AbuseResult, error
 			return nil, fmt.Errorf("bench: abuse: quiet round trip %d: %w", seq, err)
 		}
 		quiet, quietSend = append(quiet, d), append(quietSend, sendTook)
+	}
+	if err := stopProfiles(); err != nil {
+		return nil, err
 	}
 	calls1, err := callCounters(ctx, e.gateway)
 	if err != nil {
@@ -365,6 +378,9 @@ func runAbuse(ctx context.Context, o *Options, p *progress) (*AbuseResult, error
 		host = host[:i]
 	}
 	url := e.gateway.info.URL
+	if stopProfiles, err = startProfiles(ctx, o, "abuse-attacks", e.gateway, e.replica); err != nil {
+		return nil, err
+	}
 	attacksDone := make(chan struct{})
 	var attackErr error
 	go func() {
@@ -391,6 +407,7 @@ func runAbuse(ctx context.Context, o *Options, p *progress) (*AbuseResult, error
 	}()
 	attackStart := time.Now()
 	var under, underSend []time.Duration
+	byAttack := map[string][]time.Duration{} // the trips in under, by the attack that ran
 	peak, peakG := before.RSS, st0.Goroutines
 	lastSample, lastStats := time.Time{}, time.Now()
 	for running := true; running; {
@@ -412,6 +429,7 @@ func runAbuse(ctx context.Context, o *Options, p *progress) (*AbuseResult, error
 				peakG = max(peakG, st.Goroutines)
 			}
 		}
+		during := phase.Load().(string)
 		d, err := trip()
 		if err != nil {
 			cancel(err)
@@ -419,11 +437,19 @@ func runAbuse(ctx context.Context, o *Options, p *progress) (*AbuseResult, error
 			return nil, fmt.Errorf("bench: abuse: round trip under abuse: %w", err)
 		}
 		under, underSend = append(under, d), append(underSend, sendTook)
+		byAttack[during] = append(byAttack[during], d)
+	}
+	if err := stopProfiles(); err != nil {
+		return nil, err
 	}
 	if attackErr != nil {
 		return nil, fmt.Errorf("bench: abuse: %w", attackErr)
 	}
 	res.Seconds = round(time.Since(attackStart).Seconds(), 1)
+	for i := range res.Attacks {
+		a := &res.Attacks[i]
+		a.RoundTrips, a.RoundTrip = len(byAttack[a.Attack]), percentiles(byAttack[a.Attack])
+	}
 	res.UnderAbuse, res.UnderAbuseSend, res.AbuseTrips = percentiles(under), percentiles(underSend), len(under)
 	if calls2, err := callCounters(ctx, e.gateway); err == nil {
 		res.UnderAbuseCalls = callTimes(calls1, calls2)

@@ -386,7 +386,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 		fmt.Fprintf(tw, "heap MiB\t%.1f\t\t%.1f\t\n", a.HeapBefore, a.HeapAfter)
 		fmt.Fprintf(tw, "goroutines\t%d\t%d\t%d\t\n", a.GoroutinesBefore, a.GoroutinesPeak, a.GoroutinesAfter)
 		fmt.Fprintf(tw, "settled %v in %.1f s\t\t\t\t\n", a.Settled, a.SettleSeconds)
-		fmt.Fprintln(tw, "\nattack\tconns\tfailed\toutcomes\tclosed p50 ms\tclosed p99 ms\tseconds\tnote\t")
+		fmt.Fprintln(tw, "\nattack\tconns\tfailed\toutcomes\tclosed p50 ms\tclosed p99 ms\tseconds\tgood trips\tgood p50 ms\tgood p99 ms\tnote\t")
 		for _, at := range a.Attacks {
 			keys := make([]string, 0, len(at.Outcomes))
 			for k := range at.Outcomes {
@@ -397,7 +397,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 			for _, k := range keys {
 				oc = append(oc, fmt.Sprintf("%s ×%d", k, at.Outcomes[k]))
 			}
-			fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%.0f\t%.0f\t%.1f\t%s\t\n", at.Attack, at.Conns, at.Failed, strings.Join(oc, ", "), at.Closed.P50, at.Closed.P99, at.Seconds, at.Note)
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%.0f\t%.0f\t%.1f\t%d\t%.1f\t%.1f\t%s\t\n", at.Attack, at.Conns, at.Failed, strings.Join(oc, ", "), at.Closed.P50, at.Closed.P99, at.Seconds, at.RoundTrips, at.RoundTrip.P50, at.RoundTrip.P99, at.Note)
 		}
 	}
 	if err := tw.Flush(); err != nil {
