@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -373,36 +374,35 @@ func runAbuse(ctx context.Context, o *Options, p *progress) (*AbuseResult, error
 
 	// The attacks, one after the other, while the good client goes on and the gateway is
 	// sampled.
-	host := strings.TrimPrefix(e.gateway.info.URL, "ws://")
-	if i := strings.IndexByte(host, '/'); i >= 0 {
-		host = host[:i]
+	// sampled. The attacker is a process of its own: in the good client's process, its bursts of
+	// dials (~5,000 connections a second) queued the good client's goroutines behind its own.
+	att, err := startServer(ctx, o.Launcher, RoleAttacker)
+	if err != nil {
+		return nil, fmt.Errorf("bench: abuse: the attacker: %w", err)
 	}
-	url := e.gateway.info.URL
-	if stopProfiles, err = startProfiles(ctx, o, "abuse-attacks", e.gateway, e.replica); err != nil {
+	defer att.stop()
+	if stopProfiles, err = startProfiles(ctx, o, "abuse-attacks", e.gateway, e.replica, att); err != nil {
 		return nil, err
 	}
 	attacksDone := make(chan struct{})
 	var attackErr error
 	go func() {
 		defer close(attacksDone)
-		for _, a := range []struct {
-			name string
-			run  func(context.Context, string, string, int) AttackResult
-			n    int
-		}{
-			{"port scan (TCP connect, close)", attackScan, n.scans},
-			{"abandoned handshakes (upgrade, then nothing or half a frame)", attackHandshakes, n.handshakes},
-			{"slowloris (request headers a byte every 500 ms)", attackSlowloris, n.slowloris},
-			{"oversized frames (header of a 3 MiB frame)", attackOversized, n.frames},
-			{"text frames", attackText, n.frames},
-			{"ping flood (one connection)", attackPings, n.pings},
-		} {
+		for i, a := range abuseAttacks() {
 			if ctx.Err() != nil {
 				attackErr = context.Cause(ctx)
 				return
 			}
 			phase.Store(a.name)
-			res.Attacks = append(res.Attacks, a.run(ctx, host, url, a.n))
+			r, err := att.commandWithin(ctx, fmt.Sprintf("attack %d %d %s", i, a.n(n), e.gateway.info.URL), abuseAttackTimeout)
+			if err == nil && r.Attack == nil {
+				err = errors.New("the attacker answered without a result")
+			}
+			if err != nil {
+				attackErr = fmt.Errorf("%s: %w", a.name, err)
+				return
+			}
+			res.Attacks = append(res.Attacks, *r.Attack)
 		}
 	}()
 	attackStart := time.Now()
@@ -501,6 +501,60 @@ func runAbuse(ctx context.Context, o *Options, p *progress) (*AbuseResult, error
 	res.HeapAfter, res.GoroutinesAfter, res.GoroutinesPeak = mib(st.HeapInuse), st.Goroutines, peakG
 	res.Lost, res.Duplicated = lost, dups
 	return res, nil
+}
+
+// abuseAttack is one of the abuse scenario's attacks: its name, how it runs (against the gateway
+// at host, or url for WebSocket upgrades, with n connections or pings) and its size.
+type abuseAttack struct {
+	name string
+	run  func(ctx context.Context, host, url string, n int) AttackResult
+	n    func(abuseCounts) int
+}
+
+// abuseAttacks are the attacks in the order the scenario runs them; the attacker's "attack"
+// command names one by its index.
+func abuseAttacks() []abuseAttack {
+	return []abuseAttack{
+		{"port scan (TCP connect, close)", attackScan, func(n abuseCounts) int { return n.scans }},
+		{"abandoned handshakes (upgrade, then nothing or half a frame)", attackHandshakes, func(n abuseCounts) int { return n.handshakes }},
+		{"slowloris (request headers a byte every 500 ms)", attackSlowloris, func(n abuseCounts) int { return n.slowloris }},
+		{"oversized frames (header of a 3 MiB frame)", attackOversized, func(n abuseCounts) int { return n.frames }},
+		{"text frames", attackText, func(n abuseCounts) int { return n.frames }},
+		{"ping flood (one connection)", attackPings, func(n abuseCounts) int { return n.pings }},
+	}
+}
+
+// abuseAttackTimeout bounds one attack command: the longest, the abandoned handshakes, waits up
+// to abuseCloseWait for each batch of 64 connections the gateway does not close.
+const abuseAttackTimeout = (DefaultAbuseHandshakes/64 + 2) * abuseCloseWait
+
+// runAttackCommand runs the attacker's "attack I N URL": attack I of abuseAttacks, of size N,
+// against the gateway at URL (ws://, on loopback).
+func runAttackCommand(ctx context.Context, arg string) (*AttackResult, error) {
+	f := strings.Fields(arg)
+	if len(f) != 3 {
+		return nil, fmt.Errorf("attack %q: want \"attack INDEX SIZE ws://HOST:PORT/...\"", arg)
+	}
+	attacks := abuseAttacks()
+	i, err := strconv.Atoi(f[0])
+	if err != nil || i < 0 || i >= len(attacks) {
+		return nil, fmt.Errorf("attack %q: the index %q is not one of 0 to %d", arg, f[0], len(attacks)-1)
+	}
+	n, err := strconv.Atoi(f[1])
+	if err != nil || n < 1 || n > 10*DefaultAbusePings {
+		return nil, fmt.Errorf("attack %q: the size %q is not a count from 1 to %d", arg, f[1], 10*DefaultAbusePings)
+	}
+	url := f[2]
+	host, ok := strings.CutPrefix(url, "ws://")
+	if !ok {
+		return nil, fmt.Errorf("attack %q: the gateway URL %q does not start with ws://", arg, url)
+	}
+	host, _, _ = strings.Cut(host, "/")
+	if err := checkLoopback(host); err != nil {
+		return nil, fmt.Errorf("attack %q: the attacker attacks loopback only: %w", arg, err)
+	}
+	r := attacks[i].run(ctx, host, url, n)
+	return &r, nil
 }
 
 // concurrently runs f(i) for i in [0, n), at most 64 at a time.

@@ -108,3 +108,27 @@ func TestAbusePacing(t *testing.T) {
 		})
 	}
 }
+
+// TestAttackCommandRefuses checks that the attacker refuses a malformed "attack" command, or one
+// aimed off loopback, before it makes any connection, and says what was wrong.
+func TestAttackCommandRefuses(t *testing.T) {
+	for _, tc := range []struct{ arg, want string }{
+		{"", "want \"attack INDEX SIZE"},
+		{"0 10", "want \"attack INDEX SIZE"},
+		{"x 10 ws://127.0.0.1:1/", "the index \"x\""},
+		{"6 10 ws://127.0.0.1:1/", "the index \"6\""},
+		{"-1 10 ws://127.0.0.1:1/", "the index \"-1\""},
+		{"0 0 ws://127.0.0.1:1/", "the size \"0\""},
+		{"0 9999999 ws://127.0.0.1:1/", "the size \"9999999\""},
+		{"0 10 http://127.0.0.1:1/", "does not start with ws://"},
+		{"0 10 ws://192.0.2.1:80/", "loopback only"},
+		{"0 10 ws://example.com:80/", "loopback only"},
+	} {
+		t.Run(tc.arg, func(t *testing.T) {
+			r, err := runAttackCommand(t.Context(), tc.arg)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("runAttackCommand(%q) = %+v, %v; want an error containing %q", tc.arg, r, err, tc.want)
+			}
+		})
+	}
+}
