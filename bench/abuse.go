@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,6 +16,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/icws/icws/bench/canister"
+	"github.com/icws/icws/protocol"
 )
 
 // Defaults of the abuse scenario.
@@ -25,9 +27,14 @@ const (
 	DefaultAbuseFrames     = 100   // oversized frames, and as many text frames
 	DefaultAbusePings      = 20000 // pings on one connection as fast as it takes them
 	// abuseQuietTrips is the good client's round trips before the attacks.
-	abuseQuietTrips = 50
-	// abuseGap is the good client's pause between round trips.
-	abuseGap = 20 * time.Millisecond
+	abuseQuietTrips = 100
+	// abusePeriod is the time from the start of one of the good client's round trips to the start
+	// of the next (longer if a trip takes longer): half the protocol's rate, so that its Send
+	// never waits for the client's rate-limit bucket (protocol.MessageRate a second, client/pacing.go)
+	// and the round trip measures the gateway, not the client's pacing. A good client paced at
+	// 20 ms gaps sent ~38 frames a second: its bucket emptied after ~33 trips and every trip after
+	// waited ~25 ms in Send for a token, which looked like a slow gateway under attack.
+	abusePeriod = 2 * time.Second / protocol.MessageRate
 	// abuseCloseWait bounds the wait for the gateway to close an attacking connection: its
 	// handshake timeout (10s) and the HTTP server's header timeout (10s), with slack.
 	abuseCloseWait = 25 * time.Second
@@ -42,14 +49,23 @@ const (
 // while the gateway is attacked, the gateway's memory and goroutines before, at the peak and
 // after, and what became of each attack.
 type AbuseResult struct {
-	// Quiet and UnderAbuse are the good client's round trips (echo through the canister);
-	// Ratio is UnderAbuse.P99 / Quiet.P99 (goal ≤ 2).
+	// Quiet and UnderAbuse are the good client's round trips (echo through the canister), one
+	// started every abusePeriod; RatioP50 and RatioP99 are UnderAbuse's over Quiet's (goal ≤ 2).
 	Quiet      Latency `json:"quiet"`
 	UnderAbuse Latency `json:"under_abuse"`
-	QuietTrips int     `json:"quiet_trips"`
-	AbuseTrips int     `json:"abuse_trips"`
-	RatioP50   float64 `json:"ratio_p50"`
-	RatioP99   float64 `json:"ratio_p99"`
+	// QuietSend and UnderAbuseSend are the part of each round trip spent in the client's Send
+	// (until its writer wrote the frame): a Send that waits for the client's rate limit shows
+	// here, not as gateway latency.
+	QuietSend      Latency `json:"quiet_send"`
+	UnderAbuseSend Latency `json:"under_abuse_send"`
+	// QuietCalls and UnderAbuseCalls are the gateway's own timing of its IC calls over each phase
+	// (from its metrics): where a round trip's time goes inside the gateway.
+	QuietCalls      CallTimes `json:"quiet_calls"`
+	UnderAbuseCalls CallTimes `json:"under_abuse_calls"`
+	QuietTrips      int       `json:"quiet_trips"`
+	AbuseTrips      int       `json:"abuse_trips"`
+	RatioP50        float64   `json:"ratio_p50"`
+	RatioP99        float64   `json:"ratio_p99"`
 	// Lost and Duplicated count the good client's echoes that never came back or came twice.
 	Lost       int64 `json:"lost"`
 	Duplicated int64 `json:"duplicated"`
@@ -78,6 +94,56 @@ type AbuseResult struct {
 	Seconds float64        `json:"seconds"` // from the first attack to the last one's end
 }
 
+// CallTimes is the gateway's IC calls over a phase of the abuse run, from its metrics
+// (icws_gateway_ic_call_duration_seconds): how many of each and their mean duration.
+type CallTimes struct {
+	// Messages and MessageMs are the ws_message calls (an update call: the replica's round and
+	// its certificate) and their mean.
+	Messages  int     `json:"ws_message_calls"`
+	MessageMs float64 `json:"ws_message_mean_ms"`
+	// Polls and PollMs are the ws_get_messages queries (empty ones too) and their mean.
+	Polls  int     `json:"ws_get_messages_calls"`
+	PollMs float64 `json:"ws_get_messages_mean_ms"`
+}
+
+// callCounters reads the gateway's count and total seconds of its ws_message and ws_get_messages
+// calls.
+func callCounters(ctx context.Context, gw *server) ([4]float64, error) {
+	m, err := gatewayMetrics(ctx, gw)
+	if err != nil {
+		return [4]float64{}, err
+	}
+	const h = "icws_gateway_ic_call_duration_seconds"
+	return [4]float64{
+		m[h+`_count{method="ws_message"}`], m[h+`_sum{method="ws_message"}`],
+		m[h+`_count{method="ws_get_messages"}`], m[h+`_sum{method="ws_get_messages"}`],
+	}, nil
+}
+
+// callTimes is the calls between two readings of callCounters.
+func callTimes(before, after [4]float64) CallTimes {
+	mean := func(n, sum float64) float64 {
+		if n <= 0 {
+			return 0
+		}
+		return round(sum/n*1000, 2)
+	}
+	dm, dp := after[0]-before[0], after[2]-before[2]
+	return CallTimes{Messages: int(dm), MessageMs: mean(dm, after[1]-before[1]), Polls: int(dp), PollMs: mean(dp, after[3]-before[3])}
+}
+
+// pacer starts the good client's round trips at most one every period: next returns when the
+// trip after one that started at start may start, given that it ended at end. A slow trip delays
+// the next one; the pacer never catches up with a burst.
+type pacer struct{ period time.Duration }
+
+func (p pacer) next(start, end time.Time) time.Time {
+	if next := start.Add(p.period); next.After(end) {
+		return next
+	}
+	return end
+}
+
 // AttackResult is what became of one attack's connections.
 type AttackResult struct {
 	Attack string `json:"attack"`
@@ -92,6 +158,10 @@ type AttackResult struct {
 	Seconds float64 `json:"seconds"` // the whole attack
 	// Note says more, such as the pongs a ping flood got.
 	Note string `json:"note,omitempty"`
+	// RoundTrips and RoundTrip are the good client's round trips that started while this attack
+	// ran: which attack slows it.
+	RoundTrips int     `json:"good_round_trips"`
+	RoundTrip  Latency `json:"good_round_trip"`
 }
 
 // outcomes collects the ends of an attack's connections.
@@ -227,13 +297,22 @@ func runAbuse(ctx context.Context, o *Options, p *progress) (*AbuseResult, error
 	}()
 	var seq uint64
 	var lost, dups int64
+	var sendTook time.Duration // the last trip's time in Send
+	pace := pacer{abusePeriod}
+	nextTrip := time.Now()
+	// trip waits for its start (pace) and makes one round trip.
 	trip := func() (time.Duration, error) {
+		if err := sleepCtx(ctx, time.Until(nextTrip)); err != nil {
+			return 0, err
+		}
 		seq++
 		payload := canister.AppendPayload(nil, canister.Echo, seq, o.Size)
 		t0 := time.Now()
+		defer func() { nextTrip = pace.next(t0, time.Now()) }()
 		if err := good.send(ctx, payload); err != nil {
 			return 0, err
 		}
+		sendTook = time.Since(t0)
 		t := time.NewTimer(30 * time.Second)
 		defer t.Stop()
 		for {
@@ -258,16 +337,30 @@ func runAbuse(ctx context.Context, o *Options, p *progress) (*AbuseResult, error
 			}
 		}
 	}
-	var quiet []time.Duration
+	calls0, err := callCounters(ctx, e.gateway)
+	if err != nil {
+		return nil, err
+	}
+	// With --profile: CPU profiles of the gateway, the replica and the bench over each phase
+	// (abuse-quiet-*.pprof, abuse-attacks-*.pprof).
+	stopProfiles, err := startProfiles(ctx, o, "abuse-quiet", e.gateway, e.replica)
+	if err != nil {
+		return nil, err
+	}
+	var quiet, quietSend []time.Duration
 	for range abuseQuietTrips {
 		d, err := trip()
 		if err != nil {
 			return nil, fmt.Errorf("bench: abuse: quiet round trip %d: %w", seq, err)
 		}
-		quiet = append(quiet, d)
-		if err := sleepCtx(ctx, abuseGap); err != nil {
-			return nil, err
-		}
+		quiet, quietSend = append(quiet, d), append(quietSend, sendTook)
+	}
+	if err := stopProfiles(); err != nil {
+		return nil, err
+	}
+	calls1, err := callCounters(ctx, e.gateway)
+	if err != nil {
+		return nil, err
 	}
 	before, err := e.gateway.usage()
 	if err != nil {
@@ -277,41 +370,44 @@ func runAbuse(ctx context.Context, o *Options, p *progress) (*AbuseResult, error
 	if err != nil {
 		return nil, err
 	}
-	res := &AbuseResult{Quiet: percentiles(quiet), QuietTrips: len(quiet), RSSBefore: mib(before.RSS), HeapBefore: mib(st0.HeapInuse), GoroutinesBefore: st0.Goroutines}
+	res := &AbuseResult{Quiet: percentiles(quiet), QuietSend: percentiles(quietSend), QuietCalls: callTimes(calls0, calls1), QuietTrips: len(quiet), RSSBefore: mib(before.RSS), HeapBefore: mib(st0.HeapInuse), GoroutinesBefore: st0.Goroutines}
 
 	// The attacks, one after the other, while the good client goes on and the gateway is
 	// sampled.
-	host := strings.TrimPrefix(e.gateway.info.URL, "ws://")
-	if i := strings.IndexByte(host, '/'); i >= 0 {
-		host = host[:i]
+	// sampled. The attacker is a process of its own: in the good client's process, its bursts of
+	// dials (~5,000 connections a second) queued the good client's goroutines behind its own.
+	att, err := startServer(ctx, o.Launcher, RoleAttacker)
+	if err != nil {
+		return nil, fmt.Errorf("bench: abuse: the attacker: %w", err)
 	}
-	url := e.gateway.info.URL
+	defer att.stop()
+	if stopProfiles, err = startProfiles(ctx, o, "abuse-attacks", e.gateway, e.replica, att); err != nil {
+		return nil, err
+	}
 	attacksDone := make(chan struct{})
 	var attackErr error
 	go func() {
 		defer close(attacksDone)
-		for _, a := range []struct {
-			name string
-			run  func(context.Context, string, string, int) AttackResult
-			n    int
-		}{
-			{"port scan (TCP connect, close)", attackScan, n.scans},
-			{"abandoned handshakes (upgrade, then nothing or half a frame)", attackHandshakes, n.handshakes},
-			{"slowloris (request headers a byte every 500 ms)", attackSlowloris, n.slowloris},
-			{"oversized frames (header of a 3 MiB frame)", attackOversized, n.frames},
-			{"text frames", attackText, n.frames},
-			{"ping flood (one connection)", attackPings, n.pings},
-		} {
+		for i, a := range abuseAttacks() {
 			if ctx.Err() != nil {
 				attackErr = context.Cause(ctx)
 				return
 			}
 			phase.Store(a.name)
-			res.Attacks = append(res.Attacks, a.run(ctx, host, url, a.n))
+			r, err := att.commandWithin(ctx, fmt.Sprintf("attack %d %d %s", i, a.n(n), e.gateway.info.URL), abuseAttackTimeout)
+			if err == nil && r.Attack == nil {
+				err = errors.New("the attacker answered without a result")
+			}
+			if err != nil {
+				attackErr = fmt.Errorf("%s: %w", a.name, err)
+				return
+			}
+			res.Attacks = append(res.Attacks, *r.Attack)
 		}
 	}()
 	attackStart := time.Now()
-	var under []time.Duration
+	var under, underSend []time.Duration
+	byAttack := map[string][]time.Duration{} // the trips in under, by the attack that ran
 	peak, peakG := before.RSS, st0.Goroutines
 	lastSample, lastStats := time.Time{}, time.Now()
 	for running := true; running; {
@@ -333,23 +429,31 @@ func runAbuse(ctx context.Context, o *Options, p *progress) (*AbuseResult, error
 				peakG = max(peakG, st.Goroutines)
 			}
 		}
+		during := phase.Load().(string)
 		d, err := trip()
 		if err != nil {
 			cancel(err)
 			<-attacksDone
 			return nil, fmt.Errorf("bench: abuse: round trip under abuse: %w", err)
 		}
-		under = append(under, d)
-		if err := sleepCtx(ctx, abuseGap); err != nil {
-			<-attacksDone
-			return nil, err
-		}
+		under, underSend = append(under, d), append(underSend, sendTook)
+		byAttack[during] = append(byAttack[during], d)
+	}
+	if err := stopProfiles(); err != nil {
+		return nil, err
 	}
 	if attackErr != nil {
 		return nil, fmt.Errorf("bench: abuse: %w", attackErr)
 	}
 	res.Seconds = round(time.Since(attackStart).Seconds(), 1)
-	res.UnderAbuse, res.AbuseTrips = percentiles(under), len(under)
+	for i := range res.Attacks {
+		a := &res.Attacks[i]
+		a.RoundTrips, a.RoundTrip = len(byAttack[a.Attack]), percentiles(byAttack[a.Attack])
+	}
+	res.UnderAbuse, res.UnderAbuseSend, res.AbuseTrips = percentiles(under), percentiles(underSend), len(under)
+	if calls2, err := callCounters(ctx, e.gateway); err == nil {
+		res.UnderAbuseCalls = callTimes(calls1, calls2)
+	}
 	res.RatioP50, res.RatioP99 = ratio(res.UnderAbuse.P50, res.Quiet.P50), ratio(res.UnderAbuse.P99, res.Quiet.P99)
 	if u, err := e.gateway.usage(); err == nil {
 		peak = max(peak, u.RSS)
@@ -397,6 +501,60 @@ func runAbuse(ctx context.Context, o *Options, p *progress) (*AbuseResult, error
 	res.HeapAfter, res.GoroutinesAfter, res.GoroutinesPeak = mib(st.HeapInuse), st.Goroutines, peakG
 	res.Lost, res.Duplicated = lost, dups
 	return res, nil
+}
+
+// abuseAttack is one of the abuse scenario's attacks: its name, how it runs (against the gateway
+// at host, or url for WebSocket upgrades, with n connections or pings) and its size.
+type abuseAttack struct {
+	name string
+	run  func(ctx context.Context, host, url string, n int) AttackResult
+	n    func(abuseCounts) int
+}
+
+// abuseAttacks are the attacks in the order the scenario runs them; the attacker's "attack"
+// command names one by its index.
+func abuseAttacks() []abuseAttack {
+	return []abuseAttack{
+		{"port scan (TCP connect, close)", attackScan, func(n abuseCounts) int { return n.scans }},
+		{"abandoned handshakes (upgrade, then nothing or half a frame)", attackHandshakes, func(n abuseCounts) int { return n.handshakes }},
+		{"slowloris (request headers a byte every 500 ms)", attackSlowloris, func(n abuseCounts) int { return n.slowloris }},
+		{"oversized frames (header of a 3 MiB frame)", attackOversized, func(n abuseCounts) int { return n.frames }},
+		{"text frames", attackText, func(n abuseCounts) int { return n.frames }},
+		{"ping flood (one connection)", attackPings, func(n abuseCounts) int { return n.pings }},
+	}
+}
+
+// abuseAttackTimeout bounds one attack command: the longest, the abandoned handshakes, waits up
+// to abuseCloseWait for each batch of 64 connections the gateway does not close.
+const abuseAttackTimeout = (DefaultAbuseHandshakes/64 + 2) * abuseCloseWait
+
+// runAttackCommand runs the attacker's "attack I N URL": attack I of abuseAttacks, of size N,
+// against the gateway at URL (ws://, on loopback).
+func runAttackCommand(ctx context.Context, arg string) (*AttackResult, error) {
+	f := strings.Fields(arg)
+	if len(f) != 3 {
+		return nil, fmt.Errorf("attack %q: want \"attack INDEX SIZE ws://HOST:PORT/...\"", arg)
+	}
+	attacks := abuseAttacks()
+	i, err := strconv.Atoi(f[0])
+	if err != nil || i < 0 || i >= len(attacks) {
+		return nil, fmt.Errorf("attack %q: the index %q is not one of 0 to %d", arg, f[0], len(attacks)-1)
+	}
+	n, err := strconv.Atoi(f[1])
+	if err != nil || n < 1 || n > 10*DefaultAbusePings {
+		return nil, fmt.Errorf("attack %q: the size %q is not a count from 1 to %d", arg, f[1], 10*DefaultAbusePings)
+	}
+	url := f[2]
+	host, ok := strings.CutPrefix(url, "ws://")
+	if !ok {
+		return nil, fmt.Errorf("attack %q: the gateway URL %q does not start with ws://", arg, url)
+	}
+	host, _, _ = strings.Cut(host, "/")
+	if err := checkLoopback(host); err != nil {
+		return nil, fmt.Errorf("attack %q: the attacker attacks loopback only: %w", arg, err)
+	}
+	r := attacks[i].run(ctx, host, url, n)
+	return &r, nil
 }
 
 // concurrently runs f(i) for i in [0, n), at most 64 at a time.

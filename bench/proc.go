@@ -125,12 +125,17 @@ func (s *server) readLine(ctx context.Context, timeout time.Duration) (string, e
 
 // command sends one control command and returns the process's answer.
 func (s *server) command(ctx context.Context, line string) (reply, error) {
+	return s.commandWithin(ctx, line, serverReplyTimeout)
+}
+
+// commandWithin is command for a command that may take up to timeout.
+func (s *server) commandWithin(ctx context.Context, line string, timeout time.Duration) (reply, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, err := fmt.Fprintf(s.stdin, "%s\n", line); err != nil {
 		return reply{}, fmt.Errorf("bench: %s process: %w%s", s.role, err, s.stderr.suffix())
 	}
-	ans, err := s.readLine(ctx, serverReplyTimeout)
+	ans, err := s.readLine(ctx, timeout)
 	if err != nil {
 		return reply{}, err
 	}

@@ -376,13 +376,17 @@ func (r *Report) WriteTable(w io.Writer) error {
 		fmt.Fprintf(tw, "quiet\t%d\t%.1f\t%.1f\t%.1f\t\n", a.QuietTrips, a.Quiet.P50, a.Quiet.P99, a.Quiet.Max)
 		fmt.Fprintf(tw, "under abuse\t%d\t%.1f\t%.1f\t%.1f\t\n", a.AbuseTrips, a.UnderAbuse.P50, a.UnderAbuse.P99, a.UnderAbuse.Max)
 		fmt.Fprintf(tw, "ratio\t\t%.2f×\t%.2f×\t\t\n", a.RatioP50, a.RatioP99)
+		fmt.Fprintf(tw, "in Send, quiet\t\t%.1f\t%.1f\t%.1f\t\n", a.QuietSend.P50, a.QuietSend.P99, a.QuietSend.Max)
+		fmt.Fprintf(tw, "in Send, under abuse\t\t%.1f\t%.1f\t%.1f\t\n", a.UnderAbuseSend.P50, a.UnderAbuseSend.P99, a.UnderAbuseSend.Max)
+		fmt.Fprintf(tw, "gateway's calls, quiet\tws_message %d × %.2f ms, ws_get_messages %d × %.2f ms (means)\t\t\t\t\n", a.QuietCalls.Messages, a.QuietCalls.MessageMs, a.QuietCalls.Polls, a.QuietCalls.PollMs)
+		fmt.Fprintf(tw, "gateway's calls, under abuse\tws_message %d × %.2f ms, ws_get_messages %d × %.2f ms (means)\t\t\t\t\n", a.UnderAbuseCalls.Messages, a.UnderAbuseCalls.MessageMs, a.UnderAbuseCalls.Polls, a.UnderAbuseCalls.PollMs)
 		fmt.Fprintf(tw, "lost %d, duplicated %d\t\t\t\t\t\n", a.Lost, a.Duplicated)
 		fmt.Fprintln(tw, "\ngateway\tbefore\tpeak\tafter\t")
 		fmt.Fprintf(tw, "RSS MiB\t%.1f\t%.1f\t%.1f (%.1f once the free heap is returned to the OS)\t\n", a.RSSBefore, a.RSSPeak, a.RSSAfter, a.RSSAfterFree)
 		fmt.Fprintf(tw, "heap MiB\t%.1f\t\t%.1f\t\n", a.HeapBefore, a.HeapAfter)
 		fmt.Fprintf(tw, "goroutines\t%d\t%d\t%d\t\n", a.GoroutinesBefore, a.GoroutinesPeak, a.GoroutinesAfter)
 		fmt.Fprintf(tw, "settled %v in %.1f s\t\t\t\t\n", a.Settled, a.SettleSeconds)
-		fmt.Fprintln(tw, "\nattack\tconns\tfailed\toutcomes\tclosed p50 ms\tclosed p99 ms\tseconds\tnote\t")
+		fmt.Fprintln(tw, "\nattack\tconns\tfailed\toutcomes\tclosed p50 ms\tclosed p99 ms\tseconds\tgood trips\tgood p50 ms\tgood p99 ms\tnote\t")
 		for _, at := range a.Attacks {
 			keys := make([]string, 0, len(at.Outcomes))
 			for k := range at.Outcomes {
@@ -393,7 +397,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 			for _, k := range keys {
 				oc = append(oc, fmt.Sprintf("%s ×%d", k, at.Outcomes[k]))
 			}
-			fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%.0f\t%.0f\t%.1f\t%s\t\n", at.Attack, at.Conns, at.Failed, strings.Join(oc, ", "), at.Closed.P50, at.Closed.P99, at.Seconds, at.Note)
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%.0f\t%.0f\t%.1f\t%d\t%.1f\t%.1f\t%s\t\n", at.Attack, at.Conns, at.Failed, strings.Join(oc, ", "), at.Closed.P50, at.Closed.P99, at.Seconds, at.RoundTrips, at.RoundTrip.P50, at.RoundTrip.P99, at.Note)
 		}
 	}
 	if err := tw.Flush(); err != nil {

@@ -34,6 +34,9 @@ const (
 	RoleReplica  = "replica"
 	RoleGateway  = "gateway"
 	RoleBaseline = "baseline"
+	// RoleAttacker runs the abuse scenario's attacks, on command, in a process of their own, so
+	// that they do not share the good client's Go runtime.
+	RoleAttacker = "attacker"
 )
 
 // ready is the first line a server process writes on stdout: where it serves.
@@ -51,6 +54,8 @@ type reply struct {
 	HeapInuse  uint64 `json:"heap_inuse,omitempty"`
 	Goroutines int    `json:"goroutines,omitempty"`
 	Metrics    string `json:"metrics,omitempty"` // the gateway's, Prometheus text format
+	// Attack is what an attacker's "attack" command did.
+	Attack *AttackResult `json:"attack,omitempty"`
 }
 
 // Serve runs one server of the bench in this process, for `icws bench serve ROLE [flags]`: the
@@ -59,11 +64,12 @@ type reply struct {
 // commands on stdin, answering each with a JSON line: "profile PATH" starts a CPU profile,
 // "stop-profile" ends it, "goroutines PATH" writes the goroutine profile (aggregated by stack),
 // "free-os-memory" returns the free heap to the OS, "stats" collects garbage and reports the Go
-// heap in use and the goroutines, "metrics" returns the gateway's metrics. It stops when stdin ends (so it never
-// outlives the bench) or ctx is canceled.
+// heap in use and the goroutines, "metrics" returns the gateway's metrics, and the attacker's
+// "attack I N URL" runs the abuse scenario's attack I with N connections (or pings) against the
+// gateway at URL. It stops when stdin ends (so it never outlives the bench) or ctx is canceled.
 func Serve(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("bench serve: missing role (replica, gateway or baseline)")
+		return errors.New("bench serve: missing role (replica, gateway, baseline or attacker)")
 	}
 	raiseFileLimit()
 	role, args := args[0], args[1:]
@@ -96,6 +102,7 @@ func Serve(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer
 		info    ready
 		stop    func()
 		metrics http.Handler
+		attack  func(ctx context.Context, arg string) (*AttackResult, error)
 	)
 	switch role {
 	case RoleReplica:
@@ -163,8 +170,12 @@ func Serve(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer
 			closeSrv()
 			srv.close()
 		}
+	case RoleAttacker:
+		info = ready{URL: "none: the attacker serves nothing"}
+		stop = func() {}
+		attack = runAttackCommand
 	default:
-		return fmt.Errorf("bench serve: unknown role %q (want replica, gateway or baseline)", role)
+		return fmt.Errorf("bench serve: unknown role %q (want replica, gateway, baseline or attacker)", role)
 	}
 	defer stop()
 
@@ -175,7 +186,7 @@ func Serve(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer
 	if _, err := fmt.Fprintf(stdout, "%s\n", line); err != nil {
 		return err
 	}
-	return control(ctx, stdin, stdout, metrics)
+	return control(ctx, stdin, stdout, metrics, attack)
 }
 
 // benchPingInterval replaces the gateway's ping interval: longer than any run, so that no ping
@@ -220,7 +231,7 @@ func serveHTTP(ctx context.Context, addr string, h http.Handler, log *slog.Logge
 }
 
 // control obeys the parent's line commands until stdin ends or ctx is canceled.
-func control(ctx context.Context, stdin io.Reader, stdout io.Writer, metrics http.Handler) error {
+func control(ctx context.Context, stdin io.Reader, stdout io.Writer, metrics http.Handler, attack func(context.Context, string) (*AttackResult, error)) error {
 	lines := make(chan string)
 	go func() {
 		defer close(lines)
@@ -307,6 +318,17 @@ func control(ctx context.Context, stdin io.Reader, stdout io.Writer, metrics htt
 			rec := httptest.NewRecorder()
 			metrics.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 			r = reply{OK: true, Metrics: rec.Body.String()}
+		case "attack":
+			if attack == nil {
+				r.Error = "no attacks here (the attacker role runs them)"
+				break
+			}
+			a, err := attack(ctx, arg)
+			if err != nil {
+				r.Error = err.Error()
+				break
+			}
+			r = reply{OK: true, Attack: a}
 		default:
 			r.Error = fmt.Sprintf("unknown command %q", cmd)
 		}

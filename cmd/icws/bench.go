@@ -15,8 +15,8 @@ import (
 
 // runBench is `icws bench <scenario> [flags]`: it measures the gateway (fanout, upstream, idle)
 // and the baseline broadcast server, printing a progress line on stderr and a summary table (or
-// JSON) on stdout. `icws bench serve ROLE` is internal: the bench starts its replica, gateway and
-// baseline processes that way.
+// JSON) on stdout. `icws bench serve ROLE` is internal: the bench starts its replica, gateway,
+// baseline and attacker processes that way.
 func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 	if len(args) > 0 && args[0] == "serve" {
 		return bench.Serve(ctx, args[1:], os.Stdin, stdout)
