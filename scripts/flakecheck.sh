@@ -4,7 +4,7 @@
 # runs passed and how long they took. Run from anywhere in the repo, after scripts/test.sh has
 # installed the npm packages and chromium.
 #
-#   scripts/flakecheck.sh [-race] [N]      (N defaults to 20)
+#   scripts/flakecheck.sh [-race] [N [PKG...]]   (N defaults to 20; PKG, e.g. ./web/, picks checks)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +14,8 @@ if [ "${1:-}" = "-race" ]; then
   shift
 fi
 n=${1:-20}
+shift || true
+only=("$@")
 
 # package and the tests in it that flaked once (docs/RELIABILITY.md, "Flake check", says when).
 checks=(
@@ -28,6 +30,9 @@ status=0
 for check in "${checks[@]}"; do
   pkg=${check%% *}
   tests=${check#* }
+  if [ ${#only[@]} -gt 0 ] && [[ ! " ${only[*]} " == *" $pkg "* ]]; then
+    continue
+  fi
   passed=0
   start=$(date +%s)
   for i in $(seq 1 "$n"); do
