@@ -38,6 +38,10 @@ type proxy struct {
 	// whole, when set, puts S9 frames to edit whole instead of message by message.
 	whole atomic.Bool
 
+	// closes gets the code of every Close frame from a client (buffered; those past its room are
+	// not reported).
+	closes chan int
+
 	mu     sync.Mutex
 	conns  map[*ws.Conn]bool // the clients' connections
 	firsts [][]byte          // the first frame (S2) of every connection, in order
@@ -96,7 +100,7 @@ func (f *proxyFrame) edited(change func(cm *protocol.CertMessage)) []byte {
 // newProxy starts a proxy to the gateway at target.
 func newProxy(t *testing.T, target string, edit func(f *proxyFrame) [][]byte) *proxy {
 	t.Helper()
-	p := &proxy{edit: edit, conns: map[*ws.Conn]bool{}}
+	p := &proxy{edit: edit, conns: map[*ws.Conn]bool{}, closes: make(chan int, 16)}
 	var wg sync.WaitGroup
 	up := ws.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -157,6 +161,12 @@ func (p *proxy) serve(cconn, gconn *ws.Conn) {
 	for { // client → gateway
 		typ, data, err := cconn.ReadMessage()
 		if err != nil {
+			if ce, ok := err.(*ws.CloseError); ok {
+				select {
+				case p.closes <- ce.Code:
+				default:
+				}
+			}
 			forwardClose(gconn, err)
 			break
 		}
