@@ -266,8 +266,8 @@ func (g *pollGate) holdUntil(payload []byte) {
 }
 
 // TestDelayedMessage has the gateway hold a message past the client's bound: in a frame of its
-// own, or in one S9 frame with the messages before it (the gateway's poll held until the three
-// messages are queued).
+// own, or in one S9 frame with the messages before and after it (the gateway's poll held until
+// they are queued).
 func TestDelayedMessage(t *testing.T) {
 	e := newEnv(t)
 	for _, batched := range []bool{false, true} {
@@ -279,29 +279,38 @@ func testDelayedMessage(t *testing.T, e *env, batched bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
 	gate := newPollGate(t, e)
-	// m2 is dropped from its frame, so that the messages before it in an S9 go on, and every
-	// later frame waits for release, then goes on after m2.
+	// m2 and what follows it in its frame are dropped from it, so that the messages before them
+	// in an S9 go on (a blocking edit would hold the whole frame); the next frame waits for
+	// release, then goes on after them.
 	held, release := make(chan struct{}), make(chan struct{})
-	var m2 []byte      // held
-	var m2Sent bool    // after release
-	var frameOf [3]int // the gateway's frame of m0, m1 and m2
+	var after [][]byte // m2 and what followed it in its frame
+	heldFrame := -1    // the gateway's frame of m2
+	var sent bool      // after released
+	var mu sync.Mutex
+	var frameOf [4]int // the gateway's frame of m0 to m3, under mu
 	p := newProxy(t, e.gatewayWith(t, gateway.Config{URL: gate.url, MessageRate: -1, MaxPendingMessages: 1024}), func(f *proxyFrame) [][]byte {
 		var i int
 		if _, err := fmt.Sscanf(f.text(), "m%d", &i); err == nil && i < len(frameOf) {
+			mu.Lock()
 			frameOf[i] = f.n
+			mu.Unlock()
 		}
 		switch {
 		case f.text() == "m2":
-			m2 = f.data
+			heldFrame = f.n
+			after = append(after, f.data)
 			close(held)
 			return nil
-		case m2 != nil && !m2Sent:
+		case heldFrame == f.n:
+			after = append(after, f.data)
+			return nil
+		case heldFrame >= 0 && !sent:
 			select {
 			case <-release:
 			case <-ctx.Done():
 			}
-			m2Sent = true
-			return [][]byte{m2, f.data}
+			sent = true
+			return append(after, f.data)
 		}
 		return [][]byte{f.data}
 	})
@@ -311,9 +320,9 @@ func testDelayedMessage(t *testing.T, e *env, batched bool) {
 	cfg.MaxMessageAge = 10 * time.Second
 	c := dial(t, ctx, cfg)
 	if batched {
-		gate.holdUntil(text("m2"))
+		gate.holdUntil(text("m3")) // m3 comes after m2 in their S9
 	}
-	for i := range 3 {
+	for i := range 4 {
 		if err := c.Send(ctx, text(fmt.Sprintf("m%d", i))); err != nil {
 			t.Fatal(err)
 		}
@@ -326,16 +335,18 @@ func testDelayedMessage(t *testing.T, e *env, batched bool) {
 	case <-ctx.Done():
 		t.Fatal("the proxy never got m2")
 	}
-	if batched && (frameOf[0] != frameOf[1] || frameOf[1] != frameOf[2]) {
-		t.Fatalf("m0, m1 and m2 came in frames %v, want one S9", frameOf)
-	}
 	clock.Advance(cfg.MaxMessageAge + time.Second)
 	close(release)
-	if err := c.Send(ctx, text("m3")); err != nil { // a frame to carry m2 (or a heartbeat)
+	if err := c.Send(ctx, text("m4")); err != nil { // a frame to carry m2 (or a heartbeat)
 		t.Fatal(err)
 	}
 	ve := recvErr(t, ctx, c, client.Stale)
 	if !strings.Contains(ve.Detail, "queued") {
 		t.Fatalf("stale error %q does not say the message is late", ve)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if batched && (frameOf[0] != frameOf[1] || frameOf[1] != frameOf[2] || frameOf[2] != frameOf[3]) {
+		t.Fatalf("m0 to m3 came in frames %v, want one S9", frameOf)
 	}
 }
