@@ -37,6 +37,9 @@ const (
 	DefaultAckTimeout = 30 * time.Second
 	// pongWriteTimeout bounds the write of a pong that answers a gateway's ping.
 	pongWriteTimeout = 10 * time.Second
+	// closeAnswerTimeout bounds the write of the Close frame that answers a gateway's (gorilla's
+	// default).
+	closeAnswerTimeout = time.Second
 	// DefaultHandshakeTimeout bounds the WebSocket opening handshake when Config.Dialer is nil.
 	DefaultHandshakeTimeout = 10 * time.Second
 	// DefaultReadBuffer is how many frames read from the socket may wait for Recv.

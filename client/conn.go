@@ -177,10 +177,28 @@ type socket struct {
 	// opened is when the socket was opened (local clock): its silence is counted from then.
 	opened time.Time
 
-	// mu guards failed.
+	// mu guards failed and peerClose.
 	mu sync.Mutex
 	// failed is why the socket can no longer be used (its end, a fatal check, a failed write).
 	failed error
+	// peerClose is the gateway's Close frame, once the reader got it (Recv may not have yet).
+	peerClose *CloseError
+}
+
+// notePeerClose records the gateway's Close frame, from the reader.
+func (s *socket) notePeerClose(ce *CloseError) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.peerClose == nil {
+		s.peerClose = ce
+	}
+}
+
+// closedByPeer returns the gateway's Close frame if the reader got one, or nil.
+func (s *socket) closedByPeer() *CloseError {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.peerClose
 }
 
 func (s *socket) stop() { s.stopped.Do(func() { close(s.quit) }) }

@@ -181,10 +181,19 @@ func (c *Conn) open(ctx context.Context, gateway string) (*socket, error) {
 		_ = ws.Close()
 		return nil, fmt.Errorf("client: failed to send the first message to %s: %w", gateway, err)
 	}
-	return &socket{
+	s := &socket{
 		ws: ws, gateway: gateway, quit: make(chan struct{}), exited: make(chan struct{}), opened: time.Now(),
 		wake: make(chan struct{}, 1), wexited: make(chan struct{}), lim: newRateLimiter(),
-	}, nil
+	}
+	ws.SetCloseHandler(func(code int, text string) error {
+		// Noted before the answer is written: from then on every write fails (ErrCloseSent), and
+		// the writer reports the gateway's Close as the cause, not its own failure (which
+		// Failover would take for a broken socket and cure, whatever the code).
+		s.notePeerClose(&CloseError{Code: protocol.CloseCode(code), Reason: text})
+		_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, ""), time.Now().Add(closeAnswerTimeout))
+		return nil
+	})
+	return s, nil
 }
 
 // Reconnect moves the connection to a gateway (another one, or the same one again): it opens a

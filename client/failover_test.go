@@ -238,7 +238,9 @@ func testFailoverMidStream(t *testing.T, e *env) {
 }
 
 // testFailoverStopCodeNotRetried: a close code of the "stop" class ends Recv with that error,
-// without any move.
+// without any move, also when the client writes after the Close frame came and before Recv
+// reads it (a Send here; a keep-alive in the suite): the write that fails because the client
+// answered the Close is not the socket's cause.
 func testFailoverStopCodeNotRetried(t *testing.T, e *env) {
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
@@ -255,6 +257,17 @@ func testFailoverStopCodeNotRetried(t *testing.T, e *env) {
 	last := int64(-1)
 	recvText(t, ctx, c, "m0", &last)
 	a.closeAll(protocol.CloseTooManyBadMessages, "")
+	select {
+	case code := <-a.closes: // the client's answer: it has read the Close frame
+		if code != int(protocol.CloseTooManyBadMessages) {
+			t.Fatalf("the client answered the Close with %d, want 4006", code)
+		}
+	case <-ctx.Done():
+		t.Fatal("the client never answered the Close frame")
+	}
+	if err := c.Send(ctx, text("m1")); client.CloseStatus(err) != int(protocol.CloseTooManyBadMessages) {
+		t.Fatalf("Send after the Close frame: %v, want the CloseError 4006", err)
+	}
 	_, err := c.Recv(ctx)
 	if client.CloseStatus(err) != int(protocol.CloseTooManyBadMessages) {
 		t.Fatalf("Recv: %v, want the CloseError 4006", err)

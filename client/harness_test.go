@@ -157,18 +157,22 @@ func (e *env) strictGateway(t *testing.T) string {
 	return e.gatewayWith(t, gateway.Config{})
 }
 
-// gatewayWith starts a gateway configured by cfg (its IC, identity, polling and logger set
-// here) and returns its URL.
+// gatewayWith starts a gateway configured by cfg (its identity and logger set here, its IC and
+// PollInterval unless cfg sets them) and returns its URL.
 func (e *env) gatewayWith(t *testing.T, cfg gateway.Config) string {
 	t.Helper()
 	_, key, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.URL = e.rep.URL()
+	if cfg.URL == "" {
+		cfg.URL = e.rep.URL()
+	}
 	cfg.Identity = identity.NewEd25519(key)
 	cfg.RootKey = e.rep.RootKey()
-	cfg.PollInterval = 5 * time.Millisecond
+	if cfg.PollInterval == 0 {
+		cfg.PollInterval = 5 * time.Millisecond
+	}
 	cfg.Logger = slog.New(slog.DiscardHandler)
 	g, err := gateway.New(cfg)
 	if err != nil {

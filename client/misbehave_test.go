@@ -1,15 +1,22 @@
 package client_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/icws/icws/client"
+	"github.com/icws/icws/gateway"
 	"github.com/icws/icws/protocol"
 )
 
@@ -187,19 +194,123 @@ func TestForeignMessage(t *testing.T) {
 	recvText(t, ctx, a, "a2", &last)
 }
 
-// TestDelayedMessage has the gateway hold a message past the client's bound.
+// pollGate is the replica as one gateway sees it, through a reverse proxy on loopback that can
+// hold the gateway's polls (ws_get_messages queries) until a given client message is queued (its
+// ws_message answered): the messages the canister queued meanwhile then come in one poll, one S9
+// frame per client, as they do on a loaded machine when the poll that a call pokes runs after
+// the next calls.
+type pollGate struct {
+	url string
+
+	mu    sync.Mutex
+	until []byte        // while polls are held: what the awaited ws_message carries
+	open  chan struct{} // closed when polls pass again
+}
+
+// maxPollHold bounds how long a pollGate holds one poll.
+const maxPollHold = 10 * time.Second
+
+// newPollGate starts a pollGate in front of e's replica.
+func newPollGate(t *testing.T, e *env) *pollGate {
+	t.Helper()
+	target, err := url.Parse(e.rep.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &pollGate{open: make(chan struct{})}
+	close(g.open)
+	rp := httputil.NewSingleHostReverseProxy(target)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, "pollGate: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		// The CBOR envelope holds the method name, and a call's argument the message, as they are.
+		if strings.HasSuffix(r.URL.Path, "/query") && bytes.Contains(body, []byte("ws_get_messages")) {
+			g.mu.Lock()
+			open := g.open
+			g.mu.Unlock()
+			hold := time.NewTimer(maxPollHold)
+			defer hold.Stop()
+			select {
+			case <-open:
+			case <-hold.C: // bounded: the test failed, or its message never came
+			case <-r.Context().Done():
+				http.Error(w, "pollGate: the query was given up while held", http.StatusServiceUnavailable)
+				return
+			}
+		}
+		rp.ServeHTTP(w, r)
+		if strings.HasSuffix(r.URL.Path, "/call") && bytes.Contains(body, []byte("ws_message")) {
+			g.mu.Lock()
+			if g.until != nil && bytes.Contains(body, g.until) {
+				g.until = nil
+				close(g.open)
+			}
+			g.mu.Unlock()
+		}
+	}))
+	t.Cleanup(srv.Close)
+	g.url = srv.URL
+	return g
+}
+
+// holdUntil holds the polls until a ws_message call whose argument contains payload is answered.
+func (g *pollGate) holdUntil(payload []byte) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.until = payload
+	g.open = make(chan struct{})
+}
+
+// TestDelayedMessage has the gateway hold a message past the client's bound: in a frame of its
+// own, or in one S9 frame with the messages before and after it (the gateway's poll held until
+// they are queued).
 func TestDelayedMessage(t *testing.T) {
 	e := newEnv(t)
+	for _, batched := range []bool{false, true} {
+		t.Run(fmt.Sprintf("batched=%v", batched), func(t *testing.T) { testDelayedMessage(t, e, batched) })
+	}
+}
+
+func testDelayedMessage(t *testing.T, e *env, batched bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
+	gate := newPollGate(t, e)
+	// m2 and what follows it in its frame are dropped from it, so that the messages before them
+	// in an S9 go on (a blocking edit would hold the whole frame); the next frame waits for
+	// release, then goes on after them.
 	held, release := make(chan struct{}), make(chan struct{})
-	p := newProxy(t, e.gateway(t), func(f *proxyFrame) [][]byte {
-		if f.text() == "m2" {
+	var after [][]byte // m2 and what followed it in its frame
+	heldFrame := -1    // the gateway's frame of m2
+	var sent bool      // after released
+	var mu sync.Mutex
+	var frameOf [4]int // the gateway's frame of m0 to m3, under mu
+	p := newProxy(t, e.gatewayWith(t, gateway.Config{URL: gate.url, MessageRate: -1, MaxPendingMessages: 1024}), func(f *proxyFrame) [][]byte {
+		var i int
+		if _, err := fmt.Sscanf(f.text(), "m%d", &i); err == nil && i < len(frameOf) {
+			mu.Lock()
+			frameOf[i] = f.n
+			mu.Unlock()
+		}
+		switch {
+		case f.text() == "m2":
+			heldFrame = f.n
+			after = append(after, f.data)
 			close(held)
+			return nil
+		case heldFrame == f.n:
+			after = append(after, f.data)
+			return nil
+		case heldFrame >= 0 && !sent:
 			select {
 			case <-release:
 			case <-ctx.Done():
 			}
+			sent = true
+			return append(after, f.data)
 		}
 		return [][]byte{f.data}
 	})
@@ -208,7 +319,10 @@ func TestDelayedMessage(t *testing.T) {
 	cfg.Clock = clock.Now
 	cfg.MaxMessageAge = 10 * time.Second
 	c := dial(t, ctx, cfg)
-	for i := range 3 {
+	if batched {
+		gate.holdUntil(text("m3")) // m3 comes after m2 in their S9
+	}
+	for i := range 4 {
 		if err := c.Send(ctx, text(fmt.Sprintf("m%d", i))); err != nil {
 			t.Fatal(err)
 		}
@@ -223,8 +337,16 @@ func TestDelayedMessage(t *testing.T) {
 	}
 	clock.Advance(cfg.MaxMessageAge + time.Second)
 	close(release)
+	if err := c.Send(ctx, text("m4")); err != nil { // a frame to carry m2 (or a heartbeat)
+		t.Fatal(err)
+	}
 	ve := recvErr(t, ctx, c, client.Stale)
 	if !strings.Contains(ve.Detail, "queued") {
 		t.Fatalf("stale error %q does not say the message is late", ve)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if batched && (frameOf[0] != frameOf[1] || frameOf[1] != frameOf[2] || frameOf[2] != frameOf[3]) {
+		t.Fatalf("m0 to m3 came in frames %v, want one S9", frameOf)
 	}
 }

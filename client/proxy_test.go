@@ -28,13 +28,19 @@ type proxy struct {
 	url string
 	// edit gets each frame from the gateway to a client, and returns the frames to send to the
 	// client instead (none to drop it). It runs on the connection's gateway-to-client goroutine,
-	// so it may block to hold frames back. Nil passes every frame.
+	// so it may block to hold frames back — the whole frame from the gateway, all the messages of
+	// an S9 with it: to hold one message back, drop it and return it later (TestDelayedMessage).
+	// Nil passes every frame.
 	edit func(f *proxyFrame) [][]byte
 
 	// swallow, when set, drops the clients' frames instead of passing them to the gateway.
 	swallow atomic.Bool
 	// whole, when set, puts S9 frames to edit whole instead of message by message.
 	whole atomic.Bool
+
+	// closes gets the code of every Close frame from a client (buffered; those past its room are
+	// not reported).
+	closes chan int
 
 	mu     sync.Mutex
 	conns  map[*ws.Conn]bool // the clients' connections
@@ -60,6 +66,7 @@ func (p *proxy) closeAll(code protocol.CloseCode, reason string) {
 // proxyFrame is a frame from the gateway, decoded for edit.
 type proxyFrame struct {
 	client uint64 // the client of the connection
+	n      int    // the index of the gateway's frame on the connection: the messages of an S9 share it
 	data   []byte
 	key    string
 	msg    protocol.WebsocketMessage // the certified message (val)
@@ -93,7 +100,7 @@ func (f *proxyFrame) edited(change func(cm *protocol.CertMessage)) []byte {
 // newProxy starts a proxy to the gateway at target.
 func newProxy(t *testing.T, target string, edit func(f *proxyFrame) [][]byte) *proxy {
 	t.Helper()
-	p := &proxy{edit: edit, conns: map[*ws.Conn]bool{}}
+	p := &proxy{edit: edit, conns: map[*ws.Conn]bool{}, closes: make(chan int, 16)}
 	var wg sync.WaitGroup
 	up := ws.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -133,7 +140,7 @@ func (p *proxy) serve(cconn, gconn *ws.Conn) {
 	done := make(chan struct{})
 	go func() { // gateway → client
 		defer close(done)
-		for {
+		for n := 0; ; n++ {
 			typ, data, err := gconn.ReadMessage()
 			if err != nil {
 				forwardClose(cconn, err)
@@ -141,7 +148,7 @@ func (p *proxy) serve(cconn, gconn *ws.Conn) {
 			}
 			out := [][]byte{data}
 			if p.edit != nil && typ == ws.BinaryMessage {
-				out = p.editFrame(client.Load(), data)
+				out = p.editFrame(client.Load(), n, data)
 			}
 			for _, d := range out {
 				if err := cconn.WriteMessage(typ, d); err != nil {
@@ -154,6 +161,12 @@ func (p *proxy) serve(cconn, gconn *ws.Conn) {
 	for { // client → gateway
 		typ, data, err := cconn.ReadMessage()
 		if err != nil {
+			if ce, ok := err.(*ws.CloseError); ok {
+				select {
+				case p.closes <- ce.Code:
+				default:
+				}
+			}
 			forwardClose(gconn, err)
 			break
 		}
@@ -183,11 +196,11 @@ func (p *proxy) serve(cconn, gconn *ws.Conn) {
 	<-done
 }
 
-// editFrame puts a frame from the gateway to client to edit and returns what to send instead:
+// editFrame puts frame n from the gateway to client to edit and returns what to send instead:
 // an S9 message by message, as S6 frames (see proxy), unless whole.
-func (p *proxy) editFrame(client uint64, data []byte) [][]byte {
+func (p *proxy) editFrame(client uint64, n int, data []byte) [][]byte {
 	one := func(data []byte) [][]byte {
-		f := &proxyFrame{client: client, data: data}
+		f := &proxyFrame{client: client, n: n, data: data}
 		if cm, err := protocol.DecodeCertMessage(data); err == nil {
 			f.key = cm.Key
 			f.msg, _ = protocol.DecodeWebsocketMessage(cm.Val)

@@ -39,7 +39,8 @@ func (c *Conn) startWriter(s *socket) {
 // writeLoop writes s's frames until s stops (it failed, Reconnect replaced it, Close) or the
 // Conn closes; ctx ends then, which ends its waits. A write in progress is not broken by that: it
 // ends within serviceWriteTimeout, or when the socket is closed. A failed write fails s, which
-// Send and Recv report.
+// Send and Recv report; when the gateway's Close frame came before (the write failed because
+// the client answered it), s fails with that Close instead (*CloseError).
 func (c *Conn) writeLoop(ctx context.Context, s *socket) {
 	defer close(s.wexited)
 	for {
@@ -86,6 +87,11 @@ func (c *Conn) pump(ctx context.Context, s *socket) error {
 		err := writeFrame(wctx, s.ws, fr)
 		cancel()
 		if err != nil {
+			if ce := s.closedByPeer(); ce != nil {
+				// The gateway closed first: the write failed because the reader answered its
+				// Close (ErrCloseSent), and the socket's cause is the Close, code and all.
+				return ce
+			}
 			return fmt.Errorf("client: failed to send message %d through %s (kept for Reconnect): %w", seq, s.gateway, err)
 		}
 		c.ackMu.Lock()

@@ -75,6 +75,7 @@ func parseClientFlags(args []string, stderr io.Writer) (*clientOptions, error) {
 		maxAge       = fs.Duration("max-age", client.DefaultMaxMessageAge, "refuse messages queued longer ago than this")
 		hbTimeout    = fs.Duration("heartbeat-timeout", client.DefaultHeartbeatTimeout, "fail as withheld when no certified message came for this long since the open or the last one (negative: never, for canisters without heartbeats)")
 		linger       = fs.Duration("linger", time.Second, "after the end of input, keep printing messages this long before closing")
+		singleFrames = fs.Bool("single-frames", false, "ask the gateway for one S6 frame per message, not S9 batched frames (docs/PROTOCOL.md §13), as the seed client does")
 		verbose      = fs.Bool("v", false, "log the client's debug messages to stderr")
 	)
 	fs.Var(&gateways, "gateway", "WebSocket URL of a gateway, e.g. ws://127.0.0.1:8080 (required; repeat or separate with commas to fail over)")
@@ -135,6 +136,7 @@ func parseClientFlags(args []string, stderr io.Writer) (*clientOptions, error) {
 		FetchRootKey:     *fetchRootKey,
 		MaxMessageAge:    *maxAge,
 		HeartbeatTimeout: *hbTimeout,
+		SingleFrames:     *singleFrames,
 	}
 	if *rootKeyFile != "" {
 		if *fetchRootKey {

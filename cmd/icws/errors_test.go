@@ -120,6 +120,30 @@ func TestFlagErrors(t *testing.T) {
 	}
 }
 
+// TestClientFlagsConfig checks that `icws client`'s flags reach the client's Config.
+func TestClientFlagsConfig(t *testing.T) {
+	base := []string{"--gateway", "ws://127.0.0.1:8080", "--ic-url", "http://127.0.0.1:4943", "--fetch-root-key", "--canister", "chat"}
+	for _, tc := range []struct {
+		name         string
+		args         []string
+		singleFrames bool
+	}{
+		{"S9 frames by default", nil, false},
+		{"--single-frames", []string{"--single-frames"}, true},
+		{"--single-frames=false", []string{"--single-frames=false"}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o, err := parseClientFlags(append(append([]string(nil), base...), tc.args...), io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if o.cfg.SingleFrames != tc.singleFrames {
+				t.Errorf("Config.SingleFrames = %v, want %v", o.cfg.SingleFrames, tc.singleFrames)
+			}
+		})
+	}
+}
+
 // cliEnv is a replica (native echo and chat), a gateway and the demo page, as icws dev runs them.
 type cliEnv struct {
 	r                *replica.Replica
