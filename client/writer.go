@@ -2,8 +2,23 @@ package client
 
 import (
 	"context"
+	"errors"
 	"fmt"
 )
+
+// writeFailure is the error of a frame's write that failed: the socket's cause, and what Send
+// of that frame returns.
+type writeFailure struct {
+	seq     uint64
+	gateway string
+	err     error
+}
+
+func (e *writeFailure) Error() string {
+	return fmt.Sprintf("client: failed to send message %d through %s (kept for Reconnect): %v", e.seq, e.gateway, e.err)
+}
+
+func (e *writeFailure) Unwrap() error { return e.err }
 
 // This file is the socket's writer: one goroutine per socket writes every frame after the first
 // message (S2, written by open). Its queue is the tail of Conn.unacked that is recorded and not
@@ -92,7 +107,7 @@ func (c *Conn) pump(ctx context.Context, s *socket) error {
 				// Close (ErrCloseSent), and the socket's cause is the Close, code and all.
 				return ce
 			}
-			return fmt.Errorf("client: failed to send message %d through %s (kept for Reconnect): %w", seq, s.gateway, err)
+			return &writeFailure{seq: seq, gateway: s.gateway, err: err}
 		}
 		c.ackMu.Lock()
 		c.written = max(c.written, seq+1)
@@ -121,7 +136,10 @@ func (c *Conn) awaitWritten(ctx context.Context, s *socket, seq uint64) error {
 		wrote := c.wrote
 		c.ackMu.Unlock()
 		if err := s.err(); err != nil && !done {
-			return fmt.Errorf("client: failed to send message %d through %s (kept for Reconnect): %w", seq, s.gateway, err)
+			if wf := (*writeFailure)(nil); errors.As(err, &wf) && wf.seq == seq {
+				return err // this frame's own write: it says so already
+			}
+			return &writeFailure{seq: seq, gateway: s.gateway, err: err}
 		}
 		if done || c.resyncing.Load() {
 			return nil

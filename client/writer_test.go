@@ -159,6 +159,9 @@ func TestSendWriteError(t *testing.T) {
 	if !strings.Contains(err.Error(), "kept for Reconnect") {
 		t.Fatalf("Send's error %q does not say the message is kept", err)
 	}
+	if n := strings.Count(err.Error(), "failed to send message"); n != 1 {
+		t.Fatalf("Send's error %q says it failed %d times, want once", err, n)
+	}
 	if _, err := c.Recv(ctx); !errors.Is(err, errInjected) {
 		t.Fatalf("Recv after the failed write: %v, want the write's error", err)
 	}
