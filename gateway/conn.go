@@ -48,6 +48,9 @@ type conn struct {
 	hub             *hub
 	batched         bool // the client asked for S9 frames (docs/PROTOCOL.md §13.1)
 
+	// hold is what the poller routed here while the client opens (reopen.go); guarded by hub.mu.
+	hold *openHold
+
 	// Close state. closeOnce guards closeCode and closeDetail, which are read only after closing
 	// is closed.
 	closeOnce    sync.Once
@@ -214,6 +217,7 @@ func (c *conn) handshake() bool {
 	// Join the canister's hub before ws_open, so the poller routes the messages ws_open queues.
 	h := g.hubFor(seedWire{}, canister)
 	c.hub = h
+	c.hold = &openHold{} // stale copies of a reopening client's messages may come first
 	if closed := h.add(c); closed != nil {
 		select {
 		case <-closed:
@@ -232,6 +236,7 @@ func (c *conn) handshake() bool {
 	switch o {
 	case outTrue:
 		g.m.clients.inc()
+		h.openReplied(c)
 		h.poke()
 		c.opened = true
 	case outFalse:

@@ -27,6 +27,8 @@ type hub struct {
 	clients    map[clientKey]*conn         // guarded by mu; open or opening clients, by client key
 	closingIDs map[clientKey]chan struct{} // guarded by mu; ws_close in flight, by client key
 	running    bool                        // guarded by mu; a poller goroutine runs
+	polls      uint64                      // guarded by mu; the polls started, for openHold.after
+	holding    []*conn                     // guarded by mu; the opening connections, with a hold (reopen.go)
 	cursor     uint64                      // guarded by mu while no poller runs; the poller's own while it runs
 
 	// One poller per canister is an invariant: loops counts the poll loops that run, maxLoops the
@@ -90,6 +92,9 @@ func (h *hub) add(c *conn) (closed <-chan struct{}) {
 		old.closeWith(protocol.CloseSessionEnded, "replaced by a newer connection of this client")
 	}
 	h.clients[k] = c
+	if c.hold != nil {
+		h.holding = append(h.holding, c)
+	}
 	if !h.running {
 		h.running = true
 		h.g.active.Add(1)
@@ -107,6 +112,10 @@ func (h *hub) leave(c *conn, needClose bool) (done func()) {
 	defer h.mu.Unlock()
 	k := c.key()
 	h.dropChannels(c)
+	if c.hold != nil {
+		c.hold = nil
+		h.unhold(c)
+	}
 	if h.clients[k] == c {
 		delete(h.clients, k)
 		if len(h.clients) == 0 {
@@ -150,18 +159,20 @@ func (h *hub) poke() {
 // section: it stops when the gateway stops (force) or the hub has no clients, keeping cursor for
 // the next poller. A client that joins after stop returns true finds running false and starts a
 // new poller; one that joined before finds it true and is served by this one. Deciding and
-// clearing under two locks would let a client start a second poller in between.
-func (h *hub) stop(cursor uint64, force bool) bool {
+// clearing under two locks would let a client start a second poller in between. If the poller
+// goes on, stop counts the poll it is about to make and returns its number.
+func (h *hub) stop(cursor uint64, force bool) (poll uint64, stopped bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if !force && len(h.clients) > 0 {
-		return false
+		h.polls++
+		return h.polls, false
 	}
 	h.running = false
 	h.cursor = cursor
 	h.loops--
 	h.g.m.pollers.dec()
-	return true
+	return 0, true
 }
 
 // poll fetches the canister's messages for this gateway from cursor on and routes them to the
@@ -186,7 +197,8 @@ func (h *hub) poll(cursor uint64) {
 	var lastLog time.Time
 	fresh := true // no batch taken since the poller started
 	for {
-		if h.stop(cursor, g.hardCtx.Err() != nil) {
+		poll, stopped := h.stop(cursor, g.hardCtx.Err() != nil)
+		if stopped {
 			if h.afterStop != nil {
 				h.afterStop()
 			}
@@ -218,6 +230,7 @@ func (h *hub) poll(cursor uint64) {
 				fresh = false
 			}
 			if !more {
+				h.caughtUp(poll)
 				wait = g.cfg.PollInterval - g.cfg.Clock().Sub(start)
 			}
 		}
@@ -291,6 +304,10 @@ func (h *hub) route(b *batch) {
 		c := h.clients[b.client(i)]
 		if c == nil {
 			h.g.m.messagesUnroutable.inc()
+			continue
+		}
+		if c.hold != nil {
+			h.holdMsg(c, b, i)
 			continue
 		}
 		if c.batched && b.to == nil {

@@ -36,6 +36,13 @@ type bubble struct {
 // cleanups it registers (run in the bubble) stop every goroutine it started.
 func startBubble(t testing.TB, cfg Config) *bubble {
 	t.Helper()
+	return startBubbleWith(t, cfg, nil)
+}
+
+// startBubbleWith is startBubble with the gateway's HTTP transport to the replica passed
+// through wrap (if not nil), for tests that hold or change its IC calls.
+func startBubbleWith(t testing.TB, cfg Config, wrap func(http.RoundTripper) http.RoundTripper) *bubble {
+	t.Helper()
 	rep, err := replica.New(replica.Config{
 		Canisters: []replica.CanisterSpec{{Name: "echo", New: echo.New}, {Name: "chat", New: chat.New}},
 		Logger:    testLogger(t),
@@ -51,7 +58,15 @@ func startBubble(t testing.TB, cfg Config) *bubble {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.Agent = b.agentOf(t, id)
+	var rt http.RoundTripper = b.ic
+	if wrap != nil {
+		rt = wrap(rt)
+	}
+	ga, err := agent.New(agent.Config{URL: "http://replica.test", Identity: id, RootKey: rep.RootKey(), HTTPClient: &http.Client{Transport: rt}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Agent = ga
 	if cfg.Logger == nil {
 		cfg.Logger = testLogger(t)
 	}

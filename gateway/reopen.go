@@ -1,0 +1,128 @@
+package gateway
+
+import (
+	"fmt"
+
+	"github.com/icws/icws/protocol"
+)
+
+// A client that opens again through this gateway (a reconnection, or its connection replaced)
+// has messages that the canister queued for it before, under keys this gateway has not fetched
+// yet. ws_open moves every message the client has not acknowledged to new keys, after those, so
+// the client gets them again in order (cdk/websocket moveQueue). But the hub routes to the new
+// connection from before ws_open (it must: ws_open queues messages the poller may fetch before
+// the call returns), so a poll that ran before ws_open could hand it such a stale copy first:
+// message n+1 of a client that lost n with its old connection, a gap in the client's eyes, and
+// a needless reconnection. The moved copies that follow start again at the lowest message not
+// acknowledged, so in the connection's messages, in nonce order, the stale ones are exactly
+// those before the point where the sequence number goes down.
+//
+// So the hub holds what it routes to an opening connection (openHold) until one of:
+//   - the sequence number goes down: what came before is stale and dropped, the rest is passed
+//     on, and routing is direct from then on;
+//   - a poll that started after ws_open returned has caught up with the queue (no more messages
+//     waiting): the moved copies, if any, would have come, so nothing held is stale.
+//
+// A fresh client pays one poll for this: its first messages wait for the poll that the open
+// pokes.
+
+// openHold is what the hub routed to a connection while it opens, guarded by hub.mu.
+type openHold struct {
+	msgs    []heldMsg
+	replied bool   // ws_open returned true
+	after   uint64 // the hub's polls count when it did: a poll numbered above started later
+}
+
+// heldMsg is message i of batch b, with its sequence number.
+type heldMsg struct {
+	b   *batch
+	i   int32
+	seq uint64
+}
+
+// holdMsg keeps message i of b for c, which is opening (route, under h.mu). A sequence number
+// that goes down releases what follows it and drops what came before.
+func (h *hub) holdMsg(c *conn, b *batch, i int) {
+	hd := c.hold
+	seq := uint64(0)
+	if m, err := protocol.DecodeWebsocketMessage(b.msgs[i].Val); err == nil {
+		seq = m.SequenceNum
+	}
+	if n := len(hd.msgs); n > 0 && seq <= hd.msgs[n-1].seq {
+		stale := n
+		h.g.m.staleDropped.add(uint64(stale))
+		hd.msgs = append(hd.msgs[:0], heldMsg{b: b, i: int32(i), seq: seq})
+		h.release(c)
+		return
+	}
+	if len(hd.msgs) >= c.q.max {
+		h.g.m.queueOverflows.inc()
+		c.closeWith(protocol.CloseTooSlow, fmt.Sprintf("more than %d messages waiting while the client opens", c.q.max))
+		return
+	}
+	hd.msgs = append(hd.msgs, heldMsg{b: b, i: int32(i), seq: seq})
+}
+
+// openReplied records that c's ws_open returned true: the next poll that catches up releases c.
+func (h *hub) openReplied(c *conn) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if c.hold != nil {
+		c.hold.replied = true
+		c.hold.after = h.polls
+	}
+}
+
+// caughtUp releases every opening connection whose ws_open returned before poll number n
+// started, now that n found no more messages waiting.
+func (h *hub) caughtUp(n uint64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for i := 0; i < len(h.holding); {
+		c := h.holding[i]
+		if c.hold.replied && n > c.hold.after {
+			h.release(c) // removes c from h.holding
+			continue
+		}
+		i++
+	}
+}
+
+// release passes c's held messages on, in order, and ends the hold (under h.mu). For a client of
+// S9 frames, each run of messages of one batch is one frame.
+func (h *hub) release(c *conn) {
+	msgs := c.hold.msgs
+	c.hold = nil
+	h.unhold(c)
+	for j := 0; j < len(msgs); {
+		m := msgs[j]
+		k := j + 1
+		if c.batched {
+			for k < len(msgs) && msgs[k].b == m.b {
+				k++
+			}
+			idx := make([]int32, 0, k-j)
+			for _, hm := range msgs[j:k] {
+				idx = append(idx, hm.i)
+			}
+			last := msgs[k-1]
+			c.enqueue(outFrame{b: m.b, i: int(last.i), idx: idx, last: h.wire.last(last.b.msgs[last.i].Val)})
+		} else {
+			c.enqueue(outFrame{b: m.b, i: int(m.i), last: h.wire.last(m.b.msgs[m.i].Val)})
+		}
+		for _, hm := range msgs[j:k] {
+			h.channelStatus(c, hm.b.msgs[hm.i].Val)
+		}
+		j = k
+	}
+}
+
+// unhold removes c from the opening connections (under h.mu).
+func (h *hub) unhold(c *conn) {
+	for i, o := range h.holding {
+		if o == c {
+			h.holding = append(h.holding[:i], h.holding[i+1:]...)
+			return
+		}
+	}
+}
