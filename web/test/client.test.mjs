@@ -432,6 +432,23 @@ test('IcWebSocket.reconnect: unacknowledged messages are sent again, in order, o
 /** Lets every pending step of the client run. */
 const settle = () => new Promise((resolve) => { setImmediate(resolve); });
 
+/** IC time (ns) of ms on a test clock, as a heartbeat's timestamp carries it. */
+const icNs = (/** @type {number} */ ms) => ms * 1_000_000;
+
+/**
+ * A reconnectable connection on a test clock, recv pending, whose first heartbeat acknowledged
+ * its keep-alive: nothing is unconfirmed when it returns.
+ * @param {Record<string, unknown>} [opts]
+ */
+async function acknowledgedConn(opts) {
+  const c = clock();
+  const { conn, a } = await reconnectable(c.now, opts);
+  const r = conn.recv();
+  a.deliver({ seq: 0, ack: 1, ts: icNs(c.now()) });
+  await settle();
+  return { c, conn, a, r };
+}
+
 /**
  * Moves the clock and the mocked timers by ms, a step at a time, and returns how long it took
  * until p settled (Infinity if it did not within ms).
@@ -536,18 +553,13 @@ test('IcWebSocket liveness: once heartbeats came, silence for heartbeatTimeoutMs
 });
 
 test('IcWebSocket liveness: a message the canister never acknowledges within ackTimeoutMs fails recv with withheld', async () => {
-  const c = clock();
-  const { conn, a } = await reconnectable(c.now);
-  const ns = (/** @type {number} */ ms) => ms * 1_000_000; // the heartbeat's IC time (ns), on the test's clock
-  const r = conn.recv();
-  a.deliver({ seq: 0, ack: 1, ts: ns(c.now()) }); // acknowledges the keep-alive: nothing unconfirmed before
-  await new Promise((resolve) => { setImmediate(resolve); });
+  const { c, conn, a, r } = await acknowledgedConn();
   const seq = conn.send(text('lost on the way'));
   assert.deepEqual(conn.unconfirmed, [seq]);
   c.advance(29_000);
-  a.deliver({ seq: 1, ack: 1, ts: ns(c.now()) }); // within the default bound (2/5 of 75 s): fine
+  a.deliver({ seq: 1, ack: 1, ts: icNs(c.now()) }); // within the default bound (2/5 of 75 s): fine
   c.advance(2_000);
-  a.deliver({ seq: 2, ack: 1, ts: ns(c.now()) }); // certified 31 s after it was written
+  a.deliver({ seq: 2, ack: 1, ts: icNs(c.now()) }); // certified 31 s after it was written
   const err = await r.then(() => null, (e) => e);
   assert.ok(err instanceof VerifyError, `got ${err}`);
   assert.equal(err.kind, Kind.WITHHELD);
@@ -557,22 +569,17 @@ test('IcWebSocket liveness: a message the canister never acknowledges within ack
 });
 
 test('IcWebSocket liveness: a message queued behind an unacknowledged one counts from that one\'s acknowledgement', async () => {
-  const c = clock();
-  const { conn, a } = await reconnectable(c.now, { ackTimeoutMs: 1_000 });
-  const ns = (/** @type {number} */ ms) => ms * 1_000_000;
-  const r = conn.recv();
-  a.deliver({ seq: 0, ack: 1, ts: ns(c.now()) });
-  await new Promise((resolve) => { setImmediate(resolve); });
+  const { c, conn, a, r } = await acknowledgedConn({ ackTimeoutMs: 1_000 });
   const first = conn.send(text('first'));
   const second = conn.send(text('second')); // behind the first, at the gateway
   c.advance(3_000); // the gateway's call for the first takes long
-  a.deliver({ seq: 1, ack: Number(first) + 1, ts: ns(c.now()) }); // the first is in; the second may still be in its call
+  a.deliver({ seq: 1, ack: Number(first) + 1, ts: icNs(c.now()) }); // the first is in; the second may still be in its call
   c.advance(900);
-  a.deliver({ seq: 2, ack: Number(first) + 1, ts: ns(c.now()) }); // 3.9 s after its write, 0.9 s after the first's acknowledgement
+  a.deliver({ seq: 2, ack: Number(first) + 1, ts: icNs(c.now()) }); // 3.9 s after its write, 0.9 s after the first's acknowledgement
   await new Promise((resolve) => { setImmediate(resolve); });
   assert.deepEqual(conn.unconfirmed, [second]);
   c.advance(200);
-  a.deliver({ seq: 3, ack: Number(first) + 1, ts: ns(c.now()) }); // 1.1 s after it: swallowed
+  a.deliver({ seq: 3, ack: Number(first) + 1, ts: icNs(c.now()) }); // 1.1 s after it: swallowed
   const err = await r.then(() => null, (e) => e);
   assert.ok(err instanceof VerifyError, `got ${err}`);
   assert.equal(err.kind, Kind.WITHHELD);
@@ -581,23 +588,18 @@ test('IcWebSocket liveness: a message queued behind an unacknowledged one counts
 });
 
 test('IcWebSocket liveness: a message queued behind an unacknowledged one counts from that one\'s acceptance, the ack_time', async () => {
-  const c = clock();
-  const { conn, a } = await reconnectable(c.now, { ackTimeoutMs: 1_000 });
-  const ns = (/** @type {number} */ ms) => ms * 1_000_000;
-  const r = conn.recv();
-  a.deliver({ seq: 0, ack: 1, ts: ns(c.now()) });
-  await new Promise((resolve) => { setImmediate(resolve); });
+  const { c, conn, a, r } = await acknowledgedConn({ ackTimeoutMs: 1_000 });
   const written = c.now();
   const first = conn.send(text('first'));
   const second = conn.send(text('second')); // behind the first, at the gateway
   c.advance(1_200);
   // The heartbeat, 1.2 s after the writes, says the first was accepted 0.5 s after them.
-  a.deliver({ seq: 1, ack: Number(first) + 1, ts: ns(c.now()), at: ns(written + 500) });
+  a.deliver({ seq: 1, ack: Number(first) + 1, ts: icNs(c.now()), at: icNs(written + 500) });
   await new Promise((resolve) => { setImmediate(resolve); });
   assert.deepEqual(conn.unconfirmed, [second], '0.7 s after the first was accepted: within the bound');
   c.advance(400);
   // 1.1 s after the first was accepted (counted from the heartbeat, only 0.4 s): swallowed.
-  a.deliver({ seq: 2, ack: Number(first) + 1, ts: ns(c.now()), at: ns(written + 500) });
+  a.deliver({ seq: 2, ack: Number(first) + 1, ts: icNs(c.now()), at: icNs(written + 500) });
   a.deliver({ seq: 3, text: 'after' }); // what recv returns if it took the heartbeat for in time
   const err = await r.then(() => null, (e) => e);
   assert.ok(err instanceof VerifyError, `got ${err}`);
