@@ -148,6 +148,7 @@ type metrics struct {
 	messagesPolled     counter
 	messagesUnroutable counter // for a client not connected here (any more)
 	staleDropped       counter // stale copies held for a reopening client and dropped (reopen.go)
+	holdsCut           counter // opening clients' holds ended by their bound (reopen.go)
 }
 
 // newMetrics returns the zero metrics with the close-code counters of metricCloseCodes.
@@ -227,6 +228,7 @@ func (m *metrics) write(w io.Writer) {
 	e.histogram("icws_gateway_poll_duration_seconds", "", "", &m.pollDuration)
 	e.counter("icws_gateway_messages_polled_total", "Canister messages received by polling.", m.messagesPolled.get())
 	e.counter("icws_gateway_messages_unroutable_total", "Polled messages for clients not connected to this gateway.", m.messagesUnroutable.get())
+	e.counter("icws_gateway_open_holds_cut_total", "Opening clients whose held messages were passed on before the poller caught up, at the send queue's size.", m.holdsCut.get())
 	e.counter("icws_gateway_messages_stale_total", "Polled messages for a reopening client dropped as stale: the canister had moved them to new keys, which came too.", m.staleDropped.get())
 	e.w.Flush()
 }

@@ -1,10 +1,6 @@
 package gateway
 
-import (
-	"fmt"
-
-	"github.com/icws/icws/protocol"
-)
+import "github.com/icws/icws/protocol"
 
 // A client that opens again through this gateway (a reconnection, or its connection replaced)
 // has messages that the canister queued for it before, under keys this gateway has not fetched
@@ -21,7 +17,9 @@ import (
 //   - the sequence number goes down: what came before is stale and dropped, the rest is passed
 //     on, and routing is direct from then on;
 //   - a poll that started after ws_open returned has caught up with the queue (no more messages
-//     waiting): the moved copies, if any, would have come, so nothing held is stale.
+//     waiting): the moved copies, if any, would have come, so nothing held is stale;
+//   - as many messages are held as the connection's send queue holds (a poller far behind):
+//     they are passed on as they are.
 //
 // A fresh client pays one poll for this: its first messages wait for the poll that the open
 // pokes.
@@ -55,12 +53,14 @@ func (h *hub) holdMsg(c *conn, b *batch, i int) {
 		h.release(c)
 		return
 	}
-	if len(hd.msgs) >= c.q.max {
-		h.g.m.queueOverflows.inc()
-		c.closeWith(protocol.CloseTooSlow, fmt.Sprintf("more than %d messages waiting while the client opens", c.q.max))
-		return
-	}
 	hd.msgs = append(hd.msgs, heldMsg{b: b, i: int32(i), seq: seq})
+	if len(hd.msgs) >= c.q.max {
+		// As many as the send queue holds, and the poller has not caught up: pass them on
+		// rather than close the client. At worst a stale copy goes first, a gap the client
+		// reports and cures by reconnecting; holding on would close it as too slow.
+		h.g.m.holdsCut.inc()
+		h.release(c)
+	}
 }
 
 // openReplied records that c's ws_open returned true: the next poll that catches up releases c.

@@ -231,8 +231,8 @@ func TestOpenHold(t *testing.T) {
 	}
 }
 
-// TestOpenHoldBounded closes an opening connection with CloseTooSlow when more messages than its
-// send queue holds wait for the hold to end.
+// TestOpenHoldBounded passes an opening connection's held messages on, in order, when as many
+// wait as its send queue holds, rather than closing it.
 func TestOpenHoldBounded(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		g := newTestGateway(t, Config{PollInterval: time.Hour, SendQueueSize: 4}, func(gw string) canisterAPI { return &fakeIC{gateway: gw} })
@@ -241,18 +241,23 @@ func TestOpenHoldBounded(t *testing.T) {
 		c.hold = &openHold{}
 		h.add(c)
 		res := &protocol.CertMessages{Cert: []byte{1}, Tree: []byte{2}}
-		for s := range uint64(5) {
+		for s := range uint64(3) {
 			m := protocol.WebsocketMessage{ClientID: 3, SequenceNum: s, Timestamp: 1}
 			res.Messages = append(res.Messages, protocol.Message{ClientID: 3, Key: key(s), Val: m.MarshalCanister()})
 		}
 		h.route(newBatch(res))
+		if n := c.q.len(); n != 0 {
+			t.Fatalf("%d messages passed on with 3 held, the queue holds 4", n)
+		}
+		m := protocol.WebsocketMessage{ClientID: 3, SequenceNum: 3, Timestamp: 1}
+		h.route(newBatch(&protocol.CertMessages{Cert: []byte{1}, Tree: []byte{2}, Messages: []protocol.Message{{ClientID: 3, Key: key(3), Val: m.MarshalCanister()}}}))
 		select {
 		case <-c.closing:
+			t.Fatal("the connection was closed")
 		default:
-			t.Fatal("the connection is still open with 5 messages held, its queue holds 4")
 		}
-		if c.closeCode != protocol.CloseTooSlow {
-			t.Fatalf("closed with %v, want CloseTooSlow", c.closeCode)
+		if n := c.q.len(); n != 4 || g.m.holdsCut.get() != 1 {
+			t.Fatalf("%d messages passed on (cut %d), want 4 at the bound (1)", n, g.m.holdsCut.get())
 		}
 		h.leave(c, false)
 	})
