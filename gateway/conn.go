@@ -62,6 +62,7 @@ type conn struct {
 	wstate       int         // writerIdle, writerRunning or writerFinished; guarded by q.mu
 	pinger       *time.Timer // sends pings once the client is open
 	socketClosed chan struct{}
+	readerDone   chan struct{} // closed when nothing reads the socket any more (see linger)
 
 	// Owned by the reader.
 	opened      bool // ws_open returned true
@@ -124,12 +125,14 @@ func (c *conn) enqueue(f outFrame) {
 // done.
 func (c *conn) serve() {
 	if !c.wire.open(c) {
+		close(c.readerDone)
 		c.end()
 		return
 	}
 	c.startPings()
 	go func() {
 		c.readLoop()
+		close(c.readerDone)
 		c.end()
 	}()
 }

@@ -198,6 +198,7 @@ func (g *Gateway) serveWS(w http.ResponseWriter, r *http.Request, p wire) {
 		q:            newSendQueue(g.cfg.SendQueueSize),
 		closing:      make(chan struct{}),
 		socketClosed: make(chan struct{}),
+		readerDone:   make(chan struct{}),
 	}
 	if g.cfg.MessageRate != rate.Inf {
 		c.lim = rate.NewLimiter(g.cfg.MessageRate, g.cfg.MessageBurst)

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"io"
 	"sync"
 	"time"
 
@@ -109,8 +110,8 @@ func (c *conn) writeLoop() {
 	for {
 		select {
 		case <-c.closing:
-			c.writeClose(scratch)
-			c.finish()
+			closed := c.writeClose(scratch)
+			c.finish(closed)
 			return
 		default:
 		}
@@ -162,14 +163,18 @@ func (c *conn) takeOrStop() []outFrame {
 	return nil
 }
 
-// finish closes the socket and stops the pings; the connection writes nothing more.
-func (c *conn) finish() {
+// finish stops the pings and closes the socket, after lingering if the Close frame went out;
+// the connection writes nothing more.
+func (c *conn) finish(closeSent bool) {
 	c.q.mu.Lock()
 	c.wstate = writerFinished
 	if c.pinger != nil {
 		c.pinger.Stop()
 	}
 	c.q.mu.Unlock()
+	if closeSent {
+		c.linger()
+	}
 	c.ws.Close()
 	close(c.socketClosed)
 }
@@ -268,19 +273,58 @@ func (c *conn) writeFailed(err error) {
 }
 
 // writeClose writes what is still queued, unless the client was closed for being too slow, then
-// the Close frame with the connection's code and reason.
-func (c *conn) writeClose(scratch []byte) {
+// the Close frame with the connection's code and reason. It reports whether the Close frame went
+// out.
+func (c *conn) writeClose(scratch []byte) bool {
 	if c.abnormal.Load() {
-		return
+		return false
 	}
 	deadline := time.Now().Add(closeWait)
 	if c.closeCode != protocol.CloseTooSlow {
 		if _, err := c.writeFrames(c.q.take(), scratch, deadline); err != nil {
-			return
+			return false
 		}
 	}
 	msg := websocket.FormatCloseMessage(int(c.closeCode), closeReason(c.closeCode, c.closeDetail))
-	c.ws.WriteControl(websocket.CloseMessage, msg, deadline)
+	return c.ws.WriteControl(websocket.CloseMessage, msg, deadline) == nil
+}
+
+// maxLingerFrames bounds the frames linger reads and discards.
+const maxLingerFrames = 1024
+
+// linger lets the client take what was written, the Close frame last, before the socket is
+// closed. A socket closed with input it has not read sends a TCP reset instead of a FIN, and the
+// client's system then drops what it had not received yet: the last frames and the Close with its
+// code (a client that was sending when the gateway ended the connection, or whose frames the
+// reader stopped reading: one too big, one too many). So linger shuts the write side (a FIN
+// follows the Close frame) and, once the reader has stopped, reads and discards what the client
+// still sends until it answers the Close or ends its side; at most closeWait in all (RFC 6455
+// §7.1.1: the server closes the TCP connection after the closing handshake).
+func (c *conn) linger() {
+	if c.cork == nil || c.readerDone == nil {
+		return // a connection a test built without a socket
+	}
+	if cw, ok := c.cork.Conn.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
+	}
+	deadline := time.Now().Add(closeWait)
+	t := time.NewTimer(closeWait)
+	defer t.Stop()
+	select {
+	case <-c.readerDone:
+	case <-t.C:
+		return // the reader still waits on the socket: closing it ends the read
+	}
+	c.ws.SetReadDeadline(deadline)
+	for range maxLingerFrames {
+		_, r, err := c.ws.NextReader()
+		if err != nil {
+			return // the client's Close or end of stream, the deadline, or what ended the reader
+		}
+		if _, err := io.Copy(io.Discard, r); err != nil {
+			return
+		}
+	}
 }
 
 // maxReasonBytes is the longest close reason RFC 6455 allows (a control frame's 125 bytes less
