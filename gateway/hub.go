@@ -196,6 +196,7 @@ func (h *hub) poll(cursor uint64) {
 	var failing int // consecutive failures
 	var lastLog time.Time
 	fresh := true // no batch taken since the poller started
+	maxBatch := 0 // the largest batch seen, for caughtUp
 	for {
 		poll, stopped := h.stop(cursor, g.hardCtx.Err() != nil)
 		if stopped {
@@ -229,8 +230,14 @@ func (h *hub) poll(cursor uint64) {
 			if n > 0 {
 				fresh = false
 			}
-			if !more {
+			// A batch smaller than the largest one seen cannot have been cut by the canister's
+			// batch size: it reached the end of the queue. (A canister that cuts by bytes too
+			// may end one early; then a hold ends early, which costs at worst a reported gap.)
+			if !more || n < maxBatch {
 				h.caughtUp(poll)
+			}
+			maxBatch = max(maxBatch, n)
+			if !more {
 				wait = g.cfg.PollInterval - g.cfg.Clock().Sub(start)
 			}
 		}

@@ -16,19 +16,28 @@ import "github.com/icws/icws/protocol"
 // So the hub holds what it routes to an opening connection (openHold) until one of:
 //   - the sequence number goes down: what came before is stale and dropped, the rest is passed
 //     on, and routing is direct from then on;
-//   - a poll that started after ws_open returned has caught up with the queue (no more messages
-//     waiting): the moved copies, if any, would have come, so nothing held is stale;
+//   - a message comes from a poll that started after ws_open returned, and its sequence number
+//     is above those held: the moved copies would have come before it, so none of them is stale;
+//   - a poll that started after ws_open returned has caught up with the queue (a batch that is
+//     empty, or smaller than the largest seen: the canister's batch size did not cut it): the
+//     moved copies, if any, would have come, so nothing held is stale;
 //   - as many messages are held as the connection's send queue holds (a poller far behind):
 //     they are passed on as they are.
 //
-// A fresh client pays one poll for this: its first messages wait for the poll that the open
-// pokes.
+// A session's first message (sequence number 0) is not held: if it is a stale copy, nothing of
+// the client was ever fetched here, so it is what the client expects, and the moved copies that
+// follow are dropped as copies of what the connection passed on (openHold.passing). So a fresh
+// client pays nothing; a reopening one waits for at most the poll that its ws_open pokes.
 
 // openHold is what the hub routed to a connection while it opens, guarded by hub.mu.
 type openHold struct {
 	msgs    []heldMsg
 	replied bool   // ws_open returned true
 	after   uint64 // the hub's polls count when it did: a poll numbered above started later
+	// passing says the hold passes messages on at once, dropping those numbered top or below:
+	// it started with the session's first message.
+	passing bool
+	top     uint64
 }
 
 // heldMsg is message i of batch b, with its sequence number.
@@ -46,6 +55,28 @@ func (h *hub) holdMsg(c *conn, b *batch, i int) {
 	if m, err := protocol.DecodeWebsocketMessage(b.msgs[i].Val); err == nil {
 		seq = m.SequenceNum
 	}
+	post := hd.replied && h.polls > hd.after // from a poll that started after ws_open returned
+	if !hd.passing && len(hd.msgs) == 0 && seq == 0 {
+		hd.passing = true
+		hd.top = 0
+		h.deliver(c, b, i)
+		if post {
+			h.release(c)
+		}
+		return
+	}
+	if hd.passing {
+		if seq <= hd.top {
+			h.g.m.staleDropped.inc() // a copy of one passed on: a moved copy, or the stale one
+			return
+		}
+		hd.top = seq
+		h.deliver(c, b, i)
+		if post {
+			h.release(c)
+		}
+		return
+	}
 	if n := len(hd.msgs); n > 0 && seq <= hd.msgs[n-1].seq {
 		stale := n
 		h.g.m.staleDropped.add(uint64(stale))
@@ -54,6 +85,12 @@ func (h *hub) holdMsg(c *conn, b *batch, i int) {
 		return
 	}
 	hd.msgs = append(hd.msgs, heldMsg{b: b, i: int32(i), seq: seq})
+	if post {
+		// From a poll that started after ws_open returned: not stale, and not below a moved
+		// copy, so nothing before it is stale either (the moved copies would come first).
+		h.release(c)
+		return
+	}
 	if len(hd.msgs) >= c.q.max {
 		// As many as the send queue holds, and the poller has not caught up: pass them on
 		// rather than close the client. At worst a stale copy goes first, a gap the client
@@ -107,14 +144,24 @@ func (h *hub) release(c *conn) {
 			}
 			last := msgs[k-1]
 			c.enqueue(outFrame{b: m.b, i: int(last.i), idx: idx, last: h.wire.last(last.b.msgs[last.i].Val)})
+			for _, hm := range msgs[j:k] {
+				h.channelStatus(c, hm.b.msgs[hm.i].Val)
+			}
 		} else {
-			c.enqueue(outFrame{b: m.b, i: int(m.i), last: h.wire.last(m.b.msgs[m.i].Val)})
-		}
-		for _, hm := range msgs[j:k] {
-			h.channelStatus(c, hm.b.msgs[hm.i].Val)
+			h.deliver(c, m.b, int(m.i))
 		}
 		j = k
 	}
+}
+
+// deliver passes message i of b on to c as a frame of its own (under h.mu).
+func (h *hub) deliver(c *conn, b *batch, i int) {
+	f := outFrame{b: b, i: i, last: h.wire.last(b.msgs[i].Val)}
+	if c.batched {
+		f.idx = []int32{int32(i)}
+	}
+	c.enqueue(f)
+	h.channelStatus(c, b.msgs[i].Val)
 }
 
 // unhold removes c from the opening connections (under h.mu).
