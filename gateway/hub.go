@@ -313,8 +313,7 @@ func (h *hub) route(b *batch) {
 			h.g.m.messagesUnroutable.inc()
 			continue
 		}
-		if c.hold != nil {
-			h.holdMsg(c, b, i)
+		if c.hold != nil && !h.holdMsg(c, b, i) {
 			continue
 		}
 		if c.batched && b.to == nil {

@@ -47,9 +47,10 @@ type heldMsg struct {
 	seq uint64
 }
 
-// holdMsg keeps message i of b for c, which is opening (route, under h.mu). A sequence number
-// that goes down releases what follows it and drops what came before.
-func (h *hub) holdMsg(c *conn, b *batch, i int) {
+// holdMsg keeps message i of b for c, which is opening (route, under h.mu), and reports whether
+// route is to pass it on as usual instead. A sequence number that goes down releases what
+// follows it and drops what came before.
+func (h *hub) holdMsg(c *conn, b *batch, i int) (pass bool) {
 	hd := c.hold
 	seq := uint64(0)
 	if m, err := protocol.DecodeWebsocketMessage(b.msgs[i].Val); err == nil {
@@ -59,37 +60,35 @@ func (h *hub) holdMsg(c *conn, b *batch, i int) {
 	if !hd.passing && len(hd.msgs) == 0 && seq == 0 {
 		hd.passing = true
 		hd.top = 0
-		h.deliver(c, b, i)
 		if post {
 			h.release(c)
 		}
-		return
+		return true
 	}
 	if hd.passing {
 		if seq <= hd.top {
 			h.g.m.staleDropped.inc() // a copy of one passed on: a moved copy, or the stale one
-			return
+			return false
 		}
 		hd.top = seq
-		h.deliver(c, b, i)
 		if post {
 			h.release(c)
 		}
-		return
+		return true
 	}
 	if n := len(hd.msgs); n > 0 && seq <= hd.msgs[n-1].seq {
 		stale := n
 		h.g.m.staleDropped.add(uint64(stale))
-		hd.msgs = append(hd.msgs[:0], heldMsg{b: b, i: int32(i), seq: seq})
+		hd.msgs = hd.msgs[:0]
 		h.release(c)
-		return
+		return true
 	}
 	hd.msgs = append(hd.msgs, heldMsg{b: b, i: int32(i), seq: seq})
 	if post {
 		// From a poll that started after ws_open returned: not stale, and not below a moved
 		// copy, so nothing before it is stale either (the moved copies would come first).
 		h.release(c)
-		return
+		return false
 	}
 	if len(hd.msgs) >= c.q.max {
 		// As many as the send queue holds, and the poller has not caught up: pass them on
@@ -98,6 +97,7 @@ func (h *hub) holdMsg(c *conn, b *batch, i int) {
 		h.g.m.holdsCut.inc()
 		h.release(c)
 	}
+	return false
 }
 
 // openReplied records that c's ws_open returned true: the next poll that catches up releases c.
