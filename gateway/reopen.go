@@ -37,14 +37,13 @@ type openHold struct {
 	// passing says the hold passes messages on at once, dropping those numbered top or below:
 	// it started with the session's first message.
 	passing bool
-	top     uint64
+	top     uint64 // the sequence number of the last message held or passed on
 }
 
-// heldMsg is message i of batch b, with its sequence number.
+// heldMsg is message i of batch b.
 type heldMsg struct {
-	b   *batch
-	i   int32
-	seq uint64
+	b *batch
+	i int32
 }
 
 // holdMsg keeps message i of b for c, which is opening (route, under h.mu), and reports whether
@@ -52,10 +51,13 @@ type heldMsg struct {
 // follows it and drops what came before.
 func (h *hub) holdMsg(c *conn, b *batch, i int) (pass bool) {
 	hd := c.hold
-	seq := uint64(0)
-	if m, err := protocol.DecodeWebsocketMessage(b.msgs[i].Val); err == nil {
-		seq = m.SequenceNum
+	m, err := protocol.DecodeWebsocketMessage(b.msgs[i].Val)
+	if err != nil {
+		// Not for the hub to judge (the client's verifier refuses it): it goes on in order.
+		h.release(c)
+		return true
 	}
+	seq := m.SequenceNum
 	post := hd.replied && h.polls > hd.after // from a poll that started after ws_open returned
 	if !hd.passing && len(hd.msgs) == 0 && seq == 0 {
 		hd.passing = true
@@ -76,14 +78,14 @@ func (h *hub) holdMsg(c *conn, b *batch, i int) (pass bool) {
 		}
 		return true
 	}
-	if n := len(hd.msgs); n > 0 && seq <= hd.msgs[n-1].seq {
-		stale := n
-		h.g.m.staleDropped.add(uint64(stale))
+	if n := len(hd.msgs); n > 0 && seq <= hd.top {
+		h.g.m.staleDropped.add(uint64(n))
 		hd.msgs = hd.msgs[:0]
 		h.release(c)
 		return true
 	}
-	hd.msgs = append(hd.msgs, heldMsg{b: b, i: int32(i), seq: seq})
+	hd.top = seq
+	hd.msgs = append(hd.msgs, heldMsg{b: b, i: int32(i)})
 	if post {
 		// From a poll that started after ws_open returned: not stale, and not below a moved
 		// copy, so nothing before it is stale either (the moved copies would come first).
